@@ -1,8 +1,10 @@
 package wire
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
+	"strings"
 	"time"
 )
 
@@ -89,6 +91,12 @@ type Message struct {
 	Src netip.Addr // IP source (0.0.0.0 is legal for reports, RFC 3376 §4.2.13)
 	Dst netip.Addr // IP destination
 
+	// TTL and RouterAlert are reported, not enforced: no IGMP RFC requires a
+	// receiver to drop TTL != 1, and IGMPv1 hosts send no Router Alert
+	// (RFC 3376 §9.2). Policy belongs to the engine.
+	TTL         uint8
+	RouterAlert bool // the IPv4 Router Alert option (RFC 2113) was present
+
 	// Group is the group of a v1/v2 report or leave, or of a query
 	// (unspecified for a general query).
 	Group netip.Addr
@@ -107,4 +115,89 @@ type Message struct {
 // IsGeneralQuery reports whether m is a general query (group 0.0.0.0).
 func (m *Message) IsGeneralQuery() bool {
 	return m.Kind == KindQuery && (!m.Group.IsValid() || m.Group.IsUnspecified())
+}
+
+// Clone returns a deep copy of m that shares no memory with the frame or the
+// Decoder it came from, for callers that keep a message past the next Decode.
+func (m *Message) Clone() *Message {
+	c := *m
+	c.SrcMAC = cloneBytes(m.SrcMAC)
+	c.DstMAC = cloneBytes(m.DstMAC)
+	c.Sources = cloneAddrs(m.Sources)
+	c.Records = nil
+	if m.Records != nil {
+		c.Records = make([]GroupRecord, len(m.Records))
+		for i, r := range m.Records {
+			c.Records[i] = GroupRecord{Type: r.Type, Group: r.Group, Sources: cloneAddrs(r.Sources)}
+		}
+	}
+	return &c
+}
+
+func cloneBytes(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
+
+func cloneAddrs(a []netip.Addr) []netip.Addr {
+	if a == nil {
+		return nil
+	}
+	return append([]netip.Addr(nil), a...)
+}
+
+// String renders m on one line for logs, replay and golden tests, e.g.
+//
+//	10.0.0.1 > 224.0.0.1 igmp query v2 group 0.0.0.0 maxresp 10s
+//	10.0.0.9 > 224.0.0.22 igmp report v3 TO_EX 239.255.255.250 {}
+func (m *Message) String() string {
+	var b strings.Builder
+	if m.VLAN != 0 {
+		fmt.Fprintf(&b, "vlan %d ", m.VLAN)
+	}
+	fmt.Fprintf(&b, "%v > %v igmp ", m.Src, m.Dst)
+	switch m.Kind {
+	case KindQuery:
+		fmt.Fprintf(&b, "query v%d group %v maxresp %v", m.Version, m.Group, m.MaxResp)
+		if m.Version == 3 {
+			fmt.Fprintf(&b, " qrv %d qqi %v", m.QRV, m.QueryInterval)
+			if m.SuppressRouterSide {
+				b.WriteString(" suppress")
+			}
+			if len(m.Sources) > 0 {
+				b.WriteString(" sources ")
+				writeAddrs(&b, m.Sources)
+			}
+		}
+	case KindReport, KindLeave:
+		fmt.Fprintf(&b, "%v v%d group %v", m.Kind, m.Version, m.Group)
+	case KindReportV3:
+		b.WriteString("report v3")
+		if len(m.Records) == 0 {
+			b.WriteString(" no records")
+		}
+		for i, r := range m.Records {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, " %v %v ", r.Type, r.Group)
+			writeAddrs(&b, r.Sources)
+		}
+	default:
+		fmt.Fprintf(&b, "%v type %#02x", m.Kind, m.IGMPType)
+	}
+	return b.String()
+}
+
+func writeAddrs(b *strings.Builder, as []netip.Addr) {
+	b.WriteByte('{')
+	for i, a := range as {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(a.String())
+	}
+	b.WriteByte('}')
 }

@@ -1,0 +1,29 @@
+// Package bridge is igmpsnoop's Linux layer: everything that talks to the
+// kernel about one Linux bridge and its ports.
+//
+//   - Links: Lookup finds a bridge and its ports; SubscribeLinks/WatchLinks
+//     report ports joining, leaving, going up or down, and the bridge
+//     changing or disappearing (rtnetlink RTNLGRP_LINK).
+//   - Options: ReadOptions and SetMembershipInterval read and set the
+//     bridge's multicast options (IFLA_BR_* inside IFLA_INFO_DATA).
+//   - MDB: OpenMDB gives a raw rtnetlink client for the bridge's multicast
+//     database (RTM_NEWMDB with NLM_F_REPLACE, RTM_DELMDB, RTM_GETMDB dumps).
+//   - Guard: AttachGuard puts a small eBPF program on a port's TCX ingress
+//     hook that drops IGMP reports and leaves before the bridge can learn
+//     from them, so that the daemon's MDB entries are the only ones. The
+//     program is held by a BPF link owned by this process: if the process
+//     dies, the kernel detaches it and the bridge's own snooping resumes.
+//   - PortConn: ListenPort opens one AF_PACKET socket per port that reads
+//     incoming IGMP frames (packet taps run before TCX, so it still sees
+//     what the Guard drops) and writes frames straight out of the port.
+//
+// Facts about the kernel that this package relies on are in
+// research/kernel-mdb.md and DESIGN.md ("Being authoritative").
+//
+// Network namespaces: every netlink, packet and BPF-link operation acts in
+// the network namespace of the calling OS thread at the time the socket or
+// link is created. Callers that work in another namespace must lock their
+// goroutine to a thread that is in it while calling Lookup, ReadOptions,
+// SetMembershipInterval, SubscribeLinks, OpenMDB, AttachGuard and
+// ListenPort; the objects returned keep working from any goroutine.
+package bridge

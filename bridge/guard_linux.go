@@ -1,0 +1,273 @@
+package bridge
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+)
+
+// TCX verdicts (include/uapi/linux/bpf.h enum tcx_action_base).
+const (
+	// tcxNext lets later TCX programs and tc filters see the frame too;
+	// TCX_PASS (0) would skip them.
+	tcxNext = -1
+	tcxDrop = 2
+)
+
+// IGMP message types the guard drops (RFC 2236, RFC 3376): everything a host
+// sends. Queries (0x11) pass: the bridge must hear a querier to forward by
+// the MDB at all.
+var guardedIGMPTypes = []int32{
+	0x12, // IGMPv1 membership report
+	0x16, // IGMPv2 membership report
+	0x17, // IGMPv2 leave group
+	0x22, // IGMPv3 membership report
+}
+
+// Guard is an ingress filter on one bridge port that drops IGMP reports and
+// leaves before the bridge learns from them. Packet sockets still see the
+// frames (taps run before TCX). The program is attached through a BPF link
+// that only this process holds: if the process exits or dies, the kernel
+// detaches it and the bridge's own snooping takes over again.
+type Guard struct {
+	ifindex int
+	drops   *ebpf.Map // per-CPU u64 drop counter at key 0
+	prog    *ebpf.Program
+	link    link.Link
+}
+
+// AttachGuard loads the guard program and attaches it at the head of the
+// TCX ingress chain of ifindex (in the calling thread's network namespace).
+// It attaches even while the port has no carrier.
+func AttachGuard(ifindex int) (*Guard, error) {
+	g := &Guard{ifindex: ifindex}
+	var err error
+	g.drops, err = ebpf.NewMap(&ebpf.MapSpec{
+		Name:       "igs_drops",
+		Type:       ebpf.PerCPUArray,
+		KeySize:    4,
+		ValueSize:  8,
+		MaxEntries: 1,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("guard on link %d: create drop counter: %w", ifindex, err)
+	}
+	g.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "igs_guard",
+		Type:         ebpf.SchedCLS,
+		Instructions: guardProgram(g.drops.FD()),
+		License:      "Dual MIT/GPL",
+	})
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("guard on link %d: load program: %w", ifindex, err)
+	}
+	// Head of the chain, so no earlier program can TCX_PASS a report past us.
+	g.link, err = link.AttachTCX(link.TCXOptions{
+		Interface: ifindex,
+		Program:   g.prog,
+		Attach:    ebpf.AttachTCXIngress,
+		Anchor:    link.Head(),
+	})
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("guard on link %d: attach tcx ingress: %w", ifindex, err)
+	}
+	return g, nil
+}
+
+// Dropped returns how many frames the guard has dropped since it was
+// attached. The drops are invisible in interface counters.
+func (g *Guard) Dropped() (uint64, error) {
+	var perCPU []uint64
+	if err := g.drops.Lookup(uint32(0), &perCPU); err != nil {
+		return 0, fmt.Errorf("guard on link %d: read drop counter: %w", g.ifindex, err)
+	}
+	var n uint64
+	for _, v := range perCPU {
+		n += v
+	}
+	return n, nil
+}
+
+// Close detaches the program; the bridge learns from the port again.
+func (g *Guard) Close() error {
+	var errs []error
+	if g.link != nil {
+		if err := g.link.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("detach: %w", err))
+		}
+		g.link = nil
+	}
+	if g.prog != nil {
+		if err := g.prog.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("unload program: %w", err))
+		}
+		g.prog = nil
+	}
+	if g.drops != nil {
+		if err := g.drops.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close drop counter: %w", err))
+		}
+		g.drops = nil
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("guard on link %d: %w", g.ifindex, err)
+	}
+	return nil
+}
+
+// Stack slots (offsets from the frame pointer R10) and registers used by
+// the guard program.
+const (
+	slotEtherType = -8  // 2 bytes
+	slotIPv4      = -32 // 20 bytes: the fixed IPv4 header
+	slotL4Type    = -40 // 1 byte: IGMP type (later: ICMPv6 type)
+	slotKey       = -44 // u32 map key
+
+	regCtx  = asm.R6 // *__sk_buff, kept across helper calls
+	regL3   = asm.R7 // offset of the network header in the frame
+	regTmp  = asm.R8
+	regTmp2 = asm.R9
+)
+
+const (
+	labelPass = "pass"
+	labelDrop = "drop"
+	labelIPv4 = "ipv4"
+	labelIPv6 = "ipv6"
+)
+
+// guardProgram assembles the guard. At TCX ingress skb->data points at the
+// Ethernet header. Headers are read with bpf_skb_load_bytes so that
+// non-linear frames and short frames are handled without packet-pointer
+// bounds proofs; any read that fails passes the frame.
+//
+// Layout: ethernet() dispatches on the EtherType to the IPv4 and IPv6
+// sections, which jump to "drop" or "pass". MLD (ICMPv6 131/132/143 behind a
+// Hop-by-Hop header) goes into ipv6(), reusing loadBytes and the verdicts.
+func guardProgram(dropsFD int) asm.Instructions {
+	var p asm.Instructions
+	p = append(p, ethernet()...)
+	p = append(p, ipv4()...)
+	p = append(p, ipv6()...)
+	p = append(p, verdicts(dropsFD)...)
+	return p
+}
+
+// loadBytes copies n bytes at frame offset (register off + imm) to a stack
+// slot. R0 is 0 on success. Clobbers R1-R5.
+func loadBytes(off asm.Register, imm int32, slot int16, n int32) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Reg(asm.R1, regCtx),
+		asm.Mov.Reg(asm.R2, off),
+		asm.Add.Imm(asm.R2, imm),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, int32(slot)),
+		asm.Mov.Imm(asm.R4, n),
+		asm.FnSkbLoadBytes.Call(),
+	}
+}
+
+// ethernet finds the network header, behind at most one 802.1Q/802.1ad tag.
+// (The kernel usually moves a VLAN tag into skb metadata before TCX, so the
+// tag is rarely still in the data; both cases work.)
+func ethernet() asm.Instructions {
+	p := asm.Instructions{
+		asm.Mov.Reg(regCtx, asm.R1),
+		asm.Mov.Imm(regL3, 0),
+	}
+	p = append(p, loadBytes(regL3, 12, slotEtherType, 2)...)
+	p = append(p,
+		asm.JNE.Imm(asm.R0, 0, labelPass),
+		asm.Mov.Imm(regL3, 14),
+		asm.LoadMem(regTmp, asm.RFP, slotEtherType, asm.Half),
+		asm.HostTo(asm.BE, regTmp, asm.Half), // network to host order (its own inverse)
+		asm.JEq.Imm(regTmp, 0x8100, "vlan"),
+		asm.JEq.Imm(regTmp, 0x88a8, "vlan"),
+		asm.Ja.Label("dispatch"),
+	)
+	vlan := loadBytes(regL3, 2, slotEtherType, 2) // inner EtherType at 16
+	vlan[0] = vlan[0].WithSymbol("vlan")
+	p = append(p, vlan...)
+	p = append(p,
+		asm.JNE.Imm(asm.R0, 0, labelPass),
+		asm.Mov.Imm(regL3, 18),
+		asm.LoadMem(regTmp, asm.RFP, slotEtherType, asm.Half),
+		asm.HostTo(asm.BE, regTmp, asm.Half),
+		asm.JEq.Imm(regTmp, 0x0800, labelIPv4).WithSymbol("dispatch"),
+		asm.JEq.Imm(regTmp, 0x86dd, labelIPv6),
+		asm.Ja.Label(labelPass),
+	)
+	return p
+}
+
+// ipv4 drops IGMP messages of the guarded types. The IGMP type is at
+// l3 + IHL*4: IGMP messages carry the Router Alert option, so IHL is
+// normally 6, not 5.
+func ipv4() asm.Instructions {
+	p := loadBytes(regL3, 0, slotIPv4, 20)
+	p[0] = p[0].WithSymbol(labelIPv4)
+	p = append(p,
+		asm.JNE.Imm(asm.R0, 0, labelPass),
+		// Version 4, protocol 2 (IGMP).
+		asm.LoadMem(regTmp, asm.RFP, slotIPv4, asm.Byte),
+		asm.Mov.Reg(regTmp2, regTmp),
+		asm.RSh.Imm(regTmp2, 4),
+		asm.JNE.Imm(regTmp2, 4, labelPass),
+		asm.LoadMem(regTmp2, asm.RFP, slotIPv4+9, asm.Byte),
+		asm.JNE.Imm(regTmp2, 2, labelPass),
+		// A non-first fragment has no IGMP header where we would look.
+		asm.LoadMem(regTmp2, asm.RFP, slotIPv4+6, asm.Half),
+		asm.HostTo(asm.BE, regTmp2, asm.Half),
+		asm.JSet.Imm(regTmp2, 0x1fff, labelPass),
+		// IHL in bytes; below 20 is malformed, leave it to the kernel.
+		asm.And.Imm(regTmp, 0x0f),
+		asm.LSh.Imm(regTmp, 2),
+		asm.JLT.Imm(regTmp, 20, labelPass),
+		asm.Add.Reg(regTmp, regL3),
+	)
+	p = append(p, loadBytes(regTmp, 0, slotL4Type, 1)...)
+	p = append(p,
+		asm.JNE.Imm(asm.R0, 0, labelPass),
+		asm.LoadMem(regTmp, asm.RFP, slotL4Type, asm.Byte),
+	)
+	for _, t := range guardedIGMPTypes {
+		p = append(p, asm.JEq.Imm(regTmp, t, labelDrop))
+	}
+	return append(p, asm.Ja.Label(labelPass))
+}
+
+// ipv6 passes everything for now. MLD reports and dones (ICMPv6 131, 132,
+// 143) arrive behind a Hop-by-Hop options header (next header 0 at l3+6,
+// its length at l3+41, ICMPv6 type after it); they are to be dropped here
+// like IGMP reports, and queries (130) passed.
+func ipv6() asm.Instructions {
+	return asm.Instructions{
+		asm.Ja.Label(labelPass).WithSymbol(labelIPv6),
+	}
+}
+
+// verdicts: "pass" returns TCX_NEXT; "drop" counts and returns TCX_DROP.
+func verdicts(dropsFD int) asm.Instructions {
+	return asm.Instructions{
+		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol(labelPass),
+		asm.Return(),
+
+		asm.StoreImm(asm.RFP, slotKey, 0, asm.Word).WithSymbol(labelDrop),
+		asm.LoadMapPtr(asm.R1, dropsFD),
+		asm.Mov.Reg(asm.R2, asm.RFP),
+		asm.Add.Imm(asm.R2, slotKey),
+		asm.FnMapLookupElem.Call(),
+		asm.JEq.Imm(asm.R0, 0, "drop_ret"),
+		// Per-CPU slot: a plain increment is race-free.
+		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
+		asm.Add.Imm(asm.R1, 1),
+		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
+		asm.Mov.Imm(asm.R0, tcxDrop).WithSymbol("drop_ret"),
+		asm.Return(),
+	}
+}

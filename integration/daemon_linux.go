@@ -1,0 +1,123 @@
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Daemon is an igmpsnoop process running on the lab's switch.
+type Daemon struct {
+	Bin    string
+	Socket string
+	cmd    *exec.Cmd
+	out    *syncBuffer
+	exited chan struct{}
+	err    error
+	killed bool
+}
+
+// syncBuffer collects the daemon's log from its output goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// StartDaemon runs `bin run --bridge <lab bridge> --socket socket args...`
+// in the switch namespace and waits until its control socket answers.
+func (l *Lab) StartDaemon(bin, socket string, args ...string) (*Daemon, error) {
+	full := append([]string{"netns", "exec", l.Switch, bin, "run", "--bridge", l.Bridge, "--socket", socket}, args...)
+	d := &Daemon{Bin: bin, Socket: socket, out: &syncBuffer{}, exited: make(chan struct{})}
+	d.cmd = exec.Command("ip", full...)
+	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
+	if err := d.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start daemon: %w", err)
+	}
+	go func() { d.err = d.cmd.Wait(); close(d.exited) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		var v struct{}
+		err := d.Show("groups", &v)
+		if err == nil {
+			return d, nil
+		}
+		select {
+		case <-d.exited:
+			return nil, fmt.Errorf("daemon exited at start (%v): %s", d.err, d.out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			d.Kill()
+			return nil, fmt.Errorf("daemon not answering after 15 s (%v): %s", err, d.out.String())
+		}
+	}
+}
+
+// Show runs `bin show what --json` against the daemon and decodes the
+// output into v.
+func (d *Daemon) Show(what string, v any) error {
+	out, err := run(d.Bin, "show", what, "--json", "--socket", d.Socket, "--timeout", "3s")
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		return fmt.Errorf("show %s: %w: %q", what, err, out)
+	}
+	return nil
+}
+
+// Log returns what the daemon has logged so far.
+func (d *Daemon) Log() string { return d.out.String() }
+
+// Stop sends SIGTERM and waits up to 10 s for a clean exit.
+func (d *Daemon) Stop() error {
+	select {
+	case <-d.exited:
+		if d.killed {
+			return nil
+		}
+		return fmt.Errorf("daemon had already exited: %v", d.err)
+	default:
+	}
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-d.exited:
+		return d.err
+	case <-time.After(10 * time.Second):
+		d.Kill()
+		return fmt.Errorf("daemon did not stop within 10 s of SIGTERM")
+	}
+}
+
+// Kill ends the daemon at once (SIGKILL), as a crash would.
+func (d *Daemon) Kill() {
+	d.killed = true
+	_ = d.cmd.Process.Kill()
+	<-d.exited
+}
+
+// Exited reports whether the daemon has exited.
+func (d *Daemon) Exited() bool {
+	select {
+	case <-d.exited:
+		return true
+	default:
+		return false
+	}
+}

@@ -1,0 +1,101 @@
+package snoop
+
+import "github.com/igmpsnoop/igmpsnoop/wire"
+
+// ignoreReason names why a valid message changed nothing.
+type ignoreReason uint8
+
+const (
+	ignoreUnknownPort  ignoreReason = iota // received on a port that is not (yet) up
+	ignoreNotLearnable                     // group in 224.0.0.0/24 (always flooded) or not IPv4 multicast
+	ignoreLeaveUnknown                     // leave for a group the port is not a member of
+	ignorePortLimit                        // join refused: the port's membership limit
+	ignoreTableLimit                       // join refused: the bridge's key limit
+	ignoreCount
+)
+
+var ignoreNames = [ignoreCount]string{
+	ignoreUnknownPort:  "unknown_port",
+	ignoreNotLearnable: "link_local_or_invalid_group",
+	ignoreLeaveUnknown: "leave_without_membership",
+	ignorePortLimit:    "port_limit",
+	ignoreTableLimit:   "table_limit",
+}
+
+// messageLabel names a message by type and version for counters.
+func messageLabel(m *wire.Message) string {
+	switch m.Kind {
+	case wire.KindQuery:
+		switch m.Version {
+		case 1:
+			return "query_v1"
+		case 2:
+			return "query_v2"
+		}
+		return "query_v3"
+	case wire.KindReport:
+		if m.Version == 1 {
+			return "report_v1"
+		}
+		return "report_v2"
+	case wire.KindLeave:
+		return "leave_v2"
+	case wire.KindReportV3:
+		return "report_v3"
+	}
+	return "other"
+}
+
+type counters struct {
+	received    map[string]uint64
+	refused     [256]uint64 // by wire.Reason
+	ignored     [ignoreCount]uint64
+	relayed     uint64
+	sentQueries uint64
+}
+
+func (c *counters) count(m *wire.Message) {
+	if c.received == nil {
+		c.received = make(map[string]uint64)
+	}
+	c.received[messageLabel(m)]++
+}
+
+// Stats is a snapshot of the engine's counters. Every field is a stable
+// JSON name so scripts can rely on it.
+type Stats struct {
+	Bridge      string            `json:"bridge"`
+	Received    map[string]uint64 `json:"received"`
+	Refused     map[string]uint64 `json:"refused"`
+	Ignored     map[string]uint64 `json:"ignored"`
+	Relayed     uint64            `json:"relayed"`
+	SentQueries uint64            `json:"sent_queries"`
+	Groups      int               `json:"groups"`
+	Memberships int               `json:"memberships"`
+}
+
+// Stats returns a snapshot of the counters. Every refusal reason and
+// ignore reason is present, zero or not, so a missing key is never
+// mistaken for zero.
+func (e *Engine) Stats() Stats {
+	s := Stats{
+		Bridge:      e.cfg.Bridge,
+		Received:    make(map[string]uint64, len(e.stats.received)),
+		Refused:     make(map[string]uint64),
+		Ignored:     make(map[string]uint64, ignoreCount),
+		Relayed:     e.stats.relayed,
+		SentQueries: e.stats.sentQueries,
+		Groups:      e.table.Keys(),
+		Memberships: e.table.Len(),
+	}
+	for k, v := range e.stats.received {
+		s.Received[k] = v
+	}
+	for _, r := range wire.Reasons() {
+		s.Refused[r.String()] = e.stats.refused[r]
+	}
+	for i, n := range ignoreNames {
+		s.Ignored[n] = e.stats.ignored[i]
+	}
+	return s
+}

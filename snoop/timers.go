@@ -1,0 +1,56 @@
+package snoop
+
+import (
+	"container/heap"
+	"time"
+
+	"github.com/igmpsnoop/igmpsnoop/fdb"
+)
+
+type timerKind uint8
+
+const (
+	timerMember timerKind = iota + 1
+	timerRouter
+	timerQuerier
+)
+
+// timer is one wake-up. Items are never removed early: when one comes due,
+// the engine compares it with the current state and drops stale ones, so a
+// refresh costs nothing here and idle memberships cost one item each.
+type timer struct {
+	at   time.Time
+	kind timerKind
+	key  fdb.Key
+	port int
+}
+
+type timerHeap []timer
+
+func (h timerHeap) Len() int           { return len(h) }
+func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
+func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
+func (h *timerHeap) Pop() any {
+	old := *h
+	t := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return t
+}
+
+func (h *timerHeap) add(t timer) { heap.Push(h, t) }
+
+// popDue removes and returns the earliest timer if it is due at now.
+func (h *timerHeap) popDue(now time.Time) (timer, bool) {
+	if len(*h) == 0 || (*h)[0].at.After(now) {
+		return timer{}, false
+	}
+	return heap.Pop(h).(timer), true
+}
+
+func (h timerHeap) next() (time.Time, bool) {
+	if len(h) == 0 {
+		return time.Time{}, false
+	}
+	return h[0].at, true
+}

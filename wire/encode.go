@@ -1,0 +1,290 @@
+package wire
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+)
+
+// ErrInvalid is wrapped by every encoder error: the Query or Report asked
+// for something IGMP cannot carry.
+var ErrInvalid = errors.New("invalid input")
+
+// Query describes a membership query to send.
+type Query struct {
+	Version int // 1, 2 or 3
+	SrcMAC  net.HardwareAddr
+	Src     netip.Addr // 0.0.0.0 is allowed (a proxy querier, RFC 4541 §2.1.1)
+	// Group is the queried group; invalid or 0.0.0.0 makes a general query,
+	// sent to 224.0.0.1. A group-specific query is sent to the group.
+	Group netip.Addr
+	// MaxResp is ignored for v1 (hosts use 10 s). v2 carries it in whole
+	// tenths, 0.1-25.5 s; v3 in the float code of EncodeCode (rounded down).
+	MaxResp time.Duration
+	// v3 only. A QRV above 7 is sent as 0, as RFC 3376 §4.1.6 says.
+	QRV                uint8
+	QueryInterval      time.Duration // QQIC, rounded down to the code
+	Sources            []netip.Addr  // group-and-source-specific query
+	SuppressRouterSide bool          // S flag
+	VLAN               uint16        // 802.1Q VLAN id to tag with; 0 = untagged
+}
+
+// Report describes a membership report or leave to send.
+type Report struct {
+	Version int  // 1, 2 or 3
+	Leave   bool // v2 only: Leave Group (0x17) to 224.0.0.2
+	SrcMAC  net.HardwareAddr
+	Src     netip.Addr // 0.0.0.0 is allowed (RFC 3376 §4.2.13)
+	Group   netip.Addr // v1/v2: the group reported or left; unset for v3
+	Records []GroupRecord
+	VLAN    uint16 // 802.1Q VLAN id to tag with; 0 = untagged
+}
+
+// Frame layout of everything the encoders build.
+const (
+	ethLen      = 14
+	tagLen      = 4
+	ipHeaderLen = 24 // 20 + Router Alert
+	maxIPLen    = 0xffff
+)
+
+// EncodeQuery builds a complete Ethernet frame carrying q.
+func EncodeQuery(q Query) ([]byte, error) { return AppendQuery(nil, q) }
+
+// AppendQuery is EncodeQuery appending to b, so a sender can reuse a buffer.
+func AppendQuery(b []byte, q Query) ([]byte, error) {
+	general := !q.Group.IsValid() || q.Group == netip.IPv4Unspecified()
+	if err := checkFrame(q.SrcMAC, q.Src, q.VLAN); err != nil {
+		return b, fmt.Errorf("query: %w", err)
+	}
+	if !general && !isMulticastAddr(q.Group) {
+		return b, fmt.Errorf("query: group %v is not an IPv4 multicast address: %w", q.Group, ErrInvalid)
+	}
+	dst := AllSystems
+	if !general {
+		dst = q.Group
+	}
+	var mrc uint8
+	switch q.Version {
+	case 1:
+		if !general {
+			return b, fmt.Errorf("query: IGMPv1 has no group-specific query: %w", ErrInvalid)
+		}
+	case 2:
+		if q.MaxResp < MaxRespUnit || q.MaxResp > 255*MaxRespUnit {
+			// 0 would turn it into a v1 query (RFC 3376 §7.1).
+			return b, fmt.Errorf("query: v2 max response %v outside 100ms-25.5s: %w", q.MaxResp, ErrInvalid)
+		}
+		mrc = uint8(q.MaxResp / MaxRespUnit)
+	case 3:
+		if q.MaxResp < 0 || q.MaxResp > MaxCode(MaxRespUnit) {
+			return b, fmt.Errorf("query: v3 max response %v outside 0-%v: %w", q.MaxResp, MaxCode(MaxRespUnit), ErrInvalid)
+		}
+		if q.QueryInterval < 0 || q.QueryInterval > MaxCode(QueryIntervalUnit) {
+			return b, fmt.Errorf("query: query interval %v outside 0-%v: %w", q.QueryInterval, MaxCode(QueryIntervalUnit), ErrInvalid)
+		}
+		if general && len(q.Sources) > 0 {
+			return b, fmt.Errorf("query: a general query cannot list sources: %w", ErrInvalid)
+		}
+		for _, s := range q.Sources {
+			if !s.Is4() {
+				return b, fmt.Errorf("query: source %v is not IPv4: %w", s, ErrInvalid)
+			}
+		}
+		mrc = EncodeCode(q.MaxResp, MaxRespUnit)
+	default:
+		return b, fmt.Errorf("query: version %d not 1, 2 or 3: %w", q.Version, ErrInvalid)
+	}
+	if q.Version < 3 && (q.QRV != 0 || q.QueryInterval != 0 || len(q.Sources) > 0 || q.SuppressRouterSide) {
+		return b, fmt.Errorf("query: QRV, query interval, sources and S flag need version 3: %w", ErrInvalid)
+	}
+
+	n := 8
+	if q.Version == 3 {
+		n = 12 + 4*len(q.Sources)
+	}
+	if ipHeaderLen+n > maxIPLen {
+		return b, fmt.Errorf("query: %d sources do not fit in one packet: %w", len(q.Sources), ErrInvalid)
+	}
+	b, p := appendHeaders(b, q.SrcMAC, q.VLAN, q.Src, dst, n)
+	p[0], p[1] = TypeQuery, mrc
+	copy(p[4:8], ip4(q.Group))
+	if q.Version == 3 {
+		qrv := q.QRV
+		if qrv > 7 {
+			qrv = 0
+		}
+		if q.SuppressRouterSide {
+			qrv |= 0x08
+		}
+		p[8], p[9] = qrv, EncodeCode(q.QueryInterval, QueryIntervalUnit)
+		binary.BigEndian.PutUint16(p[10:12], uint16(len(q.Sources)))
+		for i, s := range q.Sources {
+			a := s.As4()
+			copy(p[12+4*i:], a[:])
+		}
+	}
+	binary.BigEndian.PutUint16(p[2:4], checksum(p))
+	return b, nil
+}
+
+// EncodeReport builds a complete Ethernet frame carrying r: a v1 (0x12) or
+// v2 (0x16) report to the group, a v2 leave (0x17) to 224.0.0.2, or a v3
+// report (0x22) to 224.0.0.22.
+func EncodeReport(r Report) ([]byte, error) { return AppendReport(nil, r) }
+
+// AppendReport is EncodeReport appending to b.
+func AppendReport(b []byte, r Report) ([]byte, error) {
+	if err := checkFrame(r.SrcMAC, r.Src, r.VLAN); err != nil {
+		return b, fmt.Errorf("report: %w", err)
+	}
+	var typ uint8
+	dst := r.Group
+	switch r.Version {
+	case 1, 2:
+		typ = TypeReportV1
+		if r.Version == 2 {
+			typ = TypeReportV2
+		}
+		if r.Leave {
+			if r.Version == 1 {
+				return b, fmt.Errorf("report: IGMPv1 has no leave: %w", ErrInvalid)
+			}
+			typ, dst = TypeLeave, AllRouters
+		}
+		if !isMulticastAddr(r.Group) {
+			return b, fmt.Errorf("report: group %v is not an IPv4 multicast address: %w", r.Group, ErrInvalid)
+		}
+		if len(r.Records) > 0 {
+			return b, fmt.Errorf("report: group records need version 3: %w", ErrInvalid)
+		}
+	case 3:
+		if r.Leave {
+			return b, fmt.Errorf("report: IGMPv3 leaves are records (TO_IN {}), not a Leave flag: %w", ErrInvalid)
+		}
+		if r.Group.IsValid() && r.Group != netip.IPv4Unspecified() {
+			return b, fmt.Errorf("report: a v3 report carries groups in records, not Group: %w", ErrInvalid)
+		}
+		typ, dst = TypeReportV3, IGMPv3Routers
+	default:
+		return b, fmt.Errorf("report: version %d not 1, 2 or 3: %w", r.Version, ErrInvalid)
+	}
+
+	n := 8
+	for i, rec := range r.Records {
+		if rec.Type < ModeIsInclude || rec.Type > BlockOldSources {
+			return b, fmt.Errorf("report: record %d: unknown record type %d: %w", i, rec.Type, ErrInvalid)
+		}
+		if !isMulticastAddr(rec.Group) {
+			return b, fmt.Errorf("report: record %d: group %v is not an IPv4 multicast address: %w", i, rec.Group, ErrInvalid)
+		}
+		if len(rec.Sources) > 0xffff {
+			return b, fmt.Errorf("report: record %d: %d sources: %w", i, len(rec.Sources), ErrInvalid)
+		}
+		for _, s := range rec.Sources {
+			if !s.Is4() {
+				return b, fmt.Errorf("report: record %d: source %v is not IPv4: %w", i, s, ErrInvalid)
+			}
+		}
+		n += 8 + 4*len(rec.Sources)
+		if ipHeaderLen+n > maxIPLen {
+			return b, fmt.Errorf("report: records do not fit in one packet: %w", ErrInvalid)
+		}
+	}
+	if len(r.Records) > 0xffff {
+		return b, fmt.Errorf("report: %d records: %w", len(r.Records), ErrInvalid)
+	}
+
+	b, p := appendHeaders(b, r.SrcMAC, r.VLAN, r.Src, dst, n)
+	p[0] = typ
+	if r.Version != 3 {
+		copy(p[4:8], ip4(r.Group))
+	} else {
+		binary.BigEndian.PutUint16(p[6:8], uint16(len(r.Records)))
+		off := 8
+		for _, rec := range r.Records {
+			p[off] = uint8(rec.Type)
+			binary.BigEndian.PutUint16(p[off+2:], uint16(len(rec.Sources)))
+			copy(p[off+4:], ip4(rec.Group))
+			off += 8
+			for _, s := range rec.Sources {
+				a := s.As4()
+				copy(p[off:], a[:])
+				off += 4
+			}
+		}
+	}
+	binary.BigEndian.PutUint16(p[2:4], checksum(p))
+	return b, nil
+}
+
+func checkFrame(mac net.HardwareAddr, src netip.Addr, vlan uint16) error {
+	if len(mac) != 6 {
+		return fmt.Errorf("source MAC %q is not 6 bytes: %w", mac, ErrInvalid)
+	}
+	if !validSourceMAC(mac) {
+		return fmt.Errorf("source MAC %v is multicast or zero: %w", mac, ErrInvalid)
+	}
+	if !src.Is4() {
+		return fmt.Errorf("source %v is not an IPv4 address: %w", src, ErrInvalid)
+	}
+	if vlan > 4094 {
+		return fmt.Errorf("VLAN %d above 4094: %w", vlan, ErrInvalid)
+	}
+	return nil
+}
+
+func isMulticastAddr(a netip.Addr) bool { return a.Is4() && a.IsMulticast() }
+
+// ip4 returns the 4 bytes of a, or 0.0.0.0 for an invalid address.
+func ip4(a netip.Addr) []byte {
+	if !a.Is4() {
+		return zero4[:]
+	}
+	b := a.As4()
+	return b[:]
+}
+
+// appendHeaders appends Ethernet (+802.1Q) and IPv4 headers for an IGMP
+// message of n bytes, followed by n zero bytes, and returns the frame and
+// the IGMP part to fill in.
+func appendHeaders(b []byte, srcMAC net.HardwareAddr, vlan uint16, src, dst netip.Addr, n int) (frame, igmp []byte) {
+	hdr := ethLen + ipHeaderLen
+	if vlan != 0 {
+		hdr += tagLen
+	}
+	start := len(b)
+	b = append(b, make([]byte, hdr+n)...)
+	f := b[start:]
+
+	// 01:00:5e + the low 23 bits of the group (RFC 1112 §6.4).
+	d := dst.As4()
+	copy(f[0:6], []byte{0x01, 0x00, 0x5e, d[1] & 0x7f, d[2], d[3]})
+	copy(f[6:12], srcMAC)
+	o := 12
+	if vlan != 0 {
+		binary.BigEndian.PutUint16(f[o:], 0x8100)
+		binary.BigEndian.PutUint16(f[o+2:], vlan)
+		o += tagLen
+	}
+	binary.BigEndian.PutUint16(f[o:], 0x0800)
+	o += 2
+
+	ip := f[o : o+ipHeaderLen]
+	ip[0] = 0x40 | ipHeaderLen/4
+	ip[1] = 0xc0 // internetwork control (RFC 3376 §4)
+	binary.BigEndian.PutUint16(ip[2:], uint16(ipHeaderLen+n))
+	// ID 0 and DF, as Linux sends IGMP; nothing should fragment it.
+	binary.BigEndian.PutUint16(ip[6:], 0x4000)
+	ip[8] = 1 // TTL 1: IGMP never leaves the link
+	ip[9] = ipProtoIGMP
+	s := src.As4()
+	copy(ip[12:16], s[:])
+	copy(ip[16:20], d[:])
+	copy(ip[20:24], []byte{ipOptRouterAlrt, 4, 0, 0}) // Router Alert (RFC 2113)
+	binary.BigEndian.PutUint16(ip[10:], checksum(ip))
+	return b, f[o+ipHeaderLen:]
+}

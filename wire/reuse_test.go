@@ -1,0 +1,158 @@
+package wire
+
+import (
+	"testing"
+	"time"
+)
+
+// TestNoStaleState decodes a sequence of frames with one Decoder into one
+// Message and checks each result against a fresh decode: nothing from a
+// previous frame (records, sources, flags, VLAN, Router Alert) may survive.
+// The old google/gopacket IGMP layer appended records across packets.
+func TestNoStaleState(t *testing.T) {
+	src := addr("192.0.2.9")
+	big := mustReport(t, Report{Version: 3, SrcMAC: testMAC, Src: src, VLAN: 5, Records: []GroupRecord{
+		{Type: ModeIsInclude, Group: addr("232.1.1.1"), Sources: addrs("10.0.0.1", "10.0.0.2", "10.0.0.3", "10.0.0.4")},
+		{Type: ModeIsExclude, Group: addr("239.1.1.2"), Sources: addrs("10.0.0.5", "10.0.0.6")},
+		{Type: AllowNewSources, Group: addr("232.1.1.3"), Sources: addrs("10.0.0.7")},
+	}})
+	small := mustReport(t, Report{Version: 3, SrcMAC: testMAC, Src: src, Records: []GroupRecord{
+		{Type: BlockOldSources, Group: addr("232.9.9.9"), Sources: addrs("10.9.9.9")},
+	}})
+	noSources := mustReport(t, Report{Version: 3, SrcMAC: testMAC, Src: src, Records: []GroupRecord{
+		{Type: ChangeToExclude, Group: addr("239.2.2.2")},
+		{Type: ChangeToExclude, Group: addr("239.2.2.3")},
+	}})
+	empty := mustReport(t, Report{Version: 3, SrcMAC: testMAC, Src: src})
+	v2 := stripOptions(mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: src, Group: addr("239.1.1.1")}))
+	gsq := mustQuery(t, Query{Version: 3, SrcMAC: testMAC, Src: src, Group: addr("232.1.1.1"), MaxResp: time.Second,
+		QRV: 2, QueryInterval: 125 * time.Second, SuppressRouterSide: true, Sources: addrs("10.0.0.1", "10.0.0.2")})
+	gq := mustQuery(t, Query{Version: 2, SrcMAC: testMAC, Src: src, MaxResp: 10 * time.Second})
+	bad := append([]byte{}, big...)
+	bad[len(bad)-1] ^= 0xff // IGMP checksum now wrong, after the records were partly decoded
+
+	seq := []struct {
+		name  string
+		frame []byte
+	}{
+		{"big v3 report", big}, {"small v3 report", small}, {"v2 report without RA", v2},
+		{"big again", big}, {"refused big", bad}, {"v3 records without sources", noSources},
+		{"big again", big}, {"v3 report without records", empty}, {"v3 group-and-source query", gsq},
+		{"v2 general query", gq}, {"big again", big}, {"small again", small},
+	}
+	d := NewDecoder()
+	var m Message
+	for i, s := range seq {
+		err := d.Decode(s.frame, &m)
+		fresh, ferr := Decode(s.frame)
+		if (err == nil) != (ferr == nil) {
+			t.Fatalf("%d %s: reused err %v, fresh err %v", i, s.name, err, ferr)
+		}
+		if err != nil {
+			continue
+		}
+		if !sameMessage(&m, fresh) {
+			t.Errorf("%d %s: reused decode\n %v\nfresh decode\n %v", i, s.name, &m, fresh)
+		}
+	}
+	// Spell the worst case out: after the big report, the small one has
+	// exactly one record with one source.
+	if err := d.Decode(big, &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Decode(small, &m); err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Records) != 1 || len(m.Records[0].Sources) != 1 || m.Records[0].Sources[0] != addr("10.9.9.9") || m.VLAN != 0 {
+		t.Errorf("after big then small: %v", &m)
+	}
+}
+
+// TestDecodeIsSafeToKeep checks that the convenience Decode shares nothing
+// with the caller's frame.
+func TestDecodeIsSafeToKeep(t *testing.T) {
+	f := mustReport(t, Report{Version: 3, SrcMAC: testMAC, Src: addr("192.0.2.9"), Records: []GroupRecord{
+		{Type: ModeIsInclude, Group: addr("232.1.1.1"), Sources: addrs("10.0.0.1")},
+	}})
+	m, err := Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := m.String() + m.SrcMAC.String() + m.DstMAC.String()
+	for i := range f {
+		f[i] = 0xee
+	}
+	if after := m.String() + m.SrcMAC.String() + m.DstMAC.String(); after != before {
+		t.Errorf("message changed with the frame: %s -> %s", before, after)
+	}
+}
+
+// TestCloneIsDeep checks that a cloned message survives the decoder
+// reusing the original's buffers.
+func TestCloneIsDeep(t *testing.T) {
+	d := NewDecoder()
+	var m Message
+	f := mustReport(t, Report{Version: 3, SrcMAC: testMAC, Src: addr("192.0.2.9"), Records: []GroupRecord{
+		{Type: ModeIsInclude, Group: addr("232.1.1.1"), Sources: addrs("10.0.0.1")},
+	}})
+	if err := d.Decode(f, &m); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Clone()
+	want := c.String()
+	g := mustReport(t, Report{Version: 3, SrcMAC: testMAC, Src: addr("192.0.2.8"), Records: []GroupRecord{
+		{Type: BlockOldSources, Group: addr("232.2.2.2"), Sources: addrs("10.2.2.2")},
+	}})
+	if err := d.Decode(g, &m); err != nil {
+		t.Fatal(err)
+	}
+	if c.String() != want {
+		t.Errorf("clone changed: %s -> %s", want, c)
+	}
+}
+
+func allocFrames(t testing.TB) map[string][]byte {
+	src := addr("192.0.2.9")
+	return map[string][]byte{
+		"v3 report": mustReport(t, Report{Version: 3, SrcMAC: testMAC, Src: src, Records: []GroupRecord{
+			{Type: ModeIsInclude, Group: addr("232.1.1.1"), Sources: addrs("10.0.0.1", "10.0.0.2", "10.0.0.3")},
+			{Type: ModeIsExclude, Group: addr("239.1.1.2")},
+			{Type: AllowNewSources, Group: addr("232.1.1.3"), Sources: addrs("10.0.0.7")},
+		}}),
+		"v2 report": mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: src, Group: addr("239.1.1.1")}),
+		"v3 query": mustQuery(t, Query{Version: 3, SrcMAC: testMAC, Src: src, Group: addr("232.1.1.1"),
+			MaxResp: time.Second, QRV: 2, Sources: addrs("10.0.0.1", "10.0.0.2")}),
+		"refused": func() []byte {
+			f := mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: src, Group: addr("239.1.1.1")})
+			f[len(f)-1] ^= 1
+			return f
+		}(),
+	}
+}
+
+// TestDecodeDoesNotAllocate pins the steady state: once a Message has grown
+// to fit, decoding (or refusing) a frame allocates nothing.
+func TestDecodeDoesNotAllocate(t *testing.T) {
+	for name, f := range allocFrames(t) {
+		d := NewDecoder()
+		var m Message
+		_ = d.Decode(f, &m) // grow m's slices once
+		if n := testing.AllocsPerRun(100, func() { _ = d.Decode(f, &m) }); n != 0 {
+			t.Errorf("%s: %.1f allocations per Decode, want 0", name, n)
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	for name, f := range allocFrames(b) {
+		b.Run(name, func(b *testing.B) {
+			d := NewDecoder()
+			var m Message
+			b.ReportAllocs()
+			b.SetBytes(int64(len(f)))
+			for b.Loop() {
+				_ = d.Decode(f, &m)
+			}
+		})
+	}
+}
