@@ -17,16 +17,6 @@ const (
 	tcxDrop = 2
 )
 
-// IGMP message types the guard drops (RFC 2236, RFC 3376): everything a host
-// sends. Queries (0x11) pass: the bridge must hear a querier to forward by
-// the MDB at all.
-var guardedIGMPTypes = []int32{
-	0x12, // IGMPv1 membership report
-	0x16, // IGMPv2 membership report
-	0x17, // IGMPv2 leave group
-	0x22, // IGMPv3 membership report
-}
-
 // Guard is an ingress filter on one bridge port that drops IGMP reports and
 // leaves before the bridge learns from them. Packet sockets still see the
 // frames (taps run before TCX). The program is attached through a BPF link
@@ -43,6 +33,26 @@ type Guard struct {
 // TCX ingress chain of ifindex (in the calling thread's network namespace).
 // It attaches even while the port has no carrier.
 func AttachGuard(ifindex int) (*Guard, error) {
+	g, err := loadGuard(ifindex)
+	if err != nil {
+		return nil, err
+	}
+	// Head of the chain, so no earlier program can TCX_PASS a report past us.
+	g.link, err = link.AttachTCX(link.TCXOptions{
+		Interface: ifindex,
+		Program:   g.prog,
+		Attach:    ebpf.AttachTCXIngress,
+		Anchor:    link.Head(),
+	})
+	if err != nil {
+		g.Close()
+		return nil, fmt.Errorf("guard on link %d: attach tcx ingress: %w", ifindex, err)
+	}
+	return g, nil
+}
+
+// loadGuard creates the drop counter and loads the program, unattached.
+func loadGuard(ifindex int) (*Guard, error) {
 	g := &Guard{ifindex: ifindex}
 	var err error
 	g.drops, err = ebpf.NewMap(&ebpf.MapSpec{
@@ -64,17 +74,6 @@ func AttachGuard(ifindex int) (*Guard, error) {
 	if err != nil {
 		g.Close()
 		return nil, fmt.Errorf("guard on link %d: load program: %w", ifindex, err)
-	}
-	// Head of the chain, so no earlier program can TCX_PASS a report past us.
-	g.link, err = link.AttachTCX(link.TCXOptions{
-		Interface: ifindex,
-		Program:   g.prog,
-		Attach:    ebpf.AttachTCXIngress,
-		Anchor:    link.Head(),
-	})
-	if err != nil {
-		g.Close()
-		return nil, fmt.Errorf("guard on link %d: attach tcx ingress: %w", ifindex, err)
 	}
 	return g, nil
 }
@@ -235,7 +234,14 @@ func ipv4() asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, labelPass),
 		asm.LoadMem(regTmp, asm.RFP, slotL4Type, asm.Byte),
 	)
-	for _, t := range guardedIGMPTypes {
+	// Everything a host sends (RFC 2236, RFC 3376). Queries (0x11) pass:
+	// the bridge must hear a querier to forward by the MDB at all.
+	for _, t := range [...]int32{
+		0x12, // IGMPv1 membership report
+		0x16, // IGMPv2 membership report
+		0x17, // IGMPv2 leave group
+		0x22, // IGMPv3 membership report
+	} {
 		p = append(p, asm.JEq.Imm(regTmp, t, labelDrop))
 	}
 	return append(p, asm.Ja.Label(labelPass))

@@ -142,7 +142,7 @@ func (m *MDB) Delete(e Entry) error {
 	if err != nil {
 		// Every other EINVAL on this path carries an extack message; a
 		// missing entry (or wrong port) is a bare EINVAL.
-		if errors.Is(err, unix.EINVAL) && kernelMessage(err) == "" {
+		if errors.Is(err, unix.EINVAL) && !hasExtack(err) {
 			return fmt.Errorf("mdb delete %s: %w (%w)", e, ErrNotFound, err)
 		}
 		return mdbError("delete", e, err)

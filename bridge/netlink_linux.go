@@ -91,18 +91,12 @@ func (r *rtnl) execute(newReq func() *nl.NetlinkRequest, resType uint16, f func(
 	return fmt.Errorf("dump interrupted %d times by concurrent changes: %w", attempts, err)
 }
 
-// kernelMessage returns the extack text of a netlink error, or "".
-// nl wraps the errno as "%w: text" when the kernel sent one; a bare
-// syscall.Errno means it sent none.
-func kernelMessage(err error) string {
-	var errno syscall.Errno
-	if !errors.As(err, &errno) {
-		return ""
-	}
-	if _, bare := err.(syscall.Errno); bare {
-		return ""
-	}
-	return err.Error()
+// hasExtack reports whether a netlink error carries the kernel's extack
+// text: nl wraps the errno as "%w: text" when there is one, and returns the
+// bare syscall.Errno when there is none.
+func hasExtack(err error) bool {
+	_, bare := err.(syscall.Errno)
+	return !bare
 }
 
 // attrs parses netlink attributes, tolerating none.

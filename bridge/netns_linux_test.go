@@ -152,7 +152,25 @@ func newLab(t *testing.T, hosts int) *lab {
 		l.addHost(i)
 	}
 	l.brIdx = l.br.Index("br0")
+	l.waitForwarding()
 	return l
+}
+
+// waitForwarding waits until every port's STP state is forwarding: the
+// bridge enables a port only after the link-watch work has seen its carrier
+// (up to a second), and refuses temporary MDB entries on disabled ports.
+func (l *lab) waitForwarding() {
+	l.t.Helper()
+	for i := range l.ports {
+		l.br.waitForwarding("p" + strconv.Itoa(i+1))
+	}
+}
+
+func (n *testNS) waitForwarding(port string) {
+	n.t.Helper()
+	eventually(n.t, 5*time.Second, port+" forwarding", func() bool {
+		return strings.Contains(n.Exec("bridge", "link", "show", "dev", port), "state forwarding")
+	})
 }
 
 func (l *lab) addHost(i int) {

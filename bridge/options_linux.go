@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -62,6 +63,13 @@ func setBridgeOption(bridgeIndex int, what string, attr int, value []byte) error
 		req.AddData(info)
 		return req
 	}, 0, func([]byte) {})
+	if errors.Is(err, unix.EOPNOTSUPP) {
+		// The kernel's answer when the link's kind is not "bridge".
+		return fmt.Errorf("set %s of link %d: %w (%w)", what, bridgeIndex, ErrNotBridge, err)
+	}
+	if errors.Is(err, unix.ENODEV) {
+		return fmt.Errorf("set %s of link %d: %w (%w)", what, bridgeIndex, ErrNoLink, err)
+	}
 	if err != nil {
 		return fmt.Errorf("set %s of bridge %d: %w", what, bridgeIndex, err)
 	}

@@ -12,13 +12,14 @@ import (
 
 // Daemon is an igmpsnoop process running on the lab's switch.
 type Daemon struct {
-	Bin    string
-	Socket string
-	cmd    *exec.Cmd
-	out    *syncBuffer
-	exited chan struct{}
-	err    error
-	killed bool
+	Bin     string
+	Socket  string
+	cmd     *exec.Cmd
+	out     *syncBuffer
+	exited  chan struct{}
+	err     error
+	killed  bool
+	stopped bool
 }
 
 // syncBuffer collects the daemon's log from its output goroutines.
@@ -85,16 +86,18 @@ func (d *Daemon) Show(what string, v any) error {
 // Log returns what the daemon has logged so far.
 func (d *Daemon) Log() string { return d.out.String() }
 
-// Stop sends SIGTERM and waits up to 10 s for a clean exit.
+// Stop sends SIGTERM and waits up to 10 s for a clean exit. It returns
+// the exit error, or an error if the daemon had died on its own before.
 func (d *Daemon) Stop() error {
 	select {
 	case <-d.exited:
-		if d.killed {
+		if d.killed || d.stopped {
 			return nil
 		}
-		return fmt.Errorf("daemon had already exited: %v", d.err)
+		return fmt.Errorf("daemon had exited on its own: %v", d.err)
 	default:
 	}
+	d.stopped = true
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-d.exited:

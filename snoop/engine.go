@@ -296,15 +296,16 @@ func (e *Engine) handleQuery(now time.Time, ifindex int, m *wire.Message) {
 			e.event(Event{Kind: EventQuerierHeard, Port: ifindex, Addr: m.Src})
 		}
 	}
-	if !m.IsGeneralQuery() && !m.SuppressRouterSide {
+	if !m.IsGeneralQuery() && len(m.Sources) == 0 {
 		e.groupQueried(now, m)
 	}
 }
 
-// groupQueried follows a group-specific query as a non-querier router does
-// (RFC 3376 §6.4.1): members must answer within the last member query time.
-// The kernel bridge, which sees the query too, lowers its timers for the
-// group the same way, so the next report must rewrite the MDB entry.
+// groupQueried follows a group-specific query. The kernel bridge sees it
+// too and lowers its timers for the group to LMQC × MRT, ignoring the S
+// flag unless the bridge runs IGMPv3, so the next report must rewrite the
+// MDB entry whatever the flag says. Our own timer follows RFC 3376 §6.4.1:
+// lowered only when the S flag is clear.
 func (e *Engine) groupQueried(now time.Time, m *wire.Message) {
 	lmqt := now.Add(time.Duration(e.cfg.LastMemberQueryCount) * m.MaxResp)
 	for pi := range e.ports {
@@ -313,7 +314,7 @@ func (e *Engine) groupQueried(now time.Time, m *wire.Message) {
 			continue
 		}
 		mem.Installed = time.Time{}
-		if lmqt.Before(mem.Expires) {
+		if !m.SuppressRouterSide && lmqt.Before(mem.Expires) {
 			mem.Expires = lmqt
 			e.schedule(mem)
 		}

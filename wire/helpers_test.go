@@ -179,3 +179,5 @@ func semantics(m *Message) *Message {
 	c.Dst, c.DstMAC, c.TTL, c.RouterAlert = netip.Addr{}, nil, 0, false
 	return c
 }
+
+func netipFrom4(b [4]byte) netip.Addr { return netip.AddrFrom4(b) }

@@ -21,6 +21,7 @@ const (
 	KindOther                    // any other IGMP type, see Message.IGMPType
 )
 
+// String returns the kind's name, as used in logs and counters.
 func (k Kind) String() string {
 	switch k {
 	case KindQuery:
@@ -50,6 +51,7 @@ const (
 	BlockOldSources RecordType = 6 // BLOCK
 )
 
+// String returns the RFC 3376 short name (IS_IN, TO_EX, ...).
 func (t RecordType) String() string {
 	switch t {
 	case ModeIsInclude:
@@ -86,7 +88,7 @@ type Message struct {
 
 	SrcMAC net.HardwareAddr
 	DstMAC net.HardwareAddr
-	VLAN   uint16 // 802.1Q VLAN id, 0 if untagged
+	VLAN   uint16 // 802.1Q VLAN id, 0 if untagged or priority-tagged (VID 0)
 
 	Src netip.Addr // IP source (0.0.0.0 is legal for reports, RFC 3376 §4.2.13)
 	Dst netip.Addr // IP destination
@@ -186,7 +188,7 @@ func (m *Message) String() string {
 			writeAddrs(&b, r.Sources)
 		}
 	default:
-		fmt.Fprintf(&b, "%v type %#02x", m.Kind, m.IGMPType)
+		fmt.Fprintf(&b, "%v type 0x%02x", m.Kind, m.IGMPType)
 	}
 	return b.String()
 }

@@ -49,6 +49,7 @@ var reasonNames = [reasonCount]string{
 	ReasonBadSources:      "bad_sources",
 }
 
+// String returns the reason's snake_case name, as used in counters.
 func (r Reason) String() string {
 	if r < reasonCount {
 		return reasonNames[r]
@@ -75,6 +76,7 @@ type Refusal struct {
 	Detail string
 }
 
+// Error implements error.
 func (e *Refusal) Error() string {
 	if e.Detail == "" {
 		return "refused: " + e.Reason.String()

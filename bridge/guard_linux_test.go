@@ -1,0 +1,347 @@
+package bridge
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+var (
+	h1IP = netip.MustParseAddr("10.77.0.11")
+	h2IP = netip.MustParseAddr("10.77.0.12")
+)
+
+// portReader reads frames from c into a channel until c is closed.
+func portReader(t *testing.T, c *PortConn) <-chan []byte {
+	t.Helper()
+	ch := make(chan []byte, 64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer close(ch)
+		buf := make([]byte, 2048)
+		for {
+			n, err := c.ReadFrame(buf)
+			if err != nil {
+				return
+			}
+			ch <- bytes.Clone(buf[:n])
+		}
+	}()
+	t.Cleanup(func() {
+		c.Close()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("ReadFrame did not return after Close")
+		}
+	})
+	return ch
+}
+
+// nextFrame returns the next frame read, or fails after timeout.
+func nextFrame(t *testing.T, ch <-chan []byte, timeout time.Duration) []byte {
+	t.Helper()
+	select {
+	case f, ok := <-ch:
+		if !ok {
+			t.Fatal("port reader stopped")
+		}
+		return f
+	case <-time.After(timeout):
+		t.Fatalf("no frame read within %v", timeout)
+	}
+	return nil
+}
+
+func expectFrame(t *testing.T, ch <-chan []byte, want []byte, what string) {
+	t.Helper()
+	got := nextFrame(t, ch, 3*time.Second)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("%s: read % x\nwant % x", what, got, want)
+	}
+}
+
+// learned reports whether the MDB has group on port, and its entry.
+func learned(t *testing.T, m *MDB, br, port int, group netip.Addr) (Entry, bool) {
+	t.Helper()
+	return findEntry(mustDump(t, m, br), port, group)
+}
+
+func expectLearned(t *testing.T, m *MDB, br, port int, group netip.Addr, what string) {
+	t.Helper()
+	eventually(t, 3*time.Second, what, func() bool {
+		e, ok := learned(t, m, br, port, group)
+		return ok && e.Proto == ProtoKernel
+	})
+}
+
+func dropped(t *testing.T, g *Guard) uint64 {
+	t.Helper()
+	n, err := g.Dropped()
+	if err != nil {
+		t.Fatalf("Dropped: %v", err)
+	}
+	return n
+}
+
+func TestGuard(t *testing.T) {
+	l := newLab(t, 2)
+	m := openTestMDB(t, l.br)
+	h1, h2 := openRaw(t, l.hosts[0], "eth0"), openRaw(t, l.hosts[1], "eth0")
+	p1, p2 := l.ports[0], l.ports[1]
+	var g *Guard
+	var pc *PortConn
+	l.br.Do(func() {
+		var err error
+		if g, err = AttachGuard(p1); err != nil {
+			t.Fatalf("AttachGuard: %v", err)
+		}
+		if pc, err = ListenPort(p1); err != nil {
+			t.Fatalf("ListenPort: %v", err)
+		}
+	})
+	t.Cleanup(func() { g.Close() })
+	frames := portReader(t, pc)
+
+	g1 := netip.MustParseAddr("239.77.3.1")
+	g2 := netip.MustParseAddr("239.77.3.2")
+	// Reports and leaves of every version from h1: our socket reads them,
+	// the guard drops them.
+	sent := [][]byte{
+		igmpV2(h1.mac, h1IP, 0x16, g1),
+		igmpV3Report(h1.mac, h1IP, g2),
+		igmpV2(h1.mac, h1IP, 0x12, g2),
+		igmpV2(h1.mac, h1IP, 0x17, g1),
+	}
+	for i, f := range sent {
+		h1.send(f)
+		expectFrame(t, frames, f, fmt.Sprintf("guarded frame %d", i))
+	}
+	eventually(t, 3*time.Second, "4 drops counted", func() bool { return dropped(t, g) == 4 })
+
+	// The same report on the unguarded port is learned by the kernel.
+	h2.send(igmpV2(h2.mac, h2IP, 0x16, g1))
+	expectLearned(t, m, l.brIdx, p2, g1, "kernel learning g1 on p2")
+	// By now the h1 frames, read before the h2 one was sent, have long been
+	// through the bridge: nothing was learned from them.
+	time.Sleep(100 * time.Millisecond)
+	for _, g := range []netip.Addr{g1, g2} {
+		if e, ok := learned(t, m, l.brIdx, p1, g); ok {
+			t.Errorf("kernel learned %s on the guarded port: %s", g, e)
+		}
+	}
+
+	// A query passes: the bridge makes p1 a router port, and it is not counted.
+	q := igmpV2(h1.mac, h1IP, 0x11, netip.Addr{})
+	h1.send(q)
+	expectFrame(t, frames, q, "query")
+	eventually(t, 3*time.Second, "p1 router port", func() bool {
+		rs, err := m.RouterPorts(l.brIdx)
+		if err != nil {
+			t.Fatalf("RouterPorts: %v", err)
+		}
+		for _, r := range rs {
+			if r.Port == p1 && r.IPv4 && r.Type == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	if n := dropped(t, g); n != 4 {
+		t.Errorf("Dropped = %d after a query, want 4", n)
+	}
+	// Other traffic passes.
+	data := udpFrame(h1.mac, h1IP, g1, []byte("data"))
+	h1.send(data)
+	if !h2.waitFor(data, 3*time.Second) {
+		t.Error("multicast data from h1 did not reach h2 through the guarded port")
+	}
+
+	// Detached, the kernel learns from p1 again.
+	if err := g.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	h1.send(igmpV2(h1.mac, h1IP, 0x16, g1))
+	expectLearned(t, m, l.brIdx, p1, g1, "kernel learning g1 on p1 after Close")
+}
+
+// guardHelperEnv names the variables that turn TestGuardHelperProcess into
+// a child process holding a guard.
+const (
+	envGuardNS    = "IGS_TEST_GUARD_NETNS"
+	envGuardIndex = "IGS_TEST_GUARD_IFINDEX"
+)
+
+// TestGuardHelperProcess is not a test: run by TestGuardProcessDeath as a
+// child, it attaches a guard, says so, and waits to be killed.
+func TestGuardHelperProcess(t *testing.T) {
+	nsName, idx := os.Getenv(envGuardNS), os.Getenv(envGuardIndex)
+	if nsName == "" {
+		t.Skip("helper process for TestGuardProcessDeath")
+	}
+	ifindex, err := strconv.Atoi(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := &testNS{t: t, Name: nsName}
+	ns.Do(func() {
+		if _, err := AttachGuard(ifindex); err != nil {
+			t.Fatalf("AttachGuard: %v", err)
+		}
+	})
+	fmt.Println("attached")
+	time.Sleep(30 * time.Second) // bounded: the parent kills us long before
+}
+
+func tcxPrograms(t *testing.T, ns *testNS, ifindex int) int {
+	t.Helper()
+	var n int
+	ns.Do(func() {
+		res, err := link.QueryPrograms(link.QueryOptions{Target: ifindex, Attach: ebpf.AttachTCXIngress})
+		if err != nil {
+			t.Fatalf("query tcx programs: %v", err)
+		}
+		n = len(res.Programs)
+	})
+	return n
+}
+
+// TestGuardProcessDeath: the guard belongs to the process that attached it;
+// when that process is killed, the kernel detaches it and learns again.
+func TestGuardProcessDeath(t *testing.T) {
+	l := newLab(t, 1)
+	m := openTestMDB(t, l.br)
+	h1 := openRaw(t, l.hosts[0], "eth0")
+	p1 := l.ports[0]
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestGuardHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), envGuardNS+"="+l.br.Name, envGuardIndex+"="+strconv.Itoa(p1))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			if sc.Text() == "attached" {
+				ready <- true
+				return
+			}
+		}
+		ready <- false
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("helper process exited without attaching")
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("helper process did not attach in time")
+	}
+
+	if n := tcxPrograms(t, l.br, p1); n != 1 {
+		t.Fatalf("%d TCX ingress programs on p1, want 1", n)
+	}
+	g := netip.MustParseAddr("239.77.4.1")
+	h1.send(igmpV2(h1.mac, h1IP, 0x16, g))
+	time.Sleep(200 * time.Millisecond)
+	if e, ok := learned(t, m, l.brIdx, p1, g); ok {
+		t.Fatalf("kernel learned %s while the helper's guard was attached", e)
+	}
+
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	eventually(t, 3*time.Second, "guard gone after SIGKILL", func() bool { return tcxPrograms(t, l.br, p1) == 0 })
+	h1.send(igmpV2(h1.mac, h1IP, 0x16, g))
+	expectLearned(t, m, l.brIdx, p1, g, "kernel learning after the guard's owner died")
+}
+
+// TestGuardProgram runs the guard program on crafted frames with
+// BPF_PROG_TEST_RUN, covering what a veth cannot deliver (an in-band VLAN
+// tag, fragments, bad headers).
+func TestGuardProgram(t *testing.T) {
+	needRoot(t)
+	g, err := loadGuard(0)
+	if err != nil {
+		t.Fatalf("loadGuard: %v", err)
+	}
+	defer g.Close()
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	grp := netip.MustParseAddr("239.77.7.1")
+	tag := func(f []byte) []byte {
+		return append(append(bytes.Clone(f[:12]), 0x81, 0x00, 0x00, 0x0a), f[12:]...)
+	}
+	noOptions := func(f []byte) []byte {
+		// Rebuild with IHL 5: drop the Router Alert option.
+		ip := bytes.Clone(f[14:34])
+		ip[0] = 0x45
+		binary.BigEndian.PutUint16(ip[2:4], uint16(20+len(f)-38))
+		ip[10], ip[11] = 0, 0
+		binary.BigEndian.PutUint16(ip[10:12], checksum(ip))
+		return append(append(bytes.Clone(f[:14]), ip...), f[38:]...)
+	}
+	set := func(f []byte, off int, b byte) []byte { f = bytes.Clone(f); f[off] = b; return f }
+	report := igmpV2(mac, h1IP, 0x16, grp)
+	ipv6 := append(bytes.Clone(report[:12]), 0x86, 0xdd)
+	ipv6 = append(ipv6, make([]byte, 60)...)
+	const pass, drop = 0xffffffff, 2
+	cases := []struct {
+		name  string
+		frame []byte
+		want  uint32
+	}{
+		{"v2 report", report, drop},
+		{"v1 report", igmpV2(mac, h1IP, 0x12, grp), drop},
+		{"v2 leave", igmpV2(mac, h1IP, 0x17, grp), drop},
+		{"v3 report", igmpV3Report(mac, h1IP, grp), drop},
+		{"v2 report without IP options", noOptions(report), drop},
+		{"tagged v2 report", tag(report), drop},
+		{"tagged v3 report", tag(igmpV3Report(mac, h1IP, grp)), drop},
+		{"query", igmpV2(mac, h1IP, 0x11, netip.Addr{}), pass},
+		{"tagged query", tag(igmpV2(mac, h1IP, 0x11, netip.Addr{})), pass},
+		{"udp", udpFrame(mac, h1IP, grp, []byte("data")), pass},
+		{"non-first fragment", set(report, 14+6, 0x01), pass},
+		{"bad IHL", set(report, 14, 0x43), pass},
+		{"IPv6", ipv6, pass},
+		// (BPF_PROG_TEST_RUN refuses an untagged IPv4 frame shorter than an
+		// IP header, so short frames are tested behind a tag.)
+		{"truncated IP header", tag(report)[:34], pass},
+		{"tag without EtherType", tag(report)[:16], pass},
+		{"no IGMP type byte", report[:38], pass},
+	}
+	for _, c := range cases {
+		ret, err := g.prog.Run(&ebpf.RunOptions{Data: c.frame})
+		if err != nil {
+			t.Fatalf("%s: run: %v", c.name, err)
+		}
+		if ret != c.want {
+			t.Errorf("%s: returned %#x, want %#x", c.name, ret, c.want)
+		}
+	}
+	if n := dropped(t, g); n != 7 {
+		t.Errorf("Dropped = %d, want 7", n)
+	}
+}

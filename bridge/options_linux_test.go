@@ -1,0 +1,67 @@
+package bridge
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestOptions(t *testing.T) {
+	l := newLab(t, 1)
+	l.br.Do(func() {
+		o, err := ReadOptions(l.brIdx)
+		if err != nil {
+			t.Fatalf("ReadOptions: %v", err)
+		}
+		// Kernel defaults (research/kernel-mdb.md §3.1).
+		want := Options{
+			Snooping:              true,
+			MembershipInterval:    260 * time.Second,
+			QueryInterval:         125 * time.Second,
+			QueryResponseInterval: 10 * time.Second,
+			HashMax:               4096,
+			IGMPVersion:           2,
+		}
+		if o != want {
+			t.Errorf("defaults = %+v, want %+v", o, want)
+		}
+
+		if err := SetMembershipInterval(l.brIdx, 42500*time.Millisecond); err != nil {
+			t.Fatalf("SetMembershipInterval: %v", err)
+		}
+		o, err = ReadOptions(l.brIdx)
+		if err != nil {
+			t.Fatalf("ReadOptions: %v", err)
+		}
+		if o.MembershipInterval != 42500*time.Millisecond {
+			t.Errorf("membership interval = %v, want 42.5s", o.MembershipInterval)
+		}
+		if !o.Snooping || o.QueryInterval != want.QueryInterval {
+			t.Errorf("other options changed: %+v", o)
+		}
+		if err := SetMembershipInterval(l.brIdx, time.Millisecond); err == nil {
+			t.Error("SetMembershipInterval(1ms) succeeded, want an error")
+		}
+
+		if _, err := ReadOptions(l.ports[0]); !errors.Is(err, ErrNotBridge) {
+			t.Errorf("ReadOptions(port) = %v, want ErrNotBridge", err)
+		}
+		if _, err := ReadOptions(9999); !errors.Is(err, ErrNoLink) {
+			t.Errorf("ReadOptions(9999) = %v, want ErrNoLink", err)
+		}
+		err = SetMembershipInterval(l.ports[0], time.Minute)
+		if !errors.Is(err, ErrNotBridge) {
+			t.Errorf("SetMembershipInterval(port) = %v, want ErrNotBridge", err)
+		}
+		if err := SetMembershipInterval(9999, time.Minute); !errors.Is(err, ErrNoLink) {
+			t.Errorf("SetMembershipInterval(9999) = %v, want ErrNoLink", err)
+		}
+		t.Logf("set on a veth: %v", err)
+	})
+	// The change is what ip(8) sees too.
+	out := l.br.IP("-d", "link", "show", "br0")
+	if !strings.Contains(out, "mcast_membership_interval 4250") {
+		t.Errorf("ip -d link show br0 does not show the new interval:\n%s", out)
+	}
+}
