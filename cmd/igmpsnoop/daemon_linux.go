@@ -448,4 +448,3 @@ func listenControl(path string) (net.Listener, error) {
 	}
 	return ln, nil
 }
-
