@@ -116,6 +116,16 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, remaining time.D
 	return e.out
 }
 
+// InstallFailed tells the engine an ActInstall could not be applied, so
+// the next report for that membership tries again instead of waiting out
+// the refresh interval.
+func (e *Engine) InstallFailed(ifindex int, key fdb.Key) {
+	if m := e.table.Get(key, ifindex); m != nil {
+		m.Installed = time.Time{}
+	}
+	e.stats.installFailed++
+}
+
 // Refused counts a frame the decoder refused on a port.
 func (e *Engine) Refused(ifindex int, reason wire.Reason) {
 	e.stats.refused[reason]++

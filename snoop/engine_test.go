@@ -437,3 +437,15 @@ func TestConfigValidate(t *testing.T) {
 		t.Fatalf("defaults invalid: %v", err)
 	}
 }
+
+func TestInstallFailedRetriesOnNextReport(t *testing.T) {
+	e := newEngine(t)
+	e.HandleMessage(t0, hostA, report(2, grp), rawFrame)
+	e.InstallFailed(hostA, grpKey)
+	if n := len(kinds(e.HandleMessage(t0.Add(time.Second), hostA, report(2, grp), rawFrame), ActInstall)); n != 1 {
+		t.Fatalf("report after a failed install wrote the MDB %d times, want 1", n)
+	}
+	if s := e.Stats(); s.InstallFailed != 1 {
+		t.Fatalf("install_failed = %d, want 1", s.InstallFailed)
+	}
+}

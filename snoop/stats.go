@@ -47,11 +47,12 @@ func messageLabel(m *wire.Message) string {
 }
 
 type counters struct {
-	received    map[string]uint64
-	refused     [256]uint64 // by wire.Reason
-	ignored     [ignoreCount]uint64
-	relayed     uint64
-	sentQueries uint64
+	received      map[string]uint64
+	refused       [256]uint64 // by wire.Reason
+	ignored       [ignoreCount]uint64
+	relayed       uint64
+	sentQueries   uint64
+	installFailed uint64
 }
 
 func (c *counters) count(m *wire.Message) {
@@ -70,8 +71,10 @@ type Stats struct {
 	Ignored     map[string]uint64 `json:"ignored"`
 	Relayed     uint64            `json:"relayed"`
 	SentQueries uint64            `json:"sent_queries"`
-	Groups      int               `json:"groups"`
-	Memberships int               `json:"memberships"`
+	// InstallFailed counts MDB writes the kernel refused.
+	InstallFailed uint64 `json:"install_failed"`
+	Groups        int    `json:"groups"`
+	Memberships   int    `json:"memberships"`
 }
 
 // Stats returns a snapshot of the counters. Every refusal reason and
@@ -79,14 +82,15 @@ type Stats struct {
 // mistaken for zero.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		Bridge:      e.cfg.Bridge,
-		Received:    make(map[string]uint64, len(e.stats.received)),
-		Refused:     make(map[string]uint64),
-		Ignored:     make(map[string]uint64, ignoreCount),
-		Relayed:     e.stats.relayed,
-		SentQueries: e.stats.sentQueries,
-		Groups:      e.table.Keys(),
-		Memberships: e.table.Len(),
+		Bridge:        e.cfg.Bridge,
+		Received:      make(map[string]uint64, len(e.stats.received)),
+		Refused:       make(map[string]uint64),
+		Ignored:       make(map[string]uint64, ignoreCount),
+		Relayed:       e.stats.relayed,
+		SentQueries:   e.stats.sentQueries,
+		InstallFailed: e.stats.installFailed,
+		Groups:        e.table.Keys(),
+		Memberships:   e.table.Len(),
 	}
 	for k, v := range e.stats.received {
 		s.Received[k] = v

@@ -65,10 +65,16 @@ type daemon struct {
 }
 
 func runDaemon(ctx context.Context, log *zap.Logger, o runOptions) error {
-	br, ports, err := bridge.Lookup(o.bridge)
+	br, _, err := bridge.Lookup(o.bridge)
 	if err != nil {
 		return err
 	}
+	// Subscribe before listing ports, so no port change falls between.
+	watcher, err := bridge.SubscribeLinks(br.Index)
+	if err != nil {
+		return err
+	}
+	defer watcher.Close()
 	opts, err := bridge.ReadOptions(br.Index)
 	if err != nil {
 		return err
@@ -119,11 +125,11 @@ func runDaemon(ctx context.Context, log *zap.Logger, o runOptions) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		watchErr <- bridge.WatchLinks(ctx, br.Index, d.links)
+		watchErr <- watcher.Run(ctx, d.links)
 	}()
 
 	defer d.closePorts()
-	for _, l := range ports {
+	for _, l := range watcher.Ports() {
 		if err := d.addPort(l); err != nil {
 			return err
 		}
@@ -245,6 +251,9 @@ func (d *daemon) apply(acts []snoop.Action) {
 		switch a.Kind {
 		case snoop.ActInstall:
 			if err := d.mdb.Replace(d.entry(a.Port, a.Key)); err != nil {
+				// E.g. a port still in the disabled STP state just after
+				// coming up: the next report retries.
+				d.engine.InstallFailed(a.Port, a.Key)
 				d.log.Error("MDB install failed", zap.String("port", d.engine.PortName(a.Port)), zap.Stringer("group", a.Key.Group), zap.Error(err))
 			}
 		case snoop.ActRemove:
@@ -307,6 +316,10 @@ func (d *daemon) handleLink(ev bridge.LinkEvent) error {
 		d.log.Info("port removed", zap.String("port", ev.Link.Name))
 		d.apply(d.engine.PortRemoved(now, ev.Link.Index))
 		d.closePort(ev.Link.Index)
+	case bridge.BridgeChanged:
+		if ev.Options != nil && !ev.Options.Snooping {
+			d.log.Error("multicast snooping was switched off on the bridge: it floods all multicast and holds no MDB entries until it is switched back on")
+		}
 	case bridge.BridgeGone:
 		return fmt.Errorf("bridge %s was deleted", d.br.Name)
 	}
