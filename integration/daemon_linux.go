@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -70,17 +72,33 @@ func (l *Lab) StartDaemon(bin, socket string, args ...string) (*Daemon, error) {
 	}
 }
 
-// Show runs `bin show what --json` against the daemon and decodes the
-// output into v.
+// Show asks the daemon's control socket for what ("groups", "routers",
+// ...) and decodes the JSON reply into v. It speaks the socket protocol
+// directly, because polling through the CLI is slow; ShowCLI goes
+// through the binary.
 func (d *Daemon) Show(what string, v any) error {
-	out, err := run(d.Bin, "show", what, "--json", "--socket", d.Socket, "--timeout", "3s")
+	c, err := net.DialTimeout("unix", d.Socket, 3*time.Second)
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal([]byte(out), v); err != nil {
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := fmt.Fprintf(c, "{\"command\":%q}\n", what); err != nil {
+		return err
+	}
+	out, err := io.ReadAll(c)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(out, v); err != nil {
 		return fmt.Errorf("show %s: %w: %q", what, err, out)
 	}
 	return nil
+}
+
+// ShowCLI runs `bin show args... --socket S` and returns its output.
+func (d *Daemon) ShowCLI(args ...string) (string, error) {
+	return run(d.Bin, append(append([]string{"show"}, args...), "--socket", d.Socket)...)
 }
 
 // Log returns what the daemon has logged so far.

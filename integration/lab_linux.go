@@ -27,6 +27,8 @@ type Config struct {
 	QueryResponseInterval time.Duration
 	// RouterIGMPVersion is the querier's IGMP version, 2 or 3 (default 3).
 	RouterIGMPVersion int
+	// NoQuerier leaves the router silent: a LAN without a querier.
+	NoQuerier bool
 }
 
 // Host is a receiving host: a namespace whose eth0 is plugged into Port of
@@ -139,7 +141,9 @@ func (l *Lab) setupRouter(c Config) error {
 		{"ip", "link", "set", "eth0", "master", "rbr"},
 		{"ip", "addr", "add", routerAddr + "/24", "dev", "rbr"},
 		{"ip", "link", "set", "rbr", "up"},
-		{"ip", "link", "set", "rbr", "type", "bridge", "mcast_querier", "1"},
+	}
+	if !c.NoQuerier {
+		steps = append(steps, []string{"ip", "link", "set", "rbr", "type", "bridge", "mcast_querier", "1"})
 	}
 	for _, s := range steps {
 		if err := l.exec(l.Router, s[0], s[1:]...); err != nil {
@@ -282,6 +286,7 @@ type Capture struct {
 	conn *packet.Conn
 	mu   sync.Mutex
 	n    map[netip.Addr]int
+	igmp map[netip.Addr]int // IGMP frames by IP source
 	done chan struct{}
 }
 
@@ -297,7 +302,7 @@ func (l *Lab) Capture(ns string) (*Capture, error) {
 		if err != nil {
 			return err
 		}
-		c = &Capture{conn: conn, n: make(map[netip.Addr]int), done: make(chan struct{})}
+		c = &Capture{conn: conn, n: make(map[netip.Addr]int), igmp: make(map[netip.Addr]int), done: make(chan struct{})}
 		return nil
 	})
 	if err != nil {
@@ -316,13 +321,17 @@ func (c *Capture) read() {
 			return
 		}
 		f := buf[:n]
-		// Ethernet + IPv4 (0x0800), protocol UDP (17), multicast destination.
-		if len(f) < 34 || f[12] != 0x08 || f[13] != 0x00 || f[23] != 17 || f[30]&0xf0 != 0xe0 {
+		// Ethernet + IPv4 (0x0800); UDP (17) to a multicast group, or IGMP (2).
+		if len(f) < 34 || f[12] != 0x08 || f[13] != 0x00 {
 			continue
 		}
-		g := netip.AddrFrom4([4]byte(f[30:34]))
 		c.mu.Lock()
-		c.n[g]++
+		switch {
+		case f[23] == 17 && f[30]&0xf0 == 0xe0:
+			c.n[netip.AddrFrom4([4]byte(f[30:34]))]++
+		case f[23] == 2:
+			c.igmp[netip.AddrFrom4([4]byte(f[26:30]))]++
+		}
 		c.mu.Unlock()
 	}
 }
@@ -334,11 +343,19 @@ func (c *Capture) Count(group netip.Addr) int {
 	return c.n[group]
 }
 
+// IGMPFrom returns how many IGMP frames from IP source src arrived so far.
+func (c *Capture) IGMPFrom(src netip.Addr) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.igmp[src]
+}
+
 // Reset forgets the counts.
 func (c *Capture) Reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	clear(c.n)
+	clear(c.igmp)
 }
 
 // Close stops counting.

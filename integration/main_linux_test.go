@@ -83,7 +83,7 @@ func startDaemon(t *testing.T, l *Lab, args ...string) *Daemon {
 		if err := d.Stop(); err != nil {
 			t.Errorf("daemon stop: %v", err)
 		}
-		if t.Failed() {
+		if t.Failed() || os.Getenv("IGMPSNOOP_TEST_LOG") != "" {
 			t.Logf("daemon log:\n%s", d.Log())
 		}
 	})
