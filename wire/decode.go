@@ -198,7 +198,7 @@ func decodeIGMP(p []byte, m *Message) error {
 	if checksum(p) != 0 {
 		return errIGMPChecksum
 	}
-	m.IGMPType = p[0]
+	m.Proto, m.IGMPType = IGMP, p[0]
 	switch p[0] {
 	case TypeQuery:
 		return decodeQuery(p, m)

@@ -11,15 +11,45 @@ import (
 // Kind is what a decoded IGMP message is, independent of its wire type code.
 type Kind uint8
 
-// Message kinds. KindOther is an IGMP type a snooper does not interpret
-// (DVMRP, mtrace, PIMv1, ...): RFC 4541 C4 says to flood it, not drop it.
+// Message kinds, shared by IGMP and MLD. KindOther is an IGMP type a
+// snooper does not interpret (DVMRP, mtrace, PIMv1, ...): RFC 4541 C4 says
+// to flood it, not drop it.
 const (
-	KindQuery    Kind = iota + 1 // membership query, any version
-	KindReport                   // v1/v2 membership report for Message.Group
-	KindLeave                    // IGMPv2 leave group for Message.Group
-	KindReportV3                 // IGMPv3 report carrying Message.Records
+	KindQuery    Kind = iota + 1 // membership query, any version (IGMP 0x11, MLD 130)
+	KindReport                   // IGMPv1/v2 report or MLDv1 report for Message.Group
+	KindLeave                    // IGMPv2 leave or MLDv1 done for Message.Group
+	KindReportV3                 // IGMPv3 or MLDv2 report carrying Message.Records
 	KindOther                    // any other IGMP type, see Message.IGMPType
+	// KindPIMHello is a PIMv2 hello (RFC 7761 §4.9.2): a multicast router
+	// is behind the port even if it is not the querier.
+	KindPIMHello
+	// KindMRDAdvert is a Multicast Router Discovery advertisement
+	// (RFC 4286 §3: IGMP 0x30, ICMPv6 151); AdvertInterval is set.
+	KindMRDAdvert
+	// KindMRDTermination is an MRD termination (IGMP 0x32, ICMPv6 153):
+	// the router behind the port is going away.
+	KindMRDTermination
 )
+
+// Protocol is the membership protocol of a message.
+type Protocol uint8
+
+// Protocols. A PIM hello or MRD message carries the protocol of its
+// address family (IGMP for IPv4, MLD for IPv6).
+const (
+	IGMP Protocol = iota + 1
+	MLD
+)
+
+func (p Protocol) String() string {
+	switch p {
+	case IGMP:
+		return "igmp"
+	case MLD:
+		return "mld"
+	}
+	return "unknown"
+}
 
 // String returns the kind's name, as used in logs and counters.
 func (k Kind) String() string {
@@ -34,6 +64,12 @@ func (k Kind) String() string {
 		return "report_v3"
 	case KindOther:
 		return "other"
+	case KindPIMHello:
+		return "pim_hello"
+	case KindMRDAdvert:
+		return "mrd_advert"
+	case KindMRDTermination:
+		return "mrd_termination"
 	}
 	return "unknown"
 }
@@ -80,11 +116,19 @@ type GroupRecord struct {
 // Message is one decoded, validated IGMP message with the addressing the
 // engine needs. Slices may alias the decoder's buffers: copy what you keep.
 type Message struct {
-	Kind     Kind
-	IGMPType uint8 // the wire type code (0x11, 0x12, 0x16, 0x17, 0x22, ...)
-	// Version is the IGMP version: queries by length and MRC (RFC 3376 §7.1),
-	// 1 for 0x12 reports, 2 for 0x16 reports and 0x17 leaves, 3 for 0x22.
+	Kind  Kind
+	Proto Protocol
+	// IGMPType is the wire type code: IGMP (0x11, 0x12, 0x16, 0x17, 0x22,
+	// ...), ICMPv6 for MLD (130, 131, 132, 143, ...), or the PIM type.
+	IGMPType uint8
+	// Version is the protocol's own version: for IGMP queries by length
+	// and MRC (RFC 3376 §7.1), 1 for 0x12 reports, 2 for 0x16 reports and
+	// 0x17 leaves, 3 for 0x22; for MLD 1 (24-byte query, 131, 132) or 2
+	// (query of 28 bytes or more, 143). See Generation to compare them.
 	Version int
+
+	// AdvertInterval is the MRD advertisement interval (KindMRDAdvert).
+	AdvertInterval time.Duration
 
 	SrcMAC net.HardwareAddr
 	DstMAC net.HardwareAddr
@@ -114,7 +158,17 @@ type Message struct {
 	Records []GroupRecord
 }
 
-// IsGeneralQuery reports whether m is a general query (group 0.0.0.0).
+// Generation puts IGMP and MLD versions on one scale for compatibility
+// rules: 1 for IGMPv1, 2 for IGMPv2 and MLDv1 (any-source, with leaves),
+// 3 for IGMPv3 and MLDv2 (source filtering).
+func (m *Message) Generation() int {
+	if m.Proto == MLD {
+		return m.Version + 1
+	}
+	return m.Version
+}
+
+// IsGeneralQuery reports whether m is a general query (group 0.0.0.0 or ::).
 func (m *Message) IsGeneralQuery() bool {
 	return m.Kind == KindQuery && (!m.Group.IsValid() || m.Group.IsUnspecified())
 }
