@@ -8,86 +8,200 @@ import (
 	"time"
 )
 
-// Key names a multicast forwarding entry: a group, optionally one source
-// (an invalid Source means any source, (*,G)), in a VLAN (0 = untagged).
+// Key names a group in a VLAN (0 = untagged). IPv4 groups are IGMP's,
+// IPv6 groups MLD's.
 type Key struct {
-	VLAN   uint16
-	Group  netip.Addr
-	Source netip.Addr
+	VLAN  uint16
+	Group netip.Addr
 }
 
-// MaxReporters bounds the reporters remembered per membership: enough to
-// see who is behind a port, without letting a spoofing host grow memory.
-const MaxReporters = 4
+// FilterMode is a port group's filter mode (RFC 3376 §6.2.1).
+type FilterMode uint8
 
-// Membership is one port's membership of one Key.
-type Membership struct {
+// Filter modes. INCLUDE forwards only the listed sources; EXCLUDE forwards
+// every source except those whose timer is off.
+const (
+	Include FilterMode = iota + 1
+	Exclude
+)
+
+func (m FilterMode) String() string {
+	switch m {
+	case Include:
+		return "include"
+	case Exclude:
+		return "exclude"
+	}
+	return "none"
+}
+
+// Source is one source record of a port group. In INCLUDE mode every
+// source forwards while its timer runs; in EXCLUDE mode a source whose
+// timer is off (zero Expires) is excluded, one whose timer runs is
+// requested (RFC 3376 §6.2.1, lists X and Y).
+type Source struct {
+	Addr    netip.Addr
+	Expires time.Time
+}
+
+// Forwards reports whether traffic from this source flows at now, given
+// the port group's mode.
+func (s Source) Forwards(mode FilterMode, now time.Time) bool {
+	if mode == Exclude {
+		return !s.Expires.IsZero()
+	}
+	return s.Expires.After(now)
+}
+
+// Host is one reporter behind a port and what it asked for (explicit host
+// tracking): its own filter mode and sources as of its latest report.
+type Host struct {
+	Addr    netip.Addr
+	Mode    FilterMode
+	Sources []netip.Addr
+	Expires time.Time
+}
+
+// Wants reports whether the host wants traffic from src (invalid src: any).
+func (h *Host) Wants(src netip.Addr) bool {
+	in := src.IsValid() && slices.Contains(h.Sources, src)
+	if h.Mode == Exclude {
+		return !in
+	}
+	return in
+}
+
+// PortGroup is one port's membership of one group: the router-side state
+// of RFC 3376 §6 (and RFC 3810 §7) for that port.
+type PortGroup struct {
 	Key  Key
 	Port int
-	// Version is the protocol version of the latest report (1, 2 or 3).
-	Version uint8
-	// Static memberships never expire.
+	Mode FilterMode
+	// GroupExpires is the group timer; it runs in EXCLUDE mode only.
+	GroupExpires time.Time
+	// Sources, sorted by address.
+	Sources []Source
+	// Generation of the latest report: 1 IGMPv1, 2 IGMPv2/MLDv1,
+	// 3 IGMPv3/MLDv2; 0 if unknown (adopted from an earlier run).
+	Generation uint8
+	// V1HostUntil and V2HostUntil are the Older Host Present timers
+	// (RFC 3376 §7.3.2, RFC 3810 §8.3.2 has only the v1 one).
+	V1HostUntil, V2HostUntil time.Time
+	// Static memberships never expire and ignore reports.
 	Static bool
-	// Expires is when the membership ends unless refreshed (the Group
-	// Membership Interval after the latest report, or sooner after a leave).
-	Expires time.Time
 	// Refreshed is when the latest report arrived.
 	Refreshed time.Time
-	// Installed is when the MDB entry was last written, so the caller can
-	// rate-limit refreshes of the kernel's own timer.
+	// Installed is when the MDB entry was last written, so the owner can
+	// rate-limit refreshes of the kernel's own timer; zero forces a write.
 	Installed time.Time
-	// QueriesLeft counts the last-member queries still to send after a
-	// leave; NextQuery is when the next one is due.
-	QueriesLeft uint8
-	NextQuery   time.Time
-	// Wake is when the owner's timer for this membership is set to fire
-	// (zero: none set). It lets the owner keep one timer per membership.
+	// QueriesLeft counts group-specific queries still to send after a
+	// leave; NextQuery is when the next is due. SourceQueries lists the
+	// sources still being queried, and SourceQueriesLeft their count.
+	QueriesLeft       uint8
+	NextQuery         time.Time
+	SourceQueries     []netip.Addr
+	SourceQueriesLeft uint8
+	// Leaving is set while a leave (or a source block) is being queried,
+	// and cleared by a report that keeps the group.
+	Leaving bool
+	// Hosts are the reporters behind the port (explicit host tracking),
+	// newest first. Untracked is set once a report came from a host that
+	// could not be tracked (from 0.0.0.0 or ::, or over the host limit):
+	// then nobody can say the port has no other listener.
+	Hosts     []Host
+	Untracked bool
+	// InstalledMode and InstalledSources are what the MDB entry holds.
+	InstalledMode    FilterMode
+	InstalledSources []netip.Addr
+	// Wake is when the owner's timer for this port group is set to fire
+	// (zero: none). It lets the owner keep one timer per port group.
 	Wake time.Time
-
-	reporters [MaxReporters]netip.Addr
-	nrep      uint8
 }
 
-// Reporters returns the most recent distinct reporter addresses, newest first.
-func (m *Membership) Reporters() []netip.Addr {
-	return slices.Clone(m.reporters[:m.nrep])
+// Source returns the index of addr in Sources and whether it is there.
+func (pg *PortGroup) Source(addr netip.Addr) (int, bool) {
+	return slices.BinarySearchFunc(pg.Sources, addr, func(s Source, a netip.Addr) int { return s.Addr.Compare(a) })
 }
 
-// AddReporter records addr as the newest reporter, forgetting the oldest
-// when full.
-func (m *Membership) AddReporter(addr netip.Addr) {
-	n := int(m.nrep)
-	i := slices.Index(m.reporters[:n], addr)
-	switch {
-	case i == 0:
-		return
-	case i > 0:
-		copy(m.reporters[1:i+1], m.reporters[:i])
-	default:
-		if n < MaxReporters {
-			m.nrep++
-			n++
-		}
-		copy(m.reporters[1:n], m.reporters[:n-1])
+// SetSource sets addr's timer, adding the source if new. It reports false
+// if the source is new and max (> 0) sources are already there.
+func (pg *PortGroup) SetSource(addr netip.Addr, expires time.Time, max int) bool {
+	i, ok := pg.Source(addr)
+	if ok {
+		pg.Sources[i].Expires = expires
+		return true
 	}
-	m.reporters[0] = addr
+	if max > 0 && len(pg.Sources) >= max {
+		return false
+	}
+	pg.Sources = slices.Insert(pg.Sources, i, Source{Addr: addr, Expires: expires})
+	return true
+}
+
+// DeleteSource removes addr.
+func (pg *PortGroup) DeleteSource(addr netip.Addr) {
+	if i, ok := pg.Source(addr); ok {
+		pg.Sources = slices.Delete(pg.Sources, i, i+1)
+	}
+}
+
+// Host returns the tracked host with addr, or nil.
+func (pg *PortGroup) Host(addr netip.Addr) *Host {
+	for i := range pg.Hosts {
+		if pg.Hosts[i].Addr == addr {
+			return &pg.Hosts[i]
+		}
+	}
+	return nil
+}
+
+// DeleteHost stops tracking addr.
+func (pg *PortGroup) DeleteHost(addr netip.Addr) {
+	pg.Hosts = slices.DeleteFunc(pg.Hosts, func(h Host) bool { return h.Addr == addr })
+}
+
+// Forwarding returns the sources traffic flows from at now: in INCLUDE
+// mode the sources with running timers, in EXCLUDE mode the excluded ones
+// (everything else flows).
+func (pg *PortGroup) Forwarding(now time.Time) (FilterMode, []netip.Addr) {
+	var out []netip.Addr
+	for _, s := range pg.Sources {
+		if pg.Mode == Exclude && s.Expires.IsZero() || pg.Mode == Include && s.Expires.After(now) {
+			out = append(out, s.Addr)
+		}
+	}
+	return pg.Mode, out
+}
+
+// Clone returns a deep copy, for views.
+func (pg *PortGroup) Clone() PortGroup {
+	c := *pg
+	c.Sources = slices.Clone(pg.Sources)
+	c.SourceQueries = slices.Clone(pg.SourceQueries)
+	c.InstalledSources = slices.Clone(pg.InstalledSources)
+	c.Hosts = make([]Host, len(pg.Hosts))
+	for i, h := range pg.Hosts {
+		h.Sources = slices.Clone(h.Sources)
+		c.Hosts[i] = h
+	}
+	return c
 }
 
 // Limits bound the table. Zero means unlimited.
 type Limits struct {
-	// MaxKeys bounds distinct keys, which is what the kernel's
+	// MaxKeys bounds distinct groups, which is what the kernel's
 	// mcast_hash_max counts: going over it there turns snooping off for the
 	// whole bridge, so this must stay below it.
 	MaxKeys int
-	// MaxPerPort bounds the memberships of any one port, so one port cannot
+	// MaxPerPort bounds the groups of any one port, so one port cannot
 	// starve the others.
 	MaxPerPort int
 }
 
-// Errors returned by Join when a limit refuses a new membership.
+// Errors returned by Join when a limit refuses a new port group.
 var (
-	ErrKeyLimit  = errors.New("table full: key limit reached")
-	ErrPortLimit = errors.New("port full: per-port membership limit reached")
+	ErrKeyLimit  = errors.New("table full: group limit reached")
+	ErrPortLimit = errors.New("port full: per-port group limit reached")
 )
 
 type memberKey struct {
@@ -95,38 +209,57 @@ type memberKey struct {
 	port int
 }
 
+// RouterKey names a router port for one protocol (IPv4 for IGMP, IPv6 for
+// MLD) in one VLAN: a router may speak only one of them.
+type RouterKey struct {
+	Port int
+	VLAN uint16
+	IPv6 bool
+}
+
+// Router is why and until when a port is a router port.
+type Router struct {
+	RouterKey
+	Expires time.Time // zero: static
+	// Via names what revealed the router: "query", "pim", "mrd", "static".
+	Via string
+}
+
 // Table is the membership and router-port table of one bridge. It is not
 // safe for concurrent use: one goroutine (the engine's) owns it.
 type Table struct {
 	limits  Limits
-	members map[memberKey]*Membership
-	keys    map[Key]int // memberships per key
-	ports   map[int]int // memberships per port
-	routers map[int]time.Time
+	members map[memberKey]*PortGroup
+	keys    map[Key]int // port groups per key
+	ports   map[int]int // port groups per port
+	routers map[RouterKey]*Router
 }
 
 // New returns an empty table with the given limits.
 func New(limits Limits) *Table {
 	return &Table{
 		limits:  limits,
-		members: make(map[memberKey]*Membership),
+		members: make(map[memberKey]*PortGroup),
 		keys:    make(map[Key]int),
 		ports:   make(map[int]int),
-		routers: make(map[int]time.Time),
+		routers: make(map[RouterKey]*Router),
 	}
 }
 
+// SetLimits changes the limits; existing port groups stay.
+func (t *Table) SetLimits(l Limits) { t.limits = l }
+
 // Get returns port's membership of k, or nil.
-func (t *Table) Get(k Key, port int) *Membership {
+func (t *Table) Get(k Key, port int) *PortGroup {
 	return t.members[memberKey{k, port}]
 }
 
 // Join returns port's membership of k, creating it if the limits allow.
-// created tells whether it is new; a new membership has zero times.
-func (t *Table) Join(k Key, port int) (m *Membership, created bool, err error) {
+// created tells whether it is new; a new one has no mode and zero times.
+func (t *Table) Join(k Key, port int) (pg *PortGroup, created bool, err error) {
 	mk := memberKey{k, port}
-	if m := t.members[mk]; m != nil {
-		return m, false, nil
+	if pg := t.members[mk]; pg != nil {
+		return pg, false, nil
 	}
 	if t.limits.MaxPerPort > 0 && t.ports[port] >= t.limits.MaxPerPort {
 		return nil, false, ErrPortLimit
@@ -134,11 +267,11 @@ func (t *Table) Join(k Key, port int) (m *Membership, created bool, err error) {
 	if t.limits.MaxKeys > 0 && t.keys[k] == 0 && len(t.keys) >= t.limits.MaxKeys {
 		return nil, false, ErrKeyLimit
 	}
-	m = &Membership{Key: k, Port: port}
-	t.members[mk] = m
+	pg = &PortGroup{Key: k, Port: port}
+	t.members[mk] = pg
 	t.keys[k]++
 	t.ports[port]++
-	return m, true, nil
+	return pg, true, nil
 }
 
 // Remove deletes port's membership of k and reports whether there was one.
@@ -159,94 +292,128 @@ func (t *Table) Remove(k Key, port int) bool {
 
 // RemovePort deletes every membership of port and its router-port state,
 // returning the memberships removed in a stable order.
-func (t *Table) RemovePort(port int) []Membership {
-	var gone []Membership
-	for mk, m := range t.members {
+func (t *Table) RemovePort(port int) []PortGroup {
+	var gone []PortGroup
+	for mk, pg := range t.members {
 		if mk.port == port {
-			gone = append(gone, *m)
+			gone = append(gone, *pg)
 		}
 	}
 	for i := range gone {
 		t.Remove(gone[i].Key, port)
 	}
-	delete(t.routers, port)
-	sortMemberships(gone)
+	for k := range t.routers {
+		if k.Port == port {
+			delete(t.routers, k)
+		}
+	}
+	sortGroups(gone)
 	return gone
 }
 
-// Len returns the number of memberships.
+// Len returns the number of port groups.
 func (t *Table) Len() int { return len(t.members) }
 
-// Keys returns the number of distinct keys.
+// Keys returns the number of distinct groups.
 func (t *Table) Keys() int { return len(t.keys) }
 
-// PortLen returns the number of memberships of port.
+// PortLen returns the number of port groups of port.
 func (t *Table) PortLen(port int) int { return t.ports[port] }
 
-// Memberships returns copies of all memberships ordered by VLAN, group,
-// source and port, for display.
-func (t *Table) Memberships() []Membership {
-	out := make([]Membership, 0, len(t.members))
-	for _, m := range t.members {
-		out = append(out, *m)
+// PortsOf appends to dst the ports with a membership of k.
+func (t *Table) PortsOf(dst []int, k Key) []int {
+	if t.keys[k] == 0 {
+		return dst
 	}
-	sortMemberships(out)
+	for mk := range t.members {
+		if mk.Key == k {
+			dst = append(dst, mk.port)
+		}
+	}
+	return dst
+}
+
+// Groups returns deep copies of all port groups ordered by VLAN, group
+// and port, for display.
+func (t *Table) Groups() []PortGroup {
+	out := make([]PortGroup, 0, len(t.members))
+	for _, pg := range t.members {
+		out = append(out, pg.Clone())
+	}
+	sortGroups(out)
 	return out
 }
 
-func sortMemberships(ms []Membership) {
-	slices.SortFunc(ms, func(a, b Membership) int {
+func sortGroups(gs []PortGroup) {
+	slices.SortFunc(gs, func(a, b PortGroup) int {
 		return cmp.Or(
 			cmp.Compare(a.Key.VLAN, b.Key.VLAN),
 			a.Key.Group.Compare(b.Key.Group),
-			a.Key.Source.Compare(b.Key.Source),
 			cmp.Compare(a.Port, b.Port),
 		)
 	})
 }
 
-// SetRouter marks port as a router port until expires (zero time: forever,
-// for static router ports).
-func (t *Table) SetRouter(port int, expires time.Time) {
-	t.routers[port] = expires
+// SetRouter makes k a router port until expires (zero: forever, static)
+// and reports whether it is new. A static router port stays static.
+func (t *Table) SetRouter(k RouterKey, expires time.Time, via string) (created bool) {
+	r := t.routers[k]
+	if r == nil {
+		t.routers[k] = &Router{RouterKey: k, Expires: expires, Via: via}
+		return true
+	}
+	if r.Via == "static" {
+		return false
+	}
+	if expires.IsZero() || expires.After(r.Expires) {
+		r.Expires = expires
+	}
+	r.Via = via
+	if expires.IsZero() {
+		r.Via = "static"
+	}
+	return false
 }
 
-// Router returns when port stops being a router port, and whether it is one.
-func (t *Table) Router(port int) (expires time.Time, ok bool) {
-	expires, ok = t.routers[port]
-	return expires, ok
-}
+// Router returns the router state of k, or nil.
+func (t *Table) Router(k RouterKey) *Router { return t.routers[k] }
 
-// RemoveRouter makes port a non-router port and reports whether it was one.
-func (t *Table) RemoveRouter(port int) bool {
-	_, ok := t.routers[port]
-	delete(t.routers, port)
+// RemoveRouter makes k a non-router port and reports whether it was one.
+func (t *Table) RemoveRouter(k RouterKey) bool {
+	_, ok := t.routers[k]
+	delete(t.routers, k)
 	return ok
 }
 
-// RouterPort is a port leading to a multicast router.
-type RouterPort struct {
-	Port    int
-	Expires time.Time // zero for static
-}
-
-// Routers returns the router ports in port order.
-func (t *Table) Routers() []RouterPort {
-	out := make([]RouterPort, 0, len(t.routers))
-	for p, e := range t.routers {
-		out = append(out, RouterPort{Port: p, Expires: e})
+// Routers returns copies of the router ports in (port, VLAN, family) order.
+func (t *Table) Routers() []Router {
+	out := make([]Router, 0, len(t.routers))
+	for _, r := range t.routers {
+		out = append(out, *r)
 	}
-	slices.SortFunc(out, func(a, b RouterPort) int { return cmp.Compare(a.Port, b.Port) })
+	slices.SortFunc(out, func(a, b Router) int {
+		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.VLAN, b.VLAN), cmpBool(a.IPv6, b.IPv6))
+	})
 	return out
 }
 
-// AppendRouterPorts appends the router ports other than except to dst in
-// port order, without allocating when dst has room.
-func (t *Table) AppendRouterPorts(dst []int, except int) []int {
+func cmpBool(a, b bool) int {
+	switch {
+	case a == b:
+		return 0
+	case b:
+		return -1
+	}
+	return 1
+}
+
+// AppendRouterPorts appends, in port order, the router ports for a
+// protocol and VLAN other than except, without allocating when dst has room.
+func (t *Table) AppendRouterPorts(dst []int, vlan uint16, ipv6 bool, except int) []int {
 	start := len(dst)
-	for p := range t.routers {
-		if p != except {
-			dst = append(dst, p)
+	for k := range t.routers {
+		if k.VLAN == vlan && k.IPv6 == ipv6 && k.Port != except {
+			dst = append(dst, k.Port)
 		}
 	}
 	slices.Sort(dst[start:])

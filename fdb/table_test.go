@@ -3,6 +3,7 @@ package fdb
 import (
 	"errors"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 )
@@ -82,20 +83,48 @@ func TestLimits(t *testing.T) {
 	}
 }
 
-func TestReportersNewestFirstBounded(t *testing.T) {
-	var m Membership
-	for _, a := range []string{"10.0.0.1", "10.0.0.2", "10.0.0.1", "10.0.0.3", "10.0.0.4", "10.0.0.5"} {
-		m.AddReporter(netip.MustParseAddr(a))
-	}
-	got := m.Reporters()
-	want := []string{"10.0.0.5", "10.0.0.4", "10.0.0.3", "10.0.0.1"}
-	if len(got) != len(want) {
-		t.Fatalf("got %v, want %v", got, want)
-	}
-	for i := range want {
-		if got[i].String() != want[i] {
-			t.Fatalf("got %v, want %v", got, want)
+func TestSourcesSortedAndBounded(t *testing.T) {
+	var pg PortGroup
+	now := time.Unix(100, 0)
+	for _, a := range []string{"10.0.0.3", "10.0.0.1", "10.0.0.2", "10.0.0.1"} {
+		if !pg.SetSource(netip.MustParseAddr(a), now, 3) {
+			t.Fatalf("SetSource(%s) refused under the limit", a)
 		}
+	}
+	if pg.SetSource(netip.MustParseAddr("10.0.0.9"), now, 3) {
+		t.Fatal("SetSource accepted a fourth source over a limit of 3")
+	}
+	var got []string
+	for _, s := range pg.Sources {
+		got = append(got, s.Addr.String())
+	}
+	if strings.Join(got, ",") != "10.0.0.1,10.0.0.2,10.0.0.3" {
+		t.Fatalf("sources %v, want sorted and unique", got)
+	}
+	pg.DeleteSource(netip.MustParseAddr("10.0.0.2"))
+	if _, ok := pg.Source(netip.MustParseAddr("10.0.0.2")); ok || len(pg.Sources) != 2 {
+		t.Fatalf("DeleteSource left %v", pg.Sources)
+	}
+}
+
+func TestForwarding(t *testing.T) {
+	now := time.Unix(100, 0)
+	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	inc := PortGroup{Mode: Include, Sources: []Source{{a, now.Add(time.Second)}, {b, now}}}
+	if mode, srcs := inc.Forwarding(now); mode != Include || len(srcs) != 1 || srcs[0] != a {
+		t.Fatalf("INCLUDE forwarding = %v %v, want include [a] (b's timer ran out)", mode, srcs)
+	}
+	exc := PortGroup{Mode: Exclude, Sources: []Source{{a, now.Add(time.Second)}, {b, time.Time{}}}}
+	if mode, srcs := exc.Forwarding(now); mode != Exclude || len(srcs) != 1 || srcs[0] != b {
+		t.Fatalf("EXCLUDE forwarding = %v %v, want exclude [b] (timer off = excluded)", mode, srcs)
+	}
+	h := Host{Mode: Exclude, Sources: []netip.Addr{b}}
+	if !h.Wants(a) || h.Wants(b) || !h.Wants(netip.Addr{}) {
+		t.Fatal("EXCLUDE{b} host must want a and any source, not b")
+	}
+	h = Host{Mode: Include, Sources: []netip.Addr{a}}
+	if !h.Wants(a) || h.Wants(b) || h.Wants(netip.Addr{}) {
+		t.Fatal("INCLUDE{a} host must want only a")
 	}
 }
 
@@ -110,23 +139,41 @@ func TestRemovePortAndRouters(t *testing.T) {
 	if _, _, err := tb.Join(key("239.0.0.1"), 8); err != nil {
 		t.Fatal(err)
 	}
-	tb.SetRouter(7, now)
-	tb.SetRouter(9, time.Time{})
+	v4 := RouterKey{Port: 7}
+	if !tb.SetRouter(v4, now, "query") || tb.SetRouter(v4, now.Add(time.Second), "pim") {
+		t.Fatal("SetRouter must report a new router once")
+	}
+	if r := tb.Router(v4); r.Via != "pim" || !r.Expires.Equal(now.Add(time.Second)) {
+		t.Fatalf("router = %+v, want the later expiry and the latest cause", r)
+	}
+	tb.SetRouter(RouterKey{Port: 9}, time.Time{}, "static")
+	tb.SetRouter(RouterKey{Port: 9}, now, "query")
+	if r := tb.Router(RouterKey{Port: 9}); r.Via != "static" || !r.Expires.IsZero() {
+		t.Fatalf("a static router port became %+v", r)
+	}
 	gone := tb.RemovePort(7)
 	if len(gone) != 2 || gone[0].Key.Group.String() != "239.0.0.1" || gone[1].Key.Group.String() != "239.0.0.2" {
 		t.Fatalf("RemovePort returned %v", gone)
 	}
-	if _, ok := tb.Router(7); ok {
+	if tb.Router(v4) != nil {
 		t.Fatal("router state of a removed port must go")
 	}
 	if tb.Len() != 1 || tb.PortLen(7) != 0 {
 		t.Fatalf("Len=%d PortLen(7)=%d", tb.Len(), tb.PortLen(7))
 	}
-	tb.SetRouter(3, now)
-	if got := tb.AppendRouterPorts(nil, 3); len(got) != 1 || got[0] != 9 {
-		t.Fatalf("AppendRouterPorts except 3 = %v, want [9]", got)
+	tb.SetRouter(RouterKey{Port: 3}, now, "query")
+	tb.SetRouter(RouterKey{Port: 4, IPv6: true}, now, "query")
+	tb.SetRouter(RouterKey{Port: 5, VLAN: 10}, now, "query")
+	if got := tb.AppendRouterPorts(nil, 0, false, 3); len(got) != 1 || got[0] != 9 {
+		t.Fatalf("IPv4 VLAN 0 router ports except 3 = %v, want [9]", got)
 	}
-	if rs := tb.Routers(); len(rs) != 2 || rs[0].Port != 3 || rs[1].Port != 9 {
+	if got := tb.AppendRouterPorts(nil, 0, true, 0); len(got) != 1 || got[0] != 4 {
+		t.Fatalf("IPv6 router ports = %v, want [4]", got)
+	}
+	if got := tb.AppendRouterPorts(nil, 10, false, 0); len(got) != 1 || got[0] != 5 {
+		t.Fatalf("VLAN 10 router ports = %v, want [5]", got)
+	}
+	if rs := tb.Routers(); len(rs) != 4 || rs[0].Port != 3 || rs[3].Port != 9 {
 		t.Fatalf("Routers = %v", rs)
 	}
 }

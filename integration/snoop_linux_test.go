@@ -31,6 +31,22 @@ var (
 	g9 = netip.MustParseAddr("239.9.9.9") // never joined: unregistered
 )
 
+// querierOf returns the daemon's view of the untagged querier of proto.
+func querierOf(t *testing.T, d *Daemon, proto string) snoop.QuerierView {
+	t.Helper()
+	var qs struct{ Queriers []snoop.QuerierView }
+	if err := d.Show("querier", &qs); err != nil {
+		t.Fatalf("show querier: %v", err)
+	}
+	for _, q := range qs.Queriers {
+		if q.Protocol == proto && q.VLAN == 0 {
+			return q
+		}
+	}
+	t.Fatalf("show querier has no %s entry: %+v", proto, qs)
+	return snoop.QuerierView{}
+}
+
 type groupsJSON struct {
 	Groups []snoop.GroupView `json:"groups"`
 }
@@ -125,16 +141,13 @@ func TestSnoopingEndToEnd(t *testing.T) {
 	d := startDaemon(t, l, fastTimers...)
 
 	waitFor(t, 10*time.Second, "querier heard on the router port", func() (bool, string) {
-		var q struct{ Querier snoop.QuerierView }
+		q := querierOf(t, d, "igmp")
 		var r struct{ Routers []snoop.RouterView }
-		if err := d.Show("querier", &q); err != nil {
-			return false, err.Error()
-		}
 		if err := d.Show("routers", &r); err != nil {
 			return false, err.Error()
 		}
-		ok := q.Querier.Present && q.Querier.Address == routerAddr && len(r.Routers) == 1 && r.Routers[0].Port == l.RouterPort
-		return ok, fmt.Sprintf("querier %+v routers %+v", q.Querier, r.Routers)
+		ok := q.Present && q.Address == routerAddr && len(r.Routers) == 1 && r.Routers[0].Port == l.RouterPort
+		return ok, fmt.Sprintf("querier %+v routers %+v", q, r.Routers)
 	})
 
 	if err := l.ForceIGMPVersion(h3, 2); err != nil {
@@ -365,8 +378,7 @@ func TestWarnsWithoutQuerier(t *testing.T) {
 	waitFor(t, 8*time.Second, "no-querier warning in the log", func() (bool, string) {
 		return strings.Contains(d.Log(), "no IGMP querier heard"), "log without the warning"
 	})
-	var q struct{ Querier snoop.QuerierView }
-	if err := d.Show("querier", &q); err != nil || q.Querier.Present {
-		t.Fatalf("show querier = %+v, %v; want none present", q, err)
+	if q := querierOf(t, d, "igmp"); q.Present {
+		t.Fatalf("show querier = %+v; want none present", q)
 	}
 }

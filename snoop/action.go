@@ -11,39 +11,49 @@ type ActionKind uint8
 
 // Action kinds.
 const (
-	// ActInstall: create or refresh the MDB entry (Key, Port).
+	// ActInstall: create or refresh the MDB entry (Key, Port) with Mode
+	// and Sources: INCLUDE forwards only Sources, EXCLUDE all but Sources.
 	ActInstall ActionKind = iota + 1
 	// ActRemove: delete the MDB entry (Key, Port); it may already be gone.
 	ActRemove
-	// ActTransmit: send Frame out of Port.
+	// ActTransmit: send Frame out of Port, or into the bridge device when
+	// Port is ThroughBridge (the bridge floods it to every port and sees it
+	// as a query from a querier).
 	ActTransmit
 	// ActEvent: something the operator may want to know happened (Event).
 	ActEvent
 )
+
+// ThroughBridge is the Port of an ActTransmit that goes into the bridge
+// device rather than out of one port.
+const ThroughBridge = 0
 
 // EventKind names an event.
 type EventKind uint8
 
 // Event kinds.
 const (
-	EventJoin         EventKind = iota + 1 // a new membership
-	EventLeave                             // a membership removed by a leave
-	EventExpire                            // a membership aged out
-	EventFlush                             // a membership removed because its port went down or away
-	EventAdopt                             // a membership taken over from an earlier run's MDB entry
-	EventLimit                             // a join refused by a table limit
-	EventRouterAdd                         // a port became a router port
-	EventRouterExpire                      // a router port aged out
-	EventQuerierHeard                      // a querier is present (again)
-	EventQuerierLost                       // no querier heard for the other-querier-present interval
-	EventQueryFailed                       // a last-member query could not be built
+	EventJoin          EventKind = iota + 1 // a new membership
+	EventLeave                              // a membership removed after a leave
+	EventExpire                             // a membership aged out
+	EventFlush                              // a membership removed because its port went down or away
+	EventAdopt                              // a membership taken over from an earlier run's MDB entry
+	EventLimit                              // a join or source refused by a limit
+	EventRouterAdd                          // a port became a router port
+	EventRouterExpire                       // a router port aged out or was withdrawn
+	EventQuerierHeard                       // another querier is present (again), or a better one
+	EventQuerierLost                        // no querier heard for the other-querier-present interval
+	EventQuerierSelf                        // we became the querier
+	EventQueryFailed                        // a query could not be built or has no usable source
+	EventTimersChanged                      // the querier's timers changed the membership interval
 )
 
 var eventNames = map[EventKind]string{
 	EventJoin: "join", EventLeave: "leave", EventExpire: "expire", EventFlush: "flush",
 	EventAdopt: "adopt", EventLimit: "limit_hit", EventRouterAdd: "router_add",
 	EventRouterExpire: "router_expire", EventQuerierHeard: "querier_heard",
-	EventQuerierLost: "querier_lost", EventQueryFailed: "query_failed",
+	EventQuerierLost: "querier_lost", EventQuerierSelf: "querier_self",
+	EventQueryFailed: "query_failed", EventTimersChanged: "timers_changed",
 }
 
 func (k EventKind) String() string {
@@ -58,18 +68,20 @@ type Event struct {
 	Kind EventKind
 	Port int
 	Key  fdb.Key
-	// Addr is the reporter or querier address, when there is one.
+	// Addr is the reporter, querier or router address, when there is one.
 	Addr netip.Addr
-	// Detail is a short explanation (the limit hit, an encoding error).
+	// Detail is a short explanation (the limit hit, how a router was found).
 	Detail string
 }
 
 // Action is one thing the engine asks the caller to do. Frame may alias the
 // frame passed to HandleMessage: apply actions before reusing that buffer.
 type Action struct {
-	Kind  ActionKind
-	Port  int
-	Key   fdb.Key
-	Frame []byte
-	Event Event
+	Kind    ActionKind
+	Port    int
+	Key     fdb.Key
+	Mode    fdb.FilterMode
+	Sources []netip.Addr
+	Frame   []byte
+	Event   Event
 }

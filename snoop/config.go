@@ -4,19 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/fdb"
 )
 
-// Protocol defaults, named as in RFC 3376 §8 (RFC 2236 §8 has the same
-// values for IGMPv2).
+// Protocol defaults, named as in RFC 3376 §8 (RFC 2236 §8 and RFC 3810 §9
+// have the same values).
 const (
 	DefaultRobustness              = 2                 // §8.1 Robustness Variable
 	DefaultQueryInterval           = 125 * time.Second // §8.2 Query Interval
 	DefaultQueryResponseInterval   = 10 * time.Second  // §8.3 Query Response Interval
 	DefaultLastMemberQueryInterval = 1 * time.Second   // §8.8 Last Member Query Interval
 	DefaultLastMemberQueryCount    = DefaultRobustness // §8.9 Last Member Query Count
+	DefaultMaxSources              = 64                // sources per port group; beyond it we forward all (a superset)
+	DefaultMaxHosts                = 32                // tracked hosts per port group
 )
 
 // Config is the engine's configuration for one bridge.
@@ -29,6 +32,10 @@ type Config struct {
 	QueryResponseInterval   time.Duration
 	LastMemberQueryInterval time.Duration
 	LastMemberQueryCount    int
+	// StartupQueryInterval and StartupQueryCount pace our first queries
+	// (RFC 3376 §8.6/§8.7; defaults QI/4 and the robustness).
+	StartupQueryInterval time.Duration
+	StartupQueryCount    int
 
 	// MDBRefreshInterval is the least time between two writes of the same
 	// MDB entry: a report within it refreshes only our own timer. The
@@ -36,9 +43,29 @@ type Config struct {
 	// plus this (see BridgeMembershipInterval).
 	MDBRefreshInterval time.Duration
 
-	// FastLeave lists ports (by name) whose leaves remove the membership at
-	// once, without last-member queries: for ports with one host behind them.
+	// FastLeave lists ports (by name) whose leaves take effect at once when
+	// no other tracked host behind the port still wants the traffic.
 	FastLeave map[string]bool
+	// StaticRouters lists ports (by name) that are always router ports.
+	StaticRouters map[string]bool
+
+	// Querier makes the engine query when no better querier is present.
+	Querier bool
+	// QuerierAddr4 is the source of our IGMP queries (invalid: 0.0.0.0,
+	// which never wins an election). QuerierAddr6 is the link-local source
+	// of our MLD queries (invalid: no MLD queries, hosts ignore others).
+	QuerierAddr4, QuerierAddr6 netip.Addr
+	// IGMPVersion (2 or 3) and MLDVersion (1 or 2) of our queries; older
+	// queriers heard lower them (RFC 3376 §7.3.1).
+	IGMPVersion, MLDVersion int
+
+	// SourceLists says the kernel can hold (*,G) entries with a filter mode
+	// and sources (Linux ≥ 6.2); without it every membership is installed
+	// as any-source, a superset.
+	SourceLists bool
+	// MaxSources bounds sources per port group and MaxHosts the tracked
+	// hosts: one port's reports must not grow memory without bound.
+	MaxSources, MaxHosts int
 
 	// Limits bound the membership table.
 	Limits fdb.Limits
@@ -57,10 +84,15 @@ func DefaultConfig() Config {
 		LastMemberQueryInterval: DefaultLastMemberQueryInterval,
 		LastMemberQueryCount:    DefaultLastMemberQueryCount,
 		MDBRefreshInterval:      DefaultQueryResponseInterval,
+		IGMPVersion:             3,
+		MLDVersion:              2,
+		SourceLists:             true,
+		MaxSources:              DefaultMaxSources,
+		MaxHosts:                DefaultMaxHosts,
 	}
 }
 
-// Validate checks the configuration, naming the first bad field.
+// Validate checks the configuration, naming every bad field.
 func (c Config) Validate() error {
 	var errs []error
 	if c.Robustness < 1 || c.Robustness > 7 {
@@ -83,11 +115,44 @@ func (c Config) Validate() error {
 	if c.MDBRefreshInterval < 0 {
 		errs = append(errs, fmt.Errorf("MDB refresh interval %v: must not be negative", c.MDBRefreshInterval))
 	}
+	if c.StartupQueryInterval < 0 || c.StartupQueryCount < 0 {
+		errs = append(errs, errors.New("startup query interval and count must not be negative"))
+	}
+	if c.IGMPVersion != 2 && c.IGMPVersion != 3 {
+		errs = append(errs, fmt.Errorf("IGMP querier version %d: must be 2 or 3", c.IGMPVersion))
+	}
+	if c.MLDVersion != 1 && c.MLDVersion != 2 {
+		errs = append(errs, fmt.Errorf("MLD querier version %d: must be 1 or 2", c.MLDVersion))
+	}
+	if c.QuerierAddr4.IsValid() && !c.QuerierAddr4.Is4() {
+		errs = append(errs, fmt.Errorf("IGMP querier address %v: must be IPv4", c.QuerierAddr4))
+	}
+	if c.QuerierAddr6.IsValid() && !c.QuerierAddr6.IsLinkLocalUnicast() {
+		errs = append(errs, fmt.Errorf("MLD querier address %v: must be IPv6 link-local (RFC 3810 §5.1.14)", c.QuerierAddr6))
+	}
+	if c.MaxSources < 0 || c.MaxHosts < 0 {
+		errs = append(errs, errors.New("source and host limits must not be negative"))
+	}
 	return errors.Join(errs...)
 }
 
+func (c Config) startupQueryInterval() time.Duration {
+	if c.StartupQueryInterval > 0 {
+		return c.StartupQueryInterval
+	}
+	return c.QueryInterval / 4
+}
+
+func (c Config) startupQueryCount() int {
+	if c.StartupQueryCount > 0 {
+		return c.StartupQueryCount
+	}
+	return c.Robustness
+}
+
 // GroupMembershipInterval is how long a membership lives after a report
-// (RFC 3376 §8.4: RV × QI + QRI).
+// with the configured timers (RFC 3376 §8.4: RV × QI + QRI). The engine
+// uses the querier's values once it hears them.
 func (c Config) GroupMembershipInterval() time.Duration {
 	return time.Duration(c.Robustness)*c.QueryInterval + c.QueryResponseInterval
 }

@@ -15,25 +15,17 @@ type port struct {
 	fastLeave bool
 }
 
-// querier is the querier currently heard on the LAN.
-type querier struct {
-	addr    netip.Addr
-	port    int
-	version int
-	since   time.Time
-	expires time.Time
-}
-
 // Engine is the snooping state machine of one bridge. See the package doc.
 type Engine struct {
-	cfg     Config
-	table   *fdb.Table
-	ports   map[int]*port
-	timers  timerHeap
-	querier querier
-	stats   counters
-	out     []Action
-	scratch []int
+	cfg      Config
+	table    *fdb.Table
+	ports    map[int]*port
+	families map[famKey]*family
+	timers   timerHeap
+	stats    counters
+	out      []Action
+	scratch  []int
+	srcKeys  map[srcKey]int // installed (S,G) keys, by how many port groups hold them
 }
 
 // New returns an engine for cfg, which must be valid.
@@ -42,14 +34,33 @@ func New(cfg Config) (*Engine, error) {
 		return nil, fmt.Errorf("snoop config: %w", err)
 	}
 	return &Engine{
-		cfg:   cfg,
-		table: fdb.New(cfg.Limits),
-		ports: make(map[int]*port),
+		cfg:      cfg,
+		table:    fdb.New(cfg.Limits),
+		ports:    make(map[int]*port),
+		families: make(map[famKey]*family),
+		srcKeys:  make(map[srcKey]int),
 	}, nil
 }
 
 // Config returns the engine's configuration.
 func (e *Engine) Config() Config { return e.cfg }
+
+// Start begins querying if the engine is configured as querier: startup
+// queries (RFC 3376 §8.6/§8.7), then general queries every query interval
+// for as long as no querier with a lower address is heard.
+func (e *Engine) Start(now time.Time) []Action {
+	e.out = e.out[:0]
+	if e.cfg.Querier {
+		for _, v6 := range []bool{false, true} {
+			f := e.family(famKey{IPv6: v6})
+			if e.canQuery(f) {
+				f.startupLeft = e.cfg.startupQueryCount()
+				e.becomeQuerier(now, f)
+			}
+		}
+	}
+	return e.out
+}
 
 // PortUp makes a port known and able to learn.
 func (e *Engine) PortUp(ifindex int, name string) {
@@ -59,6 +70,11 @@ func (e *Engine) PortUp(ifindex int, name string) {
 		e.ports[ifindex] = p
 	}
 	p.name, p.up, p.fastLeave = name, true, e.cfg.FastLeave[name]
+	if e.cfg.StaticRouters[name] {
+		for _, v6 := range []bool{false, true} {
+			e.setRouter(time.Time{}, fdb.RouterKey{Port: ifindex, IPv6: v6}, time.Time{}, "static", netip.Addr{})
+		}
+	}
 }
 
 // PortDown forgets everything learned on a port that lost its link: the
@@ -82,9 +98,10 @@ func (e *Engine) PortRemoved(now time.Time, ifindex int) []Action {
 }
 
 func (e *Engine) flushPort(ifindex int) {
-	for _, m := range e.table.RemovePort(ifindex) {
-		e.emit(Action{Kind: ActRemove, Port: ifindex, Key: m.Key})
-		e.event(Event{Kind: EventFlush, Port: ifindex, Key: m.Key})
+	for _, pg := range e.table.RemovePort(ifindex) {
+		e.countSourceKeys(pg.Key, pg.InstalledSources, -1)
+		e.emit(Action{Kind: ActRemove, Port: ifindex, Key: pg.Key})
+		e.event(Event{Kind: EventFlush, Port: ifindex, Key: pg.Key})
 	}
 }
 
@@ -92,43 +109,56 @@ func (e *Engine) flushPort(ifindex int) {
 // so a restart does not interrupt forwarding: it lives for the kernel's
 // remaining time (at most one membership interval) unless a report
 // refreshes it.
-func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, remaining time.Duration) []Action {
+func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterMode, sources []netip.Addr, remaining time.Duration) []Action {
 	e.out = e.out[:0]
-	if !e.learnable(key.Group) {
+	if !learnable(key.Group) {
 		e.stats.ignored[ignoreNotLearnable]++
 		return e.out
 	}
-	m, created, err := e.table.Join(key, ifindex)
+	pg, created, err := e.table.Join(key, ifindex)
 	if err != nil {
 		e.limitHit(ifindex, key, netip.Addr{}, err)
 		return e.out
 	}
-	gmi := e.cfg.GroupMembershipInterval()
+	gmi := e.familyOf(key).gmi()
 	if remaining <= 0 || remaining > gmi {
 		remaining = gmi
 	}
-	m.Expires = now.Add(remaining)
+	until := now.Add(remaining)
+	pg.Sources = pg.Sources[:0]
+	if mode == fdb.Include && len(sources) > 0 {
+		pg.Mode = fdb.Include
+		for _, s := range sources {
+			pg.SetSource(s, until, e.cfg.MaxSources)
+		}
+	} else {
+		pg.Mode, pg.GroupExpires = fdb.Exclude, until
+		for _, s := range sources {
+			pg.SetSource(s, time.Time{}, e.cfg.MaxSources)
+		}
+	}
+	pg.InstalledMode, pg.InstalledSources = pg.Forwarding(now)
 	// Installed stays zero so the next report rewrites the entry.
-	e.schedule(m)
+	e.schedule(pg)
 	if created {
 		e.event(Event{Kind: EventAdopt, Port: ifindex, Key: key})
 	}
 	return e.out
 }
 
+// Refused counts a frame the decoder refused on a port.
+func (e *Engine) Refused(ifindex int, reason wire.Reason) {
+	e.stats.refused[reason]++
+}
+
 // InstallFailed tells the engine an ActInstall could not be applied, so
 // the next report for that membership tries again instead of waiting out
 // the refresh interval.
 func (e *Engine) InstallFailed(ifindex int, key fdb.Key) {
-	if m := e.table.Get(key, ifindex); m != nil {
-		m.Installed = time.Time{}
+	if pg := e.table.Get(key, ifindex); pg != nil {
+		pg.Installed = time.Time{}
 	}
 	e.stats.installFailed++
-}
-
-// Refused counts a frame the decoder refused on a port.
-func (e *Engine) Refused(ifindex int, reason wire.Reason) {
-	e.stats.refused[reason]++
 }
 
 // HandleMessage processes one decoded message received on port ifindex.
@@ -143,200 +173,45 @@ func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, fram
 	e.stats.count(m)
 	switch m.Kind {
 	case wire.KindQuery:
-		e.handleQuery(now, ifindex, m)
-	case wire.KindReport:
-		e.join(now, ifindex, p, fdb.Key{VLAN: m.VLAN, Group: m.Group}, uint8(m.Version), m.Src)
-		e.relay(ifindex, frame)
-	case wire.KindLeave:
-		e.leave(now, ifindex, p, fdb.Key{VLAN: m.VLAN, Group: m.Group})
-		e.relay(ifindex, frame)
-	case wire.KindReportV3:
-		for i := range m.Records {
-			e.record(now, ifindex, p, m, &m.Records[i])
-		}
-		e.relay(ifindex, frame)
+		e.handleQuery(now, ifindex, m, frame)
+	case wire.KindReport, wire.KindLeave, wire.KindReportV3:
+		e.handleReport(now, ifindex, p, m)
+		e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
+	case wire.KindPIMHello, wire.KindMRDAdvert, wire.KindMRDTermination:
+		e.handleRouterMessage(now, ifindex, m)
 	}
 	// Other IGMP types pass the ingress guard and the bridge floods them
 	// (RFC 4541 C4); nothing to learn.
 	return e.out
 }
 
-// record applies one IGMPv3 group record as a (*,G) join or leave, which
-// RFC 4541 §2.1.2 (D3) allows: a request for any source keeps the group
-// flowing, an empty include list is a leave, and BLOCK never joins.
-func (e *Engine) record(now time.Time, ifindex int, p *port, m *wire.Message, r *wire.GroupRecord) {
-	key := fdb.Key{VLAN: m.VLAN, Group: r.Group}
-	switch r.Type {
-	case wire.ModeIsExclude, wire.ChangeToExclude:
-		e.join(now, ifindex, p, key, 3, m.Src)
-	case wire.ModeIsInclude, wire.ChangeToInclude:
-		if len(r.Sources) == 0 {
-			e.leave(now, ifindex, p, key)
-		} else {
-			e.join(now, ifindex, p, key, 3, m.Src)
-		}
-	case wire.AllowNewSources:
-		if len(r.Sources) > 0 {
-			e.join(now, ifindex, p, key, 3, m.Src)
-		}
-	case wire.BlockOldSources:
-		// Not a join: counting it as one would keep dead state alive
-		// (an Open vSwitch flaw).
-	}
-}
-
-// learnable tells whether a group may be learned: 224.0.0.0/24 is always
-// flooded (RFC 4541 D2) and the kernel refuses MDB entries for it.
-func (e *Engine) learnable(g netip.Addr) bool {
-	if !g.Is4() || !g.IsMulticast() {
+// learnable tells whether a group may be learned. 224.0.0.0/24 and ff02::1
+// are always flooded (RFC 4541 D2, M2) and the kernel refuses MDB entries
+// for them; ff00::/15 (reserved and interface-local scopes) never appears
+// on a link (M3).
+func learnable(g netip.Addr) bool {
+	if !g.IsMulticast() {
 		return false
 	}
-	b := g.As4()
-	return !(b[0] == 224 && b[1] == 0 && b[2] == 0)
+	if g.Is4() {
+		b := g.As4()
+		return !(b[0] == 224 && b[1] == 0 && b[2] == 0)
+	}
+	b := g.As16()
+	if scope := b[1] & 0x0f; scope <= 1 {
+		return false
+	}
+	return g != allNodes
 }
 
-func (e *Engine) join(now time.Time, ifindex int, p *port, key fdb.Key, version uint8, reporter netip.Addr) {
-	if !e.learnable(key.Group) {
-		e.stats.ignored[ignoreNotLearnable]++
-		return
-	}
-	m, created, err := e.table.Join(key, ifindex)
-	if err != nil {
-		e.limitHit(ifindex, key, reporter, err)
-		return
-	}
-	m.Version = version
-	m.Refreshed = now
-	m.Expires = now.Add(e.cfg.GroupMembershipInterval())
-	// A report answers any pending last-member query.
-	m.QueriesLeft, m.NextQuery = 0, time.Time{}
-	m.AddReporter(reporter)
-	if created || m.Installed.IsZero() || now.Sub(m.Installed) >= e.cfg.MDBRefreshInterval {
-		m.Installed = now
-		e.emit(Action{Kind: ActInstall, Port: ifindex, Key: key})
-	}
-	e.schedule(m)
-	if created {
-		e.event(Event{Kind: EventJoin, Port: ifindex, Key: key, Addr: reporter})
-	}
-}
+var allNodes = netip.MustParseAddr("ff02::1")
 
-func (e *Engine) leave(now time.Time, ifindex int, p *port, key fdb.Key) {
-	if !e.learnable(key.Group) {
-		e.stats.ignored[ignoreNotLearnable]++
-		return
-	}
-	m := e.table.Get(key, ifindex)
-	if m == nil || m.Static {
-		e.stats.ignored[ignoreLeaveUnknown]++
-		return
-	}
-	if p.fastLeave {
-		e.remove(m, EventLeave)
-		return
-	}
-	if m.QueriesLeft > 0 {
-		return // already querying
-	}
-	// RFC 3376 §6.4.1 as a snooper: query the port, keep the membership
-	// for the Last Member Query Time, and let a report save it.
-	if lmqt := now.Add(e.cfg.LastMemberQueryTime()); lmqt.Before(m.Expires) {
-		m.Expires = lmqt
-	}
-	m.QueriesLeft = uint8(e.cfg.LastMemberQueryCount)
-	m.NextQuery = now
-	e.lastMemberQuery(now, m)
-	e.schedule(m)
-}
-
-// lastMemberQuery sends one group-specific query out of the membership's
-// port. It uses source 0.0.0.0, as a proxy query must (RFC 4541 C5): it never
-// wins a querier election nor makes a router port.
-func (e *Engine) lastMemberQuery(now time.Time, m *fdb.Membership) {
-	version := e.querier.version
-	if version == 0 {
-		version = int(m.Version)
-	}
-	if version < 2 {
-		version = 2 // IGMPv1 has no group-specific query
-	}
-	q := wire.Query{
-		Version: version,
-		SrcMAC:  e.cfg.QuerySourceMAC,
-		Src:     netip.IPv4Unspecified(),
-		Group:   m.Key.Group,
-		MaxResp: e.cfg.LastMemberQueryInterval,
-	}
-	if version == 3 {
-		q.QRV, q.QueryInterval = uint8(e.cfg.Robustness), e.cfg.QueryInterval
-	}
-	frame, err := wire.EncodeQuery(q)
-	m.QueriesLeft--
-	m.NextQuery = now.Add(e.cfg.LastMemberQueryInterval)
-	if err != nil {
-		e.event(Event{Kind: EventQueryFailed, Port: m.Port, Key: m.Key, Detail: err.Error()})
-		return
-	}
-	e.stats.sentQueries++
-	e.emit(Action{Kind: ActTransmit, Port: m.Port, Frame: frame})
-}
-
-func (e *Engine) handleQuery(now time.Time, ifindex int, m *wire.Message) {
-	oqpi := e.cfg.OtherQuerierPresentInterval()
-	// A query from 0.0.0.0 is a snooping switch's proxy query: it neither
-	// marks a router port (RFC 4541 C2) nor wins an election (C5), though it
-	// does show someone is querying.
-	if !m.Src.IsUnspecified() {
-		if _, ok := e.table.Router(ifindex); !ok {
-			e.event(Event{Kind: EventRouterAdd, Port: ifindex, Addr: m.Src})
-			e.timers.add(timer{at: now.Add(oqpi), kind: timerRouter, port: ifindex})
-		}
-		e.table.SetRouter(ifindex, now.Add(oqpi))
-	}
-	q := &e.querier
-	present := q.addr.IsValid()
-	if !present || q.addr.IsUnspecified() || m.Src.Compare(q.addr) <= 0 && !m.Src.IsUnspecified() || m.Src == q.addr {
-		if !present || q.addr != m.Src {
-			q.since = now
-		}
-		q.addr, q.port, q.version = m.Src, ifindex, m.Version
-		q.expires = now.Add(oqpi)
-		e.timers.add(timer{at: q.expires, kind: timerQuerier})
-		if !present {
-			e.event(Event{Kind: EventQuerierHeard, Port: ifindex, Addr: m.Src})
-		}
-	}
-	if !m.IsGeneralQuery() && len(m.Sources) == 0 {
-		e.groupQueried(now, m)
-	}
-}
-
-// groupQueried follows a group-specific query. The kernel bridge sees it
-// too and lowers its timers for the group to LMQC × MRT, ignoring the S
-// flag unless the bridge runs IGMPv3, so the next report must rewrite the
-// MDB entry whatever the flag says. Our own timer follows RFC 3376 §6.4.1:
-// lowered only when the S flag is clear.
-func (e *Engine) groupQueried(now time.Time, m *wire.Message) {
-	lmqt := now.Add(time.Duration(e.cfg.LastMemberQueryCount) * m.MaxResp)
-	for pi := range e.ports {
-		mem := e.table.Get(fdb.Key{VLAN: m.VLAN, Group: m.Group}, pi)
-		if mem == nil || mem.Static {
-			continue
-		}
-		mem.Installed = time.Time{}
-		if !m.SuppressRouterSide && lmqt.Before(mem.Expires) {
-			mem.Expires = lmqt
-			e.schedule(mem)
-		}
-	}
-}
-
-// relay sends a report or leave to every router port but the one it came
-// in on (RFC 4541 C1): the ingress guard keeps it from the bridge, which
-// would otherwise have forwarded it. Never to host ports, or their hosts
-// would suppress their own reports.
-func (e *Engine) relay(ingress int, frame []byte) {
-	e.scratch = e.table.AppendRouterPorts(e.scratch[:0], ingress)
+// relay sends a report or leave to every router port of its protocol and
+// VLAN but the one it came in on (RFC 4541 C1): the ingress guard keeps it
+// from the bridge, which would otherwise have forwarded it. Never to host
+// ports, or their hosts would suppress their own reports.
+func (e *Engine) relay(ingress int, vlan uint16, v6 bool, frame []byte) {
+	e.scratch = e.table.AppendRouterPorts(e.scratch[:0], vlan, v6, ingress)
 	for _, rp := range e.scratch {
 		if p := e.ports[rp]; p != nil && p.up {
 			e.emit(Action{Kind: ActTransmit, Port: rp, Frame: frame})
@@ -345,11 +220,13 @@ func (e *Engine) relay(ingress int, frame []byte) {
 	}
 }
 
-func (e *Engine) remove(m *fdb.Membership, why EventKind) {
-	key, port := m.Key, m.Port
-	e.table.Remove(key, port)
-	e.emit(Action{Kind: ActRemove, Port: port, Key: key})
-	e.event(Event{Kind: why, Port: port, Key: key})
+// flood sends a frame out of every port but ingress.
+func (e *Engine) flood(ingress int, frame []byte) {
+	for i, p := range e.ports {
+		if i != ingress && p.up {
+			e.emit(Action{Kind: ActTransmit, Port: i, Frame: frame})
+		}
+	}
 }
 
 func (e *Engine) limitHit(ifindex int, key fdb.Key, reporter netip.Addr, err error) {
@@ -361,26 +238,11 @@ func (e *Engine) limitHit(ifindex int, key fdb.Key, reporter netip.Addr, err err
 	e.event(Event{Kind: EventLimit, Port: ifindex, Key: key, Addr: reporter, Detail: err.Error()})
 }
 
-// schedule makes sure a timer fires at the membership's next deadline.
-func (e *Engine) schedule(m *fdb.Membership) {
-	at := m.Expires
-	if m.QueriesLeft > 0 && m.NextQuery.Before(at) {
-		at = m.NextQuery
-	}
-	if m.Static {
-		return
-	}
-	if m.Wake.IsZero() || at.Before(m.Wake) {
-		m.Wake = at
-		e.timers.add(timer{at: at, kind: timerMember, key: m.Key, port: m.Port})
-	}
-}
-
 // NextDeadline returns when Tick next has work, if ever.
 func (e *Engine) NextDeadline() (time.Time, bool) { return e.timers.next() }
 
-// Tick runs every timer due at now: expiries, last-member queries, router
-// port and querier aging.
+// Tick runs every timer due at now: expiries, queries, router port and
+// querier aging.
 func (e *Engine) Tick(now time.Time) []Action {
 	e.out = e.out[:0]
 	for {
@@ -389,55 +251,30 @@ func (e *Engine) Tick(now time.Time) []Action {
 			return e.out
 		}
 		switch t.kind {
-		case timerMember:
-			e.memberTimer(now, t)
+		case timerGroup:
+			e.groupTimer(now, t)
 		case timerRouter:
-			exp, ok := e.table.Router(t.port)
-			switch {
-			case !ok || exp.IsZero():
-			case !exp.After(now):
-				e.table.RemoveRouter(t.port)
-				e.event(Event{Kind: EventRouterExpire, Port: t.port})
-			case !exp.Equal(t.at):
-				e.timers.add(timer{at: exp, kind: timerRouter, port: t.port})
-			}
-		case timerQuerier:
-			q := &e.querier
-			if q.addr.IsValid() && !q.expires.After(now) {
-				e.event(Event{Kind: EventQuerierLost, Port: q.port, Addr: q.addr})
-				*q = querier{}
-			}
+			e.routerTimer(now, t)
+		case timerFamily:
+			e.familyTimer(now, t)
 		}
 	}
 }
 
-func (e *Engine) memberTimer(now time.Time, t timer) {
-	m := e.table.Get(t.key, t.port)
-	if m == nil || !m.Wake.Equal(t.at) {
-		return // stale: the membership went or was rescheduled earlier
-	}
-	m.Wake = time.Time{}
-	if !m.Expires.After(now) {
-		why := EventExpire
-		if !m.NextQuery.IsZero() { // a leave is unanswered
-			why = EventLeave
+// QuerierPresent reports whether the bridge has a querier: another one
+// heard within the other-querier-present interval, or ourselves. Without
+// one the bridge floods and the MDB is not used (DESIGN.md, fact 2).
+func (e *Engine) QuerierPresent() bool {
+	for _, f := range e.families {
+		if f.other.addr.IsValid() || f.ownActive {
+			return true
 		}
-		e.remove(m, why)
-		return
 	}
-	if m.QueriesLeft > 0 && !m.NextQuery.After(now) {
-		e.lastMemberQuery(now, m)
-	}
-	e.schedule(m)
+	return false
 }
 
-// QuerierPresent reports whether a querier has been heard within the
-// other-querier-present interval. Without one the bridge floods and the
-// MDB is not used (DESIGN.md, fact 2).
-func (e *Engine) QuerierPresent() bool { return e.querier.addr.IsValid() }
-
-// Memberships returns a copy of every membership, for shutdown and views.
-func (e *Engine) Memberships() []fdb.Membership { return e.table.Memberships() }
+// Memberships returns a copy of every port group, for shutdown and views.
+func (e *Engine) Memberships() []fdb.PortGroup { return e.table.Groups() }
 
 func (e *Engine) emit(a Action) { e.out = append(e.out, a) }
 

@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -23,15 +24,31 @@ var (
 	grp      = netip.MustParseAddr("239.1.2.3")
 	grpKey   = fdb.Key{Group: grp}
 	hostIP   = netip.MustParseAddr("10.77.0.11")
+	hostIP2  = netip.MustParseAddr("10.77.0.12")
 	routeIP  = netip.MustParseAddr("10.77.0.1")
+	grp6     = netip.MustParseAddr("ff0e::1:3")
+	host6    = netip.MustParseAddr("fe80::11")
+	router6  = netip.MustParseAddr("fe80::1")
+	self6    = netip.MustParseAddr("fe80::99")
 	rawFrame = []byte("raw frame bytes")
 )
+
+func addr(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, 0, byte(i)}) }
+
+func addrs(is ...int) []netip.Addr {
+	out := make([]netip.Addr, 0, len(is))
+	for _, i := range is {
+		out = append(out, addr(i))
+	}
+	return out
+}
 
 func testConfig() Config {
 	c := DefaultConfig()
 	c.Bridge = "br0"
 	c.QuerySourceMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 1}
 	c.FastLeave = map[string]bool{"fast": true}
+	c.QuerierAddr6 = self6
 	return c
 }
 
@@ -52,19 +69,29 @@ func newEngine(t *testing.T, mutate ...func(*Config)) *Engine {
 }
 
 func report(version int, g netip.Addr) *wire.Message {
-	return &wire.Message{Kind: wire.KindReport, Version: version, Src: hostIP, Group: g}
+	return &wire.Message{Kind: wire.KindReport, Proto: wire.IGMP, Version: version, Src: hostIP, Group: g}
 }
 
 func leave(g netip.Addr) *wire.Message {
-	return &wire.Message{Kind: wire.KindLeave, Version: 2, Src: hostIP, Group: g}
+	return &wire.Message{Kind: wire.KindLeave, Proto: wire.IGMP, Version: 2, Src: hostIP, Group: g}
 }
 
-func v3(recs ...wire.GroupRecord) *wire.Message {
-	return &wire.Message{Kind: wire.KindReportV3, Version: 3, Src: hostIP, Records: recs}
+func v3From(src netip.Addr, recs ...wire.GroupRecord) *wire.Message {
+	return &wire.Message{Kind: wire.KindReportV3, Proto: wire.IGMP, Version: 3, Src: src, Records: recs}
+}
+
+func v3(recs ...wire.GroupRecord) *wire.Message { return v3From(hostIP, recs...) }
+
+func rec(t wire.RecordType, sources ...netip.Addr) wire.GroupRecord {
+	return wire.GroupRecord{Type: t, Group: grp, Sources: sources}
 }
 
 func query(src netip.Addr, g netip.Addr, version int) *wire.Message {
-	return &wire.Message{Kind: wire.KindQuery, Version: version, Src: src, Group: g, MaxResp: time.Second}
+	return &wire.Message{Kind: wire.KindQuery, Proto: wire.IGMP, Version: version, Src: src, Group: g, MaxResp: time.Second}
+}
+
+func mldMsg(kind wire.Kind, version int, src, g netip.Addr, recs ...wire.GroupRecord) *wire.Message {
+	return &wire.Message{Kind: kind, Proto: wire.MLD, Version: version, Src: src, Group: g, Records: recs, MaxResp: time.Second}
 }
 
 func kinds(as []Action, k ActionKind) []Action {
@@ -87,6 +114,22 @@ func events(as []Action) []EventKind {
 	return out
 }
 
+// queries decodes the queries among the transmitted frames.
+func queries(t *testing.T, as []Action) []*wire.Message {
+	t.Helper()
+	var out []*wire.Message
+	for _, a := range kinds(as, ActTransmit) {
+		m, err := wire.Decode(a.Frame)
+		if err != nil {
+			continue // a relayed test frame
+		}
+		if m.Kind == wire.KindQuery {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
 func isMember(e *Engine, port int, g netip.Addr) bool {
 	return e.table.Get(fdb.Key{Group: g}, port) != nil
 }
@@ -94,7 +137,7 @@ func isMember(e *Engine, port int, g netip.Addr) bool {
 // run ticks the engine at every deadline up to and including end.
 func run(e *Engine, end time.Time) []Action {
 	var all []Action
-	for i := 0; i < 10000; i++ {
+	for i := 0; i < 100000; i++ {
 		at, ok := e.NextDeadline()
 		if !ok || at.After(end) {
 			break
@@ -107,8 +150,8 @@ func run(e *Engine, end time.Time) []Action {
 func TestReportInstallsAndExpiresAfterGMI(t *testing.T) {
 	e := newEngine(t)
 	acts := e.HandleMessage(t0, hostA, report(2, grp), rawFrame)
-	if got := kinds(acts, ActInstall); len(got) != 1 || got[0].Port != hostA || got[0].Key != grpKey {
-		t.Fatalf("install actions = %+v", got)
+	if got := kinds(acts, ActInstall); len(got) != 1 || got[0].Port != hostA || got[0].Key != grpKey || got[0].Mode != fdb.Exclude || len(got[0].Sources) != 0 {
+		t.Fatalf("install actions = %+v, want one any-source entry", got)
 	}
 	if ev := events(acts); !slices.Equal(ev, []EventKind{EventJoin}) {
 		t.Fatalf("events = %v, want [join]", ev)
@@ -118,7 +161,7 @@ func TestReportInstallsAndExpiresAfterGMI(t *testing.T) {
 		t.Fatalf("default GMI = %v, want 260s (RFC 3376 §8.4)", gmi)
 	}
 	gv := e.Groups(t0)
-	if len(gv) != 1 || gv[0].Group != "239.1.2.3" || gv[0].Port != "a" || gv[0].Version != 2 ||
+	if len(gv) != 1 || gv[0].Group != "239.1.2.3" || gv[0].Port != "a" || gv[0].Version != 2 || gv[0].Compat != "v2" ||
 		gv[0].ExpiresMs != gmi.Milliseconds() || !slices.Equal(gv[0].Reporters, []string{"10.77.0.11"}) ||
 		gv[0].Source != "" || gv[0].Mode != "exclude" || gv[0].Bridge != "br0" {
 		t.Fatalf("Groups = %+v", gv)
@@ -143,8 +186,7 @@ func TestRefreshExtendsAndRateLimitsMDBWrites(t *testing.T) {
 	e := newEngine(t)
 	e.HandleMessage(t0, hostA, report(2, grp), rawFrame)
 	// Within the refresh interval: our timer moves, the kernel's is left alone.
-	acts := e.HandleMessage(t0.Add(time.Second), hostA, report(2, grp), rawFrame)
-	if n := len(kinds(acts, ActInstall)); n != 0 {
+	if n := len(kinds(e.HandleMessage(t0.Add(time.Second), hostA, report(2, grp), rawFrame), ActInstall)); n != 0 {
 		t.Fatalf("refresh 1 s later wrote the MDB %d times, want 0", n)
 	}
 	later := t0.Add(e.cfg.MDBRefreshInterval)
@@ -170,19 +212,17 @@ func TestLeaveSendsLastMemberQueriesThenPrunes(t *testing.T) {
 	if len(tx) != 1 || tx[0].Port != hostA {
 		t.Fatalf("leave transmitted %+v, want one query out of port a", tx)
 	}
-	q, err := wire.Decode(tx[0].Frame)
-	if err != nil {
-		t.Fatalf("query frame does not decode: %v", err)
-	}
-	if q.Kind != wire.KindQuery || q.Group != grp || !q.Src.IsUnspecified() || q.MaxResp != time.Second || q.Version != 2 {
-		t.Fatalf("query = %+v, want a v2 group-specific query for %v from 0.0.0.0, max resp 1s", q, grp)
+	q := queries(t, acts)[0]
+	// No querier heard: our own query version (v3) it is.
+	if q.Group != grp || !q.Src.IsUnspecified() || q.MaxResp != time.Second || q.Version != 3 {
+		t.Fatalf("query = %v, want a v3 group-specific query for %v from 0.0.0.0, max resp 1s", q, grp)
 	}
 	if len(kinds(acts, ActRemove)) != 0 {
 		t.Fatal("a leave on a non-fast-leave port removed the membership at once")
 	}
 	acts = run(e, t0.Add(6*time.Second+time.Millisecond))
-	if n := len(kinds(acts, ActTransmit)); n != 1 {
-		t.Fatalf("second last-member query: %d transmitted, want 1", n)
+	if n := len(queries(t, acts)); n != 1 {
+		t.Fatalf("second last-member query: %d sent, want 1", n)
 	}
 	if !isMember(e, hostA, grp) {
 		t.Fatal("pruned before the last member query time")
@@ -204,12 +244,14 @@ func TestReportAfterLeaveKeepsMembership(t *testing.T) {
 	e.HandleMessage(t0, hostA, report(2, grp), rawFrame)
 	e.HandleMessage(t0.Add(time.Second), hostA, leave(grp), rawFrame)
 	// Another host behind the same port answers the query.
-	e.HandleMessage(t0.Add(1500*time.Millisecond), hostA, report(2, grp), rawFrame)
+	r := report(2, grp)
+	r.Src = hostIP2
+	e.HandleMessage(t0.Add(1500*time.Millisecond), hostA, r, rawFrame)
 	acts := run(e, t0.Add(time.Minute))
 	if !isMember(e, hostA, grp) {
 		t.Fatal("membership pruned although a host answered the last-member query")
 	}
-	if n := len(kinds(acts, ActTransmit)); n != 0 {
+	if n := len(queries(t, acts)); n != 0 {
 		t.Fatalf("%d queries sent after the answer, want 0", n)
 	}
 	if g := e.Groups(t0.Add(time.Minute)); g[0].Leaving {
@@ -217,151 +259,15 @@ func TestReportAfterLeaveKeepsMembership(t *testing.T) {
 	}
 }
 
-func TestFastLeaveRemovesAtOnce(t *testing.T) {
-	e := newEngine(t)
-	e.PortUp(5, "fast")
-	e.HandleMessage(t0, 5, report(2, grp), rawFrame)
-	acts := e.HandleMessage(t0.Add(time.Second), 5, leave(grp), rawFrame)
-	if isMember(e, 5, grp) || len(kinds(acts, ActRemove)) != 1 || len(kinds(acts, ActTransmit)) != 0 {
-		t.Fatalf("fast-leave: member=%v actions=%+v", isMember(e, 5, grp), acts)
-	}
-}
-
-func TestNeverLearned(t *testing.T) {
-	tests := []struct {
-		name string
-		msg  *wire.Message
-	}{
-		{"224.0.0.251 report (RFC 4541 D2)", report(2, netip.MustParseAddr("224.0.0.251"))},
-		{"224.0.0.1 v3 TO_EX", v3(wire.GroupRecord{Type: wire.ChangeToExclude, Group: netip.MustParseAddr("224.0.0.1")})},
-		{"BLOCK is not a join", v3(wire.GroupRecord{Type: wire.BlockOldSources, Group: grp, Sources: []netip.Addr{hostIP}})},
-		{"ALLOW{} is not a join", v3(wire.GroupRecord{Type: wire.AllowNewSources, Group: grp})},
-		{"IS_IN{} is not a join", v3(wire.GroupRecord{Type: wire.ModeIsInclude, Group: grp})},
-		{"query is not a join", query(routeIP, grp, 2)},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			e := newEngine(t)
-			acts := e.HandleMessage(t0, hostA, tt.msg, rawFrame)
-			if e.table.Len() != 0 || len(kinds(acts, ActInstall)) != 0 {
-				t.Fatalf("learned: table=%v actions=%+v", e.Groups(t0), acts)
-			}
-		})
-	}
-}
-
-// TestIGMPv3RecordsAsAnySource checks the (*,G) treatment of every record
-// type from both states (member / not a member).
-func TestIGMPv3RecordsAsAnySource(t *testing.T) {
-	src := []netip.Addr{netip.MustParseAddr("10.9.9.9")}
-	tests := []struct {
-		rt        wire.RecordType
-		sources   []netip.Addr
-		fromNone  bool // member afterwards, starting as non-member
-		leaveFrom bool // a member starts last-member queries
-	}{
-		{wire.ModeIsInclude, nil, false, true},
-		{wire.ModeIsInclude, src, true, false},
-		{wire.ModeIsExclude, nil, true, false},
-		{wire.ModeIsExclude, src, true, false},
-		{wire.ChangeToInclude, nil, false, true},
-		{wire.ChangeToInclude, src, true, false},
-		{wire.ChangeToExclude, nil, true, false},
-		{wire.ChangeToExclude, src, true, false},
-		{wire.AllowNewSources, src, true, false},
-		{wire.BlockOldSources, src, false, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.rt.String()+"/"+map[bool]string{true: "sources", false: "empty"}[len(tt.sources) > 0], func(t *testing.T) {
-			rec := wire.GroupRecord{Type: tt.rt, Group: grp, Sources: tt.sources}
-			e := newEngine(t)
-			e.HandleMessage(t0, hostA, v3(rec), rawFrame)
-			if got := isMember(e, hostA, grp); got != tt.fromNone {
-				t.Fatalf("from no membership: member=%v, want %v", got, tt.fromNone)
-			}
-			e = newEngine(t)
-			e.HandleMessage(t0, hostA, report(2, grp), rawFrame)
-			acts := e.HandleMessage(t0.Add(time.Second), hostA, v3(rec), rawFrame)
-			if got := len(kinds(acts, ActTransmit)) == 1; got != tt.leaveFrom {
-				t.Fatalf("from membership: started leave=%v, want %v (actions %+v)", got, tt.leaveFrom, acts)
-			}
-			if !isMember(e, hostA, grp) {
-				t.Fatal("a v3 record removed a membership without last-member queries")
-			}
-		})
-	}
-}
-
-func TestRouterPortsAndRelay(t *testing.T) {
-	e := newEngine(t)
-	// A proxy query from 0.0.0.0 must not make a router port (RFC 4541 C2).
-	e.HandleMessage(t0, hostB, query(netip.IPv4Unspecified(), netip.IPv4Unspecified(), 2), rawFrame)
-	if len(e.Routers(t0)) != 0 {
-		t.Fatal("query from 0.0.0.0 made a router port")
-	}
-	acts := e.HandleMessage(t0, uplink, query(routeIP, netip.IPv4Unspecified(), 2), rawFrame)
-	if ev := events(acts); !slices.Contains(ev, EventRouterAdd) {
-		t.Fatalf("events = %v, want router_add", ev)
-	}
-	// Reports go to router ports only, never to other host ports or back.
-	acts = e.HandleMessage(t0, hostA, report(2, grp), rawFrame)
-	tx := kinds(acts, ActTransmit)
-	if len(tx) != 1 || tx[0].Port != uplink || string(tx[0].Frame) != string(rawFrame) {
-		t.Fatalf("relayed %+v, want the frame once to the uplink", tx)
-	}
-	if tx := kinds(e.HandleMessage(t0, uplink, report(2, grp), rawFrame), ActTransmit); len(tx) != 0 {
-		t.Fatalf("a report from the router port was sent %+v, want nowhere", tx)
-	}
-	if tx := kinds(e.HandleMessage(t0, hostA, leave(grp), rawFrame), ActTransmit); len(tx) != 2 {
-		t.Fatalf("leave: transmitted %d frames, want a relay and a query", len(tx))
-	}
-	oqpi := e.cfg.OtherQuerierPresentInterval()
-	if oqpi != 255*time.Second {
-		t.Fatalf("OQPI = %v, want 255s (RFC 3376 §8.5)", oqpi)
-	}
-	run(e, t0.Add(oqpi-time.Millisecond))
-	if len(e.Routers(t0)) != 1 {
-		t.Fatal("router port aged before the other querier present interval")
-	}
-	acts = run(e, t0.Add(oqpi))
-	if len(e.Routers(t0)) != 0 || !slices.Contains(events(acts), EventRouterExpire) {
-		t.Fatal("router port did not age out at the other querier present interval")
-	}
-}
-
-func TestQuerierHeardAndLost(t *testing.T) {
-	e := newEngine(t)
-	if e.QuerierPresent() {
-		t.Fatal("querier present before any query")
-	}
-	acts := e.HandleMessage(t0, uplink, query(routeIP, netip.IPv4Unspecified(), 3), rawFrame)
-	if !slices.Contains(events(acts), EventQuerierHeard) || !e.QuerierPresent() {
-		t.Fatal("querier not heard")
-	}
-	// A higher address does not take over (lowest address wins).
-	e.HandleMessage(t0.Add(time.Second), hostB, query(netip.MustParseAddr("10.77.0.200"), netip.IPv4Unspecified(), 2), rawFrame)
-	if q := e.Querier(t0.Add(time.Second)); q.Address != "10.77.0.1" || q.Version != 3 || q.Port != "up" {
-		t.Fatalf("querier = %+v", q)
-	}
-	acts = run(e, t0.Add(time.Second+e.cfg.OtherQuerierPresentInterval()))
-	if !slices.Contains(events(acts), EventQuerierLost) || e.QuerierPresent() {
-		t.Fatal("querier not lost after the other querier present interval")
-	}
-}
-
-func TestGroupSpecificQueryLowersTimersAndForcesRefresh(t *testing.T) {
+func TestInstallFailedRetriesOnNextReport(t *testing.T) {
 	e := newEngine(t)
 	e.HandleMessage(t0, hostA, report(2, grp), rawFrame)
-	e.HandleMessage(t0, hostB, report(2, grp), rawFrame)
-	e.HandleMessage(t0.Add(time.Second), uplink, query(routeIP, grp, 2), rawFrame)
-	// Host B answers; host A stays silent.
-	acts := e.HandleMessage(t0.Add(1500*time.Millisecond), hostB, report(2, grp), rawFrame)
-	if n := len(kinds(acts, ActInstall)); n != 1 {
-		t.Fatalf("answer to a group-specific query wrote the MDB %d times, want 1 (the kernel lowered its timer too)", n)
+	e.InstallFailed(hostA, grpKey)
+	if n := len(kinds(e.HandleMessage(t0.Add(time.Second), hostA, report(2, grp), rawFrame), ActInstall)); n != 1 {
+		t.Fatalf("report after a failed install wrote the MDB %d times, want 1", n)
 	}
-	run(e, t0.Add(3*time.Second))
-	if isMember(e, hostA, grp) || !isMember(e, hostB, grp) {
-		t.Fatalf("after LMQT: a=%v (want pruned) b=%v (want kept)", isMember(e, hostA, grp), isMember(e, hostB, grp))
+	if s := e.Stats(); s.InstallFailed != 1 {
+		t.Fatalf("install_failed = %d, want 1", s.InstallFailed)
 	}
 }
 
@@ -370,7 +276,7 @@ func TestPortDownFlushes(t *testing.T) {
 	e.HandleMessage(t0, hostA, report(2, grp), rawFrame)
 	e.HandleMessage(t0, uplink, query(routeIP, netip.IPv4Unspecified(), 2), rawFrame)
 	acts := e.PortDown(t0, hostA)
-	if isMember(e, hostA, grp) || len(kinds(acts, ActRemove)) != 1 {
+	if isMember(e, hostA, grp) || len(kinds(acts, ActRemove)) != 1 || !slices.Contains(events(acts), EventFlush) {
 		t.Fatal("port down did not flush its memberships")
 	}
 	if acts := e.HandleMessage(t0, hostA, report(2, grp), rawFrame); len(acts) != 0 || isMember(e, hostA, grp) {
@@ -399,7 +305,7 @@ func TestLimitRefusesAndCounts(t *testing.T) {
 
 func TestAdoptKeepsEarlierEntryUntilRefreshedOrExpired(t *testing.T) {
 	e := newEngine(t)
-	acts := e.Adopt(t0, hostA, grpKey, 30*time.Second)
+	acts := e.Adopt(t0, hostA, grpKey, fdb.Exclude, nil, 30*time.Second)
 	if len(kinds(acts, ActInstall)) != 0 || !slices.Contains(events(acts), EventAdopt) {
 		t.Fatalf("adopt actions = %+v, want an adopt event and no MDB write", acts)
 	}
@@ -407,7 +313,10 @@ func TestAdoptKeepsEarlierEntryUntilRefreshedOrExpired(t *testing.T) {
 	if n := len(kinds(e.HandleMessage(t0.Add(time.Second), hostA, report(2, grp), rawFrame), ActInstall)); n != 1 {
 		t.Fatalf("first report after adopt wrote the MDB %d times, want 1", n)
 	}
-	e.Adopt(t0, hostB, grpKey, 0)
+	e.Adopt(t0, hostB, grpKey, fdb.Include, addrs(1), 0)
+	if g := e.table.Get(grpKey, hostB); g.Mode != fdb.Include || len(g.Sources) != 1 {
+		t.Fatalf("adopted INCLUDE entry = %+v", g)
+	}
 	run(e, t0.Add(e.cfg.GroupMembershipInterval()))
 	if isMember(e, hostB, grp) {
 		t.Fatal("adopted entry without reports outlived one membership interval")
@@ -423,6 +332,9 @@ func TestConfigValidate(t *testing.T) {
 		{"response >= interval", func(c *Config) { c.QueryResponseInterval = c.QueryInterval }},
 		{"no last member count", func(c *Config) { c.LastMemberQueryCount = 0 }},
 		{"negative LMQI", func(c *Config) { c.LastMemberQueryInterval = -1 }},
+		{"IGMP querier version 1", func(c *Config) { c.IGMPVersion = 1 }},
+		{"global MLD querier address", func(c *Config) { c.QuerierAddr6 = netip.MustParseAddr("2001:db8::1") }},
+		{"IPv6 IGMP querier address", func(c *Config) { c.QuerierAddr4 = self6 }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -438,14 +350,31 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-func TestInstallFailedRetriesOnNextReport(t *testing.T) {
+func TestStatsNameEveryReason(t *testing.T) {
 	e := newEngine(t)
-	e.HandleMessage(t0, hostA, report(2, grp), rawFrame)
-	e.InstallFailed(hostA, grpKey)
-	if n := len(kinds(e.HandleMessage(t0.Add(time.Second), hostA, report(2, grp), rawFrame), ActInstall)); n != 1 {
-		t.Fatalf("report after a failed install wrote the MDB %d times, want 1", n)
+	e.Refused(hostA, wire.ReasonBadIGMPChecksum)
+	s := e.Stats()
+	if s.Refused["bad_igmp_checksum"] != 1 || len(s.Refused) != len(wire.Reasons()) {
+		t.Fatalf("refused = %v", s.Refused)
 	}
-	if s := e.Stats(); s.InstallFailed != 1 {
-		t.Fatalf("install_failed = %d, want 1", s.InstallFailed)
+	for _, name := range ignoreNames {
+		if _, ok := s.Ignored[name]; !ok || strings.Contains(name, " ") {
+			t.Fatalf("ignore reason %q missing from stats", name)
+		}
+	}
+}
+
+// TestLastMemberQueryUsesQuerierVersion: a v3 query in an IGMPv2 network
+// would be misread, and a v2 one in a v3 network would push v3 hosts into
+// compatibility mode (RFC 4541 C5): use the querier's version.
+func TestLastMemberQueryUsesQuerierVersion(t *testing.T) {
+	for _, v := range []int{2, 3} {
+		e := newEngine(t)
+		e.HandleMessage(t0, uplink, query(routeIP, netip.IPv4Unspecified(), v), rawFrame)
+		e.HandleMessage(t0, hostA, report(2, grp), rawFrame)
+		qs := queries(t, e.HandleMessage(t0.Add(time.Second), hostA, leave(grp), rawFrame))
+		if len(qs) != 1 || qs[0].Version != v {
+			t.Fatalf("querier v%d: sent %v", v, qs)
+		}
 	}
 }

@@ -1,16 +1,22 @@
 package snoop
 
-import "github.com/igmpsnoop/igmpsnoop/wire"
+import (
+	"strconv"
+
+	"github.com/igmpsnoop/igmpsnoop/wire"
+)
 
 // ignoreReason names why a valid message changed nothing.
 type ignoreReason uint8
 
 const (
 	ignoreUnknownPort  ignoreReason = iota // received on a port that is not (yet) up
-	ignoreNotLearnable                     // group in 224.0.0.0/24 (always flooded) or not IPv4 multicast
-	ignoreLeaveUnknown                     // leave for a group the port is not a member of
-	ignorePortLimit                        // join refused: the port's membership limit
-	ignoreTableLimit                       // join refused: the bridge's key limit
+	ignoreNotLearnable                     // group in 224.0.0.0/24, ff02::1, ff00::/15, or not multicast
+	ignoreLeaveUnknown                     // leave or block for a group the port is not a member of
+	ignorePortLimit                        // join refused: the port's group limit
+	ignoreTableLimit                       // join refused: the bridge's group limit
+	ignoreSourceLimit                      // too many sources: the group forwards every source instead
+	ignoreCompat                           // ignored in an older-host compatibility mode (RFC 3376 §7.3.2)
 	ignoreCount
 )
 
@@ -20,30 +26,32 @@ var ignoreNames = [ignoreCount]string{
 	ignoreLeaveUnknown: "leave_without_membership",
 	ignorePortLimit:    "port_limit",
 	ignoreTableLimit:   "table_limit",
+	ignoreSourceLimit:  "source_limit",
+	ignoreCompat:       "compat_mode",
 }
 
 // messageLabel names a message by type and version for counters.
 func messageLabel(m *wire.Message) string {
+	prefix := "igmp_"
+	if m.Proto == wire.MLD {
+		prefix = "mld_"
+	}
+	v := "v" + strconv.Itoa(m.Version)
 	switch m.Kind {
 	case wire.KindQuery:
-		switch m.Version {
-		case 1:
-			return "query_v1"
-		case 2:
-			return "query_v2"
-		}
-		return "query_v3"
-	case wire.KindReport:
-		if m.Version == 1 {
-			return "report_v1"
-		}
-		return "report_v2"
+		return prefix + "query_" + v
+	case wire.KindReport, wire.KindReportV3:
+		return prefix + "report_" + v
 	case wire.KindLeave:
-		return "leave_v2"
-	case wire.KindReportV3:
-		return "report_v3"
+		return prefix + "leave_" + v
+	case wire.KindPIMHello:
+		return "pim_hello"
+	case wire.KindMRDAdvert:
+		return prefix + "mrd_advert"
+	case wire.KindMRDTermination:
+		return prefix + "mrd_termination"
 	}
-	return "other"
+	return prefix + "other"
 }
 
 type counters struct {

@@ -10,19 +10,21 @@ import (
 type timerKind uint8
 
 const (
-	timerMember timerKind = iota + 1
-	timerRouter
-	timerQuerier
+	timerGroup  timerKind = iota + 1 // a port group: expiries and queries
+	timerRouter                      // a router port's expiry
+	timerFamily                      // a protocol's querier: other querier expiry, our next query
 )
 
 // timer is one wake-up. Items are never removed early: when one comes due,
 // the engine compares it with the current state and drops stale ones, so a
-// refresh costs nothing here and idle memberships cost one item each.
+// refresh costs nothing here and an idle membership costs one item.
 type timer struct {
-	at   time.Time
-	kind timerKind
-	key  fdb.Key
-	port int
+	at     time.Time
+	kind   timerKind
+	key    fdb.Key
+	port   int
+	router fdb.RouterKey
+	family famKey
 }
 
 type timerHeap []timer

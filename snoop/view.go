@@ -4,23 +4,33 @@ import (
 	"net/netip"
 	"strconv"
 	"time"
+
+	"github.com/igmpsnoop/igmpsnoop/fdb"
 )
 
-// GroupView is one (group, source, port) membership as `show groups`
-// prints it. The JSON names are part of the CLI's contract.
+// GroupView is one membership row as `show groups` prints it: a port's
+// any-source (EXCLUDE mode) membership of a group, or one source of its
+// INCLUDE-mode membership. The JSON names are part of the CLI's contract.
 type GroupView struct {
 	Bridge string `json:"bridge"`
 	VLAN   uint16 `json:"vlan"`
 	Group  string `json:"group"`
 	Port   string `json:"port"`
-	// Source is empty for any-source (*,G) memberships.
+	// Source is empty for any-source (EXCLUDE mode) rows.
 	Source string `json:"source"`
-	// Mode is the filter mode: "exclude" for any-source joins.
+	// Mode is the port's filter mode for the group: "include" or "exclude".
 	Mode string `json:"mode"`
-	// Version is the IGMP version of the latest report; 0 if unknown
-	// (adopted from an earlier run).
-	Version   int      `json:"version"`
-	ExpiresMs int64    `json:"expires_ms"`
+	// Excluded lists the sources an EXCLUDE-mode membership blocks.
+	Excluded []string `json:"excluded,omitempty"`
+	// Version is the protocol version of the latest report (IGMP 1-3,
+	// MLD 1-2); 0 if unknown (adopted from an earlier run).
+	Version int `json:"version"`
+	// Compat is the group's compatibility mode, in IGMP terms (v1, v2, v3)
+	// or MLD terms (v1, v2): older hosts make a group any-source.
+	Compat string `json:"compat"`
+	// ExpiresMs is the group timer (EXCLUDE) or the source timer (INCLUDE).
+	ExpiresMs int64 `json:"expires_ms"`
+	// Reporters are the tracked hosts wanting this row's traffic, newest first.
 	Reporters []string `json:"reporters"`
 	// Leaving is true while last-member queries run after a leave.
 	Leaving bool `json:"leaving"`
@@ -30,18 +40,31 @@ type GroupView struct {
 type RouterView struct {
 	Bridge    string `json:"bridge"`
 	Port      string `json:"port"`
-	ExpiresMs int64  `json:"expires_ms"`
+	VLAN      uint16 `json:"vlan"`
+	Protocol  string `json:"protocol"`
+	Via       string `json:"via"`
+	ExpiresMs int64  `json:"expires_ms"` // 0 for static router ports
 }
 
-// QuerierView is the querier heard on the LAN, if any.
+// QuerierView is the querier of one protocol in one VLAN.
 type QuerierView struct {
-	Bridge    string `json:"bridge"`
-	Present   bool   `json:"present"`
+	Bridge   string `json:"bridge"`
+	VLAN     uint16 `json:"vlan"`
+	Protocol string `json:"protocol"`
+	Present  bool   `json:"present"`
+	// Self is true when this daemon is the querier.
+	Self      bool   `json:"self"`
 	Address   string `json:"address,omitempty"`
 	Port      string `json:"port,omitempty"`
 	Version   int    `json:"version,omitempty"`
 	SinceMs   int64  `json:"since_ms,omitempty"`
 	ExpiresMs int64  `json:"expires_ms,omitempty"`
+	// Timers in force: configured, or adopted from the querier.
+	Robustness            int   `json:"robustness"`
+	QueryIntervalMs       int64 `json:"query_interval_ms"`
+	QueryResponseMs       int64 `json:"query_response_interval_ms"`
+	MembershipIntervalMs  int64 `json:"membership_interval_ms"`
+	OtherQuerierPresentMs int64 `json:"other_querier_present_interval_ms"`
 }
 
 // PortName returns the name the engine knows a port by, or its index.
@@ -52,29 +75,67 @@ func (e *Engine) PortName(ifindex int) string {
 	return "#" + strconv.Itoa(ifindex)
 }
 
-// Groups returns every membership in a stable order.
+func protoName(v6 bool) string {
+	if v6 {
+		return "mld"
+	}
+	return "igmp"
+}
+
+// version turns a generation into the protocol's own version number.
+func version(gen int, v6 bool) int {
+	if v6 && gen > 0 {
+		return gen - 1
+	}
+	return gen
+}
+
+// Groups returns every membership row in a stable order.
 func (e *Engine) Groups(now time.Time) []GroupView {
-	ms := e.table.Memberships()
-	out := make([]GroupView, 0, len(ms))
-	for i := range ms {
-		m := &ms[i]
-		reps := m.Reporters()
-		rs := make([]string, len(reps))
-		for j, r := range reps {
-			rs[j] = r.String()
+	pgs := e.table.Groups()
+	out := make([]GroupView, 0, len(pgs))
+	for i := range pgs {
+		pg := &pgs[i]
+		v6 := pg.Key.Group.Is6()
+		row := GroupView{
+			Bridge:  e.cfg.Bridge,
+			VLAN:    pg.Key.VLAN,
+			Group:   pg.Key.Group.String(),
+			Port:    e.PortName(pg.Port),
+			Mode:    pg.Mode.String(),
+			Version: version(int(pg.Generation), v6),
+			Compat:  "v" + strconv.Itoa(version(compat(pg, now), v6)),
+			Leaving: pg.Leaving,
 		}
-		out = append(out, GroupView{
-			Bridge:    e.cfg.Bridge,
-			VLAN:      m.Key.VLAN,
-			Group:     m.Key.Group.String(),
-			Port:      e.PortName(m.Port),
-			Source:    addrOrEmpty(m.Key.Source),
-			Mode:      "exclude",
-			Version:   int(m.Version),
-			ExpiresMs: msUntil(now, m.Expires),
-			Reporters: rs,
-			Leaving:   !m.NextQuery.IsZero(),
-		})
+		if pg.Mode == fdb.Exclude {
+			row.ExpiresMs = msUntil(now, pg.GroupExpires)
+			for _, s := range pg.Sources {
+				if s.Expires.IsZero() {
+					row.Excluded = append(row.Excluded, s.Addr.String())
+				}
+			}
+			row.Reporters = reporters(pg, netip.Addr{})
+			out = append(out, row)
+			continue
+		}
+		for _, s := range pg.Sources {
+			r := row
+			r.Source, r.ExpiresMs = s.Addr.String(), msUntil(now, s.Expires)
+			r.Reporters = reporters(pg, s.Addr)
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// reporters lists the tracked hosts that want src (invalid: any source).
+func reporters(pg *fdb.PortGroup, src netip.Addr) []string {
+	out := []string{}
+	for i := range pg.Hosts {
+		h := &pg.Hosts[i]
+		if !src.IsValid() && h.Mode == fdb.Exclude || src.IsValid() && h.Wants(src) {
+			out = append(out, h.Addr.String())
+		}
 	}
 	return out
 }
@@ -84,33 +145,48 @@ func (e *Engine) Routers(now time.Time) []RouterView {
 	rs := e.table.Routers()
 	out := make([]RouterView, 0, len(rs))
 	for _, r := range rs {
-		out = append(out, RouterView{Bridge: e.cfg.Bridge, Port: e.PortName(r.Port), ExpiresMs: msUntil(now, r.Expires)})
+		out = append(out, RouterView{
+			Bridge: e.cfg.Bridge, Port: e.PortName(r.Port), VLAN: r.VLAN,
+			Protocol: protoName(r.IPv6), Via: r.Via, ExpiresMs: msUntil(now, r.Expires),
+		})
 	}
 	return out
 }
 
-// Querier returns the querier heard, if any.
-func (e *Engine) Querier(now time.Time) QuerierView {
-	q := e.querier
-	if !q.addr.IsValid() {
-		return QuerierView{Bridge: e.cfg.Bridge}
+// Queriers returns the querier state of IGMP and MLD on the untagged LAN,
+// and of any VLAN a query was heard in.
+func (e *Engine) Queriers(now time.Time) []QuerierView {
+	e.family(famKey{})
+	e.family(famKey{IPv6: true})
+	keys := make([]famKey, 0, len(e.families))
+	for k := range e.families {
+		keys = append(keys, k)
 	}
-	return QuerierView{
-		Bridge:    e.cfg.Bridge,
-		Present:   true,
-		Address:   q.addr.String(),
-		Port:      e.PortName(q.port),
-		Version:   q.version,
-		SinceMs:   now.Sub(q.since).Milliseconds(),
-		ExpiresMs: msUntil(now, q.expires),
+	sortFamKeys(keys)
+	out := make([]QuerierView, 0, len(keys))
+	for _, k := range keys {
+		f := e.families[k]
+		q := QuerierView{
+			Bridge: e.cfg.Bridge, VLAN: k.VLAN, Protocol: protoName(k.IPv6),
+			Robustness: f.robustness, QueryIntervalMs: f.qi.Milliseconds(), QueryResponseMs: f.qri.Milliseconds(),
+			MembershipIntervalMs: f.gmi().Milliseconds(), OtherQuerierPresentMs: f.oqpi().Milliseconds(),
+		}
+		switch {
+		case f.ownActive:
+			q.Present, q.Self = true, true
+			q.Address = e.ownAddr(f).String()
+			q.Version = version(e.queryGeneration(now, f), k.IPv6)
+			q.SinceMs = now.Sub(f.ownSince).Milliseconds()
+		case f.other.addr.IsValid():
+			q.Present = true
+			q.Address, q.Port = f.other.addr.String(), e.PortName(f.other.port)
+			q.Version = version(f.other.generation, k.IPv6)
+			q.SinceMs = now.Sub(f.other.since).Milliseconds()
+			q.ExpiresMs = msUntil(now, f.other.expires)
+		}
+		out = append(out, q)
 	}
-}
-
-func addrOrEmpty(a netip.Addr) string {
-	if !a.IsValid() {
-		return ""
-	}
-	return a.String()
+	return out
 }
 
 func msUntil(now, t time.Time) int64 {

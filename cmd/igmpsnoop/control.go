@@ -33,7 +33,7 @@ type routersReply struct {
 	Routers []snoop.RouterView `json:"routers"`
 }
 type querierReply struct {
-	Querier snoop.QuerierView `json:"querier"`
+	Queriers []snoop.QuerierView `json:"queriers"`
 }
 type statsReply struct {
 	Stats snoop.Stats `json:"stats"`
@@ -51,7 +51,7 @@ func answer(e *snoop.Engine, now time.Time, req Request) any {
 	case "routers":
 		return routersReply{Routers: e.Routers(now)}
 	case "querier":
-		return querierReply{Querier: e.Querier(now)}
+		return querierReply{Queriers: e.Queriers(now)}
 	case "stats":
 		return statsReply{Stats: e.Stats()}
 	}
@@ -101,12 +101,12 @@ func (s *controlServer) handle(ctx context.Context, c net.Conn) {
 
 // reply is a decoded control reply; raw is the JSON as received.
 type reply struct {
-	raw     []byte
-	Groups  []snoop.GroupView  `json:"groups"`
-	Routers []snoop.RouterView `json:"routers"`
-	Querier *snoop.QuerierView `json:"querier"`
-	Stats   *snoop.Stats       `json:"stats"`
-	Error   string             `json:"error"`
+	raw      []byte
+	Groups   []snoop.GroupView   `json:"groups"`
+	Routers  []snoop.RouterView  `json:"routers"`
+	Queriers []snoop.QuerierView `json:"queriers"`
+	Stats    *snoop.Stats        `json:"stats"`
+	Error    string              `json:"error"`
 }
 
 // request sends req to the daemon at socket and returns its reply.
@@ -142,11 +142,14 @@ func printTable(w io.Writer, what string, r *reply) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	switch what {
 	case "groups":
-		fmt.Fprintln(tw, "BRIDGE\tGROUP\tPORT\tSOURCE\tMODE\tVER\tEXPIRES\tREPORTERS")
+		fmt.Fprintln(tw, "BRIDGE\tVLAN\tGROUP\tPORT\tSOURCE\tMODE\tVER\tEXPIRES\tREPORTERS")
 		for _, g := range r.Groups {
 			src := g.Source
 			if src == "" {
 				src = "*"
+				if len(g.Excluded) > 0 {
+					src = "* except " + strings.Join(g.Excluded, ",")
+				}
 			}
 			ver := "-"
 			if g.Version > 0 {
@@ -156,27 +159,39 @@ func printTable(w io.Writer, what string, r *reply) error {
 			if g.Leaving {
 				exp += " leaving"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.Bridge, g.Group, g.Port, src, g.Mode, ver, exp, strings.Join(g.Reporters, ","))
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", g.Bridge, g.VLAN, g.Group, g.Port, src, g.Mode, ver, exp, strings.Join(g.Reporters, ","))
 		}
 	case "routers":
-		fmt.Fprintln(tw, "BRIDGE\tPORT\tEXPIRES")
+		fmt.Fprintln(tw, "BRIDGE\tPORT\tVLAN\tPROTO\tVIA\tEXPIRES")
 		for _, rt := range r.Routers {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", rt.Bridge, rt.Port, seconds(rt.ExpiresMs))
+			exp := seconds(rt.ExpiresMs)
+			if rt.Via == "static" {
+				exp = "never"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", rt.Bridge, rt.Port, rt.VLAN, rt.Protocol, rt.Via, exp)
 		}
 	case "querier":
-		q := r.Querier
-		if q == nil || !q.Present {
-			fmt.Fprintln(tw, "no querier heard: the bridge floods multicast until one is")
-			break
+		fmt.Fprintln(tw, "BRIDGE\tVLAN\tPROTO\tQUERIER\tPORT\tVER\tSINCE\tEXPIRES\tQRV\tQI\tQRI\tGMI")
+		for _, q := range r.Queriers {
+			who, port, ver, since, exp := "none (bridge floods)", "-", "-", "-", "-"
+			if q.Present {
+				who, ver, since, exp = q.Address, fmt.Sprintf("v%d", q.Version), seconds(q.SinceMs)+" ago", seconds(q.ExpiresMs)
+				if q.Self {
+					who += " (self)"
+					port, exp = "bridge", "-"
+				} else {
+					port = q.Port
+				}
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", q.Bridge, q.VLAN, q.Protocol, who, port, ver, since, exp,
+				q.Robustness, seconds(q.QueryIntervalMs), seconds(q.QueryResponseMs), seconds(q.MembershipIntervalMs))
 		}
-		fmt.Fprintln(tw, "BRIDGE\tQUERIER\tPORT\tVERSION\tSINCE\tEXPIRES")
-		fmt.Fprintf(tw, "%s\t%s\t%s\tv%d\t%s ago\t%s\n", q.Bridge, q.Address, q.Port, q.Version, seconds(q.SinceMs), seconds(q.ExpiresMs))
 	case "stats":
 		s := r.Stats
 		if s == nil {
 			return errors.New("daemon sent no stats")
 		}
-		fmt.Fprintf(tw, "bridge %s: %d groups, %d memberships, %d relayed, %d queries sent\n", s.Bridge, s.Groups, s.Memberships, s.Relayed, s.SentQueries)
+		fmt.Fprintf(tw, "bridge %s: %d groups, %d memberships, %d relayed, %d queries sent, %d MDB writes refused\n", s.Bridge, s.Groups, s.Memberships, s.Relayed, s.SentQueries, s.InstallFailed)
 		fmt.Fprintln(tw, "COUNTER\tNAME\tVALUE")
 		for _, sec := range []struct {
 			name string

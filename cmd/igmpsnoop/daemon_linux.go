@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -24,6 +25,12 @@ const frameSize = 2048
 
 // rtprotKernel marks MDB entries the kernel learned itself.
 const rtprotKernel = 2
+
+// Port multicast router modes (IFLA_BRPORT_MULTICAST_ROUTER).
+const (
+	routerLearned   = 1
+	routerPermanent = 2
+)
 
 type frameIn struct {
 	port int
@@ -52,6 +59,7 @@ type daemon struct {
 	br     bridge.Bridge
 	engine *snoop.Engine
 	mdb    *bridge.MDB
+	sender *bridge.Sender
 	ports  map[int]*portIO
 	dec    *wire.Decoder
 	msg    wire.Message
@@ -99,7 +107,9 @@ func runDaemon(ctx context.Context, log *zap.Logger, o runOptions) error {
 		log.Info("set bridge membership interval", zap.String("bridge", br.Name),
 			zap.Duration("was", opts.MembershipInterval), zap.Duration("now", want))
 	}
-	o.cfg.QuerySourceMAC = br.MAC
+	if err := prepareBridge(log, br, opts, &o); err != nil {
+		return err
+	}
 	engine, err := snoop.New(o.cfg)
 	if err != nil {
 		return err
@@ -109,9 +119,14 @@ func runDaemon(ctx context.Context, log *zap.Logger, o runOptions) error {
 		return err
 	}
 	defer mdb.Close()
+	sender, err := bridge.OpenBridgeSender(br.Index)
+	if err != nil {
+		return err
+	}
+	defer sender.Close()
 
 	d := &daemon{
-		log: log.With(zap.String("bridge", br.Name)), opts: o, br: br, engine: engine, mdb: mdb,
+		log: log.With(zap.String("bridge", br.Name)), opts: o, br: br, engine: engine, mdb: mdb, sender: sender,
 		ports: make(map[int]*portIO), dec: wire.NewDecoder(),
 		frames: make(chan frameIn, 1024), links: make(chan bridge.LinkEvent, 256), ctl: make(chan ctlIn),
 	}
@@ -147,12 +162,59 @@ func runDaemon(ctx context.Context, log *zap.Logger, o runOptions) error {
 	wg.Add(1)
 	go func() { defer wg.Done(); srv.serve(ctx) }()
 
-	d.warnQuerierAt = time.Now().Add(o.cfg.QueryInterval + o.cfg.QueryResponseInterval)
+	d.apply(engine.Start(time.Now()))
+	if !o.cfg.Querier {
+		d.warnQuerierAt = time.Now().Add(o.cfg.QueryInterval + o.cfg.QueryResponseInterval)
+	}
 	d.log.Info("snooping", zap.Int("ports", len(d.ports)), zap.String("socket", o.socket),
 		zap.Int("max_groups", o.cfg.Limits.MaxKeys))
 	err = d.loop(ctx, watchErr)
 	d.shutdown()
 	return err
+}
+
+// prepareBridge checks the bridge, sets what the daemon depends on, and
+// completes the engine's configuration from it.
+func prepareBridge(log *zap.Logger, br bridge.Bridge, opts bridge.Options, o *runOptions) error {
+	log = log.With(zap.String("bridge", br.Name))
+	o.cfg.QuerySourceMAC = br.MAC
+	if !o.cfg.QuerierAddr4.IsValid() && br.IPv4.IsValid() {
+		o.cfg.QuerierAddr4 = br.IPv4
+	}
+	if br.IPv6.IsLinkLocalUnicast() {
+		o.cfg.QuerierAddr6 = br.IPv6
+	} else {
+		log.Warn("the bridge has no IPv6 link-local address: no MLD queries can be sent (hosts ignore others), so MLD leaves wait for the membership interval")
+	}
+	sourceLists := false
+	if !o.anySource {
+		ok, err := bridge.ProbeSourceLists(br.Index)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			log.Warn("this kernel cannot hold source lists in MDB entries (needs Linux 6.2): installing any-source entries, a superset")
+		}
+		sourceLists = ok
+	}
+	o.cfg.SourceLists = sourceLists
+	if sourceLists {
+		// The bridge looks up (S,G) entries, which source lists create,
+		// only when it runs IGMPv3 and MLDv2 itself.
+		if opts.IGMPVersion != 3 {
+			if err := bridge.SetIGMPVersion(br.Index, 3); err != nil {
+				return err
+			}
+			log.Info("set bridge mcast_igmp_version 3 for source-specific forwarding", zap.Uint8("was", opts.IGMPVersion))
+		}
+		if opts.MLDVersion != 2 {
+			if err := bridge.SetMLDVersion(br.Index, 2); err != nil {
+				return err
+			}
+			log.Info("set bridge mcast_mld_version 2 for source-specific forwarding", zap.Uint8("was", opts.MLDVersion))
+		}
+	}
+	return nil
 }
 
 func (d *daemon) ask(ctx context.Context, req Request) (any, error) {
@@ -240,7 +302,14 @@ func (d *daemon) handleFrame(f frameIn) {
 }
 
 func (d *daemon) entry(port int, key fdb.Key) bridge.Entry {
-	return bridge.Entry{Bridge: d.br.Index, Port: port, Group: key.Group, Source: key.Source, VID: key.VLAN, Proto: uint8(d.opts.proto)}
+	return bridge.Entry{Bridge: d.br.Index, Port: port, Group: key.Group, VID: key.VLAN, Proto: uint8(d.opts.proto)}
+}
+
+func toBridgeMode(m fdb.FilterMode) bridge.FilterMode {
+	if m == fdb.Include {
+		return bridge.ModeInclude
+	}
+	return bridge.ModeExclude
 }
 
 // apply carries out the engine's actions. Netlink errors are logged, not
@@ -250,7 +319,9 @@ func (d *daemon) apply(acts []snoop.Action) {
 		a := &acts[i]
 		switch a.Kind {
 		case snoop.ActInstall:
-			if err := d.mdb.Replace(d.entry(a.Port, a.Key)); err != nil {
+			e := d.entry(a.Port, a.Key)
+			e.Mode, e.Sources = toBridgeMode(a.Mode), a.Sources
+			if err := d.mdb.Replace(e); err != nil {
 				// E.g. a port still in the disabled STP state just after
 				// coming up: the next report retries.
 				d.engine.InstallFailed(a.Port, a.Key)
@@ -261,6 +332,12 @@ func (d *daemon) apply(acts []snoop.Action) {
 				d.log.Error("MDB remove failed", zap.String("port", d.engine.PortName(a.Port)), zap.Stringer("group", a.Key.Group), zap.Error(err))
 			}
 		case snoop.ActTransmit:
+			if a.Port == snoop.ThroughBridge {
+				if err := d.sender.WriteFrame(a.Frame); err != nil {
+					d.log.Warn("query not sent", zap.Error(err))
+				}
+				continue
+			}
 			p := d.ports[a.Port]
 			if p == nil {
 				continue
@@ -286,14 +363,34 @@ func (d *daemon) logEvent(ev snoop.Event) {
 		fields = append(fields, zap.String("detail", ev.Detail))
 	}
 	switch ev.Kind {
+	case snoop.EventTimersChanged:
+		d.followTimers()
+	}
+	switch ev.Kind {
 	case snoop.EventQuerierLost, snoop.EventLimit, snoop.EventQueryFailed:
 		d.log.Warn("snooping event", fields...)
-		if ev.Kind == snoop.EventQuerierLost {
+		if ev.Kind == snoop.EventQuerierLost && !d.opts.cfg.Querier {
 			d.log.Warn("querier gone: the bridge floods multicast until a querier is heard again")
 		}
 	default:
 		d.log.Info("snooping event", fields...)
 	}
+}
+
+// followTimers keeps the bridge's membership interval, the life of our
+// temporary entries, above the membership interval the querier's timers
+// give: else the kernel would drop entries we still hold.
+func (d *daemon) followTimers() {
+	want := d.engine.BridgeMembershipInterval()
+	opts, err := bridge.ReadOptions(d.br.Index)
+	if err != nil || opts.MembershipInterval == want {
+		return
+	}
+	if err := bridge.SetMembershipInterval(d.br.Index, want); err != nil {
+		d.log.Error("cannot follow the querier's timers", zap.Error(err))
+		return
+	}
+	d.log.Info("set bridge membership interval", zap.Duration("was", opts.MembershipInterval), zap.Duration("now", want))
 }
 
 func (d *daemon) handleLink(ev bridge.LinkEvent) error {
@@ -341,6 +438,14 @@ func (d *daemon) addPort(l bridge.Link) error {
 		guard.Close()
 		return fmt.Errorf("port %s: %w", l.Name, err)
 	}
+	if d.opts.cfg.StaticRouters[l.Name] || slices.Contains(d.opts.floodPorts, l.Name) {
+		// The kernel forwards every group to a permanent router port.
+		if err := bridge.SetPortRouter(l.Index, routerPermanent); err != nil {
+			conn.Close()
+			guard.Close()
+			return fmt.Errorf("port %s: %w", l.Name, err)
+		}
+	}
 	p := &portIO{link: l, guard: guard, conn: conn, done: make(chan struct{})}
 	d.ports[l.Index] = p
 	go d.read(p)
@@ -374,6 +479,10 @@ func (d *daemon) closePort(ifindex int) {
 		return
 	}
 	delete(d.ports, ifindex)
+	if d.opts.cfg.StaticRouters[p.link.Name] || slices.Contains(d.opts.floodPorts, p.link.Name) {
+		// Back to the kernel's default; the port may be gone already.
+		_ = bridge.SetPortRouter(ifindex, routerLearned)
+	}
 	p.conn.Close()
 	p.guard.Close()
 	// Drain so a reader blocked on a full channel can see the close.
@@ -403,12 +512,16 @@ func (d *daemon) adoptMDB(now time.Time) error {
 	}
 	adopted, cleaned := 0, 0
 	for _, e := range entries {
-		if e.Port == d.br.Index || !e.Group.Is4() || d.ports[e.Port] == nil {
-			continue // host joins and MLD are not ours (yet)
+		if e.Port == d.br.Index || e.Source.IsValid() || d.ports[e.Port] == nil {
+			continue // host joins, and (S,G) entries the kernel derives from (*,G) ones
 		}
 		switch {
 		case e.Proto == uint8(d.opts.proto):
-			d.apply(d.engine.Adopt(now, e.Port, fdb.Key{VLAN: e.VID, Group: e.Group, Source: e.Source}, e.Timer))
+			mode := fdb.Exclude
+			if e.Mode == bridge.ModeInclude {
+				mode = fdb.Include
+			}
+			d.apply(d.engine.Adopt(now, e.Port, fdb.Key{VLAN: e.VID, Group: e.Group}, mode, e.Sources, e.Timer))
 			adopted++
 		case e.Proto == rtprotKernel:
 			if err := d.mdb.Delete(e); err != nil && !errors.Is(err, bridge.ErrNotFound) {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strings"
@@ -88,13 +89,17 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // runOptions are the flags of `run`.
 type runOptions struct {
-	bridge    string
-	socket    string
-	logLevel  string
-	logFormat string
-	proto     uint
-	fastLeave stringList
-	cfg       snoop.Config
+	bridge        string
+	socket        string
+	logLevel      string
+	logFormat     string
+	proto         uint
+	fastLeave     stringList
+	staticRouters stringList
+	floodPorts    stringList
+	querierAddr   string
+	anySource     bool
+	cfg           snoop.Config
 }
 
 func parseRun(args []string, stderr io.Writer) (runOptions, error) {
@@ -114,7 +119,15 @@ func parseRun(args []string, stderr io.Writer) (runOptions, error) {
 	fs.DurationVar(&o.cfg.MDBRefreshInterval, "mdb-refresh-interval", 0, "least time between rewrites of one MDB entry (default: the query response interval)")
 	fs.IntVar(&o.cfg.Limits.MaxKeys, "max-groups", 0, "most groups on the bridge (default: 3/4 of the bridge's mcast_hash_max)")
 	fs.IntVar(&o.cfg.Limits.MaxPerPort, "max-groups-per-port", 1024, "most groups per port (0: no limit)")
-	fs.Var(&o.fastLeave, "fast-leave", "port whose leaves take effect at once (repeatable)")
+	fs.Var(&o.fastLeave, "fast-leave", "port whose leaves take effect at once when no other tracked host wants the group (repeatable)")
+	fs.Var(&o.staticRouters, "static-router", "port that is always a router port: gets all multicast and all reports (repeatable)")
+	fs.Var(&o.floodPorts, "flood", "port that gets all multicast, but no reports (repeatable; RFC 4541 D3)")
+	fs.BoolVar(&o.cfg.Querier, "querier", false, "query when no querier with a lower address is present")
+	fs.StringVar(&o.querierAddr, "querier-address", "", "IPv4 source of our IGMP queries (default: the bridge's address, else 0.0.0.0)")
+	fs.IntVar(&o.cfg.IGMPVersion, "igmp-version", o.cfg.IGMPVersion, "IGMP version of our queries (2 or 3)")
+	fs.IntVar(&o.cfg.MLDVersion, "mld-version", o.cfg.MLDVersion, "MLD version of our queries (1 or 2)")
+	fs.BoolVar(&o.anySource, "any-source", false, "install any-source entries only, ignoring IGMPv3/MLDv2 source lists")
+	fs.IntVar(&o.cfg.MaxSources, "max-sources", o.cfg.MaxSources, "most sources per group and port; beyond it the port gets every source")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -131,14 +144,27 @@ func parseRun(args []string, stderr io.Writer) (runOptions, error) {
 		o.cfg.MDBRefreshInterval = o.cfg.QueryResponseInterval
 	}
 	o.cfg.Bridge = o.bridge
-	o.cfg.FastLeave = make(map[string]bool)
-	for _, p := range o.fastLeave {
-		o.cfg.FastLeave[p] = true
+	o.cfg.FastLeave = set(o.fastLeave)
+	o.cfg.StaticRouters = set(o.staticRouters)
+	if o.querierAddr != "" {
+		a, err := netip.ParseAddr(o.querierAddr)
+		if err != nil || !a.Is4() {
+			return o, usageError{fmt.Errorf("run: --querier-address %q: not an IPv4 address", o.querierAddr)}
+		}
+		o.cfg.QuerierAddr4 = a
 	}
 	if err := o.cfg.Validate(); err != nil {
 		return o, usageError{fmt.Errorf("run: %w", err)}
 	}
 	return o, nil
+}
+
+func set(names []string) map[string]bool {
+	m := make(map[string]bool, len(names))
+	for _, n := range names {
+		m[n] = true
+	}
+	return m
 }
 
 func newLogger(level, format string) (*zap.Logger, error) {

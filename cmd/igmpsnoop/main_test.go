@@ -86,14 +86,14 @@ func TestGroupsTable(t *testing.T) {
 	}
 	e.PortUp(3, "veth-host1")
 	now := time.Unix(100, 0)
-	e.HandleMessage(now, 3, &wire.Message{Kind: wire.KindReport, Version: 2, Src: netip.MustParseAddr("10.0.0.7"), Group: netip.MustParseAddr("239.255.0.1")}, nil)
+	e.HandleMessage(now, 3, &wire.Message{Kind: wire.KindReport, Proto: wire.IGMP, Version: 2, Src: netip.MustParseAddr("10.0.0.7"), Group: netip.MustParseAddr("239.255.0.1")}, nil)
 	r := &reply{Groups: answer(e, now.Add(time.Second), Request{Command: "groups"}).(groupsReply).Groups}
 	var b bytes.Buffer
 	if err := printTable(&b, "groups", r); err != nil {
 		t.Fatal(err)
 	}
-	want := "BRIDGE  GROUP        PORT        SOURCE  MODE     VER  EXPIRES  REPORTERS\n" +
-		"br0     239.255.0.1  veth-host1  *       exclude  v2   259.0s   10.0.0.7\n"
+	want := "BRIDGE  VLAN  GROUP        PORT        SOURCE  MODE     VER  EXPIRES  REPORTERS\n" +
+		"br0     0     239.255.0.1  veth-host1  *       exclude  v2   259.0s   10.0.0.7\n"
 	if b.String() != want {
 		t.Fatalf("table:\n%s\nwant:\n%s", b.String(), want)
 	}

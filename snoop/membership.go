@@ -1,0 +1,559 @@
+package snoop
+
+import (
+	"net/netip"
+	"slices"
+	"time"
+
+	"github.com/igmpsnoop/igmpsnoop/fdb"
+	"github.com/igmpsnoop/igmpsnoop/wire"
+)
+
+// handleReport applies a v1/v2 report, a leave, or each record of a v3
+// report. IGMPv1/v2 and MLDv1 messages are their v3 equivalents
+// (RFC 3376 §7.3.2): a report is IS_EX({}), a leave TO_IN({}).
+func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Message) {
+	gen := m.Generation()
+	switch m.Kind {
+	case wire.KindReport:
+		e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: m.Group}, wire.ModeIsExclude, nil)
+	case wire.KindLeave:
+		e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: m.Group}, wire.ChangeToInclude, nil)
+	case wire.KindReportV3:
+		for i := range m.Records {
+			r := &m.Records[i]
+			e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: r.Group}, r.Type, r.Sources)
+		}
+	}
+}
+
+// createsState tells whether a record can create a membership that does
+// not exist (INCLUDE {} is no membership at all).
+func createsState(t wire.RecordType, sources []netip.Addr) bool {
+	switch t {
+	case wire.ModeIsExclude, wire.ChangeToExclude:
+		return true
+	case wire.ModeIsInclude, wire.ChangeToInclude, wire.AllowNewSources:
+		return len(sources) > 0
+	}
+	return false
+}
+
+// isReduction tells whether a record can only take traffic away.
+func isReduction(t wire.RecordType, sources []netip.Addr) bool {
+	return t == wire.BlockOldSources || (t == wire.ChangeToInclude || t == wire.ModeIsInclude) && len(sources) == 0
+}
+
+// compat is a port group's compatibility mode (RFC 3376 §7.3.2): the oldest
+// generation whose Older Host Present timer runs.
+func compat(pg *fdb.PortGroup, now time.Time) int {
+	switch {
+	case pg.V1HostUntil.After(now):
+		return 1
+	case pg.V2HostUntil.After(now):
+		return 2
+	}
+	return 3
+}
+
+func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Addr, gen int, key fdb.Key, t wire.RecordType, sources []netip.Addr) {
+	if !learnable(key.Group) {
+		e.stats.ignored[ignoreNotLearnable]++
+		return
+	}
+	f := e.familyOf(key)
+	gmi := f.gmi()
+	pg := e.table.Get(key, ifindex)
+	created := false
+	if pg == nil {
+		if !createsState(t, sources) {
+			e.stats.ignored[ignoreLeaveUnknown]++
+			return
+		}
+		var err error
+		if pg, created, err = e.table.Join(key, ifindex); err != nil {
+			e.limitHit(ifindex, key, host, err)
+			return
+		}
+		pg.Mode = fdb.Include
+	}
+	if pg.Static {
+		return
+	}
+	switch gen {
+	case 1:
+		pg.V1HostUntil = now.Add(gmi)
+	case 2:
+		pg.V2HostUntil = now.Add(gmi)
+	}
+	// RFC 3376 §7.3.2 (and RFC 3810 §8.3.2): with older hosts present, a
+	// group is any-source, so BLOCK and exclude lists mean nothing, and an
+	// IGMPv1 host cannot leave, so leaves are ignored.
+	if c := compat(pg, now); c < 3 {
+		switch {
+		case t == wire.BlockOldSources:
+			e.stats.ignored[ignoreCompat]++
+			return
+		case t == wire.ModeIsExclude || t == wire.ChangeToExclude:
+			sources = nil
+		case t == wire.ChangeToInclude && c == 1:
+			e.stats.ignored[ignoreCompat]++
+			return
+		}
+	}
+	if !isReduction(t, sources) {
+		pg.Generation = uint8(gen)
+		pg.Refreshed = now
+	}
+	e.trackHost(now, gmi, pg, host, t, sources)
+	groupQuery, sourceQuery := e.transition(now, gmi, pg, t, sources)
+	if !isReduction(t, sources) && t != wire.ChangeToInclude {
+		pg.Leaving = false
+	}
+	if pg.Mode == fdb.Exclude && pg.GroupExpires.After(now.Add(e.cfg.LastMemberQueryTime())) {
+		pg.QueriesLeft = 0 // answered: the group timer is back up
+	}
+	if groupQuery || len(sourceQuery) > 0 {
+		if p.fastLeave && !pg.Untracked {
+			e.fastLeave(now, pg, groupQuery, sourceQuery)
+		} else {
+			e.startQueries(now, f, pg, groupQuery, sourceQuery)
+		}
+	}
+	if created {
+		e.event(Event{Kind: EventJoin, Port: ifindex, Key: key, Addr: host})
+	}
+	if e.expire(now, pg) {
+		return
+	}
+	e.sync(now, pg, !isReduction(t, sources))
+	e.schedule(pg)
+}
+
+// transition applies one record to a port group: RFC 3376 §6.4.1 and
+// §6.4.2 (RFC 3810 §7.4 is the same for MLD). A is the current source set;
+// in EXCLUDE mode X has running timers and Y (timer off) is excluded. It
+// returns whether Q(G) and which Q(G,S) the tables ask for.
+func (e *Engine) transition(now time.Time, gmi time.Duration, pg *fdb.PortGroup, t wire.RecordType, b []netip.Addr) (groupQuery bool, sourceQuery []netip.Addr) {
+	until := now.Add(gmi)
+	has := func(s netip.Addr) bool { _, ok := pg.Source(s); return ok }
+	excluded := func(s netip.Addr) bool { i, ok := pg.Source(s); return ok && pg.Sources[i].Expires.IsZero() }
+	inB := func(s netip.Addr) bool { return slices.Contains(b, s) }
+	setAll := func(expires time.Time) {
+		for _, s := range b {
+			e.setSource(now, gmi, pg, s, expires)
+		}
+	}
+	// keepOnly deletes the sources not in B (Delete (A-B), (X-A), (Y-A)).
+	keepOnly := func() {
+		pg.Sources = slices.DeleteFunc(pg.Sources, func(s fdb.Source) bool { return !inB(s.Addr) })
+	}
+	if pg.Mode == fdb.Include {
+		switch t {
+		case wire.ModeIsInclude, wire.AllowNewSources: // INCLUDE (A+B); (B)=GMI
+			setAll(until)
+		case wire.ChangeToInclude: // INCLUDE (A+B); (B)=GMI; Send Q(G,A-B)
+			for _, s := range pg.Sources {
+				if !inB(s.Addr) {
+					sourceQuery = append(sourceQuery, s.Addr)
+				}
+			}
+			setAll(until)
+		case wire.BlockOldSources: // INCLUDE (A); Send Q(G,A*B)
+			for _, s := range b {
+				if has(s) {
+					sourceQuery = append(sourceQuery, s)
+				}
+			}
+		case wire.ModeIsExclude, wire.ChangeToExclude:
+			// EXCLUDE (A*B, B-A); (B-A)=0; Delete (A-B); Group Timer=GMI;
+			// TO_EX also sends Q(G,A*B).
+			for _, s := range b {
+				if has(s) {
+					if t == wire.ChangeToExclude {
+						sourceQuery = append(sourceQuery, s)
+					}
+				} else {
+					e.setSource(now, gmi, pg, s, time.Time{})
+				}
+			}
+			keepOnly()
+			pg.Mode, pg.GroupExpires = fdb.Exclude, until
+		}
+		return groupQuery, sourceQuery
+	}
+	switch t {
+	case wire.ModeIsInclude, wire.AllowNewSources: // EXCLUDE (X+A, Y-A); (A)=GMI
+		setAll(until)
+	case wire.ChangeToInclude: // EXCLUDE (X+A, Y-A); (A)=GMI; Send Q(G,X-A); Send Q(G)
+		for _, s := range pg.Sources {
+			if !s.Expires.IsZero() && !inB(s.Addr) {
+				sourceQuery = append(sourceQuery, s.Addr)
+			}
+		}
+		setAll(until)
+		groupQuery = true
+	case wire.BlockOldSources: // EXCLUDE (X+(A-Y), Y); (A-X-Y)=Group Timer; Send Q(G,A-Y)
+		for _, s := range b {
+			if excluded(s) {
+				continue
+			}
+			if !has(s) {
+				e.setSource(now, gmi, pg, s, pg.GroupExpires)
+			}
+			sourceQuery = append(sourceQuery, s)
+		}
+	case wire.ModeIsExclude, wire.ChangeToExclude:
+		// IS_EX: EXCLUDE (A-Y, Y*A); (A-X-Y)=GMI; Delete (X-A), (Y-A)
+		// TO_EX: the same but (A-X-Y)=Group Timer; Send Q(G,A-Y)
+		newTimer := until
+		if t == wire.ChangeToExclude {
+			newTimer = pg.GroupExpires
+		}
+		for _, s := range b {
+			if excluded(s) {
+				continue
+			}
+			if !has(s) {
+				e.setSource(now, gmi, pg, s, newTimer)
+			}
+			if t == wire.ChangeToExclude {
+				sourceQuery = append(sourceQuery, s)
+			}
+		}
+		keepOnly()
+		pg.GroupExpires = until
+	}
+	return groupQuery, sourceQuery
+}
+
+// setSource sets a source timer. Past the source limit the port group
+// becomes EXCLUDE {} (every source forwards): a superset, never a loss.
+func (e *Engine) setSource(now time.Time, gmi time.Duration, pg *fdb.PortGroup, s netip.Addr, expires time.Time) {
+	if pg.SetSource(s, expires, e.cfg.MaxSources) {
+		return
+	}
+	e.stats.ignored[ignoreSourceLimit]++
+	e.event(Event{Kind: EventLimit, Port: pg.Port, Key: pg.Key, Addr: s, Detail: "source limit: forwarding every source"})
+	pg.Sources = pg.Sources[:0]
+	pg.Mode = fdb.Exclude
+	if until := now.Add(gmi); pg.GroupExpires.Before(until) {
+		pg.GroupExpires = until
+	}
+}
+
+// trackHost updates what one host behind the port wants (explicit host
+// tracking), applying its record to its own state.
+func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, addr netip.Addr, t wire.RecordType, b []netip.Addr) {
+	pg.Hosts = slices.DeleteFunc(pg.Hosts, func(h fdb.Host) bool { return !h.Expires.After(now) })
+	if !addr.IsValid() || addr.IsUnspecified() {
+		pg.Untracked = true
+		return
+	}
+	h := pg.Host(addr)
+	if h == nil {
+		if isReduction(t, b) {
+			return
+		}
+		if e.cfg.MaxHosts > 0 && len(pg.Hosts) >= e.cfg.MaxHosts {
+			pg.Untracked = true
+			return
+		}
+		pg.Hosts = append(pg.Hosts, fdb.Host{Addr: addr, Mode: fdb.Include})
+		h = &pg.Hosts[len(pg.Hosts)-1]
+	}
+	switch t {
+	case wire.ModeIsInclude, wire.ChangeToInclude:
+		h.Mode, h.Sources = fdb.Include, append(h.Sources[:0], b...)
+	case wire.ModeIsExclude, wire.ChangeToExclude:
+		h.Mode, h.Sources = fdb.Exclude, append(h.Sources[:0], b...)
+	case wire.AllowNewSources, wire.BlockOldSources:
+		add := (t == wire.AllowNewSources) == (h.Mode == fdb.Include)
+		for _, s := range b {
+			if i := slices.Index(h.Sources, s); add && i < 0 {
+				h.Sources = append(h.Sources, s)
+			} else if !add && i >= 0 {
+				h.Sources = slices.Delete(h.Sources, i, i+1)
+			}
+		}
+	}
+	if h.Mode == fdb.Include && len(h.Sources) == 0 {
+		pg.DeleteHost(addr)
+		return
+	}
+	h.Expires = now.Add(gmi)
+	// Newest first, so views show the latest reporter first.
+	i := slices.IndexFunc(pg.Hosts, func(x fdb.Host) bool { return x.Addr == addr })
+	hc := pg.Hosts[i]
+	copy(pg.Hosts[1:i+1], pg.Hosts[:i])
+	pg.Hosts[0] = hc
+}
+
+// fastLeave resolves a leave or block at once on a fast-leave port: what no
+// other tracked host behind the port wants stops now; what one still wants
+// stays. Explicit host tracking is what makes this safe on shared ports.
+func (e *Engine) fastLeave(now time.Time, pg *fdb.PortGroup, groupQuery bool, sourceQuery []netip.Addr) {
+	if groupQuery && !slices.ContainsFunc(pg.Hosts, func(h fdb.Host) bool { return h.Mode == fdb.Exclude }) {
+		pg.GroupExpires = now
+	}
+	for _, s := range sourceQuery {
+		if slices.ContainsFunc(pg.Hosts, func(h fdb.Host) bool { return h.Wants(s) }) {
+			continue
+		}
+		if i, ok := pg.Source(s); ok && !pg.Sources[i].Expires.IsZero() {
+			pg.Sources[i].Expires = now
+		}
+	}
+	pg.Leaving = true
+}
+
+// startQueries lowers the queried timers to the last member query time
+// and starts group(-and-source)-specific queries out of the port (RFC 3376
+// §6.6.3). Without a usable query source (MLD needs a link-local one) the
+// timers stay: nobody would be asked to answer.
+func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, groupQuery bool, sourceQuery []netip.Addr) {
+	if !e.proxySource(f).IsValid() {
+		e.event(Event{Kind: EventQueryFailed, Port: pg.Port, Key: pg.Key, Detail: "no link-local address to send MLD queries from"})
+		return
+	}
+	lmqt := now.Add(e.cfg.LastMemberQueryTime())
+	count := uint8(e.cfg.LastMemberQueryCount)
+	if groupQuery && pg.Mode == fdb.Exclude {
+		if lmqt.Before(pg.GroupExpires) {
+			pg.GroupExpires = lmqt
+		}
+		pg.QueriesLeft = count
+	}
+	for _, s := range sourceQuery {
+		i, ok := pg.Source(s)
+		if !ok || pg.Sources[i].Expires.IsZero() {
+			continue
+		}
+		if lmqt.Before(pg.Sources[i].Expires) {
+			pg.Sources[i].Expires = lmqt
+		}
+		if !slices.Contains(pg.SourceQueries, s) {
+			pg.SourceQueries = append(pg.SourceQueries, s)
+		}
+		pg.SourceQueriesLeft = count
+	}
+	if pg.QueriesLeft > 0 || pg.SourceQueriesLeft > 0 {
+		pg.Leaving = true
+		pg.NextQuery = now
+		e.sendQueries(now, f, pg)
+	}
+}
+
+// proxySource is the source of the queries we send for leaves: our
+// querier address if we are the querier, else 0.0.0.0 for IGMP (a proxy
+// query, RFC 4541 C5) and our link-local address for MLD (hosts ignore
+// MLD queries from elsewhere, RFC 3810 §5.1.14).
+func (e *Engine) proxySource(f *family) netip.Addr {
+	if f.key.IPv6 {
+		return e.cfg.QuerierAddr6
+	}
+	if f.ownActive {
+		return e.ownAddr(f)
+	}
+	return netip.IPv4Unspecified()
+}
+
+// sendQueries sends the queries due for a port group out of its port.
+func (e *Engine) sendQueries(now time.Time, f *family, pg *fdb.PortGroup) {
+	if pg.NextQuery.After(now) || pg.QueriesLeft == 0 && pg.SourceQueriesLeft == 0 {
+		return
+	}
+	// The querier's version, or ours; a group-specific query needs v2.
+	gen := e.queryGeneration(now, f)
+	if f.other.addr.IsValid() {
+		gen = f.other.generation
+	}
+	gen = max(gen, 2)
+	lmqi := e.cfg.LastMemberQueryInterval
+	if pg.QueriesLeft > 0 {
+		pg.QueriesLeft--
+		e.transmitQuery(f, gen, pg, nil, lmqi)
+	}
+	if pg.SourceQueriesLeft > 0 {
+		pg.SourceQueriesLeft--
+		// Only the sources nobody has vouched for since (RFC 3376 §6.6.3.2).
+		lmqt := now.Add(e.cfg.LastMemberQueryTime())
+		pg.SourceQueries = slices.DeleteFunc(pg.SourceQueries, func(s netip.Addr) bool {
+			i, ok := pg.Source(s)
+			return !ok || pg.Sources[i].Expires.IsZero() || pg.Sources[i].Expires.After(lmqt)
+		})
+		if len(pg.SourceQueries) == 0 || gen < 3 {
+			pg.SourceQueriesLeft = 0
+		} else {
+			e.transmitQuery(f, 3, pg, pg.SourceQueries, lmqi)
+		}
+		if pg.SourceQueriesLeft == 0 {
+			pg.SourceQueries = pg.SourceQueries[:0]
+		}
+	}
+	pg.NextQuery = now.Add(lmqi)
+}
+
+func (e *Engine) transmitQuery(f *family, gen int, pg *fdb.PortGroup, sources []netip.Addr, maxResp time.Duration) {
+	frame, err := e.encodeQuery(f, gen, e.proxySource(f), pg.Key.Group, sources, maxResp)
+	if err != nil {
+		e.event(Event{Kind: EventQueryFailed, Port: pg.Port, Key: pg.Key, Detail: err.Error()})
+		return
+	}
+	e.stats.sentQueries++
+	e.emit(Action{Kind: ActTransmit, Port: pg.Port, Frame: frame})
+}
+
+// expire applies the timers due at now (RFC 3376 §6.3, §6.5) and removes
+// the port group if nothing is left, reporting whether it did.
+func (e *Engine) expire(now time.Time, pg *fdb.PortGroup) bool {
+	if pg.Static {
+		return false
+	}
+	if pg.Mode == fdb.Include {
+		// A source whose timer ran out stops forwarding and is deleted.
+		pg.Sources = slices.DeleteFunc(pg.Sources, func(s fdb.Source) bool { return !s.Expires.After(now) })
+		if len(pg.Sources) == 0 {
+			e.remove(pg)
+			return true
+		}
+		return false
+	}
+	// EXCLUDE: an expired requested source becomes excluded.
+	for i := range pg.Sources {
+		if s := &pg.Sources[i]; !s.Expires.IsZero() && !s.Expires.After(now) {
+			s.Expires = time.Time{}
+		}
+	}
+	if pg.GroupExpires.After(now) {
+		return false
+	}
+	// Group timer out: keep the requested sources in INCLUDE mode, or go.
+	pg.Sources = slices.DeleteFunc(pg.Sources, func(s fdb.Source) bool { return s.Expires.IsZero() })
+	if len(pg.Sources) == 0 {
+		e.remove(pg)
+		return true
+	}
+	pg.Mode, pg.GroupExpires = fdb.Include, time.Time{}
+	return false
+}
+
+func (e *Engine) remove(pg *fdb.PortGroup) {
+	why := EventExpire
+	if pg.Leaving {
+		why = EventLeave
+	}
+	key, port := pg.Key, pg.Port
+	e.countSourceKeys(key, pg.InstalledSources, -1)
+	e.table.Remove(key, port)
+	e.emit(Action{Kind: ActRemove, Port: port, Key: key})
+	e.event(Event{Kind: why, Port: port, Key: key})
+}
+
+// maxKernelSources is the most sources the kernel takes in one entry.
+const maxKernelSources = 31
+
+// mdbState is what the MDB entry of a port group must hold: its
+// forwarding state, or any-source where the kernel cannot express it.
+func (e *Engine) mdbState(now time.Time, pg *fdb.PortGroup) (fdb.FilterMode, []netip.Addr) {
+	mode, srcs := pg.Forwarding(now)
+	if !e.cfg.SourceLists || len(srcs) > maxKernelSources {
+		return fdb.Exclude, nil
+	}
+	return mode, srcs
+}
+
+// sync writes the port group's MDB entry if what it must forward changed,
+// or, on a report, if the kernel's timer needs refreshing.
+func (e *Engine) sync(now time.Time, pg *fdb.PortGroup, refresh bool) {
+	mode, srcs := e.mdbState(now, pg)
+	if !e.sourceKeysFit(pg, srcs) {
+		e.stats.ignored[ignoreTableLimit]++
+		mode, srcs = fdb.Exclude, nil
+	}
+	changed := mode != pg.InstalledMode || !slices.Equal(srcs, pg.InstalledSources)
+	due := refresh && now.Sub(pg.Installed) >= e.cfg.MDBRefreshInterval
+	if !changed && !due && !pg.Installed.IsZero() {
+		return
+	}
+	e.countSourceKeys(pg.Key, pg.InstalledSources, -1)
+	e.countSourceKeys(pg.Key, srcs, +1)
+	pg.Installed, pg.InstalledMode, pg.InstalledSources = now, mode, srcs
+	e.emit(Action{Kind: ActInstall, Port: pg.Port, Key: pg.Key, Mode: mode, Sources: slices.Clone(srcs)})
+}
+
+// srcKey is an (S,G) key the kernel derives from a (*,G) entry's source
+// list: it counts toward mcast_hash_max like a group does.
+type srcKey struct {
+	fdb.Key
+	src netip.Addr
+}
+
+func (e *Engine) countSourceKeys(k fdb.Key, srcs []netip.Addr, delta int) {
+	for _, s := range srcs {
+		sk := srcKey{k, s}
+		if e.srcKeys[sk] += delta; e.srcKeys[sk] <= 0 {
+			delete(e.srcKeys, sk)
+		}
+	}
+}
+
+// sourceKeysFit tells whether installing srcs for pg keeps the kernel's
+// keys (groups plus derived (S,G) entries) within the key limit: over
+// mcast_hash_max the kernel turns snooping off for the whole bridge.
+func (e *Engine) sourceKeysFit(pg *fdb.PortGroup, srcs []netip.Addr) bool {
+	max := e.cfg.Limits.MaxKeys
+	if max == 0 {
+		return true
+	}
+	added := 0
+	for _, s := range srcs {
+		if e.srcKeys[srcKey{pg.Key, s}] == 0 {
+			added++
+		}
+	}
+	return e.table.Keys()+len(e.srcKeys)+added <= max
+}
+
+// schedule makes sure a timer fires at the port group's next deadline.
+func (e *Engine) schedule(pg *fdb.PortGroup) {
+	if pg.Static {
+		return
+	}
+	var at time.Time
+	earliest := func(t time.Time) {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
+	}
+	if pg.Mode == fdb.Exclude {
+		earliest(pg.GroupExpires)
+	}
+	for _, s := range pg.Sources {
+		earliest(s.Expires)
+	}
+	if pg.QueriesLeft > 0 || pg.SourceQueriesLeft > 0 {
+		earliest(pg.NextQuery)
+	}
+	if at.IsZero() {
+		return
+	}
+	if pg.Wake.IsZero() || at.Before(pg.Wake) {
+		pg.Wake = at
+		e.timers.add(timer{at: at, kind: timerGroup, key: pg.Key, port: pg.Port})
+	}
+}
+
+func (e *Engine) groupTimer(now time.Time, t timer) {
+	pg := e.table.Get(t.key, t.port)
+	if pg == nil || !pg.Wake.Equal(t.at) {
+		return // stale: the port group went or was rescheduled earlier
+	}
+	pg.Wake = time.Time{}
+	e.sendQueries(now, e.familyOf(pg.Key), pg)
+	if e.expire(now, pg) {
+		return
+	}
+	e.sync(now, pg, false)
+	e.schedule(pg)
+}

@@ -1,0 +1,57 @@
+package snoop
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/igmpsnoop/igmpsnoop/fdb"
+	"github.com/igmpsnoop/igmpsnoop/wire"
+)
+
+// handleRouterMessage learns router ports from PIM hellos and Multicast
+// Router Discovery (RFC 4286), which reveal routers that are not the
+// querier: they need the reports too (RFC 4541 §6).
+func (e *Engine) handleRouterMessage(now time.Time, ifindex int, m *wire.Message) {
+	k := fdb.RouterKey{Port: ifindex, VLAN: m.VLAN, IPv6: m.Src.Is6()}
+	f := e.family(famKey{VLAN: m.VLAN, IPv6: k.IPv6})
+	switch m.Kind {
+	case wire.KindPIMHello:
+		e.setRouter(now, k, now.Add(f.oqpi()), "pim", m.Src)
+	case wire.KindMRDAdvert:
+		// Three advertisements may be lost before the router is (RFC 4286
+		// §4: the advertisement interval bounds the gap between them).
+		ttl := 3 * m.AdvertInterval
+		if ttl <= 0 {
+			ttl = f.oqpi()
+		}
+		e.setRouter(now, k, now.Add(ttl), "mrd", m.Src)
+	case wire.KindMRDTermination:
+		if r := e.table.Router(k); r != nil && r.Via != "static" {
+			e.table.RemoveRouter(k)
+			e.event(Event{Kind: EventRouterExpire, Port: ifindex, Addr: m.Src, Detail: "mrd termination"})
+		}
+	}
+}
+
+// setRouter makes k a router port until expires (zero: static).
+func (e *Engine) setRouter(now time.Time, k fdb.RouterKey, expires time.Time, via string, addr netip.Addr) {
+	if !e.table.SetRouter(k, expires, via) {
+		return
+	}
+	e.event(Event{Kind: EventRouterAdd, Port: k.Port, Addr: addr, Detail: via})
+	if !expires.IsZero() {
+		e.timers.add(timer{at: expires, kind: timerRouter, router: k})
+	}
+}
+
+func (e *Engine) routerTimer(now time.Time, t timer) {
+	r := e.table.Router(t.router)
+	switch {
+	case r == nil || r.Expires.IsZero():
+	case !r.Expires.After(now):
+		e.table.RemoveRouter(t.router)
+		e.event(Event{Kind: EventRouterExpire, Port: t.router.Port, Detail: r.Via})
+	case !r.Expires.Equal(t.at):
+		e.timers.add(timer{at: r.Expires, kind: timerRouter, router: t.router})
+	}
+}
