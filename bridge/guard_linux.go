@@ -3,6 +3,7 @@ package bridge
 import (
 	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
@@ -18,7 +19,9 @@ const (
 )
 
 // Guard is an ingress filter on one bridge port that drops IGMP reports and
-// leaves before the bridge learns from them. Packet sockets still see the
+// leaves and MLD reports and dones before the bridge learns from them, and
+// queries from the unspecified address (0.0.0.0, ::), which would make the
+// kernel take the port for a router port. Packet sockets still see the
 // frames (taps run before TCX). The program is attached through a BPF link
 // that only this process holds: if the process exits or dies, the kernel
 // detaches it and the bridge's own snooping takes over again.
@@ -124,8 +127,10 @@ func (g *Guard) Close() error {
 const (
 	slotEtherType = -8  // 2 bytes
 	slotIPv4      = -32 // 20 bytes: the fixed IPv4 header
-	slotL4Type    = -40 // 1 byte: IGMP type (later: ICMPv6 type)
+	slotL4Type    = -40 // 1 byte: IGMP or ICMPv6 type
 	slotKey       = -44 // u32 map key
+	slotExt       = -48 // 4 bytes: the start of an IPv6 extension header
+	slotIPv6      = -72 // 24 bytes: the IPv6 header up to its source address
 
 	regCtx  = asm.R6 // *__sk_buff, kept across helper calls
 	regL3   = asm.R7 // offset of the network header in the frame
@@ -140,19 +145,26 @@ const (
 	labelIPv6 = "ipv6"
 )
 
+// maxExtHeaders bounds the IPv6 extension headers the guard walks to find
+// an MLD message, the Hop-by-Hop header included. The kernel walks any
+// number (ipv6_skip_exthdr); a frame that starts with a Hop-by-Hop header
+// and has more extension headers than this is dropped rather than passed,
+// so that no report can reach the bridge by hiding deeper. No real traffic
+// has that many.
+const maxExtHeaders = 8
+
 // guardProgram assembles the guard. At TCX ingress skb->data points at the
 // Ethernet header. Headers are read with bpf_skb_load_bytes so that
 // non-linear frames and short frames are handled without packet-pointer
 // bounds proofs; any read that fails passes the frame.
 //
-// Layout: ethernet() dispatches on the EtherType to the IPv4 and IPv6
-// sections, which jump to "drop" or "pass". MLD (ICMPv6 131/132/143 behind a
-// Hop-by-Hop header) goes into ipv6(), reusing loadBytes and the verdicts.
+// Layout: ethernet() dispatches on the EtherType to ipv4Section and
+// ipv6Section, which jump to "drop" or "pass".
 func guardProgram(dropsFD int) asm.Instructions {
 	var p asm.Instructions
 	p = append(p, ethernet()...)
-	p = append(p, ipv4()...)
-	p = append(p, ipv6()...)
+	p = append(p, ipv4Section()...)
+	p = append(p, ipv6Section()...)
 	p = append(p, verdicts(dropsFD)...)
 	return p
 }
@@ -204,10 +216,10 @@ func ethernet() asm.Instructions {
 	return p
 }
 
-// ipv4 drops IGMP messages of the guarded types. The IGMP type is at
-// l3 + IHL*4: IGMP messages carry the Router Alert option, so IHL is
-// normally 6, not 5.
-func ipv4() asm.Instructions {
+// ipv4Section drops IGMP messages of the guarded types, and queries from
+// 0.0.0.0. The IGMP type is at l3 + IHL*4: IGMP messages carry the Router
+// Alert option, so IHL is normally 6, not 5.
+func ipv4Section() asm.Instructions {
 	p := loadBytes(regL3, 0, slotIPv4, 20)
 	p[0] = p[0].WithSymbol(labelIPv4)
 	p = append(p,
@@ -234,8 +246,7 @@ func ipv4() asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, labelPass),
 		asm.LoadMem(regTmp, asm.RFP, slotL4Type, asm.Byte),
 	)
-	// Everything a host sends (RFC 2236, RFC 3376). Queries (0x11) pass:
-	// the bridge must hear a querier to forward by the MDB at all.
+	// Everything a host sends (RFC 2236, RFC 3376).
 	for _, t := range [...]int32{
 		0x12, // IGMPv1 membership report
 		0x16, // IGMPv2 membership report
@@ -244,17 +255,105 @@ func ipv4() asm.Instructions {
 	} {
 		p = append(p, asm.JEq.Imm(regTmp, t, labelDrop))
 	}
-	return append(p, asm.Ja.Label(labelPass))
+	// Queries pass, as the bridge must hear a querier to forward by the MDB
+	// at all; but one from 0.0.0.0 (a snooping switch's proxy query) would
+	// make the kernel take the port for a router port (RFC 4541 2.1.1 says
+	// it must not): drop it, the daemon floods it itself.
+	return append(p,
+		asm.JNE.Imm(regTmp, 0x11, labelPass),
+		asm.LoadMem(regTmp, asm.RFP, slotIPv4+12, asm.Word), // source address
+		asm.JEq.Imm(regTmp, 0, labelDrop),
+		asm.Ja.Label(labelPass),
+	)
 }
 
-// ipv6 passes everything for now. MLD reports and dones (ICMPv6 131, 132,
-// 143) arrive behind a Hop-by-Hop options header (next header 0 at l3+6,
-// its length at l3+41, ICMPv6 type after it); they are to be dropped here
-// like IGMP reports, and queries (130) passed.
-func ipv6() asm.Instructions {
-	return asm.Instructions{
-		asm.Ja.Label(labelPass).WithSymbol(labelIPv6),
+// ipv6Section drops MLD reports and dones (ICMPv6 131, 132, 143) and MLD
+// queries (130) from the unspecified address, where the kernel's snooping
+// looks for them: behind a Hop-by-Hop options header that comes first, and
+// possibly more extension headers after it (ipv6_mc_check_mld). Everything else
+// passes: MLD without a Hop-by-Hop header (the kernel ignores it), queries
+// from real routers, MRD, neighbour discovery, PIM, data.
+//
+// Register use: regTmp holds the type of the header at frame offset
+// regTmp2.
+func ipv6Section() asm.Instructions {
+	p := loadBytes(regL3, 0, slotIPv6, 24)
+	p[0] = p[0].WithSymbol(labelIPv6)
+	p = append(p,
+		asm.JNE.Imm(asm.R0, 0, labelPass),
+		asm.LoadMem(regTmp, asm.RFP, slotIPv6, asm.Byte),
+		asm.RSh.Imm(regTmp, 4),
+		asm.JNE.Imm(regTmp, 6, labelPass),
+		asm.LoadMem(regTmp, asm.RFP, slotIPv6+6, asm.Byte), // next header
+		asm.JNE.Imm(regTmp, 0, labelPass),                  // no Hop-by-Hop first: no MLD for the kernel
+		asm.Mov.Reg(regTmp2, regL3),
+		asm.Add.Imm(regTmp2, 40),
+	)
+	// One unrolled step per extension header: read its first 4 bytes, add
+	// its length to regTmp2, and look at its next header.
+	for i := range maxExtHeaders {
+		ext := "ext" + strconv.Itoa(i)
+		frag, auth, next := ext+"_frag", ext+"_auth", ext+"_next"
+		nextExt := "ext" + strconv.Itoa(i+1)
+		if i == maxExtHeaders-1 {
+			nextExt = labelDrop // too deep
+		}
+		step := loadBytes(regTmp2, 0, slotExt, 4)
+		step[0] = step[0].WithSymbol(ext)
+		p = append(p, step...)
+		p = append(p,
+			asm.JNE.Imm(asm.R0, 0, labelPass),
+			asm.JEq.Imm(regTmp, 44, frag),
+			asm.JEq.Imm(regTmp, 51, auth),
+			// Hop-by-Hop, Routing, Destination options: (len+1)*8 bytes.
+			asm.LoadMem(asm.R1, asm.RFP, slotExt+1, asm.Byte),
+			asm.Add.Imm(asm.R1, 1),
+			asm.LSh.Imm(asm.R1, 3),
+			asm.Ja.Label(next),
+			// Fragment: 8 bytes. Past a non-first fragment the kernel
+			// finds no ICMPv6 header.
+			asm.LoadMem(asm.R1, asm.RFP, slotExt+2, asm.Half).WithSymbol(frag),
+			asm.HostTo(asm.BE, asm.R1, asm.Half),
+			asm.JSet.Imm(asm.R1, 0xfff8, labelPass),
+			asm.Mov.Imm(asm.R1, 8),
+			asm.Ja.Label(next),
+			// Authentication header: (len+2)*4 bytes.
+			asm.LoadMem(asm.R1, asm.RFP, slotExt+1, asm.Byte).WithSymbol(auth),
+			asm.Add.Imm(asm.R1, 2),
+			asm.LSh.Imm(asm.R1, 2),
+			asm.Add.Reg(regTmp2, asm.R1).WithSymbol(next),
+			asm.LoadMem(regTmp, asm.RFP, slotExt, asm.Byte),
+			asm.JEq.Imm(regTmp, 58, "icmpv6"),
+		)
+		for _, t := range [...]int32{0, 43, 44, 51, 60} {
+			p = append(p, asm.JEq.Imm(regTmp, t, nextExt))
+		}
+		p = append(p, asm.Ja.Label(labelPass)) // another protocol, or no next header
 	}
+	icmp := loadBytes(regTmp2, 0, slotL4Type, 1)
+	icmp[0] = icmp[0].WithSymbol("icmpv6")
+	p = append(p, icmp...)
+	p = append(p,
+		asm.JNE.Imm(asm.R0, 0, labelPass),
+		asm.LoadMem(regTmp, asm.RFP, slotL4Type, asm.Byte),
+	)
+	// Everything a host sends (RFC 2710, RFC 3810).
+	for _, t := range [...]int32{
+		131, // MLDv1 report
+		132, // MLDv1 done
+		143, // MLDv2 report
+	} {
+		p = append(p, asm.JEq.Imm(regTmp, t, labelDrop))
+	}
+	// A query from :: is dropped for the reason IGMP ones from 0.0.0.0 are.
+	return append(p,
+		asm.JNE.Imm(regTmp, 130, labelPass),
+		asm.LoadMem(regTmp, asm.RFP, slotIPv6+8, asm.DWord), // source address
+		asm.LoadMem(regTmp2, asm.RFP, slotIPv6+16, asm.DWord),
+		asm.Or.Reg(regTmp, regTmp2),
+		asm.JEq.Imm(regTmp, 0, labelDrop),
+		asm.Ja.Label(labelPass),
+	)
 }
 
 // verdicts: "pass" returns TCX_NEXT; "drop" counts and returns TCX_DROP.

@@ -281,7 +281,7 @@ func TestGuardProcessDeath(t *testing.T) {
 
 // TestGuardProgram runs the guard program on crafted frames with
 // BPF_PROG_TEST_RUN, covering what a veth cannot deliver (an in-band VLAN
-// tag, fragments, bad headers).
+// tag, fragments, bad headers, long extension header chains).
 func TestGuardProgram(t *testing.T) {
 	needRoot(t)
 	g, err := loadGuard(0)
@@ -291,9 +291,7 @@ func TestGuardProgram(t *testing.T) {
 	defer g.Close()
 	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
 	grp := netip.MustParseAddr("239.77.7.1")
-	tag := func(f []byte) []byte {
-		return append(append(bytes.Clone(f[:12]), 0x81, 0x00, 0x00, 0x0a), f[12:]...)
-	}
+	tag := tagged
 	noOptions := func(f []byte) []byte {
 		// Rebuild with IHL 5: drop the Router Alert option.
 		ip := bytes.Clone(f[14:34])
@@ -307,6 +305,42 @@ func TestGuardProgram(t *testing.T) {
 	report := igmpV2(mac, h1IP, 0x16, grp)
 	ipv6 := append(bytes.Clone(report[:12]), 0x86, 0xdd)
 	ipv6 = append(ipv6, make([]byte, 60)...)
+	zero4 := netip.IPv4Unspecified()
+
+	// IPv6.
+	ll := netip.MustParseAddr("fe80::11")
+	zero6 := netip.IPv6Unspecified()
+	g6 := netip.MustParseAddr("ff0e::77:7")
+	v2report := mldV2Report(g6)
+	mld := func(exts []byte, msg []byte) []byte {
+		return icmpv6Frame(mac, ll, netip.MustParseAddr("ff02::16"), 0, exts, msg)
+	}
+	// HBH followed by n Destination options headers, then last.
+	chainTo := func(n int, last byte) []byte {
+		next := last
+		if n > 0 {
+			next = 60
+		}
+		exts := hopByHop(next, 0)
+		for i := range n {
+			next = 60
+			if i == n-1 {
+				next = last
+			}
+			exts = append(exts, extHeader(60, next, 0)...)
+		}
+		return exts
+	}
+	chain := func(n int) []byte { return chainTo(n, 58) }
+	deepUDP := func(n int) []byte { return ipv6Frame(mac, ll, g6, 0, chainTo(n, 17), make([]byte, 12)) }
+	ns := make([]byte, 24) // neighbour solicitation for fe80::12
+	ns[0] = 135
+	copy(ns[8:24], netip.MustParseAddr("fe80::12").AsSlice())
+	mrd := []byte{151, 20, 0, 0, 0, 20, 0, 2} // MRD advertisement
+	pim6 := ipv6Frame(mac, ll, netip.MustParseAddr("ff02::d"), 103, nil, make([]byte, 12))
+	hbhUDP := ipv6Frame(mac, ll, g6, 0, hopByHop(17, 0), make([]byte, 12))
+	hbhNone := ipv6Frame(mac, ll, g6, 0, hopByHop(59, 0), nil)
+
 	const pass, drop = 0xffffffff, 2
 	cases := []struct {
 		name  string
@@ -322,16 +356,56 @@ func TestGuardProgram(t *testing.T) {
 		{"tagged v3 report", tag(igmpV3Report(mac, h1IP, grp)), drop},
 		{"query", igmpV2(mac, h1IP, 0x11, netip.Addr{}), pass},
 		{"tagged query", tag(igmpV2(mac, h1IP, 0x11, netip.Addr{})), pass},
+		{"query from 0.0.0.0", igmpV2(mac, zero4, 0x11, netip.Addr{}), drop},
+		{"tagged query from 0.0.0.0", tag(igmpV2(mac, zero4, 0x11, netip.Addr{})), drop},
+		{"group query from 0.0.0.0", igmpV2(mac, zero4, 0x11, grp), drop},
+		{"report from 0.0.0.0", igmpV2(mac, zero4, 0x16, grp), drop},
 		{"udp", udpFrame(mac, h1IP, grp, []byte("data")), pass},
+		{"udp from 0.0.0.0", udpFrame(mac, zero4, grp, []byte("data")), pass},
 		{"non-first fragment", set(report, 14+6, 0x01), pass},
 		{"bad IHL", set(report, 14, 0x43), pass},
-		{"IPv6", ipv6, pass},
+		{"IPv6 version 0", ipv6, pass},
 		// (BPF_PROG_TEST_RUN refuses an untagged IPv4 frame shorter than an
 		// IP header, so short frames are tested behind a tag.)
 		{"truncated IP header", tag(report)[:34], pass},
 		{"tag without EtherType", tag(report)[:16], pass},
 		{"no IGMP type byte", report[:38], pass},
+
+		{"MLDv1 report", mldFrame(mac, ll, mldV1(131, g6, 0)), drop},
+		{"MLDv1 done", mldFrame(mac, ll, mldV1(132, g6, 0)), drop},
+		{"MLDv2 report", mldFrame(mac, ll, v2report), drop},
+		{"MLDv2 report from ::", mldFrame(mac, zero6, v2report), drop},
+		{"tagged MLDv2 report", tag(mldFrame(mac, ll, v2report)), drop},
+		{"MLDv2 report, 16-byte HBH", mld(hopByHop(58, 1), v2report), drop},
+		{"MLDv2 report, 64-byte HBH", mld(hopByHop(58, 7), v2report), drop},
+		{"MLDv2 report, HBH+DstOpts", mld(chain(1), v2report), drop},
+		{"MLDv2 report, HBH+Routing", mld(append(hopByHop(43, 0), extHeader(43, 58, 0)...), v2report), drop},
+		{"MLDv2 report, HBH+first fragment", mld(append(hopByHop(44, 0), extHeader(44, 58, 0)...), v2report), drop},
+		{"MLDv2 report, HBH+7 headers", mld(chain(7), v2report), drop},
+		{"MLDv2 report, HBH+8 headers (too deep)", mld(chain(8), v2report), drop},
+		{"udp6 behind HBH+7 headers", deepUDP(7), pass},
+		{"udp6 behind HBH+8 headers (too deep)", deepUDP(8), drop},
+		{"HBH+non-first fragment", mld(append(hopByHop(44, 0), extHeader(44, 58, 3)...), v2report), pass},
+		{"MLDv2 report without HBH", icmpv6Frame(mac, ll, netip.MustParseAddr("ff02::16"), 58, nil, v2report), pass},
+		{"MLDv2 report behind DstOpts only", icmpv6Frame(mac, ll, netip.MustParseAddr("ff02::16"), 60, extHeader(60, 58, 0), v2report), pass},
+		{"MLDv2 query", mldFrame(mac, ll, mldV2Query(netip.Addr{}, 1000)), pass},
+		{"MLDv1 query", mldFrame(mac, ll, mldV1(130, netip.Addr{}, 1000)), pass},
+		{"tagged MLDv2 query", tag(mldFrame(mac, ll, mldV2Query(netip.Addr{}, 1000))), pass},
+		{"MLDv2 query from ::", mldFrame(mac, zero6, mldV2Query(netip.Addr{}, 1000)), drop},
+		{"MLDv1 query from ::", mldFrame(mac, zero6, mldV1(130, netip.Addr{}, 1000)), drop},
+		{"tagged MLD query from ::", tag(mldFrame(mac, zero6, mldV2Query(g6, 1000))), drop},
+		{"MLD query from :: behind 16-byte HBH", icmpv6Frame(mac, zero6, netip.MustParseAddr("ff02::1"), 0, hopByHop(58, 1), mldV2Query(netip.Addr{}, 1000)), drop},
+		{"MRD advertisement", icmpv6Frame(mac, ll, netip.MustParseAddr("ff02::6a"), 0, hopByHop(58, 0), mrd), pass},
+		{"neighbour solicitation", icmpv6Frame(mac, ll, netip.MustParseAddr("ff02::1:ff00:12"), 58, nil, ns), pass},
+		{"neighbour solicitation from ::", icmpv6Frame(mac, zero6, netip.MustParseAddr("ff02::1:ff00:12"), 58, nil, ns), pass},
+		{"PIM over IPv6", pim6, pass},
+		{"udp6", udp6Frame(mac, ll, g6, []byte("data")), pass},
+		{"udp6 behind HBH", hbhUDP, pass},
+		{"HBH, no next header", hbhNone, pass},
+		{"HBH without ICMPv6 type byte", mldFrame(mac, ll, v2report)[:14+40+8], pass},
+		{"truncated IPv6 header", tag(mldFrame(mac, ll, v2report))[:18+30], pass},
 	}
+	drops := 0
 	for _, c := range cases {
 		ret, err := g.prog.Run(&ebpf.RunOptions{Data: c.frame})
 		if err != nil {
@@ -340,8 +414,11 @@ func TestGuardProgram(t *testing.T) {
 		if ret != c.want {
 			t.Errorf("%s: returned %#x, want %#x", c.name, ret, c.want)
 		}
+		if c.want == drop {
+			drops++
+		}
 	}
-	if n := dropped(t, g); n != 7 {
-		t.Errorf("Dropped = %d, want 7", n)
+	if n := dropped(t, g); n != uint64(drops) {
+		t.Errorf("Dropped = %d, want %d", n, drops)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"sync"
 
@@ -43,11 +44,28 @@ func Lookup(name string) (Bridge, []Link, error) {
 		return Bridge{}, nil, fmt.Errorf("lookup bridge %q: it is a %s: %w", name, kind, ErrNotBridge)
 	}
 	ports := portsOf(links, br.link.Index)
-	ip, err := r.firstIPv4(br.link.Index)
+	v4, v6, err := r.addresses(br.link.Index)
 	if err != nil {
 		return Bridge{}, nil, fmt.Errorf("lookup bridge %q: %w", name, err)
 	}
-	return Bridge{Link: br.link, IPv4: ip}, ports, nil
+	return Bridge{Link: br.link, IPv4: v4, IPv6: v6}, ports, nil
+}
+
+// Addresses returns the first IPv4 address and the IPv6 link-local address
+// of the link with ifindex index (see Bridge.IPv4 and Bridge.IPv6); each is
+// invalid if the link has none. Lookup fills them in once; a daemon that
+// starts before the bridge has its addresses (IPv6 link-local addresses
+// appear only once the link is up) asks again with this.
+func Addresses(index int) (ipv4, ipv6 netip.Addr, err error) {
+	r, err := openRTNL()
+	if err != nil {
+		return ipv4, ipv6, fmt.Errorf("addresses of link %d: %w", index, err)
+	}
+	defer r.close()
+	if ipv4, ipv6, err = r.addresses(index); err != nil {
+		return ipv4, ipv6, fmt.Errorf("addresses of link %d: %w", index, err)
+	}
+	return ipv4, ipv6, nil
 }
 
 func portsOf(links []linkMsg, bridgeIndex int) []Link {

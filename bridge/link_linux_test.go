@@ -25,6 +25,9 @@ func TestLookup(t *testing.T) {
 		if want := netip.MustParseAddr("10.77.0.1"); br.IPv4 != want {
 			t.Errorf("bridge IPv4 = %v, want %v", br.IPv4, want)
 		}
+		if br.IPv6.IsValid() {
+			t.Errorf("bridge IPv6 = %v with IPv6 disabled, want none", br.IPv6)
+		}
 		if len(ports) != 2 {
 			t.Fatalf("ports = %+v, want p1 and p2", ports)
 		}
@@ -44,6 +47,31 @@ func TestLookup(t *testing.T) {
 			t.Errorf("Lookup(nosuch0) = %v, want ErrNoLink", err)
 		}
 		t.Logf("missing: %v", err)
+	})
+}
+
+func TestAddresses(t *testing.T) {
+	l := newLab(t, 1)
+	l.br.enableIPv6()
+	l.br.IP("addr", "add", "fd77::1/64", "dev", "br0", "nodad")
+	ll := l.br.linkLocal("br0")
+	l.br.Do(func() {
+		br, _, err := Lookup("br0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if br.IPv6 != ll || br.IPv4 != netip.MustParseAddr("10.77.0.1") {
+			t.Errorf("Lookup: IPv4 %v IPv6 %v, want 10.77.0.1 and %v", br.IPv4, br.IPv6, ll)
+		}
+		v4, v6, err := Addresses(l.brIdx)
+		if err != nil || v4 != br.IPv4 || v6 != ll {
+			t.Errorf("Addresses = %v, %v, %v; want %v, %v", v4, v6, err, br.IPv4, ll)
+		}
+		// A port has no IPv4 address (but IPv6 gives it a link-local one).
+		v4, v6, err = Addresses(l.ports[0])
+		if err != nil || v4.IsValid() || (v6.IsValid() && !v6.IsLinkLocalUnicast()) {
+			t.Errorf("Addresses(port) = %v, %v, %v; want no IPv4 address", v4, v6, err)
+		}
 	})
 }
 

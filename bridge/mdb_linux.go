@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -21,12 +23,22 @@ const (
 	mdbaEntryInfo = 1 // struct br_mdb_entry followed by MDBA_MDB_EATTR_*
 	mdbaRouterPrt = 1 // u32 ifindex followed by MDBA_ROUTER_PATTR_*
 
-	mdbeAttrSource = 1
-	mdbeAttrRTProt = 4
+	mdbeAttrSource    = 1
+	mdbeAttrSrcList   = 2 // nest (NLA_F_NESTED) of MDBE_SRC_LIST_ENTRY
+	mdbeAttrGroupMode = 3 // u8 MCAST_EXCLUDE 0 / MCAST_INCLUDE 1
+	mdbeAttrRTProt    = 4
 
-	mdbaEattrTimer  = 1
-	mdbaEattrSource = 4
-	mdbaEattrRTProt = 5
+	mdbeSrcListEntry   = 1 // nest (NLA_F_NESTED) of MDBE_SRCATTR_*
+	mdbeSrcAttrAddress = 1
+
+	mdbaEattrTimer     = 1
+	mdbaEattrSrcList   = 2 // nest of MDBA_MDB_SRCLIST_ENTRY
+	mdbaEattrGroupMode = 3
+	mdbaEattrSource    = 4
+	mdbaEattrRTProt    = 5
+
+	mdbaSrcListEntry   = 1 // nest of MDBA_MDB_SRCATTR_*
+	mdbaSrcAttrAddress = 1
 
 	mdbaRouterPattrTimer      = 1
 	mdbaRouterPattrType       = 2
@@ -84,11 +96,23 @@ func (m *MDB) Close() error {
 // bridge's membership interval, and its state and proto are overwritten
 // (taking over an entry the kernel learned). A host join (Port == Bridge)
 // is sent without proto, which the kernel refuses for host joins.
+//
+// A (*,G) entry with Sources, or in ModeInclude, is sent with its filter
+// mode and source list (kernel 6.2+, see ProbeSourceLists); a replace then
+// swaps the whole list, restarting the timers of the sources it keeps. A
+// temporary INCLUDE entry has no timer of its own: each source lives for
+// the membership interval, and the entry goes with its last source. More
+// than MaxSources sources give an error wrapping ErrTooManySources.
 func (m *MDB) Replace(e Entry) error {
 	entry, err := e.marshal()
 	if err != nil {
 		return fmt.Errorf("mdb replace %s: %w", e, err)
 	}
+	sources, err := e.sourceList()
+	if err != nil {
+		return fmt.Errorf("mdb replace %s: %w", e, err)
+	}
+	filter := len(sources) > 0 || e.Mode == ModeInclude
 	proto := e.Proto
 	if proto == 0 {
 		proto = DefaultProto
@@ -98,11 +122,20 @@ func (m *MDB) Replace(e Entry) error {
 		req.AddData(&brPortMsg{ifindex: uint32(e.Bridge)})
 		req.AddData(nl.NewRtAttr(mdbaSetEntry, entry))
 		// The kernel parses this nest strictly: without NLA_F_NESTED it is
-		// EINVAL "NLA_F_NESTED is missing".
+		// EINVAL "NLA_F_NESTED is missing" (also on the source list nests).
 		as := nl.NewRtAttr(mdbaSetAttrs|unix.NLA_F_NESTED, nil)
 		nested := false
 		if e.Source.IsValid() {
 			as.AddRtAttr(mdbeAttrSource, e.Source.Unmap().AsSlice())
+			nested = true
+		}
+		if filter {
+			as.AddRtAttr(mdbeAttrGroupMode, []byte{uint8(e.Mode)})
+			list := as.AddRtAttr(mdbeAttrSrcList|unix.NLA_F_NESTED, nil)
+			for _, src := range sources {
+				se := list.AddRtAttr(mdbeSrcListEntry|unix.NLA_F_NESTED, nil)
+				se.AddRtAttr(mdbeSrcAttrAddress, src.AsSlice())
+			}
 			nested = true
 		}
 		if e.Port != e.Bridge {
@@ -118,6 +151,47 @@ func (m *MDB) Replace(e Entry) error {
 		return mdbError("replace", e, err)
 	}
 	return nil
+}
+
+// sourceList checks e's filter and returns its sources unmapped, without
+// duplicates, in order of first appearance.
+func (e Entry) sourceList() ([]netip.Addr, error) {
+	if e.Mode != ModeExclude && e.Mode != ModeInclude {
+		return nil, fmt.Errorf("unknown filter mode %d", e.Mode)
+	}
+	if len(e.Sources) == 0 && e.Mode == ModeExclude {
+		return nil, nil
+	}
+	switch {
+	case e.Source.IsValid():
+		return nil, fmt.Errorf("an (S,G) entry cannot have a filter mode or source list")
+	case e.Port == e.Bridge:
+		return nil, fmt.Errorf("a host join cannot have a filter mode or source list")
+	case len(e.Sources) == 0:
+		return nil, fmt.Errorf("INCLUDE mode needs at least one source")
+	}
+	g := e.Group.Unmap()
+	seen := make(map[netip.Addr]bool, len(e.Sources))
+	out := make([]netip.Addr, 0, len(e.Sources))
+	for _, s := range e.Sources {
+		s = s.Unmap()
+		switch {
+		case !s.IsValid() || s.IsUnspecified():
+			return nil, fmt.Errorf("source %v is not an address", s)
+		case s.Is4() != g.Is4():
+			return nil, fmt.Errorf("source %s and group %s are of different families", s, g)
+		case s.IsMulticast():
+			return nil, fmt.Errorf("source %s is a multicast address", s)
+		case seen[s]:
+			continue
+		}
+		seen[s] = true
+		out = append(out, s)
+	}
+	if len(out) > MaxSources {
+		return nil, fmt.Errorf("%d sources, the kernel takes at most %d: %w", len(out), MaxSources, ErrTooManySources)
+	}
+	return out, nil
 }
 
 // Delete removes e (matched by bridge, port, group, source and VID; state
@@ -152,7 +226,9 @@ func (m *MDB) Delete(e Entry) error {
 
 // Dump returns the port entries of the bridge's MDB. Host joins (the bridge
 // itself as member, e.g. its all-snoopers groups) and L2 (MAC) entries are
-// left out.
+// left out. The (S,G) entries the kernel derives from (*,G) entries with
+// source lists or in EXCLUDE mode are included, marked Child where they can
+// be recognised (see Entry.Child); the sources of an entry are sorted.
 func (m *MDB) Dump(bridgeIndex int) ([]Entry, error) {
 	es, _, err := m.dump(bridgeIndex)
 	return es, err
@@ -212,7 +288,33 @@ func (m *MDB) dump(bridgeIndex int) ([]Entry, []RouterPort, error) {
 	if perr != nil {
 		return nil, nil, fmt.Errorf("mdb dump: %w", perr)
 	}
+	markChildren(entries)
 	return entries, routers, nil
+}
+
+// markChildren sets Child on the (S,G) entries the kernel made from (*,G)
+// entries: replicas of EXCLUDE ports, and the entries of listed sources.
+func markChildren(entries []Entry) {
+	type starKey struct {
+		port  int
+		group netip.Addr
+		vid   uint16
+	}
+	listed := make(map[starKey][]netip.Addr)
+	for _, e := range entries {
+		if !e.Source.IsValid() && len(e.Sources) > 0 {
+			listed[starKey{e.Port, e.Group, e.VID}] = e.Sources
+		}
+	}
+	for i := range entries {
+		e := &entries[i]
+		if !e.Source.IsValid() {
+			continue
+		}
+		if e.Flags&FlagStarExcl != 0 || slices.Contains(listed[starKey{e.Port, e.Group, e.VID}], e.Source) {
+			e.Child = true
+		}
+	}
 }
 
 // parseMDBMessage decodes one RTM_GETMDB dump message (or RTM_NEWMDB /
@@ -312,9 +414,45 @@ func parseEntryInfo(b []byte, br int) (e Entry, ok bool, err error) {
 			}
 		case mdbaEattrRTProt:
 			e.Proto, _ = u8(a.Value)
+		case mdbaEattrGroupMode:
+			if v, ok := u8(a.Value); ok {
+				e.Mode = FilterMode(v)
+			}
+		case mdbaEattrSrcList:
+			if e.Sources, err = parseSourceList(a.Value); err != nil {
+				return e, false, fmt.Errorf("entry %s: %w", e.Group, err)
+			}
 		}
 	}
 	return e, e.Port != br, nil
+}
+
+// parseSourceList decodes MDBA_MDB_EATTR_SRC_LIST into sorted addresses.
+func parseSourceList(b []byte) ([]netip.Addr, error) {
+	list, err := attrs(b)
+	if err != nil {
+		return nil, fmt.Errorf("MDBA_MDB_EATTR_SRC_LIST: %w", err)
+	}
+	var out []netip.Addr
+	for _, le := range list {
+		if le.Attr.Type&nlaTypeMask != mdbaSrcListEntry {
+			continue
+		}
+		sas, err := attrs(le.Value)
+		if err != nil {
+			return nil, fmt.Errorf("MDBA_MDB_SRCLIST_ENTRY: %w", err)
+		}
+		for _, sa := range sas {
+			if sa.Attr.Type&nlaTypeMask != mdbaSrcAttrAddress {
+				continue
+			}
+			if ip, ok := netip.AddrFromSlice(sa.Value); ok {
+				out = append(out, ip)
+			}
+		}
+	}
+	slices.SortFunc(out, netip.Addr.Compare)
+	return out, nil
 }
 
 func parseRouterPort(b []byte, br int) (RouterPort, error) {
@@ -393,4 +531,67 @@ func mdbError(op string, e Entry, err error) error {
 		return fmt.Errorf("mdb %s %s: %w (%w)", op, e, ErrHashMax, err)
 	}
 	return fmt.Errorf("mdb %s %s: %w", op, e, err)
+}
+
+// ProbeSourceLists reports whether the kernel takes source lists and filter
+// modes on MDB entries (MDBE_ATTR_SRC_LIST and MDBE_ATTR_GROUP_MODE, Linux
+// 6.2+), without changing anything. It acts in the calling thread's network
+// namespace; the bridge must be up with mcast_snooping on, or the kernel
+// refuses before the point that tells, and an error is returned.
+//
+// The probe asks for something every kernel refuses: a PERMANENT host join
+// (entry ifindex = the bridge) carrying MDBE_ATTR_GROUP_MODE. The kernels
+// refuse it at different points, and the reason tells them apart:
+//   - 6.2+ parse the entry attributes first and refuse a filter mode on a
+//     host join: EINVAL "Filter mode cannot be set for host groups".
+//   - 5.10-6.1 know MDBE_ATTR_SOURCE only and parse the nest strictly:
+//     EINVAL for the unknown attribute type.
+//   - Older kernels ignore the nest and refuse a host join with flags (or,
+//     before host joins, an entry whose ifindex is no port): EINVAL.
+//
+// Nothing is ever created: each kernel rejects the request before it
+// touches the MDB.
+func ProbeSourceLists(bridgeIndex int) (bool, error) {
+	r, err := openRTNL()
+	if err != nil {
+		return false, fmt.Errorf("probe mdb source lists on bridge %d: %w", bridgeIndex, err)
+	}
+	defer r.close()
+	probe := Entry{Bridge: bridgeIndex, Port: bridgeIndex, Group: netip.AddrFrom4([4]byte{239, 255, 77, 77}), Permanent: true}
+	entry, err := probe.marshal()
+	if err != nil {
+		return false, fmt.Errorf("probe mdb source lists on bridge %d: %w", bridgeIndex, err)
+	}
+	newReq := func() *nl.NetlinkRequest {
+		req := r.request(unix.RTM_NEWMDB, unix.NLM_F_ACK)
+		req.AddData(&brPortMsg{ifindex: uint32(bridgeIndex)})
+		req.AddData(nl.NewRtAttr(mdbaSetEntry, entry))
+		as := nl.NewRtAttr(mdbaSetAttrs|unix.NLA_F_NESTED, nil)
+		as.AddRtAttr(mdbeAttrGroupMode, []byte{uint8(ModeInclude)})
+		req.AddData(as)
+		return req
+	}
+	err = r.execute(newReq, 0, func([]byte) {})
+	switch {
+	case err == nil:
+		// No known kernel gets here. Undo the host join it made.
+		_ = r.execute(func() *nl.NetlinkRequest {
+			req := r.request(unix.RTM_DELMDB, unix.NLM_F_ACK)
+			req.AddData(&brPortMsg{ifindex: uint32(bridgeIndex)})
+			req.AddData(nl.NewRtAttr(mdbaSetEntry, entry))
+			return req
+		}, 0, func([]byte) {})
+		return false, fmt.Errorf("probe mdb source lists on bridge %d: the kernel accepted a permanent host join with a filter mode", bridgeIndex)
+	case errors.Is(err, unix.EINVAL) && strings.Contains(err.Error(), "Filter mode cannot be set for host groups"):
+		return true, nil
+	case errors.Is(err, unix.EINVAL) && (strings.Contains(err.Error(), "not running") || strings.Contains(err.Error(), "multicast processing is disabled")):
+		return false, fmt.Errorf("probe mdb source lists on bridge %d: %w", bridgeIndex, err)
+	case errors.Is(err, unix.EINVAL):
+		return false, nil
+	case errors.Is(err, unix.ENODEV):
+		return false, fmt.Errorf("probe mdb source lists on bridge %d: %w (%w)", bridgeIndex, ErrNoLink, err)
+	case errors.Is(err, unix.EOPNOTSUPP):
+		return false, fmt.Errorf("probe mdb source lists on link %d: %w (%w)", bridgeIndex, ErrNotBridge, err)
+	}
+	return false, fmt.Errorf("probe mdb source lists on bridge %d: %w", bridgeIndex, err)
 }

@@ -26,6 +26,7 @@ const (
 	iflaBrMcastQueryInt      = 33
 	iflaBrMcastQueryRespInt  = 34
 	iflaBrMcastIGMPVersion   = 43
+	iflaBrMcastMLDVersion    = 44
 
 	ifOperUp = 6 // IF_OPER_UP, RFC 2863 operational status
 
@@ -234,6 +235,8 @@ func parseBridgeOptions(b []byte) (Options, error) {
 			o.QueryResponseInterval = centis(x)
 		case iflaBrMcastIGMPVersion:
 			o.IGMPVersion, _ = u8(v)
+		case iflaBrMcastMLDVersion:
+			o.MLDVersion, _ = u8(v)
 		}
 	}
 	return o, nil
@@ -301,24 +304,23 @@ func (r *rtnl) getLink(index int) (linkMsg, error) {
 	return m, nil
 }
 
-// firstIPv4 returns the first IPv4 address the kernel lists on a link.
-func (r *rtnl) firstIPv4(index int) (netip.Addr, error) {
-	var first netip.Addr
-	err := r.execute(func() *nl.NetlinkRequest {
+// addresses returns the first IPv4 address the kernel lists on a link and
+// its first usable IPv6 link-local address (not one whose duplicate address
+// detection failed).
+func (r *rtnl) addresses(index int) (v4, v6 netip.Addr, err error) {
+	err = r.execute(func() *nl.NetlinkRequest {
 		req := r.request(unix.RTM_GETADDR, unix.NLM_F_DUMP)
-		req.AddData(nl.NewIfAddrmsg(unix.AF_INET))
+		req.AddData(nl.NewIfAddrmsg(unix.AF_UNSPEC))
 		return req
 	}, unix.RTM_NEWADDR, func(msg []byte) {
 		if msg == nil {
-			first = netip.Addr{}
+			v4, v6 = netip.Addr{}, netip.Addr{}
 			return
 		}
-		if first.IsValid() || len(msg) < unix.SizeofIfAddrmsg {
+		if len(msg) < unix.SizeofIfAddrmsg || int(nl.NativeEndian().Uint32(msg[4:8])) != index {
 			return
 		}
-		if msg[0] != unix.AF_INET || int(nl.NativeEndian().Uint32(msg[4:8])) != index {
-			return
-		}
+		family, flags := msg[0], uint32(msg[2])
 		as, err := attrs(msg[unix.SizeofIfAddrmsg:])
 		if err != nil {
 			return
@@ -327,25 +329,34 @@ func (r *rtnl) firstIPv4(index int) (netip.Addr, error) {
 		// on point-to-point links, so prefer LOCAL when both are present.
 		var local, addr netip.Addr
 		for _, a := range as {
-			ip, ok := netip.AddrFromSlice(a.Value)
-			if !ok {
-				continue
-			}
 			switch a.Attr.Type & nlaTypeMask {
 			case unix.IFA_LOCAL:
-				local = ip.Unmap()
+				if ip, ok := netip.AddrFromSlice(a.Value); ok {
+					local = ip.Unmap()
+				}
 			case unix.IFA_ADDRESS:
-				addr = ip.Unmap()
+				if ip, ok := netip.AddrFromSlice(a.Value); ok {
+					addr = ip.Unmap()
+				}
+			case unix.IFA_FLAGS: // the full 32 flag bits; ifa_flags holds 8
+				if v, ok := u32(a.Value); ok {
+					flags = v
+				}
 			}
 		}
 		if local.IsValid() {
-			first = local
-		} else {
-			first = addr
+			addr = local
+		}
+		switch {
+		case family == unix.AF_INET && addr.Is4() && !v4.IsValid():
+			v4 = addr
+		case family == unix.AF_INET6 && addr.Is6() && addr.IsLinkLocalUnicast() &&
+			flags&unix.IFA_F_DADFAILED == 0 && !v6.IsValid():
+			v6 = addr
 		}
 	})
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("dump IPv4 addresses: %w", err)
+		return netip.Addr{}, netip.Addr{}, fmt.Errorf("dump addresses: %w", err)
 	}
-	return first, nil
+	return v4, v6, nil
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -198,4 +199,32 @@ func eventually(t *testing.T, timeout time.Duration, what string, cond func() bo
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// enableIPv6 turns IPv6 back on in the namespace, for all its links (newNS
+// turns it off). Links get their link-local address once they have carrier.
+func (n *testNS) enableIPv6() {
+	n.t.Helper()
+	n.Exec("sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0")
+}
+
+// linkLocal waits for the link's IPv6 link-local address to be usable (DAD
+// done) and returns it.
+func (n *testNS) linkLocal(dev string) netip.Addr {
+	n.t.Helper()
+	var ll netip.Addr
+	eventually(n.t, 5*time.Second, dev+" link-local address", func() bool {
+		out := n.IP("-6", "-o", "addr", "show", "dev", dev, "scope", "link")
+		if strings.Contains(out, "tentative") {
+			return false
+		}
+		for _, f := range strings.Fields(out) {
+			if p, err := netip.ParsePrefix(f); err == nil && p.Addr().IsLinkLocalUnicast() {
+				ll = p.Addr()
+				return true
+			}
+		}
+		return false
+	})
+	return ll
 }

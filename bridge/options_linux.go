@@ -41,6 +41,26 @@ func SetMembershipInterval(bridgeIndex int, d time.Duration) error {
 	return setBridgeOption(bridgeIndex, "membership interval", iflaBrMcastMembershipInt, nl.Uint64Attr(uint64(cs)))
 }
 
+// SetIGMPVersion sets the bridge's mcast_igmp_version, 2 or 3. With 3 the
+// kernel forwards IPv4 multicast by (S,G) entries first and honours the
+// filter mode and source lists of (*,G) entries; its own queries become
+// IGMPv3.
+func SetIGMPVersion(bridgeIndex int, v uint8) error {
+	if v != 2 && v != 3 {
+		return fmt.Errorf("set IGMP version of bridge %d: version %d is not 2 or 3", bridgeIndex, v)
+	}
+	return setBridgeOption(bridgeIndex, "IGMP version", iflaBrMcastIGMPVersion, []byte{v})
+}
+
+// SetMLDVersion sets the bridge's mcast_mld_version, 1 or 2: for IPv6 what
+// SetIGMPVersion's 2 and 3 are for IPv4.
+func SetMLDVersion(bridgeIndex int, v uint8) error {
+	if v != 1 && v != 2 {
+		return fmt.Errorf("set MLD version of bridge %d: version %d is not 1 or 2", bridgeIndex, v)
+	}
+	return setBridgeOption(bridgeIndex, "MLD version", iflaBrMcastMLDVersion, []byte{v})
+}
+
 // setBridgeOption changes one IFLA_BR_* attribute with RTM_NEWLINK;
 // vishvananda/netlink only exposes mcast_snooping.
 func setBridgeOption(bridgeIndex int, what string, attr int, value []byte) error {

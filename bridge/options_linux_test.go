@@ -22,6 +22,7 @@ func TestOptions(t *testing.T) {
 			QueryResponseInterval: 10 * time.Second,
 			HashMax:               4096,
 			IGMPVersion:           2,
+			MLDVersion:            1,
 		}
 		if o != want {
 			t.Errorf("defaults = %+v, want %+v", o, want)
@@ -44,6 +45,28 @@ func TestOptions(t *testing.T) {
 			t.Error("SetMembershipInterval(1ms) succeeded, want an error")
 		}
 
+		if err := SetIGMPVersion(l.brIdx, 3); err != nil {
+			t.Fatalf("SetIGMPVersion: %v", err)
+		}
+		if err := SetMLDVersion(l.brIdx, 2); err != nil {
+			t.Fatalf("SetMLDVersion: %v", err)
+		}
+		o, err = ReadOptions(l.brIdx)
+		if err != nil {
+			t.Fatalf("ReadOptions: %v", err)
+		}
+		if o.IGMPVersion != 3 || o.MLDVersion != 2 {
+			t.Errorf("versions = IGMP %d MLD %d, want 3 and 2", o.IGMPVersion, o.MLDVersion)
+		}
+		for _, bad := range []error{SetIGMPVersion(l.brIdx, 1), SetIGMPVersion(l.brIdx, 4), SetMLDVersion(l.brIdx, 0), SetMLDVersion(l.brIdx, 3)} {
+			if bad == nil {
+				t.Error("an invalid protocol version was accepted")
+			}
+		}
+		if err := SetIGMPVersion(l.ports[0], 3); !errors.Is(err, ErrNotBridge) {
+			t.Errorf("SetIGMPVersion(port) = %v, want ErrNotBridge", err)
+		}
+
 		if _, err := ReadOptions(l.ports[0]); !errors.Is(err, ErrNotBridge) {
 			t.Errorf("ReadOptions(port) = %v, want ErrNotBridge", err)
 		}
@@ -61,7 +84,9 @@ func TestOptions(t *testing.T) {
 	})
 	// The change is what ip(8) sees too.
 	out := l.br.IP("-d", "link", "show", "br0")
-	if !strings.Contains(out, "mcast_membership_interval 4250") {
-		t.Errorf("ip -d link show br0 does not show the new interval:\n%s", out)
+	for _, want := range []string{"mcast_membership_interval 4250", "mcast_igmp_version 3", "mcast_mld_version 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ip -d link show br0 does not show %q:\n%s", want, out)
+		}
 	}
 }

@@ -10,8 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PortConn is an AF_PACKET socket on one bridge port that reads the IGMP
-// frames arriving on the port and writes frames straight out of it,
+// PortConn is an AF_PACKET socket on one bridge port that reads the
+// multicast control frames (IGMP, MLD, MRD, PIM; see portFilter) arriving on
+// the port and writes frames straight out of it,
 // bypassing the bridge. ReadFrame, WriteFrame and Stats may be called from
 // different goroutines.
 type PortConn struct {
@@ -22,32 +23,142 @@ type PortConn struct {
 	received, dropped uint64 // running totals: PACKET_STATISTICS resets on read
 }
 
-// portFilter accepts frames that arrive on the port (any packet type but
+// portFilter accepts the frames that arrive on the port (any packet type but
 // PACKET_OUTGOING, so not the bridge's floods out of the port nor our own
-// writes) and carry IPv4 protocol 2, either untagged or behind one 802.1Q
-// tag. The kernel normally moves a VLAN tag into skb metadata before packet
-// taps, and the filter then sees (and the reader receives) the frame
-// untagged: the VLAN id is not reported.
+// writes) and carry a multicast control protocol, untagged or behind one
+// 802.1Q tag:
+//   - IPv4 protocol 2 (IGMP) or 103 (PIM);
+//   - IPv6 next header 0 (Hop-by-Hop options: MLD and MRD live behind it),
+//     or 103 (PIM);
+//   - IPv6 next header 58 (ICMPv6, no extension header) with an MLD or MRD
+//     type: 130, 131, 132, 143, 151, 152, 153. A valid MLD message always
+//     has a Hop-by-Hop header; these are read so the daemon can count and
+//     name the refusal.
+//
+// The kernel normally moves a VLAN tag into skb metadata before packet taps,
+// and the filter then sees (and the reader receives) the frame untagged: the
+// VLAN id is not reported.
 func portFilter() ([]bpf.RawInstruction, error) {
 	const (
 		accept = 1 << 18 // snap length: whole frames
 		reject = 0
 	)
-	return bpf.Assemble([]bpf.Instruction{
-		/* 0 */ bpf.LoadExtension{Num: bpf.ExtType},
-		/* 1 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.PACKET_OUTGOING, SkipTrue: 10},
-		/* 2 */ bpf.LoadAbsolute{Off: 12, Size: 2},
-		/* 3 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_IP, SkipTrue: 3},
-		/* 4 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_8021Q, SkipFalse: 7},
-		/* 5 */ bpf.LoadAbsolute{Off: 16, Size: 2},
-		/* 6 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.ETH_P_IP, SkipTrue: 2, SkipFalse: 5},
-		/* 7 */ bpf.LoadAbsolute{Off: 14 + 9, Size: 1}, // IPv4 protocol, untagged
-		/* 8 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.IPPROTO_IGMP, SkipTrue: 2, SkipFalse: 3},
-		/* 9 */ bpf.LoadAbsolute{Off: 18 + 9, Size: 1}, // IPv4 protocol, tagged
-		/* 10 */ bpf.JumpIf{Cond: bpf.JumpEqual, Val: unix.IPPROTO_IGMP, SkipFalse: 1},
-		/* 11 */ bpf.RetConstant{Val: accept},
-		/* 12 */ bpf.RetConstant{Val: reject},
-	})
+	var p cbpf
+	p.add(bpf.LoadExtension{Num: bpf.ExtType})
+	p.jumpIf(bpf.JumpEqual, unix.PACKET_OUTGOING, "reject", "")
+	// X is the VLAN tag length: all later loads are relative to it.
+	p.add(bpf.LoadConstant{Dst: bpf.RegX, Val: 0})
+	p.add(bpf.LoadAbsolute{Off: 12, Size: 2})
+	p.jumpIf(bpf.JumpEqual, unix.ETH_P_8021Q, "", "ethertype")
+	p.add(bpf.LoadConstant{Dst: bpf.RegX, Val: 4})
+	p.add(bpf.LoadAbsolute{Off: 16, Size: 2})
+	p.label("ethertype")
+	p.jumpIf(bpf.JumpEqual, unix.ETH_P_IP, "ipv4", "")
+	p.jumpIf(bpf.JumpEqual, unix.ETH_P_IPV6, "ipv6", "reject")
+
+	p.label("ipv4")
+	p.add(bpf.LoadIndirect{Off: 14 + 9, Size: 1}) // protocol
+	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_IGMP, "accept", "")
+	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_PIM, "accept", "reject")
+
+	p.label("ipv6")
+	p.add(bpf.LoadIndirect{Off: 14 + 6, Size: 1}) // next header
+	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_HOPOPTS, "accept", "")
+	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_PIM, "accept", "")
+	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_ICMPV6, "", "reject")
+	p.add(bpf.LoadIndirect{Off: 14 + 40, Size: 1}) // ICMPv6 type
+	for _, t := range []uint32{
+		130, // MLD query
+		131, // MLDv1 report
+		132, // MLDv1 done
+		143, // MLDv2 report
+		151, // MRD advertisement
+		152, // MRD solicitation
+		153, // MRD termination
+	} {
+		p.jumpIf(bpf.JumpEqual, t, "accept", "")
+	}
+	p.jumpTo("reject")
+
+	p.label("accept")
+	p.add(bpf.RetConstant{Val: accept})
+	p.label("reject")
+	p.add(bpf.RetConstant{Val: reject})
+	return p.assemble()
+}
+
+// cbpf builds a classic BPF program with named jump targets, so that no
+// skip count is computed by hand.
+type cbpf struct {
+	insns  []bpf.Instruction
+	labels map[string]int    // label -> instruction index
+	jumps  map[int][2]string // conditional jump index -> true, false labels ("" falls through)
+	gotos  map[int]string    // unconditional jump index -> label
+}
+
+func (p *cbpf) add(i bpf.Instruction) { p.insns = append(p.insns, i) }
+
+func (p *cbpf) label(name string) {
+	if p.labels == nil {
+		p.labels = make(map[string]int)
+	}
+	p.labels[name] = len(p.insns)
+}
+
+// jumpIf adds a conditional jump on A to labels onTrue and onFalse; an
+// empty label continues with the next instruction.
+func (p *cbpf) jumpIf(cond bpf.JumpTest, val uint32, onTrue, onFalse string) {
+	if p.jumps == nil {
+		p.jumps = make(map[int][2]string)
+	}
+	p.jumps[len(p.insns)] = [2]string{onTrue, onFalse}
+	p.add(bpf.JumpIf{Cond: cond, Val: val})
+}
+
+func (p *cbpf) jumpTo(label string) {
+	if p.gotos == nil {
+		p.gotos = make(map[int]string)
+	}
+	p.gotos[len(p.insns)] = label
+	p.add(bpf.Jump{})
+}
+
+// assemble resolves the labels (jumps go forward only) and assembles.
+func (p *cbpf) assemble() ([]bpf.RawInstruction, error) {
+	skip := func(from int, label string) (int, error) {
+		if label == "" {
+			return 0, nil
+		}
+		to, ok := p.labels[label]
+		if !ok || to <= from {
+			return 0, fmt.Errorf("bpf: jump from %d to unknown or earlier label %q", from, label)
+		}
+		return to - from - 1, nil
+	}
+	for i, ls := range p.jumps {
+		t, err := skip(i, ls[0])
+		if err != nil {
+			return nil, err
+		}
+		f, err := skip(i, ls[1])
+		if err != nil {
+			return nil, err
+		}
+		if t > 255 || f > 255 {
+			return nil, fmt.Errorf("bpf: conditional jump at %d too long", i)
+		}
+		j := p.insns[i].(bpf.JumpIf)
+		j.SkipTrue, j.SkipFalse = uint8(t), uint8(f)
+		p.insns[i] = j
+	}
+	for i, l := range p.gotos {
+		n, err := skip(i, l)
+		if err != nil {
+			return nil, err
+		}
+		p.insns[i] = bpf.Jump{Skip: uint32(n)}
+	}
+	return bpf.Assemble(p.insns)
 }
 
 // ListenPort opens a packet socket on the port with ifindex (in the calling
@@ -71,7 +182,7 @@ func ListenPort(ifindex int) (*PortConn, error) {
 	return &PortConn{ifindex: ifindex, conn: conn}, nil
 }
 
-// ReadFrame blocks until an incoming IGMP frame arrives and copies it,
+// ReadFrame blocks until an incoming control frame arrives and copies it,
 // starting with its Ethernet header, into buf; a longer frame is truncated
 // to len(buf). After Close it returns an error at once.
 func (c *PortConn) ReadFrame(buf []byte) (int, error) {

@@ -3,6 +3,7 @@ package bridge
 import (
 	"bytes"
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"testing"
@@ -93,33 +94,113 @@ func TestPortFilter(t *testing.T) {
 		t.Fatal("disassemble")
 	}
 	// The VM has no pkttype extension; drop the two leading instructions.
+	if _, ok := insns[0].(bpf.LoadExtension); !ok {
+		t.Fatalf("first instruction %v is not the packet type load", insns[0])
+	}
 	vm, err := bpf.NewVM(insns[2:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
-	g := netip.MustParseAddr("239.77.6.1")
-	igmp := igmpV2(mac, h1IP, 0x16, g)
-	tagged := append(append(bytes.Clone(igmp[:12]), 0x81, 0x00, 0x00, 0x0a), igmp[12:]...)
-	udp := udpFrame(mac, h1IP, g, []byte("x"))
-	taggedUDP := append(append(bytes.Clone(udp[:12]), 0x81, 0x00, 0x00, 0x0a), udp[12:]...)
-	for _, c := range []struct {
-		name  string
-		frame []byte
-		want  bool
-	}{
-		{"igmp", igmp, true},
-		{"tagged igmp", tagged, true},
-		{"udp", udp, false},
-		{"tagged udp", taggedUDP, false},
-		{"short", igmp[:13], false},
-	} {
+	for _, c := range portFilterCases() {
 		n, err := vm.Run(c.frame)
 		if err != nil {
 			t.Fatalf("%s: %v", c.name, err)
 		}
 		if (n > 0) != c.want {
 			t.Errorf("%s: filter returned %d, want accept=%t", c.name, n, c.want)
+		}
+		if t.Failed() {
+			continue
+		}
+		if c.want && n < len(c.frame) {
+			t.Errorf("%s: snap length %d cuts the frame", c.name, n)
+		}
+	}
+}
+
+type filterCase struct {
+	name  string
+	frame []byte
+	want  bool
+}
+
+// portFilterCases are frames the port filter must accept or refuse.
+func portFilterCases() []filterCase {
+	mac := net.HardwareAddr{2, 0, 0, 0, 0, 1}
+	g := netip.MustParseAddr("239.77.6.1")
+	igmp := igmpV2(mac, h1IP, 0x16, g)
+	udp := udpFrame(mac, h1IP, g, []byte("x"))
+	pim4 := ipv4Frame(mac, h1IP, netip.MustParseAddr("224.0.0.13"), unix.IPPROTO_PIM, make([]byte, 12))
+	ll := netip.MustParseAddr("fe80::11")
+	g6 := netip.MustParseAddr("ff0e::77:6")
+	v2report := mldV2Report(g6)
+	icmp6 := func(msg []byte) []byte {
+		return icmpv6Frame(mac, ll, netip.MustParseAddr("ff02::1"), 58, nil, msg)
+	}
+	short := func(typ byte) []byte { m := make([]byte, 24); m[0] = typ; return m }
+	cases := []filterCase{
+		{"igmp", igmp, true},
+		{"tagged igmp", tagged(igmp), true},
+		{"pim", pim4, true},
+		{"tagged pim", tagged(pim4), true},
+		{"udp", udp, false},
+		{"tagged udp", tagged(udp), false},
+		{"short", igmp[:13], false},
+		{"mldv2 report", mldFrame(mac, ll, v2report), true},
+		{"tagged mldv2 report", tagged(mldFrame(mac, ll, v2report)), true},
+		{"mld query", mldFrame(mac, ll, mldV2Query(netip.Addr{}, 1000)), true},
+		{"hop-by-hop udp", ipv6Frame(mac, ll, g6, 0, hopByHop(17, 0), make([]byte, 12)), true},
+		{"pim6", ipv6Frame(mac, ll, netip.MustParseAddr("ff02::d"), 103, nil, make([]byte, 12)), true},
+		{"tagged pim6", tagged(ipv6Frame(mac, ll, netip.MustParseAddr("ff02::d"), 103, nil, make([]byte, 12))), true},
+		{"udp6", udp6Frame(mac, ll, g6, []byte("x")), false},
+		{"tagged udp6", tagged(udp6Frame(mac, ll, g6, []byte("x"))), false},
+		{"dstopts udp6", ipv6Frame(mac, ll, g6, 60, extHeader(60, 17, 0), make([]byte, 12)), false},
+		{"arp", append(append(bytes.Clone(igmp[:12]), 0x08, 0x06), make([]byte, 28)...), false},
+		{"short ipv6", mldFrame(mac, ll, v2report)[:14+6], false},
+		{"icmpv6 without type", icmp6(v2report)[:14+40], false},
+	}
+	for _, typ := range []byte{130, 131, 132, 143, 151, 152, 153} {
+		cases = append(cases, filterCase{fmt.Sprintf("icmpv6 %d without hop-by-hop", typ), icmp6(short(typ)), true})
+		cases = append(cases, filterCase{fmt.Sprintf("tagged icmpv6 %d without hop-by-hop", typ), tagged(icmp6(short(typ))), true})
+	}
+	for _, typ := range []byte{1, 128, 129, 133, 134, 135, 136, 144, 150, 154} {
+		cases = append(cases, filterCase{fmt.Sprintf("icmpv6 %d", typ), icmp6(short(typ)), false})
+	}
+	return cases
+}
+
+// TestPortConnProtocols sends the filter's test frames through a real port:
+// exactly the accepted ones are read, in order.
+func TestPortConnProtocols(t *testing.T) {
+	l := newLab(t, 1)
+	h1 := openRaw(t, l.hosts[0], "eth0")
+	var pc *PortConn
+	l.br.Do(func() {
+		var err error
+		if pc, err = ListenPort(l.ports[0]); err != nil {
+			t.Fatalf("ListenPort: %v", err)
+		}
+	})
+	frames := portReader(t, pc)
+	var want [][]byte
+	for _, c := range portFilterCases() {
+		// The kernel takes an in-band tag out of the frame before packet
+		// taps, so a tagged frame is read untagged; short frames are padded.
+		if bytes.Equal(c.frame[12:14], []byte{0x81, 0x00}) || len(c.frame) < 60 {
+			continue
+		}
+		h1.send(c.frame)
+		if c.want {
+			want = append(want, c.frame)
+		}
+	}
+	sentinel := igmpV2(h1.mac, h1IP, 0x16, netip.MustParseAddr("239.77.6.99"))
+	h1.send(sentinel)
+	want = append(want, sentinel)
+	for i, w := range want {
+		got := nextFrame(t, frames, 3*time.Second)
+		if !bytes.Equal(got, w) {
+			t.Fatalf("frame %d read: % x\nwant % x", i, got, w)
 		}
 	}
 }

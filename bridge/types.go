@@ -17,11 +17,16 @@ var (
 	ErrNotBridge = errors.New("not a bridge")
 	// ErrNoLink: no link has that name or index.
 	ErrNoLink = errors.New("no such link")
+	// ErrNotPort: the link exists but is not a port of a bridge.
+	ErrNotPort = errors.New("not a bridge port")
 	// ErrHashMax: the kernel refused an MDB entry because the bridge's
 	// mcast_hash_max was reached, and as a side effect it switched multicast
 	// snooping off for the whole bridge (everything floods until it is
 	// switched back on).
 	ErrHashMax = errors.New("mcast_hash_max reached: the kernel switched multicast snooping off on the bridge")
+	// ErrTooManySources: an Entry lists more than MaxSources sources, the
+	// kernel's limit per port group.
+	ErrTooManySources = errors.New("too many sources for one MDB entry")
 )
 
 // Link is a network interface as seen by rtnetlink.
@@ -46,6 +51,11 @@ type Bridge struct {
 	Link
 	// IPv4 is the first IPv4 address on the bridge; invalid if it has none.
 	IPv4 netip.Addr
+	// IPv6 is the bridge's IPv6 link-local address (fe80::/10), the source
+	// MLD queries must have; invalid if it has none (IPv6 disabled on the
+	// bridge, or the address not configured yet). An address whose duplicate
+	// address detection failed is not used; a tentative one is.
+	IPv6 netip.Addr
 }
 
 // LinkEventKind says what happened to a link.
@@ -112,7 +122,13 @@ type Options struct {
 	QueryInterval         time.Duration // mcast_query_interval
 	QueryResponseInterval time.Duration // mcast_query_response_interval
 	HashMax               uint32        // mcast_hash_max: MDB keys before E2BIG
-	IGMPVersion           uint8         // mcast_igmp_version, 2 or 3
+	// IGMPVersion (mcast_igmp_version, 2 or 3) and MLDVersion
+	// (mcast_mld_version, 1 or 2): only with 3 and 2 does the kernel look up
+	// (S,G) entries when forwarding and honour the filter mode and source
+	// lists of (*,G) entries (see Entry.Mode); with 2 and 1 it forwards by
+	// (*,G) entries alone, whatever their mode and sources.
+	IGMPVersion uint8
+	MLDVersion  uint8
 }
 
 // DefaultProto is the rt_protocol igmpsnoop gives the MDB entries it
@@ -123,8 +139,62 @@ const DefaultProto = 77
 // ProtoKernel is the rt_protocol of entries the kernel learned by itself.
 const ProtoKernel = 2
 
+// FilterMode is the source filter mode of a (*,G) MDB entry (RFC 3376
+// §3.2, RFC 3810 §4.2): MCAST_EXCLUDE or MCAST_INCLUDE in the kernel.
+type FilterMode uint8
+
+// Filter modes. The zero value is ModeExclude: an entry without sources in
+// EXCLUDE mode is a plain (*,G) membership (all sources).
+const (
+	// ModeExclude: traffic from every source but the listed (blocked) ones.
+	ModeExclude FilterMode = 0
+	// ModeInclude: traffic from the listed sources only; needs at least one.
+	ModeInclude FilterMode = 1
+)
+
+func (m FilterMode) String() string {
+	switch m {
+	case ModeExclude:
+		return "exclude"
+	case ModeInclude:
+		return "include"
+	}
+	return fmt.Sprintf("filter-mode(%d)", uint8(m))
+}
+
+// MaxSources is the kernel's limit on the source list of one MDB entry
+// (PG_SRC_ENT_LIMIT - 1).
+const MaxSources = 31
+
+// MDB entry flags reported by dumps (MDB_FLAGS_* in if_bridge.h).
+const (
+	FlagOffload       = 0x01 // offloaded to hardware
+	FlagFastLeave     = 0x02 // the port has mcast_fast_leave on
+	FlagStarExcl      = 0x04 // (S,G) replica of a (*,G) EXCLUDE entry, made by the kernel
+	FlagBlocked       = 0x08 // (S,G) whose source is blocked: not forwarded to the port
+	FlagOffloadFailed = 0x10 // hardware offload failed
+)
+
 // Entry is one port's membership in the bridge's MDB: a (*,G) entry when
 // Source is invalid, an (S,G) entry otherwise.
+//
+// Source lists: a (*,G) entry may carry a filter mode and up to MaxSources
+// sources (kernel 6.2+). For each listed source the kernel creates an (S,G)
+// entry of its own on the same port, with the (*,G) entry's state and proto
+// (FlagBlocked when the mode is EXCLUDE), and it replicates every (*,G)
+// EXCLUDE port onto every (S,G) entry of the group (FlagStarExcl, proto
+// ProtoKernel although no report made it). These derived entries are
+// separate MDB keys: each counts toward mcast_hash_max. Dump reports them
+// with Source set and Child true; they live and die with the (*,G) entries
+// they come from, and must never be deleted or replaced on their own
+// (deleting a replica stops that source from reaching the EXCLUDE port).
+//
+// Forwarding (verified on 6.18, TestMDBSourceForwarding): with
+// mcast_igmp_version 3 / mcast_mld_version 2 the kernel looks up (S,G)
+// first, then (*,G); a (*,G) INCLUDE port gets only its listed sources, an
+// EXCLUDE port all but its listed ones. With version 2 / 1 it looks up
+// (*,G) only and ignores modes and sources: every (*,G) port gets every
+// source.
 type Entry struct {
 	Bridge int // bridge ifindex
 	Port   int // port ifindex; the bridge's own ifindex would be a host join
@@ -138,8 +208,24 @@ type Entry struct {
 	Proto uint8
 	// Timer is the remaining lifetime reported by a dump (0: not running).
 	Timer time.Duration
-	// Flags are the kernel's MDB_FLAGS_* bits reported by a dump.
+	// Flags are the kernel's MDB_FLAGS_* bits reported by a dump (Flag*).
 	Flags uint8
+	// Mode and Sources are the (*,G) entry's source filter. Replace sends
+	// them when Sources is non-empty or Mode is ModeInclude (which needs a
+	// source); otherwise the entry is EXCLUDE {} and a replace clears any
+	// sources it had. Dumps report them only while the bridge runs
+	// mcast_igmp_version 3 (IPv4) or mcast_mld_version 2 (IPv6); otherwise
+	// Mode reads ModeExclude and Sources nil whatever the entry holds. The
+	// kernel reports (S,G) entries in ModeInclude.
+	Mode    FilterMode
+	Sources []netip.Addr
+	// Child is set by Dump on an (S,G) entry the kernel derived from a (*,G)
+	// entry: a replica of a (*,G) EXCLUDE port (FlagStarExcl) or the entry
+	// of a source in the same port's (*,G) source list. The latter can only
+	// be recognised while dumps carry source lists (see Mode); a caller that
+	// installs no (S,G) entries of its own can simply skip every entry whose
+	// Source is valid.
+	Child bool
 }
 
 func (e Entry) String() string {
@@ -161,8 +247,31 @@ func (e Entry) String() string {
 	if e.Proto != 0 {
 		fmt.Fprintf(&b, " proto %d", e.Proto)
 	}
+	if e.Mode != ModeExclude || len(e.Sources) > 0 {
+		fmt.Fprintf(&b, " %s %v", e.Mode, e.Sources)
+	}
+	if e.Child {
+		b.WriteString(" child")
+	}
 	return b.String()
 }
+
+// Port multicast router modes (the port's mcast_router option,
+// MDB_RTR_TYPE_* in if_bridge.h), for SetPortRouter and RouterPort.Type.
+const (
+	// PortRouterDisabled: never a router port, whatever it hears.
+	PortRouterDisabled uint8 = 0
+	// PortRouterLearned: a router port while queries (or PIM hellos, MRD
+	// advertisements) are heard on it; the kernel default.
+	PortRouterLearned uint8 = 1
+	// PortRouterPermanent: always a router port (a static uplink).
+	PortRouterPermanent uint8 = 2
+	// PortRouterTemporary: a router port for the bridge's
+	// mcast_querier_interval (255 s by default) from when it is set; setting
+	// it again re-arms the timer, and so do queries the kernel heard. When
+	// the timer runs out the port goes back to PortRouterLearned.
+	PortRouterTemporary uint8 = 3
+)
 
 // RouterPort is a port the bridge considers a multicast router port, as
 // reported by an MDB dump.

@@ -11,7 +11,10 @@ import (
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
+
+	"github.com/igmpsnoop/igmpsnoop/wire"
 )
 
 // Config shapes a lab. Zero values take the defaults noted.
@@ -27,16 +30,21 @@ type Config struct {
 	QueryResponseInterval time.Duration
 	// RouterIGMPVersion is the querier's IGMP version, 2 or 3 (default 3).
 	RouterIGMPVersion int
-	// NoQuerier leaves the router silent: a LAN without a querier.
+	// NoQuerier leaves the router silent: a LAN without a querier (see
+	// SetRouterQuerier).
 	NoQuerier bool
+	// IPv6 enables IPv6 everywhere (addresses in fd77::/64), so hosts speak
+	// MLD; otherwise IPv6 is off and only IGMP is in play.
+	IPv6 bool
 }
 
 // Host is a receiving host: a namespace whose eth0 is plugged into Port of
 // the snooping bridge.
 type Host struct {
-	Name string // namespace
-	Port string // its port on the snooping bridge
-	Addr netip.Addr
+	Name  string // namespace
+	Port  string // its port on the snooping bridge
+	Addr  netip.Addr
+	Addr6 netip.Addr // invalid unless the lab has IPv6
 }
 
 // Lab is a snooping bridge (Bridge in namespace Switch) with a querier on
@@ -47,13 +55,28 @@ type Lab struct {
 	RouterPort, SenderPort string
 	RouterAddr             netip.Addr
 	Hosts                  []Host
+	ipv6                   bool
 	namespaces             []string
 }
 
-// Lab addresses all lie in 10.77.0.0/24, inside the lab's namespaces.
+// Lab addresses all lie in 10.77.0.0/24 and fd77::/64, inside the lab's
+// namespaces. The sender has two addresses of each family, so tests can
+// tell sources apart.
 const (
-	routerAddr = "10.77.0.1"
-	senderAddr = "10.77.0.100"
+	routerAddr   = "10.77.0.1"
+	bridgeAddr   = "10.77.0.2"
+	senderAddr   = "10.77.0.100"
+	sender2Addr  = "10.77.0.101"
+	senderAddr6  = "fd77::100"
+	sender2Addr6 = "fd77::101"
+)
+
+// Sender addresses, for source-specific tests.
+var (
+	Sender1  = netip.MustParseAddr(senderAddr)
+	Sender2  = netip.MustParseAddr(sender2Addr)
+	Sender16 = netip.MustParseAddr(senderAddr6)
+	Sender26 = netip.MustParseAddr(sender2Addr6)
 )
 
 // NewLab builds a lab; on error it removes what it built.
@@ -76,7 +99,7 @@ func NewLab(c Config) (l *Lab, err error) {
 	l = &Lab{
 		Switch: c.Prefix + "-sw", Router: c.Prefix + "-rt", Sender: c.Prefix + "-tx",
 		Bridge: "br0", RouterPort: "rt0", SenderPort: "tx0",
-		RouterAddr: netip.MustParseAddr(routerAddr),
+		RouterAddr: netip.MustParseAddr(routerAddr), ipv6: c.IPv6,
 	}
 	defer func() {
 		if err != nil {
@@ -110,16 +133,30 @@ func NewLab(c Config) (l *Lab, err error) {
 		if err := l.exec(h.Name, "ip", "addr", "add", h.Addr.String()+"/24", "dev", "eth0"); err != nil {
 			return nil, err
 		}
+		if c.IPv6 {
+			h.Addr6 = netip.AddrFrom16([16]byte{0xfd, 0x77, 15: byte(10 + i)})
+			if err := l.exec(h.Name, "ip", "addr", "add", h.Addr6.String()+"/64", "dev", "eth0", "nodad"); err != nil {
+				return nil, err
+			}
+		}
 		l.Hosts = append(l.Hosts, h)
 	}
-	if err := l.exec(l.Switch, "ip", "link", "set", l.Bridge, "up"); err != nil {
-		return nil, err
+	steps := [][]string{
+		{l.Switch, "ip", "addr", "add", bridgeAddr + "/24", "dev", l.Bridge},
+		{l.Switch, "ip", "link", "set", l.Bridge, "up"},
+		{l.Sender, "ip", "addr", "add", senderAddr + "/24", "dev", "eth0"},
+		{l.Sender, "ip", "addr", "add", sender2Addr + "/24", "dev", "eth0"},
+		{l.Sender, "ip", "route", "add", "224.0.0.0/4", "dev", "eth0"},
 	}
-	if err := l.exec(l.Sender, "ip", "addr", "add", senderAddr+"/24", "dev", "eth0"); err != nil {
-		return nil, err
+	if c.IPv6 {
+		steps = append(steps,
+			[]string{l.Sender, "ip", "addr", "add", senderAddr6 + "/64", "dev", "eth0", "nodad"},
+			[]string{l.Sender, "ip", "addr", "add", sender2Addr6 + "/64", "dev", "eth0", "nodad"})
 	}
-	if err := l.exec(l.Sender, "ip", "route", "add", "224.0.0.0/4", "dev", "eth0"); err != nil {
-		return nil, err
+	for _, st := range steps {
+		if err := l.exec(st[0], st[1], st[2:]...); err != nil {
+			return nil, err
+		}
 	}
 	if err := l.setupRouter(c); err != nil {
 		return nil, err
@@ -135,22 +172,31 @@ func (l *Lab) setupRouter(c Config) error {
 	cs := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds()/10, 10) }
 	steps := [][]string{
 		{"ip", "link", "add", "rbr", "type", "bridge", "mcast_snooping", "1", "mcast_query_use_ifaddr", "1",
-			"mcast_igmp_version", strconv.Itoa(c.RouterIGMPVersion),
+			"mcast_igmp_version", strconv.Itoa(c.RouterIGMPVersion), "mcast_mld_version", "2",
 			"mcast_query_interval", cs(c.QueryInterval), "mcast_query_response_interval", cs(c.QueryResponseInterval),
 			"mcast_startup_query_interval", cs(c.QueryInterval / 4)},
 		{"ip", "link", "set", "eth0", "master", "rbr"},
 		{"ip", "addr", "add", routerAddr + "/24", "dev", "rbr"},
 		{"ip", "link", "set", "rbr", "up"},
 	}
-	if !c.NoQuerier {
-		steps = append(steps, []string{"ip", "link", "set", "rbr", "type", "bridge", "mcast_querier", "1"})
-	}
 	for _, s := range steps {
 		if err := l.exec(l.Router, s[0], s[1:]...); err != nil {
 			return err
 		}
 	}
-	return nil
+	if c.NoQuerier {
+		return nil
+	}
+	return l.SetRouterQuerier(true)
+}
+
+// SetRouterQuerier switches the router's querier on or off.
+func (l *Lab) SetRouterQuerier(on bool) error {
+	v := "0"
+	if on {
+		v = "1"
+	}
+	return l.exec(l.Router, "ip", "link", "set", "rbr", "type", "bridge", "mcast_querier", v)
 }
 
 func (l *Lab) addNetns(name string) error {
@@ -158,11 +204,13 @@ func (l *Lab) addNetns(name string) error {
 		return err
 	}
 	l.namespaces = append(l.namespaces, name)
-	// IPv6 off: MLD snooping is not this lab's subject, and hosts' MLD
-	// reports would otherwise be learned by the kernel bridge.
-	for _, s := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
-		if err := l.exec(name, "sysctl", "-qw", s); err != nil {
-			return err
+	// IPv6 off unless asked for: hosts' MLD traffic (solicited-node groups)
+	// would otherwise fill the tables of IGMP-only tests.
+	if !l.ipv6 {
+		for _, s := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
+			if err := l.exec(name, "sysctl", "-qw", s); err != nil {
+				return err
+			}
 		}
 	}
 	return l.exec(name, "ip", "link", "set", "lo", "up")
@@ -212,27 +260,61 @@ func (l *Lab) Close() error {
 // host's kernel sends the IGMP reports, answers queries and, on Leave,
 // sends the leave.
 type Membership struct {
-	conn *ipv4.PacketConn
+	conn net.PacketConn
 }
 
-// Join makes host join group on its eth0 with a UDP socket.
+// Join makes host join group (IPv4 or IPv6) on its eth0 with a UDP socket.
 func (l *Lab) Join(h Host, group netip.Addr) (*Membership, error) {
+	return l.join(h, group, netip.Addr{})
+}
+
+// JoinSource makes host join (source, group) only: an SSM receiver
+// (IP_ADD_SOURCE_MEMBERSHIP / MCAST_JOIN_SOURCE_GROUP).
+func (l *Lab) JoinSource(h Host, group, source netip.Addr) (*Membership, error) {
+	return l.join(h, group, source)
+}
+
+func (l *Lab) join(h Host, group, source netip.Addr) (*Membership, error) {
 	var m *Membership
 	err := InNetns(h.Name, func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
 			return err
 		}
+		g := &net.UDPAddr{IP: group.AsSlice()}
+		if group.Is6() {
+			c, err := net.ListenPacket("udp6", "[::]:0")
+			if err != nil {
+				return err
+			}
+			pc := ipv6.NewPacketConn(c)
+			if source.IsValid() {
+				err = pc.JoinSourceSpecificGroup(ifi, g, &net.UDPAddr{IP: source.AsSlice()})
+			} else {
+				err = pc.JoinGroup(ifi, g)
+			}
+			if err != nil {
+				c.Close()
+				return fmt.Errorf("join %v: %w", group, err)
+			}
+			m = &Membership{conn: c}
+			return nil
+		}
 		c, err := net.ListenPacket("udp4", "0.0.0.0:0")
 		if err != nil {
 			return err
 		}
 		pc := ipv4.NewPacketConn(c)
-		if err := pc.JoinGroup(ifi, &net.UDPAddr{IP: group.AsSlice()}); err != nil {
+		if source.IsValid() {
+			err = pc.JoinSourceSpecificGroup(ifi, g, &net.UDPAddr{IP: source.AsSlice()})
+		} else {
+			err = pc.JoinGroup(ifi, g)
+		}
+		if err != nil {
 			c.Close()
 			return fmt.Errorf("join %v: %w", group, err)
 		}
-		m = &Membership{conn: pc}
+		m = &Membership{conn: c}
 		return nil
 	})
 	if err != nil {
@@ -250,6 +332,11 @@ func (l *Lab) ForceIGMPVersion(h Host, v int) error {
 	return l.exec(h.Name, "sysctl", "-qw", "net.ipv4.conf.eth0.force_igmp_version="+strconv.Itoa(v))
 }
 
+// ForceMLDVersion makes host speak only MLD version v (1 or 2).
+func (l *Lab) ForceMLDVersion(h Host, v int) error {
+	return l.exec(h.Name, "sysctl", "-qw", "net.ipv6.conf.eth0.force_mld_version="+strconv.Itoa(v))
+}
+
 // Silence drops every IGMP frame host sends, keeping its memberships: the
 // host goes silent, as a crashed or unplugged-upstream host would. Classic
 // BPF at tc egress: ethertype IPv4 and IP protocol 2 -> drop (2), else 0.
@@ -261,10 +348,30 @@ func (l *Lab) Silence(h Host) error {
 	return l.exec(h.Name, "tc", "filter", "add", "dev", "eth0", "egress", "bpf", "da", "bytecode", dropIGMP)
 }
 
-// Send sends count UDP datagrams to group:5000 from the sender, gap apart.
+// Send sends count UDP datagrams to group:5000 from the sender's first
+// address of the group's family, gap apart.
 func (l *Lab) Send(group netip.Addr, count int, gap time.Duration) error {
+	src := Sender1
+	if group.Is6() {
+		src = Sender16
+	}
+	return l.SendFrom(src, group, count, gap)
+}
+
+// SendFrom sends count UDP datagrams to group:5000 from the sender's
+// address src, gap apart.
+func (l *Lab) SendFrom(src, group netip.Addr, count int, gap time.Duration) error {
 	return InNetns(l.Sender, func() error {
-		c, err := net.DialUDP("udp4", nil, &net.UDPAddr{IP: group.AsSlice(), Port: 5000})
+		network := "udp4"
+		if group.Is6() {
+			network = "udp6"
+		}
+		laddr := &net.UDPAddr{IP: src.AsSlice()}
+		raddr := &net.UDPAddr{IP: group.AsSlice(), Port: 5000}
+		if group.Is6() {
+			raddr.Zone = "eth0" // multicast needs an interface
+		}
+		c, err := net.DialUDP(network, laddr, raddr)
 		if err != nil {
 			return err
 		}
@@ -285,10 +392,12 @@ func (l *Lab) Send(group netip.Addr, count int, gap time.Duration) error {
 type Capture struct {
 	conn *packet.Conn
 	mu   sync.Mutex
-	n    map[netip.Addr]int
+	n    map[flow]int
 	igmp map[netip.Addr]int // IGMP frames by IP source
 	done chan struct{}
 }
+
+type flow struct{ src, group netip.Addr }
 
 // Capture starts counting on eth0 of namespace ns.
 func (l *Lab) Capture(ns string) (*Capture, error) {
@@ -302,7 +411,7 @@ func (l *Lab) Capture(ns string) (*Capture, error) {
 		if err != nil {
 			return err
 		}
-		c = &Capture{conn: conn, n: make(map[netip.Addr]int), igmp: make(map[netip.Addr]int), done: make(chan struct{})}
+		c = &Capture{conn: conn, n: make(map[flow]int), igmp: make(map[netip.Addr]int), done: make(chan struct{})}
 		return nil
 	})
 	if err != nil {
@@ -321,26 +430,39 @@ func (c *Capture) read() {
 			return
 		}
 		f := buf[:n]
-		// Ethernet + IPv4 (0x0800); UDP (17) to a multicast group, or IGMP (2).
-		if len(f) < 34 || f[12] != 0x08 || f[13] != 0x00 {
-			continue
-		}
 		c.mu.Lock()
 		switch {
-		case f[23] == 17 && f[30]&0xf0 == 0xe0:
-			c.n[netip.AddrFrom4([4]byte(f[30:34]))]++
-		case f[23] == 2:
+		// IPv4: UDP (17) to a multicast group, or IGMP (2).
+		case len(f) >= 34 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 17 && f[30]&0xf0 == 0xe0:
+			c.n[flow{netip.AddrFrom4([4]byte(f[26:30])), netip.AddrFrom4([4]byte(f[30:34]))}]++
+		case len(f) >= 34 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 2:
 			c.igmp[netip.AddrFrom4([4]byte(f[26:30]))]++
+		// IPv6: UDP straight after the header, to a multicast group.
+		case len(f) >= 54 && f[12] == 0x86 && f[13] == 0xdd && f[20] == 17 && f[38] == 0xff:
+			c.n[flow{netip.AddrFrom16([16]byte(f[22:38])), netip.AddrFrom16([16]byte(f[38:54]))}]++
 		}
 		c.mu.Unlock()
 	}
 }
 
-// Count returns how many frames to group arrived so far.
+// Count returns how many frames to group arrived so far, from any source.
 func (c *Capture) Count(group netip.Addr) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.n[group]
+	n := 0
+	for f, k := range c.n {
+		if f.group == group {
+			n += k
+		}
+	}
+	return n
+}
+
+// CountFrom returns how many frames from src to group arrived so far.
+func (c *Capture) CountFrom(src, group netip.Addr) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[flow{src, group}]
 }
 
 // IGMPFrom returns how many IGMP frames from IP source src arrived so far.
@@ -363,4 +485,84 @@ func (c *Capture) Close() error {
 	err := c.conn.Close()
 	<-c.done
 	return err
+}
+
+// Unicast sends one UDP datagram over IPv6 from one host to another's
+// fd77:: address and reports whether it arrived: it needs neighbour
+// discovery, whose solicitations go to a snooped multicast group.
+func (l *Lab) Unicast6(from, to Host, timeout time.Duration) error {
+	var ln *net.UDPConn
+	err := InNetns(to.Name, func() error {
+		var err error
+		ln, err = net.ListenUDP("udp6", &net.UDPAddr{IP: to.Addr6.AsSlice(), Port: 6000})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", to.Name, err)
+	}
+	defer ln.Close()
+	err = InNetns(from.Name, func() error {
+		c, err := net.DialUDP("udp6", nil, &net.UDPAddr{IP: to.Addr6.AsSlice(), Port: 6000})
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_, err = c.Write([]byte("hello over ND"))
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("send from %s: %w", from.Name, err)
+	}
+	_ = ln.SetReadDeadline(time.Now().Add(timeout))
+	buf := make([]byte, 64)
+	if _, _, err := ln.ReadFromUDP(buf); err != nil {
+		return fmt.Errorf("%s did not receive from %s: %w", to.Name, from.Name, err)
+	}
+	return nil
+}
+
+// StartQuerier sends IGMPv3 general queries from src out of the router's
+// eth0 every interval, as a multicast router would, until stop is called.
+// Unlike the kernel bridge's querier, which stays silent while it hears any
+// other querier, it keeps querying: a querier with a lower address wins
+// the election (RFC 3376 §6.6.2).
+func (l *Lab) StartQuerier(src netip.Addr, interval, maxResp time.Duration) (stop func(), err error) {
+	frame, err := wire.EncodeQuery(wire.Query{
+		Version: 3, SrcMAC: net.HardwareAddr{0x02, 0x77, 0, 0, 0, 1}, Src: src,
+		MaxResp: maxResp, QRV: 2, QueryInterval: interval,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var conn *packet.Conn
+	err = InNetns(l.Router, func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		conn, err = packet.Listen(ifi, packet.Raw, 0, nil)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("querier socket: %w", err)
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			_, _ = conn.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[:6])})
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		conn.Close()
+	}, nil
 }

@@ -2,6 +2,7 @@ package wire
 
 import (
 	"math/bits"
+	"net/netip"
 	"time"
 )
 
@@ -53,17 +54,81 @@ func EncodeCode(d, unit time.Duration) uint8 {
 	return 0x80 | uint8(exp)<<4 | uint8(mant)
 }
 
+// MLDMaxRespUnit is the unit of the MLD Maximum Response Code (RFC 3810
+// §5.1.3, RFC 2710 §3.4): milliseconds.
+const MLDMaxRespUnit = time.Millisecond
+
+// maxMLDCodeValue is the largest MLDv2 Maximum Response Code value: 0xffff
+// decodes to (0xfff|0x1000) << (7+3) ms.
+const maxMLDCodeValue = 8387584
+
+// MaxMLDMaxResp is the longest response delay an MLDv2 query can carry,
+// 8387.584 s. MLDv1 carries at most 65.535 s.
+const MaxMLDMaxResp = maxMLDCodeValue * MLDMaxRespUnit
+
+// DecodeMLDCode decodes an MLDv2 Maximum Response Code (RFC 3810 §5.1.3):
+// below 32768 it counts milliseconds; from 32768 on it is a float with a
+// 3-bit exponent and a 12-bit mantissa, (mant|0x1000) << (exp+3) ms.
+func DecodeMLDCode(code uint16) time.Duration {
+	if code < 32768 {
+		return time.Duration(code) * MLDMaxRespUnit
+	}
+	mant := uint32(code & 0x0fff)
+	exp := uint32(code>>12) & 0x07
+	return time.Duration((mant|0x1000)<<(exp+3)) * MLDMaxRespUnit
+}
+
+// EncodeMLDCode is the inverse of DecodeMLDCode. Like EncodeCode it rounds
+// down what the float cannot represent (so a listener never waits longer
+// than asked), saturates at MaxMLDMaxResp (0xffff) and encodes negative
+// durations as 0. Sub-millisecond parts are dropped.
+func EncodeMLDCode(d time.Duration) uint16 {
+	if d <= 0 {
+		return 0
+	}
+	v := uint64(d / MLDMaxRespUnit)
+	switch {
+	case v < 32768:
+		return uint16(v)
+	case v >= maxMLDCodeValue:
+		return 0xffff
+	}
+	exp := bits.Len64(v) - 16 // 0..7: the top bit sits at position exp+15
+	mant := (v >> (exp + 3)) & 0x0fff
+	return 0x8000 | uint16(exp)<<12 | uint16(mant)
+}
+
 // checksum is the Internet checksum (RFC 1071) of b. Summing a region that
 // includes a correct checksum field yields 0.
-func checksum(b []byte) uint16 {
-	var sum uint32
+func checksum(b []byte) uint16 { return fold(sum16(0, b)) }
+
+// checksum6 is the checksum of an upper-layer message p of IPv6 protocol
+// proto (ICMPv6, PIM) from src to dst, which covers the IPv6 pseudo-header
+// (RFC 8200 §8.1). Like checksum, it is 0 over a message whose checksum
+// field is correct.
+func checksum6(src, dst netip.Addr, proto uint8, p []byte) uint16 {
+	s, d := src.As16(), dst.As16()
+	sum := sum16(0, s[:])
+	sum = sum16(sum, d[:])
+	sum += uint64(len(p)>>16) + uint64(len(p)&0xffff) + uint64(proto)
+	return fold(sum16(sum, p))
+}
+
+// sum16 adds b to a one's complement sum as big-endian 16-bit words; an odd
+// final byte is padded with zero. Only the last part summed may be odd.
+func sum16(sum uint64, b []byte) uint64 {
 	for len(b) >= 2 {
-		sum += uint32(b[0])<<8 | uint32(b[1])
+		sum += uint64(b[0])<<8 | uint64(b[1])
 		b = b[2:]
 	}
 	if len(b) == 1 {
-		sum += uint32(b[0]) << 8
+		sum += uint64(b[0]) << 8
 	}
+	return sum
+}
+
+// fold folds a sum to 16 bits and complements it.
+func fold(sum uint64) uint16 {
 	for sum > 0xffff {
 		sum = sum>>16 + sum&0xffff
 	}

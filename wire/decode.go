@@ -9,20 +9,60 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// IGMP message types (RFC 3376 §4, RFC 2236 §2.1, RFC 1112 appendix I).
+// IGMP message types (RFC 3376 §4, RFC 2236 §2.1, RFC 1112 appendix I,
+// RFC 4286 §3-§5).
 const (
-	TypeQuery    uint8 = 0x11
-	TypeReportV1 uint8 = 0x12
-	TypeReportV2 uint8 = 0x16
-	TypeLeave    uint8 = 0x17
-	TypeReportV3 uint8 = 0x22
+	TypeQuery          uint8 = 0x11
+	TypeReportV1       uint8 = 0x12
+	TypeReportV2       uint8 = 0x16
+	TypeLeave          uint8 = 0x17
+	TypeReportV3       uint8 = 0x22
+	TypeMRDAdvert      uint8 = 0x30
+	TypeMRDSolicit     uint8 = 0x31
+	TypeMRDTermination uint8 = 0x32
+)
+
+// ICMPv6 types of MLD (RFC 2710 §3, RFC 3810 §5) and MRD (RFC 4286).
+const (
+	TypeMLDQuery        uint8  = 130
+	TypeMLDReportV1     uint8  = 131
+	TypeMLDDone         uint8  = 132
+	TypeMLDReportV2     uint8  = 143
+	TypeMRDAdvert6      uint8  = 151
+	TypeMRDSolicit6     uint8  = 152
+	TypeMRDTermination6 uint8  = 153
+	TypePIMHello        uint8  = 0 // PIM message type (RFC 7761 §4.9)
+	pimV2Hello          uint8  = 2<<4 | TypePIMHello
+	ipProtoPIM                 = 103
+	ipProtoICMPv6              = 58
+	mldMinLen                  = 24 // MLDv1 messages and the MLDv1 query
+	mldV2QueryMinLen           = 28
+	mrdShortLen                = 4 // MRD solicitation and termination
+	mrdAdvertLen               = 8
+	pimHeaderLen               = 4
+	routerAlertMLD      uint16 = 0 // RFC 2711 Router Alert value for MLD
+	maxIPv6ExtHeaders          = 8 // a sane bound; MLD needs one (Hop-by-Hop)
+	ipv6HeaderLen              = 40
+	ethTypeIPv6         uint16 = 0x86dd
 )
 
 // Well-known destinations (RFC 3376 §4.1.12, §4.2.14; RFC 2236 §3).
 var (
-	AllSystems    = netip.AddrFrom4([4]byte{224, 0, 0, 1})  // general queries
-	AllRouters    = netip.AddrFrom4([4]byte{224, 0, 0, 2})  // v2 leaves
-	IGMPv3Routers = netip.AddrFrom4([4]byte{224, 0, 0, 22}) // v3 reports
+	AllSystems    = netip.AddrFrom4([4]byte{224, 0, 0, 1})   // general queries
+	AllRouters    = netip.AddrFrom4([4]byte{224, 0, 0, 2})   // v2 leaves, MRD solicitations
+	IGMPv3Routers = netip.AddrFrom4([4]byte{224, 0, 0, 22})  // v3 reports
+	AllPIMRouters = netip.AddrFrom4([4]byte{224, 0, 0, 13})  // PIM hellos (RFC 7761 §4.9)
+	AllSnoopers   = netip.AddrFrom4([4]byte{224, 0, 0, 106}) // MRD advertisements, terminations (RFC 4286)
+)
+
+// Well-known IPv6 destinations (RFC 3810 §5.1.15, §5.2.14; RFC 2710 §3;
+// RFC 7761 §4.9; RFC 4286).
+var (
+	AllNodes       = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x01})           // general queries
+	AllRouters6    = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x02})           // MLDv1 done, MRD solicitations
+	MLDv2Routers   = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x16})           // MLDv2 reports
+	AllPIMRouters6 = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x0d})           // PIM hellos
+	AllSnoopers6   = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 14: 0x00, 15: 0x6a}) // MRD advertisements, terminations
 )
 
 // v1QueryMaxResp is what an IGMPv1 query (MRC 0) means: hosts answer within
@@ -41,9 +81,10 @@ var (
 	errShortIP        = refuse(ReasonTruncated, "IPv4 header")
 	errIPBeyondFrame  = refuse(ReasonTruncated, "IPv4 total length beyond frame")
 	errShortIGMP      = refuse(ReasonTruncated, "IGMP message shorter than 8 bytes")
+	errShortMRD       = refuse(ReasonTruncated, "MRD advertisement shorter than 8 bytes")
 	errQuerySources   = refuse(ReasonTruncated, "query source count beyond message")
-	errNotIPv4        = refuse(ReasonNotIGMP, "not IPv4")
-	errNotIGMP        = refuse(ReasonNotIGMP, "IP protocol is not IGMP")
+	errNotIP          = refuse(ReasonNotIP, "neither IPv4 nor IPv6")
+	errNotIGMP        = refuse(ReasonNotIGMP, "IP protocol is neither IGMP nor PIM")
 	errIPVersion      = refuse(ReasonBadIPHeader, "IP version is not 4")
 	errIPIHL          = refuse(ReasonBadIPHeader, "IPv4 header length below 20")
 	errIPTotalLen     = refuse(ReasonBadIPHeader, "IPv4 total length below header length")
@@ -59,8 +100,14 @@ var (
 	errLeaveGroup     = refuse(ReasonBadGroup, "leave group not multicast")
 	errRecordGroup    = refuse(ReasonBadGroup, "record group not multicast")
 	errGeneralDst     = refuse(ReasonBadDestination, "general query not sent to 224.0.0.1")
+	errMRDDst         = refuse(ReasonBadDestination, "MRD advertisement or termination not sent to 224.0.0.106")
+	errMRDTTL         = refuse(ReasonBadHopLimit, "MRD message with IPv4 TTL other than 1")
 	errSourceMAC      = refuse(ReasonBadSourceMAC, "multicast or zero source MAC")
 	errGeneralSources = refuse(ReasonBadSources, "general query with sources")
+	errShortPIM       = refuse(ReasonTruncated, "PIM header")
+	errNotPIMHello    = refuse(ReasonNotPIMHello, "")
+	errPIMChecksum    = refuse(ReasonBadPIMChecksum, "")
+	errPIMDst         = refuse(ReasonBadDestination, "PIM hello not sent to ALL-PIM-ROUTERS")
 )
 
 // Decoder decodes and validates frames. It keeps gopacket's layer structs
@@ -71,6 +118,10 @@ type Decoder struct {
 	eth layers.Ethernet
 	tag layers.Dot1Q
 	ip  layers.IPv4
+
+	// What the last IPv6 extension-header walk saw; reset by each walk.
+	hopByHop    bool // a Hop-by-Hop header
+	routerAlert bool // a Router Alert option in it, whatever its value
 }
 
 // NewDecoder returns a reusable Decoder.
@@ -88,9 +139,11 @@ func Decode(frame []byte) (*Message, error) {
 }
 
 // Decode decodes and validates one Ethernet frame (without FCS) into m,
-// which it resets first. It reuses m's Sources and Records backing arrays,
-// and m.SrcMAC/DstMAC alias frame: use Message.Clone to keep a message past
-// the next call or past the frame buffer's reuse. On refusal it returns a
+// which it resets first: IGMP, PIM hellos and MRD over IPv4; MLD, PIM
+// hellos and MRD over IPv6; optionally behind one 802.1Q tag. It reuses
+// m's Sources and Records backing arrays, and m.SrcMAC/DstMAC alias frame:
+// use Message.Clone to keep a message past the next call or past the frame
+// buffer's reuse. On refusal it returns a
 // *Refusal and m is left partly filled and must not be used.
 func (d *Decoder) Decode(frame []byte, m *Message) error {
 	m.reset()
@@ -109,19 +162,30 @@ func (d *Decoder) Decode(frame []byte, m *Message) error {
 		m.VLAN = d.tag.VLANIdentifier
 		etype, payload = d.tag.Type, d.tag.Payload
 	}
-	if etype != layers.EthernetTypeIPv4 {
-		return errNotIPv4
+	switch etype {
+	case layers.EthernetTypeIPv4:
+		return d.decode4(payload, m)
+	case layers.EthernetTypeIPv6:
+		return d.decode6(payload, m)
 	}
-	igmp, err := d.decodeIPv4(payload, m)
+	return errNotIP
+}
+
+// decode4 decodes an IPv4 packet carrying IGMP or PIM.
+func (d *Decoder) decode4(b []byte, m *Message) error {
+	p, err := d.decodeIPv4(b, m)
 	if err != nil {
 		return err
 	}
-	// Checked only once the frame is known to be IGMP, so that other
+	if d.ip.Protocol == ipProtoPIM {
+		return decodePIM(p, m)
+	}
+	// Checked only once the frame is known to be snooped, so that other
 	// traffic is counted as not_igmp whatever its source.
 	if !validSourceMAC(m.SrcMAC) {
 		return errSourceMAC
 	}
-	return decodeIGMP(igmp, m)
+	return decodeIGMP(p, m)
 }
 
 // reset clears m but keeps its slices' backing arrays, and the record
@@ -135,8 +199,8 @@ func validSourceMAC(mac []byte) bool {
 	return mac[0]&1 == 0 && (mac[0]|mac[1]|mac[2]|mac[3]|mac[4]|mac[5]) != 0
 }
 
-// decodeIPv4 validates the IPv4 header, fills m's IP fields and returns the
-// IP payload, trimmed to the IP total length.
+// decodeIPv4 validates the IPv4 header of an IGMP or PIM packet, fills m's
+// IP fields and returns the IP payload, trimmed to the IP total length.
 func (d *Decoder) decodeIPv4(b []byte, m *Message) ([]byte, error) {
 	// gopacket's IPv4 decoder is lenient where a snooper must not be: it
 	// reads total length 0 as "TSO, use the buffer" and only flags a
@@ -152,7 +216,7 @@ func (d *Decoder) decodeIPv4(b []byte, m *Message) ([]byte, error) {
 	if ihl < 20 {
 		return nil, errIPIHL
 	}
-	if b[9] != ipProtoIGMP {
+	if b[9] != ipProtoIGMP && b[9] != ipProtoPIM {
 		return nil, errNotIGMP
 	}
 	total := int(binary.BigEndian.Uint16(b[2:4]))
@@ -191,7 +255,10 @@ func (d *Decoder) decodeIPv4(b []byte, m *Message) ([]byte, error) {
 // source.
 func decodeIGMP(p []byte, m *Message) error {
 	if len(p) < 8 {
-		return errShortIGMP
+		// RFC 4286 solicitations and terminations are one word long.
+		if len(p) < mrdShortLen || (p[0] != TypeMRDSolicit && p[0] != TypeMRDTermination) {
+			return errShortIGMP
+		}
 	}
 	// The checksum covers the whole IP payload, extra octets included
 	// (RFC 2236 §2.3, RFC 3376 §4.1.2).
@@ -213,9 +280,12 @@ func decodeIGMP(p []byte, m *Message) error {
 		return decodeGroup(p, m, errLeaveGroup)
 	case TypeReportV3:
 		m.Kind, m.Version = KindReportV3, 3
-		return decodeRecords(p, m)
+		return decodeRecords(p, m, 4)
+	case TypeMRDAdvert, TypeMRDTermination:
+		return decodeMRD(p, m)
 	}
-	// mtrace, DVMRP, PIMv1, MRD, ...: flooded, not interpreted (RFC 4541 C4).
+	// mtrace, DVMRP, PIMv1, MRD solicitations, ...: flooded, not
+	// interpreted (RFC 4541 C4). Solicitations are for routers to answer.
 	m.Kind = KindOther
 	return nil
 }
@@ -282,36 +352,57 @@ func decodeQuery(p []byte, m *Message) error {
 	return nil
 }
 
-func decodeRecords(p []byte, m *Message) error {
+// decodeRecords parses the group records of an IGMPv3 (alen 4) or MLDv2
+// (alen 16) report, which share one layout: the record count at offset 6,
+// records from offset 8 (RFC 3376 §4.2, RFC 3810 §5.2).
+func decodeRecords(p []byte, m *Message, alen int) error {
 	n := int(binary.BigEndian.Uint16(p[6:8]))
 	off := 8
 	for range n {
-		if off+8 > len(p) {
+		if off+4+alen > len(p) {
 			return errRecordHeader
 		}
 		typ := RecordType(p[off])
 		aux := 4 * int(p[off+1]) // Aux Data Len counts 32-bit words
 		ns := int(binary.BigEndian.Uint16(p[off+2 : off+4]))
-		end := off + 8 + 4*ns + aux
+		start := off + 4 + alen
+		end := start + alen*ns + aux
 		if end > len(p) {
 			return errRecordLength
 		}
 		// Unknown record types are skipped, the rest still processed
-		// (RFC 3376 §4.2.12); OVS stopped at the first one.
+		// (RFC 3376 §4.2.12, RFC 3810 §5.2.12); OVS stopped at the first one.
 		if typ >= ModeIsInclude && typ <= BlockOldSources {
-			group := p[off+4 : off+8]
-			if !isMulticast(group) {
+			group := p[off+4 : start]
+			if !isMulticastBytes(group) {
 				return errRecordGroup
 			}
 			r := m.nextRecord()
-			r.Type, r.Group = typ, addr4(group)
+			r.Type, r.Group = typ, addrOf(group)
 			for i := 0; i < ns; i++ {
-				r.Sources = append(r.Sources, addr4(p[off+8+4*i:]))
+				r.Sources = append(r.Sources, addrOf(p[start+alen*i:start+alen*(i+1)]))
 			}
 		}
 		off = end
 	}
 	return nil
+}
+
+// addrOf returns the IPv4 (4 bytes) or IPv6 (16 bytes) address in b.
+func addrOf(b []byte) netip.Addr {
+	if len(b) == 4 {
+		return netip.AddrFrom4([4]byte(b))
+	}
+	return netip.AddrFrom16([16]byte(b))
+}
+
+// isMulticastBytes reports whether the IPv4 or IPv6 address in b is
+// multicast (224.0.0.0/4 or ff00::/8).
+func isMulticastBytes(b []byte) bool {
+	if len(b) == 4 {
+		return isMulticast(b)
+	}
+	return b[0] == 0xff
 }
 
 // nextRecord appends a record to m.Records, reusing a previous record's

@@ -46,28 +46,37 @@ func igmp8(typ, code byte, group string) []byte {
 	return []byte{typ, code, 0, 0, g[0], g[1], g[2], g[3]}
 }
 
+// refusalCase is a frame the decoder must refuse, and why.
+type refusalCase struct {
+	name   string
+	frame  func(t testing.TB) []byte
+	reason Reason
+}
+
+// acceptCase is a frame the decoder must accept, and what to check.
+type acceptCase struct {
+	name  string
+	frame func(t testing.TB) []byte
+	check func(t *testing.T, m *Message)
+}
+
+// TestRefusals runs every refusal case, IPv4 ones here and IPv6, PIM and
+// MRD ones from refusals6, and checks each reason has at least one.
 func TestRefusals(t *testing.T) {
-	tests := []struct {
-		name   string
-		frame  func(t testing.TB) []byte
-		reason Reason
-	}{
-		// not_igmp
+	tests := []refusalCase{
+		// not_ip
 		{"ARP", func(t testing.TB) []byte {
 			f := make([]byte, 60)
 			copy(f, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0, 0, 1, 0x08, 0x06})
 			return f
-		}, ReasonNotIGMP},
-		{"IPv6 ethertype", func(t testing.TB) []byte {
-			f := v2ReportFrame(t)
-			f[12], f[13] = 0x86, 0xdd
-			return f
-		}, ReasonNotIGMP},
+		}, ReasonNotIP},
 		{"802.3 length field", func(t testing.TB) []byte {
 			f := v2ReportFrame(t)
 			f[12], f[13] = 0x00, 0x20
 			return f
-		}, ReasonNotIGMP},
+		}, ReasonNotIP},
+
+		// not_igmp
 		{"UDP", func(t testing.TB) []byte {
 			f := v2ReportFrame(t)
 			ipOf(f)[9] = 17
@@ -76,12 +85,12 @@ func TestRefusals(t *testing.T) {
 		{"two 802.1Q tags", func(t testing.TB) []byte {
 			f := mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: addr("192.0.2.9"), Group: addr("239.1.1.1"), VLAN: 10})
 			return append(append(append([]byte{}, f[:16]...), 0x81, 0x00, 0x00, 0x14), f[16:]...)
-		}, ReasonNotIGMP},
+		}, ReasonNotIP},
 		{"802.1ad S-tag", func(t testing.TB) []byte {
 			f := mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: addr("192.0.2.9"), Group: addr("239.1.1.1"), VLAN: 10})
 			f[12], f[13] = 0x88, 0xa8
 			return f
-		}, ReasonNotIGMP},
+		}, ReasonNotIP},
 
 		// truncated
 		{"empty", func(t testing.TB) []byte { return nil }, ReasonTruncated},
@@ -110,6 +119,11 @@ func TestRefusals(t *testing.T) {
 		}, ReasonTruncated},
 
 		// bad_ip_header
+		{"IPv4 under IPv6 ethertype", func(t testing.TB) []byte {
+			f := append(v2ReportFrame(t), make([]byte, 20)...)
+			f[12], f[13] = 0x86, 0xdd
+			return f
+		}, ReasonBadIPHeader},
 		{"IP version 6 under IPv4 ethertype", func(t testing.TB) []byte {
 			f := v2ReportFrame(t)
 			ipOf(f)[0] = 0x66
@@ -273,6 +287,7 @@ func TestRefusals(t *testing.T) {
 			return rawFrame("192.0.2.1", "224.0.0.1", append(igmp8(0x11, 100, "0.0.0.0"), 2, 125, 0, 1, 10, 0, 0, 1))
 		}, ReasonBadSources},
 	}
+	tests = append(tests, refusals6...)
 	covered := map[Reason]bool{}
 	d := NewDecoder()
 	var m Message
@@ -311,12 +326,10 @@ func stripOptions(f []byte) []byte {
 	return fixIP(out)
 }
 
+// TestAccepts runs every acceptance case, IPv4 ones here and IPv6, PIM
+// and MRD ones from accepts6.
 func TestAccepts(t *testing.T) {
-	tests := []struct {
-		name  string
-		frame func(t testing.TB) []byte
-		check func(t *testing.T, m *Message)
-	}{
+	tests := []acceptCase{
 		{"ethernet padding trimmed", func(t testing.TB) []byte {
 			return append(v2ReportFrame(t), make([]byte, 20)...)
 		}, func(t *testing.T, m *Message) { wantGroup(t, m, KindReport, 2, "239.1.1.1") }},
@@ -464,12 +477,8 @@ func TestAccepts(t *testing.T) {
 			return rawFrame("192.0.2.9", "239.1.1.1", append(igmp8(0x16, 0, "239.1.1.1"), 0x7f))
 		}, func(t *testing.T, m *Message) { wantGroup(t, m, KindReport, 2, "239.1.1.1") }},
 	}
-	for _, typ := range []byte{0x00, 0x13, 0x14, 0x1e, 0x1f, 0x30, 0x31, 0x32, 0x42, 0xff} {
-		tests = append(tests, struct {
-			name  string
-			frame func(t testing.TB) []byte
-			check func(t *testing.T, m *Message)
-		}{"other type " + hex(typ), func(t testing.TB) []byte {
+	for _, typ := range []byte{0x00, 0x13, 0x14, 0x1e, 0x1f, 0x31, 0x42, 0xff} {
+		tests = append(tests, acceptCase{"other type " + hex(typ), func(t testing.TB) []byte {
 			return rawFrame("10.0.0.1", "224.0.0.106", igmp8(typ, 0x33, "10.2.3.4"))
 		}, func(t *testing.T, m *Message) {
 			if m.Kind != KindOther || m.IGMPType != typ || m.Group.IsValid() || m.Version != 0 {
@@ -477,6 +486,7 @@ func TestAccepts(t *testing.T) {
 			}
 		}})
 	}
+	tests = append(tests, accepts6...)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			m, err := Decode(tt.frame(t))

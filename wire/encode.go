@@ -10,21 +10,32 @@ import (
 )
 
 // ErrInvalid is wrapped by every encoder error: the Query or Report asked
-// for something IGMP cannot carry.
+// for something IGMP or MLD cannot carry.
 var ErrInvalid = errors.New("invalid input")
 
-// Query describes a membership query to send.
+// Query describes a membership query to send. The family of Src picks the
+// protocol: an IPv4 Src makes an IGMP query, an IPv6 one an MLD query, and
+// Group and Sources must then be of the same family.
 type Query struct {
-	Version int // 1, 2 or 3
+	// Version is the protocol's own: IGMP 1, 2 or 3; MLD 1 or 2.
+	Version int
 	SrcMAC  net.HardwareAddr
-	Src     netip.Addr // 0.0.0.0 is allowed (a proxy querier, RFC 4541 §2.1.1)
-	// Group is the queried group; invalid or 0.0.0.0 makes a general query,
-	// sent to 224.0.0.1. A group-specific query is sent to the group.
+	// Src is the IP source. For IGMP 0.0.0.0 is allowed (a proxy querier,
+	// RFC 4541 §2.1.1). For MLD it must be link-local, or :: for the
+	// proxy query of RFC 4541 M4 -- which hosts following RFC 3810
+	// §5.1.14, Linux among them, discard.
+	Src netip.Addr
+	// Group is the queried group; invalid, 0.0.0.0 or :: makes a general
+	// query, sent to 224.0.0.1 or ff02::1. A group-specific query is sent
+	// to the group.
 	Group netip.Addr
-	// MaxResp is ignored for v1 (hosts use 10 s). v2 carries it in whole
-	// tenths, 0.1-25.5 s; v3 in the float code of EncodeCode (rounded down).
+	// MaxResp is ignored for IGMPv1 (hosts use 10 s). IGMPv2 carries it in
+	// whole tenths, 0.1-25.5 s; IGMPv3 in the float code of EncodeCode
+	// (rounded down). MLDv1 carries whole milliseconds up to 65.535 s;
+	// MLDv2 the float code of EncodeMLDCode (rounded down).
 	MaxResp time.Duration
-	// v3 only. A QRV above 7 is sent as 0, as RFC 3376 §4.1.6 says.
+	// IGMPv3 and MLDv2 only. A QRV above 7 is sent as 0, as RFC 3376
+	// §4.1.6 and RFC 3810 §5.1.8 say.
 	QRV                uint8
 	QueryInterval      time.Duration // QQIC, rounded down to the code
 	Sources            []netip.Addr  // group-and-source-specific query
@@ -32,13 +43,19 @@ type Query struct {
 	VLAN               uint16        // 802.1Q VLAN id to tag with; 0 = untagged
 }
 
-// Report describes a membership report or leave to send.
+// Report describes a membership report or leave to send. As for Query,
+// the family of Src picks IGMP or MLD.
 type Report struct {
-	Version int  // 1, 2 or 3
-	Leave   bool // v2 only: Leave Group (0x17) to 224.0.0.2
-	SrcMAC  net.HardwareAddr
-	Src     netip.Addr // 0.0.0.0 is allowed (RFC 3376 §4.2.13)
-	Group   netip.Addr // v1/v2: the group reported or left; unset for v3
+	// Version is the protocol's own: IGMP 1, 2 or 3; MLD 1 or 2.
+	Version int
+	// Leave asks for an IGMPv2 Leave Group (0x17) to 224.0.0.2, or an
+	// MLDv1 Done (132) to ff02::2.
+	Leave  bool
+	SrcMAC net.HardwareAddr
+	// Src is the IP source: 0.0.0.0 is allowed for IGMP (RFC 3376
+	// §4.2.13); for MLD a link-local address or :: (RFC 3810 §5.2.13).
+	Src     netip.Addr
+	Group   netip.Addr // IGMPv1/v2, MLDv1: the group reported or left; unset for IGMPv3, MLDv2
 	Records []GroupRecord
 	VLAN    uint16 // 802.1Q VLAN id to tag with; 0 = untagged
 }
@@ -51,11 +68,15 @@ const (
 	maxIPLen    = 0xffff
 )
 
-// EncodeQuery builds a complete Ethernet frame carrying q.
+// EncodeQuery builds a complete Ethernet frame carrying q: an IGMP query
+// for an IPv4 q.Src, an MLD query for an IPv6 one.
 func EncodeQuery(q Query) ([]byte, error) { return AppendQuery(nil, q) }
 
 // AppendQuery is EncodeQuery appending to b, so a sender can reuse a buffer.
 func AppendQuery(b []byte, q Query) ([]byte, error) {
+	if q.Src.Is6() {
+		return appendMLDQuery(b, q)
+	}
 	general := !q.Group.IsValid() || q.Group == netip.IPv4Unspecified()
 	if err := checkFrame(q.SrcMAC, q.Src, q.VLAN); err != nil {
 		return b, fmt.Errorf("query: %w", err)
@@ -131,13 +152,17 @@ func AppendQuery(b []byte, q Query) ([]byte, error) {
 	return b, nil
 }
 
-// EncodeReport builds a complete Ethernet frame carrying r: a v1 (0x12) or
-// v2 (0x16) report to the group, a v2 leave (0x17) to 224.0.0.2, or a v3
-// report (0x22) to 224.0.0.22.
+// EncodeReport builds a complete Ethernet frame carrying r. For IGMP: a v1
+// (0x12) or v2 (0x16) report to the group, a v2 leave (0x17) to 224.0.0.2,
+// or a v3 report (0x22) to 224.0.0.22. For MLD: a v1 report (131) to the
+// group, a done (132) to ff02::2, or a v2 report (143) to ff02::16.
 func EncodeReport(r Report) ([]byte, error) { return AppendReport(nil, r) }
 
 // AppendReport is EncodeReport appending to b.
 func AppendReport(b []byte, r Report) ([]byte, error) {
+	if r.Src.Is6() {
+		return appendMLDReport(b, r)
+	}
 	if err := checkFrame(r.SrcMAC, r.Src, r.VLAN); err != nil {
 		return b, fmt.Errorf("report: %w", err)
 	}
@@ -222,14 +247,19 @@ func AppendReport(b []byte, r Report) ([]byte, error) {
 }
 
 func checkFrame(mac net.HardwareAddr, src netip.Addr, vlan uint16) error {
+	if !src.Is4() {
+		return fmt.Errorf("source %v is not an IPv4 address: %w", src, ErrInvalid)
+	}
+	return checkLink(mac, vlan)
+}
+
+// checkLink checks what every frame needs whatever its protocol.
+func checkLink(mac net.HardwareAddr, vlan uint16) error {
 	if len(mac) != 6 {
 		return fmt.Errorf("source MAC %q is not 6 bytes: %w", mac, ErrInvalid)
 	}
 	if !validSourceMAC(mac) {
 		return fmt.Errorf("source MAC %v is multicast or zero: %w", mac, ErrInvalid)
-	}
-	if !src.Is4() {
-		return fmt.Errorf("source %v is not an IPv4 address: %w", src, ErrInvalid)
 	}
 	if vlan > 4094 {
 		return fmt.Errorf("VLAN %d above 4094: %w", vlan, ErrInvalid)

@@ -140,6 +140,7 @@ func readPcap(t testing.TB, name string) []fixtureFrame {
 var fixtures = []string{
 	"IGMP_V1.pcap", "IGMP_V2.pcap", "igmpv3-queries.pcap", "eapon1.pcap",
 	"mtrace.pcap", "mrinfo_query.pcap", "PIMv2_hellos.pcap",
+	"icmpv6.pcap", "dcb_ets.pcap", "synthetic.pcap",
 }
 
 // asQuery and asReport turn a decoded message back into encoder input, for

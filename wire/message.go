@@ -8,18 +8,21 @@ import (
 	"time"
 )
 
-// Kind is what a decoded IGMP message is, independent of its wire type code.
+// Kind is what a decoded message is, independent of its protocol and wire
+// type code.
 type Kind uint8
 
 // Message kinds, shared by IGMP and MLD. KindOther is an IGMP type a
-// snooper does not interpret (DVMRP, mtrace, PIMv1, ...): RFC 4541 C4 says
-// to flood it, not drop it.
+// snooper does not interpret (DVMRP, mtrace, PIMv1, MRD solicitation, ...)
+// or an MRD solicitation over ICMPv6: RFC 4541 C4 says to flood it, not
+// drop it. Other ICMPv6 types are not MLD at all and are refused
+// (ReasonNotMLD).
 const (
 	KindQuery    Kind = iota + 1 // membership query, any version (IGMP 0x11, MLD 130)
 	KindReport                   // IGMPv1/v2 report or MLDv1 report for Message.Group
 	KindLeave                    // IGMPv2 leave or MLDv1 done for Message.Group
 	KindReportV3                 // IGMPv3 or MLDv2 report carrying Message.Records
-	KindOther                    // any other IGMP type, see Message.IGMPType
+	KindOther                    // any other IGMP type or ICMPv6 MRD solicitation, see Message.IGMPType
 	// KindPIMHello is a PIMv2 hello (RFC 7761 §4.9.2): a multicast router
 	// is behind the port even if it is not the querier.
 	KindPIMHello
@@ -106,15 +109,16 @@ func (t RecordType) String() string {
 	return "UNKNOWN"
 }
 
-// GroupRecord is one record of an IGMPv3 report. Aux data is skipped.
+// GroupRecord is one record of an IGMPv3 or MLDv2 report. Aux data is
+// skipped.
 type GroupRecord struct {
 	Type    RecordType
 	Group   netip.Addr
 	Sources []netip.Addr
 }
 
-// Message is one decoded, validated IGMP message with the addressing the
-// engine needs. Slices may alias the decoder's buffers: copy what you keep.
+// Message is one decoded, validated IGMP, MLD, PIM hello or MRD message
+// with the addressing the engine needs. Slices may alias the decoder's buffers: copy what you keep.
 type Message struct {
 	Kind  Kind
 	Proto Protocol
@@ -127,45 +131,68 @@ type Message struct {
 	// (query of 28 bytes or more, 143). See Generation to compare them.
 	Version int
 
-	// AdvertInterval is the MRD advertisement interval (KindMRDAdvert).
+	// AdvertInterval is the MRD advertisement interval (KindMRDAdvert),
+	// whose QueryInterval and QRV carry the advertised Query Interval and
+	// Robustness Variable (RFC 4286 §3; 0 when IGMP/MLD is off, QRV
+	// saturated at 255).
 	AdvertInterval time.Duration
 
 	SrcMAC net.HardwareAddr
 	DstMAC net.HardwareAddr
 	VLAN   uint16 // 802.1Q VLAN id, 0 if untagged or priority-tagged (VID 0)
 
-	Src netip.Addr // IP source (0.0.0.0 is legal for reports, RFC 3376 §4.2.13)
+	Src netip.Addr // IP source (0.0.0.0 or :: is legal for reports, RFC 3376 §4.2.13, RFC 4541 M4)
 	Dst netip.Addr // IP destination
 
-	// TTL and RouterAlert are reported, not enforced: no IGMP RFC requires a
-	// receiver to drop TTL != 1, and IGMPv1 hosts send no Router Alert
-	// (RFC 3376 §9.2). Policy belongs to the engine.
+	// TTL (the IPv6 Hop Limit) and RouterAlert are reported, and for IGMP
+	// and PIM not enforced: no IGMP RFC requires a receiver to drop
+	// TTL != 1, and IGMPv1 hosts send no Router Alert (RFC 3376 §9.2).
+	// MLD requires both (RFC 3810 §5: Hop Limit 1, Router Alert value 0 in
+	// a Hop-by-Hop header) and MRD a TTL or Hop Limit of 1 (RFC 4286): the
+	// decoder refuses messages without them.
 	TTL         uint8
-	RouterAlert bool // the IPv4 Router Alert option (RFC 2113) was present
+	RouterAlert bool // the IPv4 Router Alert option (RFC 2113), or an IPv6 one with the MLD value 0 (RFC 2711)
 
-	// Group is the group of a v1/v2 report or leave, or of a query
-	// (unspecified for a general query).
+	// Group is the group of an IGMPv1/v2 or MLDv1 report, leave or done,
+	// or of a query (0.0.0.0 or :: for a general query).
 	Group netip.Addr
 
-	// Query fields.
-	MaxResp            time.Duration // decoded Max Resp Code; a v1 query (MRC 0) counts as 10 s
-	QRV                uint8         // v3 only; 0 if absent
-	QueryInterval      time.Duration // v3 QQIC decoded; 0 if absent
+	// Query fields. "v3" means IGMPv3 or MLDv2 (Generation 3).
+	MaxResp            time.Duration // decoded Max Resp Code; an IGMPv1 query (MRC 0) counts as 10 s
+	QRV                uint8         // v3 (and MRD) only; 0 if absent
+	QueryInterval      time.Duration // v3 QQIC decoded (or MRD Query Interval); 0 if absent
 	SuppressRouterSide bool          // v3 S flag
 	Sources            []netip.Addr  // v3 group-and-source-specific query sources
 
-	// Records of an IGMPv3 report, unknown record types dropped (RFC 3376 §4.2.12).
+	// Records of an IGMPv3 or MLDv2 report, unknown record types dropped
+	// (RFC 3376 §4.2.12, RFC 3810 §5.2.12).
 	Records []GroupRecord
 }
 
 // Generation puts IGMP and MLD versions on one scale for compatibility
 // rules: 1 for IGMPv1, 2 for IGMPv2 and MLDv1 (any-source, with leaves),
-// 3 for IGMPv3 and MLDv2 (source filtering).
+// 3 for IGMPv3 and MLDv2 (source filtering). It is 0 for messages without
+// a membership version (PIM hellos, MRD, KindOther).
 func (m *Message) Generation() int {
-	if m.Proto == MLD {
+	if m.Version == 0 {
+		return 0
+	}
+	if m.protocol() == MLD {
 		return m.Version + 1
 	}
 	return m.Version
+}
+
+// protocol is m.Proto, or for a message built by hand without it, the
+// protocol of its addresses' family.
+func (m *Message) protocol() Protocol {
+	if m.Proto != 0 {
+		return m.Proto
+	}
+	if m.Src.Is6() || m.Group.Is6() || m.Dst.Is6() {
+		return MLD
+	}
+	return IGMP
 }
 
 // IsGeneralQuery reports whether m is a general query (group 0.0.0.0 or ::).
@@ -208,16 +235,23 @@ func cloneAddrs(a []netip.Addr) []netip.Addr {
 //
 //	10.0.0.1 > 224.0.0.1 igmp query v2 group 0.0.0.0 maxresp 10s
 //	10.0.0.9 > 224.0.0.22 igmp report v3 TO_EX 239.255.255.250 {}
+//	fe80::1 > ff02::16 mld report v2 IS_EX ff02::1:ff00:1 {}
+//	10.0.0.2 > 224.0.0.13 pim hello
 func (m *Message) String() string {
 	var b strings.Builder
 	if m.VLAN != 0 {
 		fmt.Fprintf(&b, "vlan %d ", m.VLAN)
 	}
-	fmt.Fprintf(&b, "%v > %v igmp ", m.Src, m.Dst)
+	proto := m.protocol()
+	if m.Kind == KindPIMHello {
+		fmt.Fprintf(&b, "%v > %v pim hello", m.Src, m.Dst)
+		return b.String()
+	}
+	fmt.Fprintf(&b, "%v > %v %v ", m.Src, m.Dst, proto)
 	switch m.Kind {
 	case KindQuery:
 		fmt.Fprintf(&b, "query v%d group %v maxresp %v", m.Version, m.Group, m.MaxResp)
-		if m.Version == 3 {
+		if m.Generation() == 3 {
 			fmt.Fprintf(&b, " qrv %d qqi %v", m.QRV, m.QueryInterval)
 			if m.SuppressRouterSide {
 				b.WriteString(" suppress")
@@ -230,7 +264,7 @@ func (m *Message) String() string {
 	case KindReport, KindLeave:
 		fmt.Fprintf(&b, "%v v%d group %v", m.Kind, m.Version, m.Group)
 	case KindReportV3:
-		b.WriteString("report v3")
+		fmt.Fprintf(&b, "report v%d", m.Version)
 		if len(m.Records) == 0 {
 			b.WriteString(" no records")
 		}
@@ -241,8 +275,16 @@ func (m *Message) String() string {
 			fmt.Fprintf(&b, " %v %v ", r.Type, r.Group)
 			writeAddrs(&b, r.Sources)
 		}
+	case KindMRDAdvert:
+		fmt.Fprintf(&b, "mrd_advert interval %v qqi %v qrv %d", m.AdvertInterval, m.QueryInterval, m.QRV)
+	case KindMRDTermination:
+		b.WriteString("mrd_termination")
 	default:
-		fmt.Fprintf(&b, "%v type 0x%02x", m.Kind, m.IGMPType)
+		if proto == MLD {
+			fmt.Fprintf(&b, "%v type %d", m.Kind, m.IGMPType) // ICMPv6 types are decimal
+		} else {
+			fmt.Fprintf(&b, "%v type 0x%02x", m.Kind, m.IGMPType)
+		}
 	}
 	return b.String()
 }

@@ -12,6 +12,7 @@ type Reason uint8
 // Refusal reasons. Keep Reasons() and String() in step when adding one.
 const (
 	ReasonNone Reason = iota
+	// ReasonNotIGMP: IPv4 that is neither IGMP nor PIM. Not snooped.
 	ReasonNotIGMP
 	ReasonTruncated
 	ReasonBadIPHeader
@@ -30,23 +31,59 @@ const (
 	// allows sources only in group-specific queries; Linux hosts and the
 	// bridge both ignore such a query.
 	ReasonBadSources
+	// ReasonNotIP: neither IPv4 nor IPv6 (ARP, LLDP, EAPOL, a second VLAN
+	// tag, ...). Not snooped.
+	ReasonNotIP
+	// ReasonNotMLD: IPv6 that is not MLD, MRD or PIM: neighbour discovery,
+	// echo and every other ICMPv6 type, other upper layers, ESP or an
+	// unknown extension header (RFC 4541 M7: MLD is told by ICMPv6 type
+	// after the extension headers). Not snooped.
+	ReasonNotMLD
+	// ReasonNotPIMHello: a PIM message other than a PIMv2 hello. Only hellos
+	// tell a snooper where routers are; the rest is not snooped.
+	ReasonNotPIMHello
+	// ReasonBadICMPv6Checksum: the ICMPv6 checksum, pseudo-header included
+	// (RFC 8200 §8.1), is wrong.
+	ReasonBadICMPv6Checksum
+	// ReasonBadPIMChecksum: the PIM checksum (RFC 7761 §4.9) is wrong.
+	ReasonBadPIMChecksum
+	// ReasonBadHopLimit: an MLD message, or an MRD message of either family,
+	// with an IPv6 Hop Limit or IPv4 TTL other than 1 (RFC 3810 §5,
+	// RFC 4286 §2): it may have been forwarded from another link.
+	ReasonBadHopLimit
+	// ReasonNoRouterAlert: an MLD message without a Hop-by-Hop header that
+	// carries a Router Alert option with value 0 (RFC 3810 §5, RFC 2711).
+	ReasonNoRouterAlert
+	// ReasonBadSource: an MLD query from :: or from a source that is not
+	// link-local (RFC 3810 §5.1.14), an MLD report or done from neither
+	// link-local nor :: (§5.2.13; :: is accepted as RFC 4541 M4 requires),
+	// or an IPv6 MRD message from a source that is not link-local.
+	ReasonBadSource
 	reasonCount
 )
 
 var reasonNames = [reasonCount]string{
-	ReasonNone:            "none",
-	ReasonNotIGMP:         "not_igmp",
-	ReasonTruncated:       "truncated",
-	ReasonBadIPHeader:     "bad_ip_header",
-	ReasonBadIPChecksum:   "bad_ip_checksum",
-	ReasonFragment:        "fragment",
-	ReasonBadIGMPChecksum: "bad_igmp_checksum",
-	ReasonBadQueryLength:  "bad_query_length",
-	ReasonBadRecord:       "bad_record",
-	ReasonBadGroup:        "bad_group",
-	ReasonBadDestination:  "bad_destination",
-	ReasonBadSourceMAC:    "bad_source_mac",
-	ReasonBadSources:      "bad_sources",
+	ReasonNone:              "none",
+	ReasonNotIGMP:           "not_igmp",
+	ReasonTruncated:         "truncated",
+	ReasonBadIPHeader:       "bad_ip_header",
+	ReasonBadIPChecksum:     "bad_ip_checksum",
+	ReasonFragment:          "fragment",
+	ReasonBadIGMPChecksum:   "bad_igmp_checksum",
+	ReasonBadQueryLength:    "bad_query_length",
+	ReasonBadRecord:         "bad_record",
+	ReasonBadGroup:          "bad_group",
+	ReasonBadDestination:    "bad_destination",
+	ReasonBadSourceMAC:      "bad_source_mac",
+	ReasonBadSources:        "bad_sources",
+	ReasonNotIP:             "not_ip",
+	ReasonNotMLD:            "not_mld",
+	ReasonNotPIMHello:       "not_pim_hello",
+	ReasonBadICMPv6Checksum: "bad_icmpv6_checksum",
+	ReasonBadPIMChecksum:    "bad_pim_checksum",
+	ReasonBadHopLimit:       "bad_hop_limit",
+	ReasonNoRouterAlert:     "no_router_alert",
+	ReasonBadSource:         "bad_source",
 }
 
 // String returns the reason's snake_case name, as used in counters.
@@ -55,6 +92,17 @@ func (r Reason) String() string {
 		return reasonNames[r]
 	}
 	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// NotSnooped reports whether r refuses a frame for not being a protocol
+// the snooper reads at all (as opposed to a malformed or invalid one), so
+// callers can keep such frames out of error logs.
+func (r Reason) NotSnooped() bool {
+	switch r {
+	case ReasonNotIP, ReasonNotIGMP, ReasonNotMLD, ReasonNotPIMHello:
+		return true
+	}
+	return false
 }
 
 // Reasons lists every refusal reason except ReasonNone, for counters.

@@ -30,6 +30,17 @@ func TestNoStaleState(t *testing.T) {
 	gq := mustQuery(t, Query{Version: 2, SrcMAC: testMAC, Src: src, MaxResp: 10 * time.Second})
 	bad := append([]byte{}, big...)
 	bad[len(bad)-1] ^= 0xff // IGMP checksum now wrong, after the records were partly decoded
+	ll := addr(llSrc)
+	big6 := mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: ll, VLAN: 6, Records: []GroupRecord{
+		{Type: ModeIsInclude, Group: addr("ff3e::1"), Sources: addrs("2001:db8::1", "2001:db8::2", "2001:db8::3")},
+		{Type: AllowNewSources, Group: addr("ff3e::2"), Sources: addrs("2001:db8::4")},
+	}})
+	gssq6 := mustQuery(t, Query{Version: 2, SrcMAC: testMAC, Src: ll, Group: addr("ff3e::1"), MaxResp: time.Second,
+		QRV: 2, QueryInterval: 125 * time.Second, SuppressRouterSide: true, Sources: addrs("2001:db8::1")})
+	done6 := mustReport(t, Report{Version: 1, Leave: true, SrcMAC: testMAC, Src: ll, Group: addr("ff05::1:3")})
+	noRA6 := raw6(llSrc, "ff05::1:3", 1, nil, ipProtoICMPv6, mld1(TypeMLDReportV1, 0, "ff05::1:3"))
+	advert6 := raw6(llSrc, "ff02::6a", 1, []ext6{hbh(hbhRA...)}, ipProtoICMPv6, mrd(TypeMRDAdvert6, 20, 125, 2))
+	pim6 := raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHello())
 
 	seq := []struct {
 		name  string
@@ -39,6 +50,10 @@ func TestNoStaleState(t *testing.T) {
 		{"big again", big}, {"refused big", bad}, {"v3 records without sources", noSources},
 		{"big again", big}, {"v3 report without records", empty}, {"v3 group-and-source query", gsq},
 		{"v2 general query", gq}, {"big again", big}, {"small again", small},
+		{"big MLDv2 report", big6}, {"MLD done", done6}, {"MLD report without Router Alert", noRA6},
+		{"big MLDv2 report again", big6}, {"MLDv2 GSSQ", gssq6}, {"IPv6 MRD advert", advert6},
+		{"small v3 report after MLD", small}, {"IPv6 PIM hello", pim6}, {"v2 report without RA after MLD", v2},
+		{"big again", big}, {"big MLDv2 report after IGMP", big6},
 	}
 	d := NewDecoder()
 	var m Message
@@ -127,6 +142,26 @@ func allocFrames(t testing.TB) map[string][]byte {
 			f[len(f)-1] ^= 1
 			return f
 		}(),
+		"MLDv2 report": mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: addr(llSrc), Records: []GroupRecord{
+			{Type: ModeIsInclude, Group: addr("ff3e::1"), Sources: addrs("2001:db8::1", "2001:db8::2", "2001:db8::3")},
+			{Type: ModeIsExclude, Group: addr("ff05::2")},
+		}}),
+		"MLDv2 query": mustQuery(t, Query{Version: 2, SrcMAC: testMAC, Src: addr(llSrc), Group: addr("ff3e::1"),
+			MaxResp: time.Second, QRV: 2, Sources: addrs("2001:db8::1", "2001:db8::2")}),
+		"MLDv1 report behind extension headers": raw6(llSrc, "ff05::1:3", 1, []ext6{hbh(hbhRA...), dest8},
+			ipProtoICMPv6, mld1(TypeMLDReportV1, 0, "ff05::1:3")),
+		"refused neighbour solicitation": raw6("::", "ff02::1:ff00:2", 255, nil, ipProtoICMPv6,
+			append([]byte{135, 0, 0, 0, 0, 0, 0, 0}, a6("fe80::2")...)),
+		"refused MLD checksum": func() []byte {
+			f := mustReport(t, Report{Version: 1, SrcMAC: testMAC, Src: addr(llSrc), Group: addr("ff05::1:3")})
+			f[len(f)-1] ^= 1
+			return f
+		}(),
+		"IPv6 PIM hello":      raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHello()),
+		"IPv4 MRD advert":     rawIPv4("10.0.0.1", "224.0.0.106", 1, ipProtoIGMP, mrd(TypeMRDAdvert, 20, 125, 2), true),
+		"IPv6 MRD advert":     raw6(llSrc, "ff02::6a", 1, []ext6{hbh(hbhRA...)}, ipProtoICMPv6, mrd(TypeMRDAdvert6, 20, 125, 2)),
+		"IPv4 PIM hello":      rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHello(), true),
+		"refused UDP over v6": raw6(llSrc, "ff02::fb", 255, nil, 17, make([]byte, 16)),
 	}
 }
 

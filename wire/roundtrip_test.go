@@ -63,7 +63,7 @@ func TestQueryRoundTrip(t *testing.T) {
 				t.Fatalf("Decode: %v", err)
 			}
 			want := tt.want
-			want.Kind, want.IGMPType = KindQuery, TypeQuery
+			want.Kind, want.Proto, want.IGMPType = KindQuery, IGMP, TypeQuery
 			if !want.Src.IsValid() {
 				want.Src = src
 			}
@@ -137,7 +137,7 @@ func TestReportRoundTrip(t *testing.T) {
 				t.Fatalf("Decode: %v", err)
 			}
 			want := Message{
-				Kind: tt.kind, IGMPType: tt.typ, Version: tt.r.Version,
+				Kind: tt.kind, Proto: IGMP, IGMPType: tt.typ, Version: tt.r.Version,
 				SrcMAC: testMAC, DstMAC: m.DstMAC, VLAN: tt.r.VLAN,
 				Src: tt.r.Src, Dst: tt.dst, TTL: 1, RouterAlert: true,
 				Group: tt.r.Group, Records: tt.r.Records,
@@ -153,28 +153,28 @@ func TestEncoderRefusesBadInput(t *testing.T) {
 	src := addr("192.0.2.1")
 	g := addr("239.1.1.1")
 	queries := map[string]Query{
-		"version 0":              {Version: 0, Src: src},
-		"version 4":              {Version: 4, Src: src},
-		"short MAC":              {Version: 2, SrcMAC: testMAC[:5], Src: src, MaxResp: time.Second},
-		"multicast MAC":          {Version: 2, SrcMAC: []byte{1, 0, 0x5e, 0, 0, 1}, Src: src, MaxResp: time.Second},
-		"zero MAC":               {Version: 2, SrcMAC: make([]byte, 6), Src: src, MaxResp: time.Second},
-		"IPv6 source":            {Version: 2, Src: addr("fe80::1"), MaxResp: time.Second},
-		"4in6 source":            {Version: 2, Src: addr("::ffff:192.0.2.1"), MaxResp: time.Second},
-		"invalid source":         {Version: 2, MaxResp: time.Second},
-		"unicast group":          {Version: 2, Src: src, Group: addr("10.1.1.1"), MaxResp: time.Second},
-		"v1 group-specific":      {Version: 1, Src: src, Group: g},
-		"v2 MaxResp 0":           {Version: 2, Src: src},
-		"v2 MaxResp 50ms":        {Version: 2, Src: src, MaxResp: 50 * time.Millisecond},
-		"v2 MaxResp 25.6s":       {Version: 2, Src: src, MaxResp: 25600 * time.Millisecond},
-		"v2 with sources":        {Version: 2, Src: src, Group: g, MaxResp: time.Second, Sources: addrs("10.0.0.1")},
-		"v2 with QRV":            {Version: 2, Src: src, MaxResp: time.Second, QRV: 2},
-		"v3 MaxResp negative":    {Version: 3, Src: src, MaxResp: -time.Second},
-		"v3 MaxResp too long":    {Version: 3, Src: src, MaxResp: MaxCode(MaxRespUnit) + time.Second},
-		"v3 QQI too long":        {Version: 3, Src: src, QueryInterval: MaxCode(QueryIntervalUnit) + time.Second},
-		"v3 general sources":     {Version: 3, Src: src, Sources: addrs("10.0.0.1")},
-		"v3 IPv6 source address": {Version: 3, Src: src, Group: g, Sources: addrs("2001:db8::1")},
-		"v3 too many sources":    {Version: 3, Src: src, Group: g, Sources: make([]netip.Addr, 16380)},
-		"VLAN 4095":              {Version: 2, Src: src, MaxResp: time.Second, VLAN: 4095},
+		"version 0":               {Version: 0, Src: src},
+		"version 4":               {Version: 4, Src: src},
+		"short MAC":               {Version: 2, SrcMAC: testMAC[:5], Src: src, MaxResp: time.Second},
+		"multicast MAC":           {Version: 2, SrcMAC: []byte{1, 0, 0x5e, 0, 0, 1}, Src: src, MaxResp: time.Second},
+		"zero MAC":                {Version: 2, SrcMAC: make([]byte, 6), Src: src, MaxResp: time.Second},
+		"IPv6 source, IPv4 group": {Version: 2, Src: addr("fe80::1"), Group: g, MaxResp: time.Second},
+		"4in6 source":             {Version: 2, Src: addr("::ffff:192.0.2.1"), MaxResp: time.Second},
+		"invalid source":          {Version: 2, MaxResp: time.Second},
+		"unicast group":           {Version: 2, Src: src, Group: addr("10.1.1.1"), MaxResp: time.Second},
+		"v1 group-specific":       {Version: 1, Src: src, Group: g},
+		"v2 MaxResp 0":            {Version: 2, Src: src},
+		"v2 MaxResp 50ms":         {Version: 2, Src: src, MaxResp: 50 * time.Millisecond},
+		"v2 MaxResp 25.6s":        {Version: 2, Src: src, MaxResp: 25600 * time.Millisecond},
+		"v2 with sources":         {Version: 2, Src: src, Group: g, MaxResp: time.Second, Sources: addrs("10.0.0.1")},
+		"v2 with QRV":             {Version: 2, Src: src, MaxResp: time.Second, QRV: 2},
+		"v3 MaxResp negative":     {Version: 3, Src: src, MaxResp: -time.Second},
+		"v3 MaxResp too long":     {Version: 3, Src: src, MaxResp: MaxCode(MaxRespUnit) + time.Second},
+		"v3 QQI too long":         {Version: 3, Src: src, QueryInterval: MaxCode(QueryIntervalUnit) + time.Second},
+		"v3 general sources":      {Version: 3, Src: src, Sources: addrs("10.0.0.1")},
+		"v3 IPv6 source address":  {Version: 3, Src: src, Group: g, Sources: addrs("2001:db8::1")},
+		"v3 too many sources":     {Version: 3, Src: src, Group: g, Sources: make([]netip.Addr, 16380)},
+		"VLAN 4095":               {Version: 2, Src: src, MaxResp: time.Second, VLAN: 4095},
 	}
 	for name, q := range queries {
 		if q.SrcMAC == nil {

@@ -1,0 +1,87 @@
+package wire
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Multicast router discovery: PIM hellos (RFC 7761 §4.9.2) and Multicast
+// Router Discovery (RFC 4286), in both address families. Both tell a
+// snooper that a multicast router sits behind the port (RFC 4541 C2, M5).
+
+// MRDIntervalUnit is the unit of the MRD Advertisement Interval and Query
+// Interval fields (RFC 4286 §3): seconds.
+const MRDIntervalUnit = time.Second
+
+// decodePIM accepts a PIMv2 hello to ALL-PIM-ROUTERS of either family and
+// refuses every other PIM message. The hello options (holdtime, DR
+// priority, ...) are not read.
+func decodePIM(p []byte, m *Message) error {
+	if len(p) < pimHeaderLen {
+		return errShortPIM
+	}
+	if p[0] != pimV2Hello {
+		return errNotPIMHello
+	}
+	if !validSourceMAC(m.SrcMAC) {
+		return errSourceMAC
+	}
+	// RFC 7761 §4.9: the checksum covers the whole PIM message, and for
+	// IPv6 the pseudo-header too.
+	v6 := m.Src.Is6()
+	if v6 && checksum6(m.Src, m.Dst, ipProtoPIM, p) != 0 || !v6 && checksum(p) != 0 {
+		return errPIMChecksum
+	}
+	m.Proto, m.Kind, m.IGMPType = IGMP, KindPIMHello, TypePIMHello
+	dst := AllPIMRouters
+	if v6 {
+		m.Proto, dst = MLD, AllPIMRouters6
+	}
+	// Hellos are only ever multicast to ALL-PIM-ROUTERS (RFC 7761 §4.9).
+	if m.Dst != dst {
+		return errPIMDst
+	}
+	return nil
+}
+
+// decodeMRD decodes an MRD advertisement or termination of either family
+// (IGMP 0x30/0x32, ICMPv6 151/153) whose checksum was verified. RFC 4286
+// sends every MRD message with TTL or Hop Limit 1 and advertisements and
+// terminations to All-Snoopers; an IPv6 router speaks from its link-local
+// address. Anything else did not come from a router on this link.
+func decodeMRD(p []byte, m *Message) error {
+	advert := p[0] == TypeMRDAdvert || p[0] == TypeMRDAdvert6
+	m.Kind = KindMRDTermination
+	if advert {
+		m.Kind = KindMRDAdvert
+	}
+	if m.Proto == MLD {
+		switch {
+		case m.TTL != 1:
+			return errMRDHopLimit
+		case !m.Src.IsLinkLocalUnicast():
+			return errMRDSource
+		case m.Dst != AllSnoopers6:
+			return errMRDDst6
+		}
+	} else {
+		switch {
+		case m.TTL != 1:
+			return errMRDTTL
+		case m.Dst != AllSnoopers:
+			return errMRDDst
+		}
+	}
+	if !advert {
+		return nil
+	}
+	if len(p) < mrdAdvertLen {
+		return errShortMRD
+	}
+	m.AdvertInterval = time.Duration(p[1]) * MRDIntervalUnit
+	m.QueryInterval = time.Duration(binary.BigEndian.Uint16(p[4:6])) * MRDIntervalUnit
+	// The Robustness Variable field is 16 bits wide; no sane value is
+	// above 255 (IGMPv3 and MLDv2 carry 3 bits of it).
+	m.QRV = uint8(min(binary.BigEndian.Uint16(p[6:8]), 0xff))
+	return nil
+}
