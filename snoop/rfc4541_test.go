@@ -295,3 +295,53 @@ func TestSourceEntriesCountTowardTheKeyLimit(t *testing.T) {
 		t.Fatalf("install on b: %+v", in)
 	}
 }
+
+func TestRFC4541_C3_ReportFromZeroAccepted(t *testing.T) {
+	e := newEngine(t)
+	r := report(2, grp)
+	r.Src = netip.IPv4Unspecified()
+	if in := kinds(e.HandleMessage(t0, hostA, r, rawFrame), ActInstall); len(in) != 1 {
+		t.Fatal("a report from 0.0.0.0 was not learned (RFC 3376 §4.2.13)")
+	}
+	if rows := e.Groups(t0); len(rows[0].Reporters) != 0 {
+		t.Fatalf("0.0.0.0 tracked as a host: %v", rows[0].Reporters)
+	}
+}
+
+func TestRFC4541_C4_UnknownTypesNeitherLearnedNorRelayed(t *testing.T) {
+	e := newEngine(t)
+	e.HandleMessage(t0, uplink, query(routeIP, netip.IPv4Unspecified(), 2), rawFrame)
+	other := &wire.Message{Kind: wire.KindOther, Proto: wire.IGMP, IGMPType: 0x1f, Src: hostIP, Group: grp}
+	// The ingress guard lets them through and the bridge floods them; the
+	// engine must not send copies of its own.
+	if acts := e.HandleMessage(t0, hostA, other, rawFrame); len(acts) != 0 || e.table.Len() != 0 {
+		t.Fatalf("mtrace frame produced %+v", acts)
+	}
+	if e.Stats().Received["igmp_other"] != 1 {
+		t.Fatalf("received = %v", e.Stats().Received)
+	}
+}
+
+func TestRFC4541_C5_ProxyQueriesNeverWin(t *testing.T) {
+	e := newEngine(t)
+	e.HandleMessage(t0, hostB, query(netip.IPv4Unspecified(), netip.IPv4Unspecified(), 3), rawFrame)
+	if e.QuerierPresent() {
+		t.Fatal("a query from 0.0.0.0 counted as a querier")
+	}
+	e.HandleMessage(t0, uplink, query(netip.MustParseAddr("10.77.0.200"), netip.IPv4Unspecified(), 3), rawFrame)
+	e.HandleMessage(t0, hostB, query(netip.IPv4Unspecified(), netip.IPv4Unspecified(), 3), rawFrame)
+	if q := e.Queriers(t0)[0]; q.Address != "10.77.0.200" {
+		t.Fatalf("querier = %+v, want 10.77.0.200", q)
+	}
+}
+
+func TestRFC4541_C6_RefusalsCountedByName(t *testing.T) {
+	e := newEngine(t)
+	for _, r := range []wire.Reason{wire.ReasonBadIGMPChecksum, wire.ReasonBadIPChecksum, wire.ReasonBadIGMPChecksum} {
+		e.Refused(hostA, r)
+	}
+	s := e.Stats()
+	if s.Refused["bad_igmp_checksum"] != 2 || s.Refused["bad_ip_checksum"] != 1 || s.Memberships != 0 {
+		t.Fatalf("stats = %+v", s)
+	}
+}

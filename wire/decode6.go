@@ -186,9 +186,10 @@ func (d *Decoder) decodeIPv6(b []byte, m *Message) (uint8, []byte, error) {
 		var hlen int
 		switch nh {
 		case nhFragment:
-			// An MLD message is never fragmented (RFC 3810 §5.1.15 and
-			// §5.2.15 keep it within the MTU), and a fragment cannot be
-			// checksummed alone; other fragmented traffic is not_mld.
+			// MLD is not fragmented (an MLDv2 host splits its records
+			// into reports that fit the link MTU, RFC 3810 §5.2.15), and
+			// a fragment cannot be checksummed alone. Other fragmented
+			// traffic is not_mld.
 			if !walkable(next) {
 				return 0, nil, errNotMLD
 			}
