@@ -27,13 +27,17 @@ type PortConn struct {
 // PACKET_OUTGOING, so not the bridge's floods out of the port nor our own
 // writes) and carry a multicast control protocol, untagged or behind one
 // 802.1Q tag:
-//   - IPv4 protocol 2 (IGMP) or 103 (PIM);
+//   - IPv4 protocol 2 (IGMP), or 103 (PIM) to 224.0.0.13;
 //   - IPv6 next header 0 (Hop-by-Hop options: MLD and MRD live behind it),
-//     or 103 (PIM);
+//     or 103 (PIM) to ff02::d;
 //   - IPv6 next header 58 (ICMPv6, no extension header) with an MLD or MRD
 //     type: 130, 131, 132, 143, 151, 152, 153. A valid MLD message always
 //     has a Hop-by-Hop header; these are read so the daemon can count and
 //     name the refusal.
+//
+// PIM is read only when sent to all PIM routers (hellos, joins and prunes,
+// which tell where routers are); unicast PIM such as Register messages,
+// which carry whole multicast data packets, is not.
 //
 // The kernel normally moves a VLAN tag into skb metadata before packet taps,
 // and the filter then sees (and the reader receives) the frame untagged: the
@@ -59,12 +63,14 @@ func portFilter() ([]bpf.RawInstruction, error) {
 	p.label("ipv4")
 	p.add(bpf.LoadIndirect{Off: 14 + 9, Size: 1}) // protocol
 	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_IGMP, "accept", "")
-	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_PIM, "accept", "reject")
+	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_PIM, "", "reject")
+	p.add(bpf.LoadIndirect{Off: 14 + 16, Size: 4}) // destination
+	p.jumpIf(bpf.JumpEqual, 0xe000000d, "accept", "reject")
 
 	p.label("ipv6")
 	p.add(bpf.LoadIndirect{Off: 14 + 6, Size: 1}) // next header
 	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_HOPOPTS, "accept", "")
-	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_PIM, "accept", "")
+	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_PIM, "pim6", "")
 	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_ICMPV6, "", "reject")
 	p.add(bpf.LoadIndirect{Off: 14 + 40, Size: 1}) // ICMPv6 type
 	for _, t := range []uint32{
@@ -79,6 +85,13 @@ func portFilter() ([]bpf.RawInstruction, error) {
 		p.jumpIf(bpf.JumpEqual, t, "accept", "")
 	}
 	p.jumpTo("reject")
+
+	p.label("pim6") // destination ff02::d, a word at a time
+	for i, w := range []uint32{0xff020000, 0, 0, 0x0000000d} {
+		p.add(bpf.LoadIndirect{Off: 14 + 24 + uint32(4*i), Size: 4})
+		p.jumpIf(bpf.JumpEqual, w, "", "reject")
+	}
+	p.jumpTo("accept")
 
 	p.label("accept")
 	p.add(bpf.RetConstant{Val: accept})

@@ -225,6 +225,16 @@ type Router struct {
 	Via string
 }
 
+// RouterPort reports whether port is a router port for any protocol or VLAN.
+func (t *Table) RouterPort(port int) bool {
+	for k := range t.routers {
+		if k.Port == port {
+			return true
+		}
+	}
+	return false
+}
+
 // Table is the membership and router-port table of one bridge. It is not
 // safe for concurrent use: one goroutine (the engine's) owns it.
 type Table struct {

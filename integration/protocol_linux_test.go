@@ -273,3 +273,37 @@ func TestQuerierTakeover(t *testing.T) {
 		return q.Self && caps[h1.Name].IGMPFrom(ours) > before, fmt.Sprintf("%+v", q)
 	})
 }
+
+// TestRouterWithHigherAddressStillGetsTraffic: while the daemon is the
+// querier, the kernel ignores queries from higher addresses and would not
+// learn that router's port; the daemon pushes its router ports into the
+// kernel, so the router still gets registered and unregistered traffic.
+func TestRouterWithHigherAddressStillGetsTraffic(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, Config{Hosts: 2, NoQuerier: true})
+	h1, h2 := l.Hosts[0], l.Hosts[1]
+	caps := captures(t, l, h1.Name, h2.Name, l.Router)
+	d := startDaemon(t, l, append([]string{"--querier"}, fastTimers...)...)
+	stop, err := l.StartQuerier(netip.MustParseAddr("10.77.0.200"), 2*time.Second, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	m, err := l.Join(h1, g1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Leave()
+	waitFor(t, 10*time.Second, "router port learned and h1 a member, we still querier", func() (bool, string) {
+		var r struct{ Routers []snoop.RouterView }
+		if err := d.Show("routers", &r); err != nil {
+			return false, err.Error()
+		}
+		_, ok, seen := member(t, d, g1, h1.Port)
+		q := querierOf(t, d, "igmp")
+		return ok && q.Self && len(r.Routers) == 1 && r.Routers[0].Port == l.RouterPort, fmt.Sprintf("%v routers %+v querier %+v", seen, r.Routers, q)
+	})
+	time.Sleep(1500 * time.Millisecond) // the bridge floods for one response interval after a new querier
+	expectDelivery(t, l, g1, 20, map[string]int{h1.Name: 20, h2.Name: 0, l.Router: 20}, caps)
+	expectDelivery(t, l, g9, 20, map[string]int{h1.Name: 0, h2.Name: 0, l.Router: 20}, caps)
+}

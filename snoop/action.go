@@ -22,6 +22,10 @@ const (
 	ActTransmit
 	// ActEvent: something the operator may want to know happened (Event).
 	ActEvent
+	// ActRouterPort: Port is (Router true) or is no longer (false) a
+	// router port: the kernel must forward all multicast to it. A true one
+	// is repeated now and then, to renew a temporary kernel setting.
+	ActRouterPort
 )
 
 // ThroughBridge is the Port of an ActTransmit that goes into the bridge
@@ -84,4 +88,5 @@ type Action struct {
 	Sources []netip.Addr
 	Frame   []byte
 	Event   Event
+	Router  bool
 }

@@ -127,7 +127,7 @@ func (c Config) Validate() error {
 	if c.QuerierAddr4.IsValid() && !c.QuerierAddr4.Is4() {
 		errs = append(errs, fmt.Errorf("IGMP querier address %v: must be IPv4", c.QuerierAddr4))
 	}
-	if c.QuerierAddr6.IsValid() && !c.QuerierAddr6.IsLinkLocalUnicast() {
+	if c.QuerierAddr6.IsValid() && !(c.QuerierAddr6.Is6() && c.QuerierAddr6.IsLinkLocalUnicast()) {
 		errs = append(errs, fmt.Errorf("MLD querier address %v: must be IPv6 link-local (RFC 3810 §5.1.14)", c.QuerierAddr6))
 	}
 	if c.MaxSources < 0 || c.MaxHosts < 0 {

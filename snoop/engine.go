@@ -26,6 +26,9 @@ type Engine struct {
 	out      []Action
 	scratch  []int
 	srcKeys  map[srcKey]int // installed (S,G) keys, by how many port groups hold them
+	// routerPushed is when each dynamic router port was last pushed to
+	// the kernel with ActRouterPort.
+	routerPushed map[int]time.Time
 }
 
 // New returns an engine for cfg, which must be valid.
@@ -39,6 +42,8 @@ func New(cfg Config) (*Engine, error) {
 		ports:    make(map[int]*port),
 		families: make(map[famKey]*family),
 		srcKeys:  make(map[srcKey]int),
+
+		routerPushed: make(map[int]time.Time),
 	}, nil
 }
 
@@ -58,6 +63,22 @@ func (e *Engine) Start(now time.Time) []Action {
 				e.becomeQuerier(now, f)
 			}
 		}
+	}
+	return e.out
+}
+
+// SetQuerierAddr6 sets the link-local source of our MLD queries, for a
+// bridge whose address appeared after start (it needs carrier first), and
+// starts querying MLD if we are a querier with nobody better around.
+func (e *Engine) SetQuerierAddr6(now time.Time, a netip.Addr) []Action {
+	e.out = e.out[:0]
+	if !a.Is6() || !a.IsLinkLocalUnicast() || a == e.cfg.QuerierAddr6 {
+		return e.out
+	}
+	e.cfg.QuerierAddr6 = a
+	if f := e.family(famKey{IPv6: true}); e.cfg.Querier && !f.ownActive && !f.other.addr.IsValid() {
+		f.startupLeft = e.cfg.startupQueryCount()
+		e.becomeQuerier(now, f)
 	}
 	return e.out
 }
@@ -98,6 +119,7 @@ func (e *Engine) PortRemoved(now time.Time, ifindex int) []Action {
 }
 
 func (e *Engine) flushPort(ifindex int) {
+	delete(e.routerPushed, ifindex) // the kernel forgets a port's router state with it
 	for _, pg := range e.table.RemovePort(ifindex) {
 		e.countSourceKeys(pg.Key, pg.InstalledSources, -1)
 		e.emit(Action{Kind: ActRemove, Port: ifindex, Key: pg.Key})

@@ -120,7 +120,7 @@ func (e *Engine) handleQuery(now time.Time, ifindex int, m *wire.Message, frame 
 		e.flood(ifindex, frame)
 	} else {
 		e.setRouter(now, fdb.RouterKey{Port: ifindex, VLAN: m.VLAN, IPv6: m.Src.Is6()}, now.Add(f.oqpi()), "query", m.Src)
-		if gen := m.Generation(); gen < 3 {
+		if gen := m.Generation(); gen >= 1 && gen < 3 {
 			f.olderUntil[gen] = now.Add(f.gmi())
 		}
 		e.elect(now, f, ifindex, m)

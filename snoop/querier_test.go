@@ -176,3 +176,15 @@ func TestQueryWithSFlagDoesNotLowerTimers(t *testing.T) {
 		t.Fatal("an unanswered group-specific query did not end the membership")
 	}
 }
+
+func TestMLDQuerierStartsWhenLinkLocalAppears(t *testing.T) {
+	e := newEngine(t, func(c *Config) { c.Querier, c.QuerierAddr6 = true, netip.Addr{} })
+	e.Start(t0)
+	acts := e.SetQuerierAddr6(t0.Add(time.Second), self6)
+	if qs := generalQueries(t, acts, true); len(qs) != 1 || qs[0].Src != self6 {
+		t.Fatalf("MLD queries once the address appeared: %v", qs)
+	}
+	if acts := e.SetQuerierAddr6(t0.Add(2*time.Second), self6); len(acts) != 0 {
+		t.Fatal("the same address again restarted the querier")
+	}
+}

@@ -345,3 +345,37 @@ func TestRFC4541_C6_RefusalsCountedByName(t *testing.T) {
 		t.Fatalf("stats = %+v", s)
 	}
 }
+
+// TestRouterPortsPushedToKernel: the kernel ignores queriers with higher
+// addresses than the one it counts, so the engine tells it its router
+// ports, renewing them, and withdraws them when they age out.
+func TestRouterPortsPushedToKernel(t *testing.T) {
+	routerActs := func(as []Action) []Action { return kinds(as, ActRouterPort) }
+	e := newEngine(t, func(c *Config) { c.StaticRouters = map[string]bool{"st": true} })
+	e.PortUp(7, "st")
+	q := query(routeIP, netip.IPv4Unspecified(), 2)
+	if ra := routerActs(e.HandleMessage(t0, uplink, q, rawFrame)); len(ra) != 1 || ra[0].Port != uplink || !ra[0].Router {
+		t.Fatalf("first query: %+v, want the uplink pushed as a router port", ra)
+	}
+	if ra := routerActs(e.HandleMessage(t0.Add(time.Second), uplink, q, rawFrame)); len(ra) != 0 {
+		t.Fatalf("query 1 s later pushed %+v, want nothing within the refresh interval", ra)
+	}
+	if ra := routerActs(e.HandleMessage(t0.Add(20*time.Second), uplink, q, rawFrame)); len(ra) != 1 {
+		t.Fatal("no renewal after the refresh interval")
+	}
+	// An MLD router on the same port keeps it a router port when IGMP's ages out.
+	e.HandleMessage(t0.Add(200*time.Second), uplink, mldMsg(wire.KindQuery, 2, router6, netip.IPv6Unspecified()), rawFrame)
+	if ra := routerActs(run(e, t0.Add(20*time.Second+DefaultConfig().OtherQuerierPresentInterval()))); len(ra) != 0 {
+		t.Fatalf("withdrawn while MLD still has a router there: %+v", ra)
+	}
+	ra := routerActs(run(e, t0.Add(200*time.Second+DefaultConfig().OtherQuerierPresentInterval())))
+	if len(ra) != 1 || ra[0].Router || ra[0].Port != uplink {
+		t.Fatalf("after both aged out: %+v, want the uplink withdrawn", ra)
+	}
+	if ra := routerActs(e.HandleMessage(t0, 7, q, rawFrame)); len(ra) != 0 {
+		t.Fatalf("a query on a static router port pushed %+v: it is permanent already", ra)
+	}
+	if ra := routerActs(e.Tick(t0.Add(48 * time.Hour))); len(ra) != 0 {
+		t.Fatalf("static router port touched: %+v", ra)
+	}
+}

@@ -29,18 +29,41 @@ func (e *Engine) handleRouterMessage(now time.Time, ifindex int, m *wire.Message
 		if r := e.table.Router(k); r != nil && r.Via != "static" {
 			e.table.RemoveRouter(k)
 			e.event(Event{Kind: EventRouterExpire, Port: ifindex, Addr: m.Src, Detail: "mrd termination"})
+			e.routerGone(ifindex)
 		}
 	}
 }
 
 // setRouter makes k a router port until expires (zero: static).
 func (e *Engine) setRouter(now time.Time, k fdb.RouterKey, expires time.Time, via string, addr netip.Addr) {
-	if !e.table.SetRouter(k, expires, via) {
+	created := e.table.SetRouter(k, expires, via)
+	if !expires.IsZero() && e.table.Router(k).Via != "static" {
+		// The kernel must forward to it too, and may not have learned it:
+		// it ignores queriers with higher addresses than the one it counts
+		// (ours, when we query). Renewed at most once a refresh interval.
+		if last, ok := e.routerPushed[k.Port]; created || !ok || now.Sub(last) >= e.cfg.MDBRefreshInterval {
+			e.routerPushed[k.Port] = now
+			e.emit(Action{Kind: ActRouterPort, Port: k.Port, Router: true})
+		}
+	}
+	if !created {
 		return
 	}
 	e.event(Event{Kind: EventRouterAdd, Port: k.Port, Addr: addr, Detail: via})
 	if !expires.IsZero() {
 		e.timers.add(timer{at: expires, kind: timerRouter, router: k})
+	}
+}
+
+// routerGone withdraws a dynamic router port from the kernel once no
+// protocol or VLAN has a router on it any more.
+func (e *Engine) routerGone(port int) {
+	if e.table.RouterPort(port) {
+		return
+	}
+	if _, ok := e.routerPushed[port]; ok {
+		delete(e.routerPushed, port)
+		e.emit(Action{Kind: ActRouterPort, Port: port, Router: false})
 	}
 }
 
@@ -51,6 +74,7 @@ func (e *Engine) routerTimer(now time.Time, t timer) {
 	case !r.Expires.After(now):
 		e.table.RemoveRouter(t.router)
 		e.event(Event{Kind: EventRouterExpire, Port: t.router.Port, Detail: r.Via})
+		e.routerGone(t.router.Port)
 	case !r.Expires.Equal(t.at):
 		e.timers.add(timer{at: r.Expires, kind: timerRouter, router: t.router})
 	}

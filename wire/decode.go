@@ -22,28 +22,33 @@ const (
 	TypeMRDTermination uint8 = 0x32
 )
 
-// ICMPv6 types of MLD (RFC 2710 §3, RFC 3810 §5) and MRD (RFC 4286).
+// ICMPv6 types of MLD (RFC 2710 §3, RFC 3810 §5) and MRD (RFC 4286), and
+// the PIM hello type (RFC 7761 §4.9).
 const (
-	TypeMLDQuery        uint8  = 130
-	TypeMLDReportV1     uint8  = 131
-	TypeMLDDone         uint8  = 132
-	TypeMLDReportV2     uint8  = 143
-	TypeMRDAdvert6      uint8  = 151
-	TypeMRDSolicit6     uint8  = 152
-	TypeMRDTermination6 uint8  = 153
-	TypePIMHello        uint8  = 0 // PIM message type (RFC 7761 §4.9)
-	pimV2Hello          uint8  = 2<<4 | TypePIMHello
-	ipProtoPIM                 = 103
-	ipProtoICMPv6              = 58
-	mldMinLen                  = 24 // MLDv1 messages and the MLDv1 query
-	mldV2QueryMinLen           = 28
-	mrdShortLen                = 4 // MRD solicitation and termination
-	mrdAdvertLen               = 8
-	pimHeaderLen               = 4
-	routerAlertMLD      uint16 = 0 // RFC 2711 Router Alert value for MLD
-	maxIPv6ExtHeaders          = 8 // a sane bound; MLD needs one (Hop-by-Hop)
-	ipv6HeaderLen              = 40
-	ethTypeIPv6         uint16 = 0x86dd
+	TypeMLDQuery        uint8 = 130
+	TypeMLDReportV1     uint8 = 131
+	TypeMLDDone         uint8 = 132
+	TypeMLDReportV2     uint8 = 143
+	TypeMRDAdvert6      uint8 = 151
+	TypeMRDSolicit6     uint8 = 152
+	TypeMRDTermination6 uint8 = 153
+	TypePIMHello        uint8 = 0
+)
+
+// Protocol numbers and message layout for MLD, MRD and PIM.
+const (
+	ipProtoPIM               = 103
+	ipProtoICMPv6            = 58
+	ethTypeIPv6       uint16 = 0x86dd
+	ipv6HeaderLen            = 40
+	maxIPv6ExtHeaders        = 8  // a sane bound; MLD needs one (Hop-by-Hop)
+	routerAlertMLD    uint16 = 0  // RFC 2711 Router Alert value for MLD
+	mldMinLen                = 24 // MLDv1 messages and the MLDv1 query
+	mldV2QueryMinLen         = 28
+	mrdShortLen              = 4 // MRD solicitation and termination
+	mrdAdvertLen             = 8
+	pimHeaderLen             = 4
+	pimV2Hello        uint8  = 2<<4 | TypePIMHello // version 2, type hello
 )
 
 // Well-known destinations (RFC 3376 §4.1.12, §4.2.14; RFC 2236 §3).
@@ -58,11 +63,11 @@ var (
 // Well-known IPv6 destinations (RFC 3810 §5.1.15, §5.2.14; RFC 2710 §3;
 // RFC 7761 §4.9; RFC 4286).
 var (
-	AllNodes       = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x01})           // general queries
-	AllRouters6    = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x02})           // MLDv1 done, MRD solicitations
-	MLDv2Routers   = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x16})           // MLDv2 reports
-	AllPIMRouters6 = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x0d})           // PIM hellos
-	AllSnoopers6   = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 14: 0x00, 15: 0x6a}) // MRD advertisements, terminations
+	AllNodes       = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x01}) // general queries
+	AllRouters6    = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x02}) // MLDv1 done, MRD solicitations
+	MLDv2Routers   = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x16}) // MLDv2 reports
+	AllPIMRouters6 = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x0d}) // PIM hellos
+	AllSnoopers6   = netip.AddrFrom16([16]byte{0: 0xff, 1: 0x02, 15: 0x6a}) // MRD advertisements, terminations
 )
 
 // v1QueryMaxResp is what an IGMPv1 query (MRC 0) means: hosts answer within

@@ -112,12 +112,12 @@ func (d *Decoder) decode6(b []byte, m *Message) error {
 	if p[0] == TypeMLDQuery {
 		// §5.1.14: queries from :: or a non-link-local source are
 		// discarded. Reports from :: are legal for a snooper (RFC 4541 M4).
-		if !m.Src.IsLinkLocalUnicast() {
+		if !isLinkLocal6(m.Src) {
 			return errQuerySource
 		}
 		return decodeMLDQuery(p, m)
 	}
-	if !m.Src.IsLinkLocalUnicast() && !m.Src.IsUnspecified() {
+	if !isLinkLocal6(m.Src) && !m.Src.IsUnspecified() {
 		return errReportSource
 	}
 	switch p[0] {
@@ -260,6 +260,11 @@ func (d *Decoder) hopByHopOptions(o []byte, m *Message) error {
 	}
 	return nil
 }
+
+// isLinkLocal6 reports whether a is an IPv6 link-local unicast address
+// (fe80::/10). netip's IsLinkLocalUnicast also accepts IPv4-mapped
+// 169.254.0.0/16, which is not link-local to IPv6.
+func isLinkLocal6(a netip.Addr) bool { return a.Is6() && !a.Is4In6() && a.IsLinkLocalUnicast() }
 
 func isZero16(b []byte) bool {
 	var x byte

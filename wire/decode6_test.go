@@ -162,6 +162,9 @@ var refusals6 = []refusalCase{
 	{"MLD done from a unique local address", func(t testing.TB) []byte {
 		return mldFrame("fd00::9", "ff02::2", mld1(TypeMLDDone, 0, "ff05::1:3"))
 	}, ReasonBadSource},
+	{"MLD report from IPv4-mapped 169.254.1.1 (link-local only to IPv4)", func(t testing.TB) []byte {
+		return mldFrame("::ffff:169.254.1.1", "ff05::1:3", mld1(TypeMLDReportV1, 0, "ff05::1:3"))
+	}, ReasonBadSource},
 	{"MLD report from a multicast source", func(t testing.TB) []byte {
 		return mldFrame("ff02::1", "ff05::1:3", mld1(TypeMLDReportV1, 0, "ff05::1:3"))
 	}, ReasonBadSource},

@@ -59,7 +59,7 @@ func decodeMRD(p []byte, m *Message) error {
 		switch {
 		case m.TTL != 1:
 			return errMRDHopLimit
-		case !m.Src.IsLinkLocalUnicast():
+		case !isLinkLocal6(m.Src):
 			return errMRDSource
 		case m.Dst != AllSnoopers6:
 			return errMRDDst6

@@ -22,7 +22,7 @@ func appendMLDQuery(b []byte, q Query) ([]byte, error) {
 	if err := checkLink(q.SrcMAC, q.VLAN); err != nil {
 		return b, fmt.Errorf("query: %w", err)
 	}
-	if !q.Src.IsLinkLocalUnicast() && !q.Src.IsUnspecified() {
+	if !isLinkLocal6(q.Src) && !q.Src.IsUnspecified() {
 		return b, fmt.Errorf("query: MLD source %v is neither link-local nor :: (RFC 3810 §5.1.14): %w", q.Src, ErrInvalid)
 	}
 	if !general && !isMulticast6(q.Group) {
@@ -100,7 +100,7 @@ func appendMLDReport(b []byte, r Report) ([]byte, error) {
 	if err := checkLink(r.SrcMAC, r.VLAN); err != nil {
 		return b, fmt.Errorf("report: %w", err)
 	}
-	if !r.Src.IsLinkLocalUnicast() && !r.Src.IsUnspecified() {
+	if !isLinkLocal6(r.Src) && !r.Src.IsUnspecified() {
 		return b, fmt.Errorf("report: MLD source %v is neither link-local nor :: (RFC 3810 §5.2.13): %w", r.Src, ErrInvalid)
 	}
 	var typ uint8

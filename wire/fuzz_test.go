@@ -156,7 +156,7 @@ var extWalkSeeds = []refusalCase{
 // checksums. Source, destination and hop limit come from small choices
 // that reach every validation rule. Same properties as FuzzDecode.
 func FuzzMLD(f *testing.F) {
-	srcs := []string{llSrc, "::", "2001:db8::1", "fe80::2"}
+	srcs := []string{llSrc, "::", "2001:db8::1", "fe80::2", "::ffff:169.254.1.1"}
 	dsts := []string{"ff02::1", "ff02::16", "ff05::1:3", "ff02::6a", "ff02::d", "ff02::2", "fe80::2", "ff3e::1"}
 	add := func(frame []byte, sel byte) {
 		ip := frame[14:]

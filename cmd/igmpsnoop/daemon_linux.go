@@ -26,12 +26,6 @@ const frameSize = 2048
 // rtprotKernel marks MDB entries the kernel learned itself.
 const rtprotKernel = 2
 
-// Port multicast router modes (IFLA_BRPORT_MULTICAST_ROUTER).
-const (
-	routerLearned   = 1
-	routerPermanent = 2
-)
-
 type frameIn struct {
 	port int
 	buf  *[frameSize]byte
@@ -347,6 +341,8 @@ func (d *daemon) apply(acts []snoop.Action) {
 			}
 		case snoop.ActEvent:
 			d.logEvent(a.Event)
+		case snoop.ActRouterPort:
+			d.setRouterPort(a.Port, a.Router)
 		}
 	}
 }
@@ -375,6 +371,29 @@ func (d *daemon) logEvent(ev snoop.Event) {
 	default:
 		d.log.Info("snooping event", fields...)
 	}
+}
+
+// setRouterPort mirrors a dynamic router port into the kernel as a
+// temporary one: it lasts the bridge's mcast_querier_interval unless
+// renewed, so it lapses on its own if the daemon dies.
+func (d *daemon) setRouterPort(port int, on bool) {
+	p := d.ports[port]
+	if p == nil || d.fixedRouterPort(p.link.Name) {
+		return
+	}
+	mode := uint8(bridge.PortRouterLearned)
+	if on {
+		mode = bridge.PortRouterTemporary
+	}
+	if err := bridge.SetPortRouter(port, mode); err != nil {
+		d.log.Warn("cannot set router port", zap.String("port", p.link.Name), zap.Bool("router", on), zap.Error(err))
+	}
+}
+
+// fixedRouterPort tells whether a port is made a permanent router port by
+// configuration (--static-router, --flood).
+func (d *daemon) fixedRouterPort(name string) bool {
+	return d.opts.cfg.StaticRouters[name] || slices.Contains(d.opts.floodPorts, name)
 }
 
 // followTimers keeps the bridge's membership interval, the life of our
@@ -417,6 +436,11 @@ func (d *daemon) handleLink(ev bridge.LinkEvent) error {
 		if ev.Options != nil && !ev.Options.Snooping {
 			d.log.Error("multicast snooping was switched off on the bridge: it floods all multicast and holds no MDB entries until it is switched back on")
 		}
+		// The bridge's link-local address appears once it has carrier.
+		if _, v6, err := bridge.Addresses(d.br.Index); err == nil && v6.IsLinkLocalUnicast() && v6 != d.engine.Config().QuerierAddr6 {
+			d.log.Info("MLD queries from the bridge's link-local address", zap.Stringer("addr", v6))
+			d.apply(d.engine.SetQuerierAddr6(now, v6))
+		}
 	case bridge.BridgeGone:
 		return fmt.Errorf("bridge %s was deleted", d.br.Name)
 	}
@@ -438,9 +462,9 @@ func (d *daemon) addPort(l bridge.Link) error {
 		guard.Close()
 		return fmt.Errorf("port %s: %w", l.Name, err)
 	}
-	if d.opts.cfg.StaticRouters[l.Name] || slices.Contains(d.opts.floodPorts, l.Name) {
+	if d.fixedRouterPort(l.Name) {
 		// The kernel forwards every group to a permanent router port.
-		if err := bridge.SetPortRouter(l.Index, routerPermanent); err != nil {
+		if err := bridge.SetPortRouter(l.Index, bridge.PortRouterPermanent); err != nil {
 			conn.Close()
 			guard.Close()
 			return fmt.Errorf("port %s: %w", l.Name, err)
@@ -479,9 +503,9 @@ func (d *daemon) closePort(ifindex int) {
 		return
 	}
 	delete(d.ports, ifindex)
-	if d.opts.cfg.StaticRouters[p.link.Name] || slices.Contains(d.opts.floodPorts, p.link.Name) {
+	if d.fixedRouterPort(p.link.Name) {
 		// Back to the kernel's default; the port may be gone already.
-		_ = bridge.SetPortRouter(ifindex, routerLearned)
+		_ = bridge.SetPortRouter(ifindex, bridge.PortRouterLearned)
 	}
 	p.conn.Close()
 	p.guard.Close()
