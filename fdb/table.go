@@ -330,6 +330,20 @@ func (t *Table) Keys() int { return len(t.keys) }
 // PortLen returns the number of port groups of port.
 func (t *Table) PortLen(port int) int { return t.ports[port] }
 
+// KeysOf returns the groups port is a member of.
+func (t *Table) KeysOf(port int) []Key {
+	if t.ports[port] == 0 {
+		return nil
+	}
+	var out []Key
+	for mk := range t.members {
+		if mk.port == port {
+			out = append(out, mk.Key)
+		}
+	}
+	return out
+}
+
 // PortsOf appends to dst the ports with a membership of k.
 func (t *Table) PortsOf(dst []int, k Key) []int {
 	if t.keys[k] == 0 {

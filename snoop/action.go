@@ -50,6 +50,7 @@ const (
 	EventQuerierSelf                        // we became the querier
 	EventQueryFailed                        // a query could not be built or has no usable source
 	EventTimersChanged                      // the querier's timers changed the membership interval
+	EventFilterDeny                         // a join refused by the port's profile
 )
 
 var eventNames = map[EventKind]string{
@@ -57,7 +58,7 @@ var eventNames = map[EventKind]string{
 	EventAdopt: "adopt", EventLimit: "limit_hit", EventRouterAdd: "router_add",
 	EventRouterExpire: "router_expire", EventQuerierHeard: "querier_heard",
 	EventQuerierLost: "querier_lost", EventQuerierSelf: "querier_self",
-	EventQueryFailed: "query_failed", EventTimersChanged: "timers_changed",
+	EventQueryFailed: "query_failed", EventTimersChanged: "timers_changed", EventFilterDeny: "filter_deny",
 }
 
 func (k EventKind) String() string {

@@ -43,11 +43,9 @@ type Config struct {
 	// plus this (see BridgeMembershipInterval).
 	MDBRefreshInterval time.Duration
 
-	// FastLeave lists ports (by name) whose leaves take effect at once when
-	// no other tracked host behind the port still wants the traffic.
-	FastLeave map[string]bool
-	// StaticRouters lists ports (by name) that are always router ports.
-	StaticRouters map[string]bool
+	// PortDefault is the policy of every port not in Ports (by name).
+	PortDefault PortPolicy
+	Ports       map[string]PortPolicy
 
 	// Querier makes the engine query when no better querier is present.
 	Querier bool
@@ -133,6 +131,10 @@ func (c Config) Validate() error {
 	if c.MaxSources < 0 || c.MaxHosts < 0 {
 		errs = append(errs, errors.New("source and host limits must not be negative"))
 	}
+	for name, p := range c.Ports {
+		errs = append(errs, p.validate("port "+name))
+	}
+	errs = append(errs, c.PortDefault.validate("port default"))
 	return errors.Join(errs...)
 }
 

@@ -3,6 +3,7 @@ package snoop
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/fdb"
@@ -10,9 +11,9 @@ import (
 )
 
 type port struct {
-	name      string
-	up        bool
-	fastLeave bool
+	name   string
+	up     bool
+	policy PortPolicy
 }
 
 // Engine is the snooping state machine of one bridge. See the package doc.
@@ -29,6 +30,7 @@ type Engine struct {
 	// routerPushed is when each dynamic router port was last pushed to
 	// the kernel with ActRouterPort.
 	routerPushed map[int]time.Time
+	portCounters map[int]*portCounters
 }
 
 // New returns an engine for cfg, which must be valid.
@@ -44,6 +46,7 @@ func New(cfg Config) (*Engine, error) {
 		srcKeys:  make(map[srcKey]int),
 
 		routerPushed: make(map[int]time.Time),
+		portCounters: make(map[int]*portCounters),
 	}, nil
 }
 
@@ -83,19 +86,73 @@ func (e *Engine) SetQuerierAddr6(now time.Time, a netip.Addr) []Action {
 	return e.out
 }
 
-// PortUp makes a port known and able to learn.
-func (e *Engine) PortUp(ifindex int, name string) {
+// PortUp makes a port known and able to learn, with its policy: static
+// router port, static groups.
+func (e *Engine) PortUp(now time.Time, ifindex int, name string) []Action {
+	e.out = e.out[:0]
 	p := e.ports[ifindex]
 	if p == nil {
 		p = &port{}
 		e.ports[ifindex] = p
 	}
-	p.name, p.up, p.fastLeave = name, true, e.cfg.FastLeave[name]
-	if e.cfg.StaticRouters[name] {
-		for _, v6 := range []bool{false, true} {
-			e.setRouter(time.Time{}, fdb.RouterKey{Port: ifindex, IPv6: v6}, time.Time{}, "static", netip.Addr{})
+	p.name, p.up, p.policy = name, true, e.cfg.policy(name)
+	e.applyPolicy(now, ifindex, p)
+	return e.out
+}
+
+// applyPolicy brings a port's static router state and static groups in
+// line with its policy.
+func (e *Engine) applyPolicy(now time.Time, ifindex int, p *port) {
+	for _, v6 := range []bool{false, true} {
+		k := fdb.RouterKey{Port: ifindex, IPv6: v6}
+		r := e.table.Router(k)
+		switch {
+		case p.policy.Router && (r == nil || r.Via != "static"):
+			e.table.RemoveRouter(k)
+			e.setRouter(now, k, time.Time{}, "static", netip.Addr{})
+		case !p.policy.Router && r != nil && r.Via == "static":
+			e.table.RemoveRouter(k)
+			e.event(Event{Kind: EventRouterExpire, Port: ifindex, Detail: "no longer static"})
 		}
 	}
+	want := make(map[fdb.Key]StaticGroup, len(p.policy.StaticGroups))
+	for _, sg := range p.policy.StaticGroups {
+		want[fdb.Key{VLAN: sg.VLAN, Group: sg.Group}] = sg
+	}
+	for _, pg := range e.table.Groups() {
+		if _, ok := want[pg.Key]; pg.Port == ifindex && pg.Static && !ok {
+			e.remove(e.table.Get(pg.Key, ifindex))
+		}
+	}
+	for k, sg := range want {
+		e.addStatic(now, ifindex, k, sg)
+	}
+}
+
+// forever is the timer of static memberships: they never run out.
+var forever = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// addStatic installs a configured membership, replacing learned state.
+func (e *Engine) addStatic(now time.Time, ifindex int, k fdb.Key, sg StaticGroup) {
+	pg, created, err := e.table.Join(k, ifindex)
+	if err != nil {
+		e.limitHit(ifindex, k, netip.Addr{}, err)
+		return
+	}
+	pg.Static, pg.Leaving, pg.QueriesLeft, pg.SourceQueriesLeft = true, false, 0, 0
+	pg.Sources = pg.Sources[:0]
+	if len(sg.Sources) > 0 {
+		pg.Mode, pg.GroupExpires = fdb.Include, time.Time{}
+		for _, s := range sg.Sources {
+			pg.SetSource(s, forever, 0)
+		}
+	} else {
+		pg.Mode, pg.GroupExpires = fdb.Exclude, forever
+	}
+	if created {
+		e.event(Event{Kind: EventJoin, Port: ifindex, Key: k, Detail: "static"})
+	}
+	e.sync(now, pg, false)
 }
 
 // PortDown forgets everything learned on a port that lost its link: the
@@ -115,6 +172,7 @@ func (e *Engine) PortRemoved(now time.Time, ifindex int) []Action {
 	e.out = e.out[:0]
 	e.flushPort(ifindex)
 	delete(e.ports, ifindex)
+	delete(e.portCounters, ifindex)
 	return e.out
 }
 
@@ -134,7 +192,7 @@ func (e *Engine) flushPort(ifindex int) {
 func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterMode, sources []netip.Addr, remaining time.Duration) []Action {
 	e.out = e.out[:0]
 	if !learnable(key.Group) {
-		e.stats.ignored[ignoreNotLearnable]++
+		e.ignore(ifindex, ignoreNotLearnable)
 		return e.out
 	}
 	pg, created, err := e.table.Join(key, ifindex)
@@ -171,6 +229,13 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterM
 // Refused counts a frame the decoder refused on a port.
 func (e *Engine) Refused(ifindex int, reason wire.Reason) {
 	e.stats.refused[reason]++
+	e.portStats(ifindex).refused[reason]++
+}
+
+// ignore counts a valid message that changed nothing, and why.
+func (e *Engine) ignore(ifindex int, r ignoreReason) {
+	e.stats.ignored[r]++
+	e.portStats(ifindex).ignored[r]++
 }
 
 // InstallFailed tells the engine an ActInstall could not be applied, so
@@ -189,10 +254,11 @@ func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, fram
 	e.out = e.out[:0]
 	p := e.ports[ifindex]
 	if p == nil || !p.up {
-		e.stats.ignored[ignoreUnknownPort]++
+		e.ignore(ifindex, ignoreUnknownPort)
 		return e.out
 	}
 	e.stats.count(m)
+	e.portStats(ifindex).received++
 	switch m.Kind {
 	case wire.KindQuery:
 		e.handleQuery(now, ifindex, m, frame)
@@ -231,9 +297,15 @@ var allNodes = netip.MustParseAddr("ff02::1")
 // relay sends a report or leave to every router port of its protocol and
 // VLAN but the one it came in on (RFC 4541 C1): the ingress guard keeps it
 // from the bridge, which would otherwise have forwarded it. Never to host
-// ports, or their hosts would suppress their own reports.
+// ports, or their hosts would suppress their own reports, unless the
+// operator says so (FloodReports).
 func (e *Engine) relay(ingress int, vlan uint16, v6 bool, frame []byte) {
 	e.scratch = e.table.AppendRouterPorts(e.scratch[:0], vlan, v6, ingress)
+	for i, p := range e.ports {
+		if p.policy.FloodReports && i != ingress && !slices.Contains(e.scratch, i) {
+			e.scratch = append(e.scratch, i)
+		}
+	}
 	for _, rp := range e.scratch {
 		if p := e.ports[rp]; p != nil && p.up {
 			e.emit(Action{Kind: ActTransmit, Port: rp, Frame: frame})
@@ -253,9 +325,9 @@ func (e *Engine) flood(ingress int, frame []byte) {
 
 func (e *Engine) limitHit(ifindex int, key fdb.Key, reporter netip.Addr, err error) {
 	if err == fdb.ErrPortLimit {
-		e.stats.ignored[ignorePortLimit]++
+		e.ignore(ifindex, ignorePortLimit)
 	} else {
-		e.stats.ignored[ignoreTableLimit]++
+		e.ignore(ifindex, ignoreTableLimit)
 	}
 	e.event(Event{Kind: EventLimit, Port: ifindex, Key: key, Addr: reporter, Detail: err.Error()})
 }
@@ -302,4 +374,42 @@ func (e *Engine) emit(a Action) { e.out = append(e.out, a) }
 
 func (e *Engine) event(ev Event) {
 	e.emit(Action{Kind: ActEvent, Port: ev.Port, Key: ev.Key, Event: ev})
+}
+
+// Reconfigure applies a new configuration without losing learned state:
+// timers, limits and port policies change, static groups and static
+// router ports follow, and memberships over a lowered limit stay until
+// they leave or expire.
+func (e *Engine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("snoop config: %w", err)
+	}
+	e.out = e.out[:0]
+	wasQuerier := e.cfg.Querier
+	e.cfg = cfg
+	e.table.SetLimits(cfg.Limits)
+	for _, f := range e.families {
+		if !f.other.addr.IsValid() {
+			e.resetTimers(f)
+		}
+		if wasQuerier && !cfg.Querier && f.ownActive {
+			f.ownActive = false
+			e.event(Event{Kind: EventQuerierLost, Addr: e.ownAddr(f), Detail: "querier switched off by configuration"})
+		}
+	}
+	if cfg.Querier && !wasQuerier {
+		for _, v6 := range []bool{false, true} {
+			if f := e.family(famKey{IPv6: v6}); e.canQuery(f) && !f.ownActive && !f.other.addr.IsValid() {
+				f.startupLeft = e.cfg.startupQueryCount()
+				e.becomeQuerier(now, f)
+			}
+		}
+	}
+	for i, p := range e.ports {
+		p.policy = cfg.policy(p.name)
+		if p.up {
+			e.applyPolicy(now, i, p)
+		}
+	}
+	return e.out, nil
 }

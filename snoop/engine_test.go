@@ -47,7 +47,7 @@ func testConfig() Config {
 	c := DefaultConfig()
 	c.Bridge = "br0"
 	c.QuerySourceMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 1}
-	c.FastLeave = map[string]bool{"fast": true}
+	c.Ports = map[string]PortPolicy{"fast": {FastLeave: true}}
 	c.QuerierAddr6 = self6
 	return c
 }
@@ -62,9 +62,9 @@ func newEngine(t *testing.T, mutate ...func(*Config)) *Engine {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.PortUp(hostA, "a")
-	e.PortUp(hostB, "b")
-	e.PortUp(uplink, "up")
+	e.PortUp(t0, hostA, "a")
+	e.PortUp(t0, hostB, "b")
+	e.PortUp(t0, uplink, "up")
 	return e
 }
 

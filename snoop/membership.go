@@ -27,6 +27,63 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 	}
 }
 
+// filter applies the port's profile to a record that can add traffic: a
+// denied any-source join is dropped whole, denied sources are left out of
+// a source list (RFC 4541 leaves policy to the switch; this is Cisco's
+// `ip igmp filter`). It reports false if nothing of the record is left.
+func (e *Engine) filter(ifindex int, p *port, host netip.Addr, key fdb.Key, t wire.RecordType, sources []netip.Addr) ([]netip.Addr, bool) {
+	prof := p.policy.Profile
+	if prof == nil {
+		return sources, true
+	}
+	if t == wire.ModeIsExclude || t == wire.ChangeToExclude {
+		if prof.Allows(key.Group, netip.Addr{}) {
+			return sources, true
+		}
+	} else {
+		kept := sources[:0:0]
+		for _, s := range sources {
+			if prof.Allows(key.Group, s) {
+				kept = append(kept, s)
+			}
+		}
+		if len(kept) > 0 || len(sources) == 0 {
+			return kept, true
+		}
+	}
+	e.ignore(ifindex, ignoreFilterDeny)
+	e.event(Event{Kind: EventFilterDeny, Port: ifindex, Key: key, Addr: host, Detail: "profile " + prof.Name})
+	return nil, false
+}
+
+// makeRoom enforces the port's group limit before a new group: refuse it,
+// or drop the port's least recently refreshed learned group for it.
+func (e *Engine) makeRoom(ifindex int, p *port, key fdb.Key, host netip.Addr) bool {
+	max := p.policy.MaxGroups
+	if max == 0 || e.table.PortLen(ifindex) < max {
+		return true
+	}
+	if !p.policy.ReplaceOldest {
+		e.limitHit(ifindex, key, host, fdb.ErrPortLimit)
+		return false
+	}
+	var oldest *fdb.PortGroup
+	for _, k := range e.table.KeysOf(ifindex) {
+		pg := e.table.Get(k, ifindex)
+		if !pg.Static && (oldest == nil || pg.Refreshed.Before(oldest.Refreshed)) {
+			oldest = pg
+		}
+	}
+	if oldest == nil {
+		e.limitHit(ifindex, key, host, fdb.ErrPortLimit)
+		return false
+	}
+	e.ignore(ifindex, ignorePortLimit)
+	e.event(Event{Kind: EventLimit, Port: ifindex, Key: key, Addr: host, Detail: "port limit: replaced " + oldest.Key.Group.String()})
+	e.remove(oldest)
+	return true
+}
+
 // createsState tells whether a record can create a membership that does
 // not exist (INCLUDE {} is no membership at all).
 func createsState(t wire.RecordType, sources []netip.Addr) bool {
@@ -58,8 +115,18 @@ func compat(pg *fdb.PortGroup, now time.Time) int {
 
 func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Addr, gen int, key fdb.Key, t wire.RecordType, sources []netip.Addr) {
 	if !learnable(key.Group) {
-		e.stats.ignored[ignoreNotLearnable]++
+		e.ignore(ifindex, ignoreNotLearnable)
 		return
+	}
+	if p.policy.NoSnooping {
+		e.ignore(ifindex, ignoreNoSnooping)
+		return
+	}
+	if !isReduction(t, sources) {
+		var ok bool
+		if sources, ok = e.filter(ifindex, p, host, key, t, sources); !ok {
+			return
+		}
 	}
 	f := e.familyOf(key)
 	gmi := f.gmi()
@@ -67,7 +134,10 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 	created := false
 	if pg == nil {
 		if !createsState(t, sources) {
-			e.stats.ignored[ignoreLeaveUnknown]++
+			e.ignore(ifindex, ignoreLeaveUnknown)
+			return
+		}
+		if !e.makeRoom(ifindex, p, key, host) {
 			return
 		}
 		var err error
@@ -92,12 +162,12 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 	if c := compat(pg, now); c < 3 {
 		switch {
 		case t == wire.BlockOldSources:
-			e.stats.ignored[ignoreCompat]++
+			e.ignore(ifindex, ignoreCompat)
 			return
 		case t == wire.ModeIsExclude || t == wire.ChangeToExclude:
 			sources = nil
 		case t == wire.ChangeToInclude && c == 1:
-			e.stats.ignored[ignoreCompat]++
+			e.ignore(ifindex, ignoreCompat)
 			return
 		}
 	}
@@ -114,7 +184,7 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 		pg.QueriesLeft = 0 // answered: the group timer is back up
 	}
 	if groupQuery || len(sourceQuery) > 0 {
-		if p.fastLeave && !pg.Untracked {
+		if p.policy.FastLeave && !pg.Untracked {
 			e.fastLeave(now, pg, groupQuery, sourceQuery)
 		} else {
 			e.startQueries(now, f, pg, groupQuery, sourceQuery)
@@ -233,7 +303,7 @@ func (e *Engine) setSource(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 	if pg.SetSource(s, expires, e.cfg.MaxSources) {
 		return
 	}
-	e.stats.ignored[ignoreSourceLimit]++
+	e.ignore(pg.Port, ignoreSourceLimit)
 	e.event(Event{Kind: EventLimit, Port: pg.Port, Key: pg.Key, Addr: s, Detail: "source limit: forwarding every source"})
 	pg.Sources = pg.Sources[:0]
 	pg.Mode = fdb.Exclude
@@ -468,7 +538,7 @@ func (e *Engine) mdbState(now time.Time, pg *fdb.PortGroup) (fdb.FilterMode, []n
 func (e *Engine) sync(now time.Time, pg *fdb.PortGroup, refresh bool) {
 	mode, srcs := e.mdbState(now, pg)
 	if !e.sourceKeysFit(pg, srcs) {
-		e.stats.ignored[ignoreTableLimit]++
+		e.ignore(pg.Port, ignoreTableLimit)
 		mode, srcs = fdb.Exclude, nil
 	}
 	changed := mode != pg.InstalledMode || !slices.Equal(srcs, pg.InstalledSources)

@@ -14,7 +14,7 @@ import (
 
 func TestRFC4541_C1_ReportsOnlyToRouterPortsOfTheirProtocol(t *testing.T) {
 	e := newEngine(t)
-	e.PortUp(8, "up6")
+	e.PortUp(t0, 8, "up6")
 	e.HandleMessage(t0, uplink, query(routeIP, netip.IPv4Unspecified(), 2), rawFrame)
 	e.HandleMessage(t0, 8, mldMsg(wire.KindQuery, 2, router6, netip.IPv6Unspecified()), rawFrame)
 	tx := kinds(e.HandleMessage(t0, hostA, report(2, grp), rawFrame), ActTransmit)
@@ -72,8 +72,8 @@ func TestRFC4541_RouterDiscoveryPIMAndMRD(t *testing.T) {
 }
 
 func TestRFC4541_StaticRouterPort(t *testing.T) {
-	e := newEngine(t, func(c *Config) { c.StaticRouters = map[string]bool{"st": true} })
-	e.PortUp(7, "st")
+	e := newEngine(t, func(c *Config) { c.Ports = map[string]PortPolicy{"st": {Router: true}} })
+	e.PortUp(t0, 7, "st")
 	run(e, t0.Add(24*time.Hour))
 	rs := e.Routers(t0)
 	if len(rs) != 2 || rs[0].Via != "static" || rs[0].ExpiresMs != 0 {
@@ -181,7 +181,7 @@ func TestExplicitHostTracking(t *testing.T) {
 	const fast = 5
 	t.Run("any-source leave", func(t *testing.T) {
 		e := newEngine(t)
-		e.PortUp(fast, "fast")
+		e.PortUp(t0, fast, "fast")
 		e.HandleMessage(t0, fast, v3From(hostIP, rec(wire.ModeIsExclude)), rawFrame)
 		e.HandleMessage(t0, fast, v3From(hostIP2, rec(wire.ModeIsExclude)), rawFrame)
 		if rows := e.Groups(t0); len(rows[0].Reporters) != 2 {
@@ -198,7 +198,7 @@ func TestExplicitHostTracking(t *testing.T) {
 	})
 	t.Run("source-specific block", func(t *testing.T) {
 		e := newEngine(t)
-		e.PortUp(fast, "fast")
+		e.PortUp(t0, fast, "fast")
 		e.HandleMessage(t0, fast, v3From(hostIP, rec(wire.ModeIsInclude, addrs(1)...)), rawFrame)
 		e.HandleMessage(t0, fast, v3From(hostIP2, rec(wire.ModeIsInclude, addrs(1, 2)...)), rawFrame)
 		acts := e.HandleMessage(t0.Add(time.Second), fast, v3From(hostIP2, rec(wire.BlockOldSources, addrs(1, 2)...)), rawFrame)
@@ -209,7 +209,7 @@ func TestExplicitHostTracking(t *testing.T) {
 	})
 	t.Run("untracked host makes fast-leave query", func(t *testing.T) {
 		e := newEngine(t)
-		e.PortUp(fast, "fast")
+		e.PortUp(t0, fast, "fast")
 		e.HandleMessage(t0, fast, v3From(netip.IPv4Unspecified(), rec(wire.ModeIsExclude)), rawFrame)
 		e.HandleMessage(t0, fast, v3From(hostIP, rec(wire.ModeIsExclude)), rawFrame)
 		acts := e.HandleMessage(t0.Add(time.Second), fast, v3From(hostIP, rec(wire.ChangeToInclude)), rawFrame)
@@ -219,7 +219,7 @@ func TestExplicitHostTracking(t *testing.T) {
 	})
 	t.Run("v2 leave on a fast-leave port", func(t *testing.T) {
 		e := newEngine(t)
-		e.PortUp(fast, "fast")
+		e.PortUp(t0, fast, "fast")
 		e.HandleMessage(t0, fast, report(2, grp), rawFrame)
 		acts := e.HandleMessage(t0.Add(time.Second), fast, leave(grp), rawFrame)
 		if isMember(e, fast, grp) || len(kinds(acts, ActRemove)) != 1 || len(kinds(acts, ActTransmit)) != 0 {
@@ -351,8 +351,8 @@ func TestRFC4541_C6_RefusalsCountedByName(t *testing.T) {
 // ports, renewing them, and withdraws them when they age out.
 func TestRouterPortsPushedToKernel(t *testing.T) {
 	routerActs := func(as []Action) []Action { return kinds(as, ActRouterPort) }
-	e := newEngine(t, func(c *Config) { c.StaticRouters = map[string]bool{"st": true} })
-	e.PortUp(7, "st")
+	e := newEngine(t, func(c *Config) { c.Ports = map[string]PortPolicy{"st": {Router: true}} })
+	e.PortUp(t0, 7, "st")
 	q := query(routeIP, netip.IPv4Unspecified(), 2)
 	if ra := routerActs(e.HandleMessage(t0, uplink, q, rawFrame)); len(ra) != 1 || ra[0].Port != uplink || !ra[0].Router {
 		t.Fatalf("first query: %+v, want the uplink pushed as a router port", ra)

@@ -17,6 +17,8 @@ const (
 	ignoreTableLimit                       // join refused: the bridge's group limit
 	ignoreSourceLimit                      // too many sources: the group forwards every source instead
 	ignoreCompat                           // ignored in an older-host compatibility mode (RFC 3376 §7.3.2)
+	ignoreFilterDeny                       // denied by the port's profile
+	ignoreNoSnooping                       // snooping is off on the port
 	ignoreCount
 )
 
@@ -28,6 +30,8 @@ var ignoreNames = [ignoreCount]string{
 	ignoreTableLimit:   "table_limit",
 	ignoreSourceLimit:  "source_limit",
 	ignoreCompat:       "compat_mode",
+	ignoreFilterDeny:   "filter_deny",
+	ignoreNoSnooping:   "snooping_disabled",
 }
 
 // messageLabel names a message by type and version for counters.
@@ -83,6 +87,8 @@ type Stats struct {
 	InstallFailed uint64 `json:"install_failed"`
 	Groups        int    `json:"groups"`
 	Memberships   int    `json:"memberships"`
+	// Ports has each port's counters, by port name.
+	Ports map[string]PortStats `json:"ports"`
 }
 
 // Stats returns a snapshot of the counters. Every refusal reason and
@@ -109,5 +115,58 @@ func (e *Engine) Stats() Stats {
 	for i, n := range ignoreNames {
 		s.Ignored[n] = e.stats.ignored[i]
 	}
+	s.Ports = make(map[string]PortStats, len(e.portCounters))
+	for i, c := range e.portCounters {
+		s.Ports[e.PortName(i)] = c.snapshot()
+	}
 	return s
+}
+
+// portCounters are one port's counters.
+type portCounters struct {
+	received uint64
+	refused  [256]uint64 // by wire.Reason
+	ignored  [ignoreCount]uint64
+}
+
+func (e *Engine) portStats(ifindex int) *portCounters {
+	c := e.portCounters[ifindex]
+	if c == nil {
+		c = &portCounters{}
+		e.portCounters[ifindex] = c
+	}
+	return c
+}
+
+// PortStats is one port's counters in a Stats snapshot; zero counts are
+// left out to keep it readable.
+type PortStats struct {
+	Received uint64            `json:"received"`
+	Refused  map[string]uint64 `json:"refused"`
+	Ignored  map[string]uint64 `json:"ignored"`
+}
+
+func (c *portCounters) snapshot() PortStats {
+	s := PortStats{Received: c.received, Refused: map[string]uint64{}, Ignored: map[string]uint64{}}
+	for _, r := range wire.Reasons() {
+		if n := c.refused[r]; n > 0 {
+			s.Refused[r.String()] = n
+		}
+	}
+	for i, n := range c.ignored {
+		if n > 0 {
+			s.Ignored[ignoreNames[i]] = n
+		}
+	}
+	return s
+}
+
+func (c *portCounters) total() (refused, ignored uint64) {
+	for _, n := range c.refused {
+		refused += n
+	}
+	for _, n := range c.ignored {
+		ignored += n
+	}
+	return refused, ignored
 }

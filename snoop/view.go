@@ -2,7 +2,9 @@ package snoop
 
 import (
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/fdb"
@@ -34,6 +36,8 @@ type GroupView struct {
 	Reporters []string `json:"reporters"`
 	// Leaving is true while last-member queries run after a leave.
 	Leaving bool `json:"leaving"`
+	// Static memberships come from the configuration and never expire.
+	Static bool `json:"static"`
 }
 
 // RouterView is one router port.
@@ -106,9 +110,12 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 			Version: version(int(pg.Generation), v6),
 			Compat:  "v" + strconv.Itoa(version(compat(pg, now), v6)),
 			Leaving: pg.Leaving,
+			Static:  pg.Static,
 		}
 		if pg.Mode == fdb.Exclude {
-			row.ExpiresMs = msUntil(now, pg.GroupExpires)
+			if !pg.Static {
+				row.ExpiresMs = msUntil(now, pg.GroupExpires)
+			}
 			for _, s := range pg.Sources {
 				if s.Expires.IsZero() {
 					row.Excluded = append(row.Excluded, s.Addr.String())
@@ -120,7 +127,10 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 		}
 		for _, s := range pg.Sources {
 			r := row
-			r.Source, r.ExpiresMs = s.Addr.String(), msUntil(now, s.Expires)
+			r.Source = s.Addr.String()
+			if !pg.Static {
+				r.ExpiresMs = msUntil(now, s.Expires)
+			}
 			r.Reporters = reporters(pg, s.Addr)
 			out = append(out, r)
 		}
@@ -197,4 +207,58 @@ func msUntil(now, t time.Time) int64 {
 		return d.Milliseconds()
 	}
 	return 0
+}
+
+// PortView is one port as `show ports` prints it.
+type PortView struct {
+	Bridge       string `json:"bridge"`
+	Port         string `json:"port"`
+	Up           bool   `json:"up"`
+	Snooping     bool   `json:"snooping"`
+	FastLeave    bool   `json:"fast_leave"`
+	Flood        bool   `json:"flood"`
+	FloodReports bool   `json:"flood_reports"`
+	// Router says why the port is a router port ("static", "query",
+	// "pim", "mrd"), or is empty.
+	Router    string `json:"router"`
+	Profile   string `json:"profile"`
+	Groups    int    `json:"groups"`
+	MaxGroups int    `json:"max_groups"` // 0: no limit
+	// LimitAction is what happens past MaxGroups: "deny" or "replace".
+	LimitAction string `json:"limit_action"`
+	Received    uint64 `json:"received"`
+	Refused     uint64 `json:"refused"`
+	Ignored     uint64 `json:"ignored"`
+}
+
+// Ports returns every known port in name order.
+func (e *Engine) Ports() []PortView {
+	out := make([]PortView, 0, len(e.ports))
+	routers := e.table.Routers()
+	for i, p := range e.ports {
+		pol := p.policy
+		v := PortView{
+			Bridge: e.cfg.Bridge, Port: e.PortName(i), Up: p.up, Snooping: !pol.NoSnooping,
+			FastLeave: pol.FastLeave, Flood: pol.Flood || pol.NoSnooping, FloodReports: pol.FloodReports,
+			Groups: e.table.PortLen(i), MaxGroups: pol.MaxGroups, LimitAction: "deny",
+		}
+		if pol.ReplaceOldest {
+			v.LimitAction = "replace"
+		}
+		if pol.Profile != nil {
+			v.Profile = pol.Profile.Name
+		}
+		for _, r := range routers {
+			if r.Port == i {
+				v.Router = r.Via
+			}
+		}
+		if c := e.portCounters[i]; c != nil {
+			v.Received = c.received
+			v.Refused, v.Ignored = c.total()
+		}
+		out = append(out, v)
+	}
+	slices.SortFunc(out, func(a, b PortView) int { return strings.Compare(a.Port, b.Port) })
+	return out
 }
