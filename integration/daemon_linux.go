@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os/exec"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -45,14 +46,56 @@ func (s *syncBuffer) String() string {
 // StartDaemon runs `bin run --bridge <lab bridge> --socket socket args...`
 // in the switch namespace and waits until its control socket answers.
 func (l *Lab) StartDaemon(bin, socket string, args ...string) (*Daemon, error) {
+	return l.StartDaemonWith(DaemonOptions{}, bin, socket, args...)
+}
+
+// DaemonOptions are the extras of StartDaemonWith, for the `lab` demo,
+// which runs the daemon for a person rather than a test.
+type DaemonOptions struct {
+	// Output also gets the daemon's log as it is written (Log keeps its
+	// copy either way).
+	Output io.Writer
+	// Detach puts the daemon in a process group of its own, so a Ctrl-C at
+	// the terminal reaches only the caller, which then stops the daemon in
+	// order (SIGTERM, so it removes its MDB entries); and the daemon gets
+	// SIGTERM if the caller dies without doing so.
+	Detach bool
+}
+
+// StartDaemonWith is StartDaemon with options.
+func (l *Lab) StartDaemonWith(o DaemonOptions, bin, socket string, args ...string) (*Daemon, error) {
 	full := append([]string{"netns", "exec", l.Switch, bin, "run", "--bridge", l.Bridge, "--socket", socket}, args...)
 	d := &Daemon{Bin: bin, Socket: socket, out: &syncBuffer{}, exited: make(chan struct{})}
 	d.cmd = exec.Command("ip", full...)
-	d.cmd.Stdout, d.cmd.Stderr = d.out, d.out
-	if err := d.cmd.Start(); err != nil {
+	var w io.Writer = d.out
+	if o.Output != nil {
+		w = io.MultiWriter(d.out, o.Output)
+	}
+	d.cmd.Stdout, d.cmd.Stderr = w, w
+	if o.Detach {
+		// `ip netns exec` execs the daemon in place, so both settings
+		// reach it.
+		d.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	}
+	started := make(chan error, 1)
+	go func() {
+		if o.Detach {
+			// Pdeathsig fires when the thread that started the child ends,
+			// not the process: hold this thread until the daemon exits. It
+			// is never unlocked, so it ends with this goroutine.
+			runtime.LockOSThread()
+		}
+		if err := d.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		d.err = d.cmd.Wait()
+		close(d.exited)
+	}()
+	if err := <-started; err != nil {
 		return nil, fmt.Errorf("start daemon: %w", err)
 	}
-	go func() { d.err = d.cmd.Wait(); close(d.exited) }()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		var v struct{}
@@ -131,6 +174,19 @@ func (d *Daemon) Kill() {
 	d.killed = true
 	_ = d.cmd.Process.Kill()
 	<-d.exited
+}
+
+// Done is closed when the daemon has exited; Err then tells how.
+func (d *Daemon) Done() <-chan struct{} { return d.exited }
+
+// Err is the daemon's exit error once Done is closed (nil before).
+func (d *Daemon) Err() error {
+	select {
+	case <-d.exited:
+		return d.err
+	default:
+		return nil
+	}
 }
 
 // Exited reports whether the daemon has exited.

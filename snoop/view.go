@@ -229,6 +229,11 @@ type PortView struct {
 	Received    uint64 `json:"received"`
 	Refused     uint64 `json:"refused"`
 	Ignored     uint64 `json:"ignored"`
+	// GuardDropped counts reports and leaves the ingress guard kept from
+	// the bridge; SocketDropped, frames the kernel dropped before the
+	// daemon read them (filled in by the daemon).
+	GuardDropped  uint64 `json:"guard_dropped"`
+	SocketDropped uint64 `json:"socket_dropped"`
 }
 
 // Ports returns every known port in name order.

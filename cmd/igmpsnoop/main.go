@@ -1,22 +1,22 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-
-	"github.com/igmpsnoop/igmpsnoop/snoop"
 )
 
 // DefaultSocket is where the daemon listens for `show` requests.
@@ -31,11 +31,17 @@ var (
 const usage = `usage: igmpsnoop <command> [flags]
 
 commands:
-  run           snoop IGMP on a bridge and program its MDB (needs root)
+  run           snoop IGMP and MLD on bridges and program their MDB (needs root)
   show groups   print the memberships a running daemon has learned
+  show ports    print each port's state, settings, group count and counters
   show routers  print the router ports
-  show querier  print the querier heard on the LAN
-  show stats    print message, refusal and ignore counters
+  show querier  print the querier of each protocol and its timers
+  show stats    print message, refusal and ignore counters, per port too
+  show config   print the configuration in force
+  events        stream joins, leaves, expiries, limits, router and querier changes
+  reload        re-read the configuration file (as SIGHUP does)
+  lab           demo: build a namespaced lab, run the daemon in it and show
+                hosts joining and leaving, packet by packet (needs root)
   version       print the version
 
 Run 'igmpsnoop <command> -h' for the flags of a command.
@@ -56,8 +62,14 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		err = cmdRun(args[1:], stderr)
 	case "show":
 		err = cmdShow(args[1:], stdout, stderr)
+	case "reload":
+		err = cmdReload(args[1:], stdout, stderr)
+	case "events":
+		err = cmdEvents(args[1:], stdout, stderr)
+	case "lab":
+		err = cmdLab(args[1:], stdout, stderr)
 	case "version":
-		fmt.Fprintf(stdout, "igmpsnoop %s (commit %s)\n", version, commit)
+		fmt.Fprintln(stdout, versionString())
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 	default:
@@ -87,86 +99,6 @@ type stringList []string
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
-// runOptions are the flags of `run`.
-type runOptions struct {
-	bridge        string
-	socket        string
-	logLevel      string
-	logFormat     string
-	proto         uint
-	fastLeave     stringList
-	staticRouters stringList
-	floodPorts    stringList
-	querierAddr   string
-	anySource     bool
-	cfg           snoop.Config
-}
-
-func parseRun(args []string, stderr io.Writer) (runOptions, error) {
-	o := runOptions{cfg: snoop.DefaultConfig()}
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&o.bridge, "bridge", "", "bridge to snoop on (required)")
-	fs.StringVar(&o.socket, "socket", DefaultSocket, "control socket path (mode 0600)")
-	fs.StringVar(&o.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&o.logFormat, "log-format", "console", "log format: console or json")
-	fs.UintVar(&o.proto, "proto", 77, "rt_protocol number marking our MDB entries (4..255)")
-	fs.DurationVar(&o.cfg.QueryInterval, "query-interval", o.cfg.QueryInterval, "query interval (RFC 3376 §8.2)")
-	fs.DurationVar(&o.cfg.QueryResponseInterval, "query-response-interval", o.cfg.QueryResponseInterval, "query response interval (RFC 3376 §8.3)")
-	fs.DurationVar(&o.cfg.LastMemberQueryInterval, "last-member-interval", o.cfg.LastMemberQueryInterval, "last member query interval (RFC 3376 §8.8)")
-	fs.IntVar(&o.cfg.LastMemberQueryCount, "last-member-count", o.cfg.LastMemberQueryCount, "last member query count (RFC 3376 §8.9)")
-	fs.IntVar(&o.cfg.Robustness, "robustness", o.cfg.Robustness, "robustness variable (RFC 3376 §8.1)")
-	fs.DurationVar(&o.cfg.MDBRefreshInterval, "mdb-refresh-interval", 0, "least time between rewrites of one MDB entry (default: the query response interval)")
-	fs.IntVar(&o.cfg.Limits.MaxKeys, "max-groups", 0, "most groups on the bridge (default: 3/4 of the bridge's mcast_hash_max)")
-	fs.IntVar(&o.cfg.Limits.MaxPerPort, "max-groups-per-port", 1024, "most groups per port (0: no limit)")
-	fs.Var(&o.fastLeave, "fast-leave", "port whose leaves take effect at once when no other tracked host wants the group (repeatable)")
-	fs.Var(&o.staticRouters, "static-router", "port that is always a router port: gets all multicast and all reports (repeatable)")
-	fs.Var(&o.floodPorts, "flood", "port that gets all multicast, but no reports (repeatable; RFC 4541 D3)")
-	fs.BoolVar(&o.cfg.Querier, "querier", false, "query when no querier with a lower address is present")
-	fs.StringVar(&o.querierAddr, "querier-address", "", "IPv4 source of our IGMP queries (default: the bridge's address, else 0.0.0.0)")
-	fs.IntVar(&o.cfg.IGMPVersion, "igmp-version", o.cfg.IGMPVersion, "IGMP version of our queries (2 or 3)")
-	fs.IntVar(&o.cfg.MLDVersion, "mld-version", o.cfg.MLDVersion, "MLD version of our queries (1 or 2)")
-	fs.BoolVar(&o.anySource, "any-source", false, "install any-source entries only, ignoring IGMPv3/MLDv2 source lists")
-	fs.IntVar(&o.cfg.MaxSources, "max-sources", o.cfg.MaxSources, "most sources per group and port; beyond it the port gets every source")
-	if err := fs.Parse(args); err != nil {
-		return o, err
-	}
-	if fs.NArg() > 0 {
-		return o, usageError{fmt.Errorf("run: unexpected argument %q", fs.Arg(0))}
-	}
-	if o.bridge == "" {
-		return o, usageError{errors.New("run: --bridge is required")}
-	}
-	if o.proto < 4 || o.proto > 255 {
-		return o, usageError{fmt.Errorf("run: --proto %d: must be 4..255 (the kernel reserves 0..3)", o.proto)}
-	}
-	if o.cfg.MDBRefreshInterval == 0 {
-		o.cfg.MDBRefreshInterval = o.cfg.QueryResponseInterval
-	}
-	o.cfg.Bridge = o.bridge
-	o.cfg.FastLeave = set(o.fastLeave)
-	o.cfg.StaticRouters = set(o.staticRouters)
-	if o.querierAddr != "" {
-		a, err := netip.ParseAddr(o.querierAddr)
-		if err != nil || !a.Is4() {
-			return o, usageError{fmt.Errorf("run: --querier-address %q: not an IPv4 address", o.querierAddr)}
-		}
-		o.cfg.QuerierAddr4 = a
-	}
-	if err := o.cfg.Validate(); err != nil {
-		return o, usageError{fmt.Errorf("run: %w", err)}
-	}
-	return o, nil
-}
-
-func set(names []string) map[string]bool {
-	m := make(map[string]bool, len(names))
-	for _, n := range names {
-		m[n] = true
-	}
-	return m
-}
-
 func newLogger(level, format string) (*zap.Logger, error) {
 	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
@@ -189,42 +121,60 @@ func newLogger(level, format string) (*zap.Logger, error) {
 }
 
 func cmdRun(args []string, stderr io.Writer) error {
-	o, err := parseRun(args, stderr)
+	flags, err := parseRun(args, stderr)
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(o.logLevel, o.logFormat)
+	_, set, err := flags.settings()
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(set.LogLevel, set.LogFormat)
 	if err != nil {
 		return err
 	}
 	defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	log.Info("starting", zap.String("version", version), zap.String("bridge", o.bridge),
-		zap.Duration("group_membership_interval", o.cfg.GroupMembershipInterval()),
-		zap.Duration("last_member_query_time", o.cfg.LastMemberQueryTime()))
-	return runDaemon(ctx, log, o)
+	names := make([]string, 0, len(set.Bridges))
+	for _, b := range set.Bridges {
+		names = append(names, b.Name)
+	}
+	log.Info("starting", zap.String("version", version), zap.Strings("bridges", names), zap.String("config", flags.config))
+	return runDaemon(ctx, log, flags, set)
 }
 
+// showObjects are what `show` can print.
+var showObjects = []string{"groups", "ports", "routers", "querier", "stats", "config"}
+
 func cmdShow(args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 {
-		return usageError{errors.New("show: what? groups, routers, querier or stats")}
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return usageError{fmt.Errorf("show: what? %s", strings.Join(showObjects, ", "))}
 	}
 	what := args[0]
+	if !slices.Contains(showObjects, what) {
+		return usageError{fmt.Errorf("show: unknown object %q (%s)", what, strings.Join(showObjects, ", "))}
+	}
 	fs := flag.NewFlagSet("show "+what, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	socket := fs.String("socket", DefaultSocket, "control socket of the daemon")
 	asJSON := fs.Bool("json", false, "print JSON instead of a table")
 	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the daemon")
+	req := Request{Command: what}
+	fs.StringVar(&req.Bridge, "bridge", "", "only this bridge")
+	if what == "groups" {
+		fs.StringVar(&req.Port, "port", "", "only this port")
+		fs.StringVar(&req.Group, "group", "", "only this group, or the groups in this prefix (e.g. 239.1.0.0/16)")
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
-	switch what {
-	case "groups", "routers", "querier", "stats":
-	default:
-		return usageError{fmt.Errorf("show: unknown object %q (groups, routers, querier, stats)", what)}
+	if req.Group != "" {
+		if _, err := parsePrefixOrAddr(req.Group); err != nil {
+			return usageError{fmt.Errorf("show groups: --group %q: not an address or prefix", req.Group)}
+		}
 	}
-	resp, err := request(*socket, Request{Command: what}, *timeout)
+	resp, err := request(*socket, req, *timeout)
 	if err != nil {
 		return err
 	}
@@ -233,4 +183,65 @@ func cmdShow(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	return printTable(stdout, what, resp)
+}
+
+// cmdReload asks the daemon to re-read its configuration file.
+func cmdReload(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", DefaultSocket, "control socket of the daemon")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if _, err := request(*socket, Request{Command: "reload"}, 30*time.Second); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "reloaded")
+	return nil
+}
+
+// cmdEvents streams the daemon's events until interrupted.
+func cmdEvents(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("events", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", DefaultSocket, "control socket of the daemon")
+	asJSON := fs.Bool("json", false, "print one JSON object per event")
+	req := Request{Command: "events"}
+	fs.StringVar(&req.Bridge, "bridge", "", "only this bridge")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c, err := dial(*socket, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		c.Close()
+	}()
+	if err := json.NewEncoder(c).Encode(req); err != nil {
+		return fmt.Errorf("send request: %w", err)
+	}
+	sc := bufio.NewScanner(c)
+	for sc.Scan() {
+		if *asJSON {
+			fmt.Fprintln(stdout, sc.Text())
+			continue
+		}
+		var r eventRecord
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			return fmt.Errorf("daemon sent %q: %w", sc.Text(), err)
+		}
+		fmt.Fprintln(stdout, r.text())
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("events: %w", err)
+	}
+	return errors.New("events: the daemon closed the stream")
 }

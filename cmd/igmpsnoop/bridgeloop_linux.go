@@ -1,0 +1,736 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/igmpsnoop/igmpsnoop/bridge"
+	"github.com/igmpsnoop/igmpsnoop/fdb"
+	"github.com/igmpsnoop/igmpsnoop/snoop"
+	"github.com/igmpsnoop/igmpsnoop/wire"
+)
+
+// frameSize bounds what a port reader accepts; IGMP frames are far smaller,
+// and a larger one is truncated and then refused by the decoder.
+const frameSize = 2048
+
+// rtprotKernel marks MDB entries the kernel learned itself.
+const rtprotKernel = 2
+
+type frameIn struct {
+	port int
+	buf  *[frameSize]byte
+	n    int
+}
+
+type ctlIn struct {
+	req   Request
+	reply chan any
+}
+
+type reconfIn struct {
+	set   bridgeSettings
+	reply chan error
+}
+
+// portIO is what the daemon holds open on one bridge port.
+type portIO struct {
+	link  bridge.Link
+	guard *bridge.Guard
+	conn  *bridge.PortConn
+	done  chan struct{}
+}
+
+// mdbCounters count MDB writes; read by metrics from other goroutines.
+type mdbCounters struct {
+	installs, installErrors, removes, removeErrors atomic.Uint64
+}
+
+// bridgeLoop snoops one bridge: one goroutine owns its engine and applies
+// its actions. All fields but the channels and counters belong to it.
+type bridgeLoop struct {
+	log    *zap.Logger
+	set    bridgeSettings
+	proto  uint8
+	hub    *eventHub
+	br     bridge.Bridge
+	engine *snoop.Engine
+	mdb    *bridge.MDB
+	sender *bridge.Sender
+	ports  map[int]*portIO
+	dec    *wire.Decoder
+	msg    wire.Message
+	pool   sync.Pool
+
+	// What the kernel and bridge allow, found at start.
+	sourceLists bool
+	hashMax     uint32
+
+	frames chan frameIn
+	links  chan bridge.LinkEvent
+	ctl    chan ctlIn
+	reconf chan reconfIn
+
+	counters mdbCounters
+	// loopSeconds observes how long the loop takes per frame.
+	loopSeconds func(bridge string, d time.Duration)
+
+	warnQuerierAt time.Time
+	// started is set once the loop snoops; read by the goroutine that ran it.
+	started bool
+}
+
+func newBridgeLoop(log *zap.Logger, set bridgeSettings, proto uint8, hub *eventHub, observe func(string, time.Duration)) *bridgeLoop {
+	d := &bridgeLoop{
+		log: log.With(zap.String("bridge", set.Name)), set: set, proto: proto, hub: hub, loopSeconds: observe,
+		ports: make(map[int]*portIO), dec: wire.NewDecoder(),
+		frames: make(chan frameIn, 1024), links: make(chan bridge.LinkEvent, 256),
+		ctl: make(chan ctlIn), reconf: make(chan reconfIn),
+	}
+	d.pool.New = func() any { return new([frameSize]byte) }
+	return d
+}
+
+// run snoops the bridge until ctx ends (nil) or the bridge goes (an
+// error). ready gets nil once it is snooping, or the error that stopped
+// it from starting.
+func (d *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
+	defer func() {
+		if !d.started {
+			ready <- err
+		}
+	}()
+	br, _, err := bridge.Lookup(d.set.Name)
+	if err != nil {
+		return err
+	}
+	d.br = br
+	// Subscribe before listing ports, so no port change falls between.
+	watcher, err := bridge.SubscribeLinks(br.Index)
+	if err != nil {
+		return err
+	}
+	defer watcher.Close()
+	opts, err := bridge.ReadOptions(br.Index)
+	if err != nil {
+		return err
+	}
+	if err := d.prepare(opts); err != nil {
+		return err
+	}
+	cfg, err := d.engineConfig(d.set)
+	if err != nil {
+		return err
+	}
+	if d.engine, err = snoop.New(cfg); err != nil {
+		return err
+	}
+	if d.mdb, err = bridge.OpenMDB(); err != nil {
+		return err
+	}
+	defer d.mdb.Close()
+	if d.sender, err = bridge.OpenBridgeSender(br.Index); err != nil {
+		return err
+	}
+	defer d.sender.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	watchErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		watchErr <- watcher.Run(ctx, d.links)
+	}()
+	defer d.closePorts()
+	for _, l := range watcher.Ports() {
+		if err := d.addPort(l); err != nil {
+			return err
+		}
+	}
+	if err := d.adoptMDB(time.Now()); err != nil {
+		return err
+	}
+	d.apply(d.engine.Start(time.Now()))
+	if !cfg.Querier {
+		d.warnQuerierAt = time.Now().Add(cfg.QueryInterval + cfg.QueryResponseInterval)
+	}
+	d.log.Info("snooping", zap.Int("ports", len(d.ports)), zap.Int("max_groups", cfg.Limits.MaxKeys),
+		zap.Bool("source_lists", cfg.SourceLists), zap.Bool("querier", cfg.Querier))
+	d.started = true
+	ready <- nil
+	err = d.loop(ctx, watchErr)
+	d.shutdown()
+	return err
+}
+
+// ask hands a control request to the loop and waits for its answer.
+func (d *bridgeLoop) ask(ctx context.Context, req Request) (any, error) {
+	in := ctlIn{req: req, reply: make(chan any, 1)}
+	select {
+	case d.ctl <- in:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("bridge %s: %w", d.set.Name, ctx.Err())
+	}
+	select {
+	case r := <-in.reply:
+		return r, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("bridge %s: %w", d.set.Name, ctx.Err())
+	}
+}
+
+// reconfigureFrom hands new settings to the loop and waits for the verdict.
+func (d *bridgeLoop) reconfigureFrom(ctx context.Context, set bridgeSettings) error {
+	in := reconfIn{set: set, reply: make(chan error, 1)}
+	select {
+	case d.reconf <- in:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case err := <-in.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// reconfigure applies new settings without losing learned state, and
+// brings the kernel's per-port router settings in line.
+func (d *bridgeLoop) reconfigure(set bridgeSettings) error {
+	if set.AnySource != d.set.AnySource && !set.AnySource && !d.sourceLists {
+		d.log.Warn("any_source off, but this kernel cannot hold source lists: still any-source")
+	}
+	cfg, err := d.engineConfig(set)
+	if err != nil {
+		return err
+	}
+	old := d.set
+	acts, err := d.engine.Reconfigure(time.Now(), cfg)
+	if err != nil {
+		return err
+	}
+	d.set = set
+	d.apply(acts)
+	for i, p := range d.ports {
+		was, now := old.fixedRouterPort(p.link.Name), set.fixedRouterPort(p.link.Name)
+		switch {
+		case now && !was:
+			if err := bridge.SetPortRouter(i, bridge.PortRouterPermanent); err != nil {
+				d.log.Warn("cannot make port a permanent router port", zap.String("port", p.link.Name), zap.Error(err))
+			}
+		case was && !now:
+			_ = bridge.SetPortRouter(i, bridge.PortRouterLearned)
+		}
+	}
+	d.followTimers()
+	d.log.Info("configuration reloaded")
+	return nil
+}
+
+// answer builds the reply to a control request from the engine.
+func (d *bridgeLoop) answer(now time.Time, req Request) any {
+	switch req.Command {
+	case "groups":
+		return filterGroups(d.engine.Groups(now), req)
+	case "routers":
+		return d.engine.Routers(now)
+	case "querier":
+		return d.engine.Queriers(now)
+	case "stats":
+		return d.engine.Stats()
+	case "ports":
+		views := d.engine.Ports()
+		for i := range views {
+			for _, p := range d.ports {
+				if p.link.Name != views[i].Port {
+					continue
+				}
+				if n, err := p.guard.Dropped(); err == nil {
+					views[i].GuardDropped = n
+				}
+				if _, n, err := p.conn.Stats(); err == nil {
+					views[i].SocketDropped = n
+				}
+			}
+		}
+		return views
+	case "snapshot":
+		return d.snapshot(now)
+	}
+	return fmt.Errorf("unknown command %q", req.Command)
+}
+
+// record turns an engine event into an events-stream record.
+func (d *bridgeLoop) record(ev snoop.Event) eventRecord {
+	r := eventRecord{Time: time.Now(), Bridge: d.set.Name, Event: ev.Kind.String(), Detail: ev.Detail}
+	if ev.Port != 0 {
+		r.Port = d.engine.PortName(ev.Port)
+	}
+	if ev.Key.Group.IsValid() {
+		r.Group, r.VLAN = ev.Key.Group.String(), ev.Key.VLAN
+	}
+	if ev.Addr.IsValid() {
+		r.Addr = ev.Addr.String()
+	}
+	return r
+}
+
+func (d *bridgeLoop) observe(start time.Time) {
+	if d.loopSeconds != nil {
+		d.loopSeconds(d.set.Name, time.Since(start))
+	}
+}
+
+// prepare checks the bridge and sets what the daemon depends on: the
+// bridge's membership interval, and IGMPv3/MLDv2 processing where the
+// kernel can hold source lists.
+func (d *bridgeLoop) prepare(opts bridge.Options) error {
+	if !opts.Snooping {
+		return fmt.Errorf("multicast snooping is off on %s, so it cannot hold MDB entries; turn it on: ip link set %s type bridge mcast_snooping 1", d.br.Name, d.br.Name)
+	}
+	d.hashMax = opts.HashMax
+	if !d.set.AnySource {
+		ok, err := bridge.ProbeSourceLists(d.br.Index)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			d.log.Warn("this kernel cannot hold source lists in MDB entries (needs Linux 6.2): installing any-source entries, a superset")
+		}
+		d.sourceLists = ok
+	}
+	if d.sourceLists {
+		// The bridge looks up (S,G) entries, which source lists create,
+		// only when it runs IGMPv3 and MLDv2 itself.
+		if opts.IGMPVersion != 3 {
+			if err := bridge.SetIGMPVersion(d.br.Index, 3); err != nil {
+				return err
+			}
+			d.log.Info("set bridge mcast_igmp_version 3 for source-specific forwarding", zap.Uint8("was", opts.IGMPVersion))
+		}
+		if opts.MLDVersion != 2 {
+			if err := bridge.SetMLDVersion(d.br.Index, 2); err != nil {
+				return err
+			}
+			d.log.Info("set bridge mcast_mld_version 2 for source-specific forwarding", zap.Uint8("was", opts.MLDVersion))
+		}
+	}
+	if !d.br.IPv6.IsLinkLocalUnicast() {
+		d.log.Warn("the bridge has no IPv6 link-local address yet: no MLD queries can be sent (hosts ignore others) until it has one")
+	}
+	cfg, err := d.engineConfig(d.set)
+	if err != nil {
+		return err
+	}
+	if want := cfg.BridgeMembershipInterval(); opts.MembershipInterval != want {
+		// The kernel ages our temporary entries by this; it must outlast our
+		// refresh cadence, and no more, so entries die soon after we do.
+		if err := bridge.SetMembershipInterval(d.br.Index, want); err != nil {
+			return fmt.Errorf("set mcast_membership_interval on %s: %w", d.br.Name, err)
+		}
+		d.log.Info("set bridge membership interval", zap.Duration("was", opts.MembershipInterval), zap.Duration("now", want))
+	}
+	return nil
+}
+
+// engineConfig completes a bridge's configured engine settings with what
+// the bridge itself says: its addresses, what the kernel can hold, and a
+// group limit safely under mcast_hash_max.
+func (d *bridgeLoop) engineConfig(bs bridgeSettings) (snoop.Config, error) {
+	c := bs.Engine
+	c.QuerySourceMAC = d.br.MAC
+	if !c.QuerierAddr4.IsValid() && d.br.IPv4.IsValid() {
+		c.QuerierAddr4 = d.br.IPv4
+	}
+	if d.br.IPv6.IsLinkLocalUnicast() {
+		c.QuerierAddr6 = d.br.IPv6
+	}
+	c.SourceLists = d.sourceLists && !bs.AnySource
+	if hm := int(d.hashMax); hm > 0 {
+		if !bs.MaxGroupsSet {
+			// Going over mcast_hash_max turns snooping off for the whole
+			// bridge; keep room for entries the kernel adds (host joins).
+			c.Limits.MaxKeys = hm * 3 / 4
+		} else if c.Limits.MaxKeys >= hm {
+			return c, fmt.Errorf("bridge %s: max_groups %d must be below the bridge's mcast_hash_max %d: over it the kernel turns snooping off", bs.Name, c.Limits.MaxKeys, hm)
+		}
+	}
+	return c, c.Validate()
+}
+
+func (d *bridgeLoop) loop(ctx context.Context, watchErr <-chan error) error {
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for {
+		d.armTimer(timer)
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-watchErr:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("link monitor stopped: %w", err)
+		case f := <-d.frames:
+			d.handleFrame(f)
+		case ev := <-d.links:
+			if err := d.handleLink(ev); err != nil {
+				return err
+			}
+		case c := <-d.ctl:
+			c.reply <- d.answer(time.Now(), c.req)
+		case r := <-d.reconf:
+			r.reply <- d.reconfigure(r.set)
+		case <-timer.C:
+			now := time.Now()
+			d.apply(d.engine.Tick(now))
+			d.checkQuerier(now)
+		}
+	}
+}
+
+func (d *bridgeLoop) armTimer(t *time.Timer) {
+	next := d.warnQuerierAt
+	if at, ok := d.engine.NextDeadline(); ok && (next.IsZero() || at.Before(next)) {
+		next = at
+	}
+	wait := time.Hour
+	if !next.IsZero() {
+		wait = max(time.Until(next), 0)
+	}
+	t.Reset(wait)
+}
+
+// checkQuerier warns when no querier has been heard: without one the bridge
+// ignores the MDB and floods (DESIGN.md, fact 2).
+func (d *bridgeLoop) checkQuerier(now time.Time) {
+	if d.warnQuerierAt.IsZero() || now.Before(d.warnQuerierAt) {
+		return
+	}
+	d.warnQuerierAt = time.Time{}
+	if !d.engine.QuerierPresent() {
+		d.log.Warn("no querier heard: the bridge floods multicast to every port until one is; run igmpsnoop with --querier, or a multicast router",
+			zap.Duration("waited", d.set.Engine.QueryInterval+d.set.Engine.QueryResponseInterval))
+	}
+}
+
+func (d *bridgeLoop) handleFrame(f frameIn) {
+	start := time.Now()
+	defer d.observe(start)
+	defer d.pool.Put(f.buf)
+	frame := f.buf[:f.n]
+	if err := d.dec.Decode(frame, &d.msg); err != nil {
+		reason := wire.ReasonOf(err)
+		d.engine.Refused(f.port, reason)
+		d.log.Debug("frame refused", zap.String("port", d.engine.PortName(f.port)), zap.Stringer("reason", reason), zap.Error(err))
+		return
+	}
+	if ce := d.log.Check(zap.DebugLevel, "message"); ce != nil {
+		ce.Write(zap.String("port", d.engine.PortName(f.port)), zap.Stringer("msg", &d.msg))
+	}
+	d.apply(d.engine.HandleMessage(time.Now(), f.port, &d.msg, frame))
+}
+
+func (d *bridgeLoop) entry(port int, key fdb.Key) bridge.Entry {
+	return bridge.Entry{Bridge: d.br.Index, Port: port, Group: key.Group, VID: key.VLAN, Proto: d.proto}
+}
+
+func toBridgeMode(m fdb.FilterMode) bridge.FilterMode {
+	if m == fdb.Include {
+		return bridge.ModeInclude
+	}
+	return bridge.ModeExclude
+}
+
+// apply carries out the engine's actions. Netlink errors are logged, not
+// fatal: one refused entry must not stop snooping for the others.
+func (d *bridgeLoop) apply(acts []snoop.Action) {
+	for i := range acts {
+		a := &acts[i]
+		switch a.Kind {
+		case snoop.ActInstall:
+			e := d.entry(a.Port, a.Key)
+			e.Mode, e.Sources = toBridgeMode(a.Mode), a.Sources
+			d.counters.installs.Add(1)
+			if err := d.mdb.Replace(e); err != nil {
+				d.counters.installErrors.Add(1)
+				// E.g. a port still in the disabled STP state just after
+				// coming up: the next report retries.
+				d.engine.InstallFailed(a.Port, a.Key)
+				d.log.Error("MDB install failed", zap.String("port", d.engine.PortName(a.Port)), zap.Stringer("group", a.Key.Group), zap.Error(err))
+			}
+		case snoop.ActRemove:
+			d.counters.removes.Add(1)
+			if err := d.mdb.Delete(d.entry(a.Port, a.Key)); err != nil && !errors.Is(err, bridge.ErrNotFound) {
+				d.counters.removeErrors.Add(1)
+				d.log.Error("MDB remove failed", zap.String("port", d.engine.PortName(a.Port)), zap.Stringer("group", a.Key.Group), zap.Error(err))
+			}
+		case snoop.ActTransmit:
+			if a.Port == snoop.ThroughBridge {
+				if err := d.sender.WriteFrame(a.Frame); err != nil {
+					d.log.Warn("query not sent", zap.Error(err))
+				}
+				continue
+			}
+			p := d.ports[a.Port]
+			if p == nil {
+				continue
+			}
+			if err := p.conn.WriteFrame(a.Frame); err != nil {
+				d.log.Warn("transmit failed", zap.String("port", p.link.Name), zap.Error(err))
+			}
+		case snoop.ActEvent:
+			d.logEvent(a.Event)
+		case snoop.ActRouterPort:
+			d.setRouterPort(a.Port, a.Router)
+		}
+	}
+}
+
+func (d *bridgeLoop) logEvent(ev snoop.Event) {
+	d.hub.publish(d.record(ev))
+	fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("port", d.engine.PortName(ev.Port))}
+	if ev.Key.Group.IsValid() {
+		fields = append(fields, zap.Stringer("group", ev.Key.Group))
+	}
+	if ev.Addr.IsValid() {
+		fields = append(fields, zap.Stringer("addr", ev.Addr))
+	}
+	if ev.Detail != "" {
+		fields = append(fields, zap.String("detail", ev.Detail))
+	}
+	switch ev.Kind {
+	case snoop.EventTimersChanged:
+		d.followTimers()
+	}
+	switch ev.Kind {
+	case snoop.EventQuerierLost, snoop.EventLimit, snoop.EventQueryFailed:
+		d.log.Warn("snooping event", fields...)
+		if ev.Kind == snoop.EventQuerierLost && !d.set.Engine.Querier {
+			d.log.Warn("querier gone: the bridge floods multicast until a querier is heard again")
+		}
+	default:
+		d.log.Info("snooping event", fields...)
+	}
+}
+
+// setRouterPort mirrors a dynamic router port into the kernel as a
+// temporary one: it lasts the bridge's mcast_querier_interval unless
+// renewed, so it lapses on its own if the daemon dies.
+func (d *bridgeLoop) setRouterPort(port int, on bool) {
+	p := d.ports[port]
+	if p == nil || d.fixedRouterPort(p.link.Name) {
+		return
+	}
+	mode := uint8(bridge.PortRouterLearned)
+	if on {
+		mode = bridge.PortRouterTemporary
+	}
+	if err := bridge.SetPortRouter(port, mode); err != nil {
+		d.log.Warn("cannot set router port", zap.String("port", p.link.Name), zap.Bool("router", on), zap.Error(err))
+	}
+}
+
+// fixedRouterPort tells whether a port is made a permanent router port by
+// configuration (router, flood, or snooping off).
+func (d *bridgeLoop) fixedRouterPort(name string) bool {
+	return d.set.fixedRouterPort(name)
+}
+
+// followTimers keeps the bridge's membership interval, the life of our
+// temporary entries, above the membership interval the querier's timers
+// give: else the kernel would drop entries we still hold.
+func (d *bridgeLoop) followTimers() {
+	want := d.engine.BridgeMembershipInterval()
+	opts, err := bridge.ReadOptions(d.br.Index)
+	if err != nil || opts.MembershipInterval == want {
+		return
+	}
+	if err := bridge.SetMembershipInterval(d.br.Index, want); err != nil {
+		d.log.Error("cannot follow the querier's timers", zap.Error(err))
+		return
+	}
+	d.log.Info("set bridge membership interval", zap.Duration("was", opts.MembershipInterval), zap.Duration("now", want))
+}
+
+func (d *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
+	now := time.Now()
+	switch ev.Kind {
+	case bridge.PortAdded:
+		if err := d.addPort(ev.Link); err != nil {
+			d.log.Error("cannot snoop on new port", zap.String("port", ev.Link.Name), zap.Error(err))
+		}
+	case bridge.PortUp:
+		if p := d.ports[ev.Link.Index]; p != nil {
+			p.link = ev.Link
+			d.apply(d.engine.PortUp(now, ev.Link.Index, ev.Link.Name))
+			d.log.Info("port up", zap.String("port", ev.Link.Name))
+		}
+	case bridge.PortDown:
+		d.log.Info("port down", zap.String("port", ev.Link.Name))
+		d.apply(d.engine.PortDown(now, ev.Link.Index))
+	case bridge.PortRemoved:
+		d.log.Info("port removed", zap.String("port", ev.Link.Name))
+		d.apply(d.engine.PortRemoved(now, ev.Link.Index))
+		d.closePort(ev.Link.Index)
+	case bridge.BridgeChanged:
+		if ev.Options != nil && !ev.Options.Snooping {
+			d.log.Error("multicast snooping was switched off on the bridge: it floods all multicast and holds no MDB entries until it is switched back on")
+		}
+		// The bridge's link-local address appears once it has carrier.
+		if _, v6, err := bridge.Addresses(d.br.Index); err == nil && v6.IsLinkLocalUnicast() && v6 != d.engine.Config().QuerierAddr6 {
+			d.log.Info("MLD queries from the bridge's link-local address", zap.Stringer("addr", v6))
+			d.apply(d.engine.SetQuerierAddr6(now, v6))
+		}
+	case bridge.BridgeGone:
+		return fmt.Errorf("bridge %s was deleted", d.br.Name)
+	}
+	return nil
+}
+
+// addPort starts snooping on a port: the guard first, so the kernel learns
+// nothing from it from now on, then our socket.
+func (d *bridgeLoop) addPort(l bridge.Link) error {
+	if _, ok := d.ports[l.Index]; ok {
+		return nil
+	}
+	guard, err := bridge.AttachGuard(l.Index)
+	if err != nil {
+		return fmt.Errorf("port %s: %w", l.Name, err)
+	}
+	conn, err := bridge.ListenPort(l.Index)
+	if err != nil {
+		guard.Close()
+		return fmt.Errorf("port %s: %w", l.Name, err)
+	}
+	if d.fixedRouterPort(l.Name) {
+		// The kernel forwards every group to a permanent router port.
+		if err := bridge.SetPortRouter(l.Index, bridge.PortRouterPermanent); err != nil {
+			conn.Close()
+			guard.Close()
+			return fmt.Errorf("port %s: %w", l.Name, err)
+		}
+	}
+	p := &portIO{link: l, guard: guard, conn: conn, done: make(chan struct{})}
+	d.ports[l.Index] = p
+	go d.read(p)
+	if l.Up {
+		d.apply(d.engine.PortUp(time.Now(), l.Index, l.Name))
+	}
+	d.log.Info("snooping on port", zap.String("port", l.Name), zap.Int("ifindex", l.Index), zap.Bool("up", l.Up))
+	return nil
+}
+
+// read copies frames from one port to the loop until the socket closes.
+func (d *bridgeLoop) read(p *portIO) {
+	defer close(p.done)
+	for {
+		buf := d.pool.Get().(*[frameSize]byte)
+		n, err := p.conn.ReadFrame(buf[:])
+		if err != nil {
+			d.pool.Put(buf)
+			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
+				d.log.Debug("port reader stopped", zap.String("port", p.link.Name), zap.Error(err))
+			}
+			return
+		}
+		d.frames <- frameIn{port: p.link.Index, buf: buf, n: n}
+	}
+}
+
+func (d *bridgeLoop) closePort(ifindex int) {
+	p := d.ports[ifindex]
+	if p == nil {
+		return
+	}
+	delete(d.ports, ifindex)
+	if d.fixedRouterPort(p.link.Name) {
+		// Back to the kernel's default; the port may be gone already.
+		_ = bridge.SetPortRouter(ifindex, bridge.PortRouterLearned)
+	}
+	p.conn.Close()
+	p.guard.Close()
+	// Drain so a reader blocked on a full channel can see the close.
+	for {
+		select {
+		case <-p.done:
+			return
+		case f := <-d.frames:
+			d.pool.Put(f.buf)
+		}
+	}
+}
+
+func (d *bridgeLoop) closePorts() {
+	for i := range d.ports {
+		d.closePort(i)
+	}
+}
+
+// adoptMDB takes over entries an earlier run installed (so a restart does
+// not interrupt forwarding) and removes entries the kernel learned before
+// our guards were up, so that every port entry is ours.
+func (d *bridgeLoop) adoptMDB(now time.Time) error {
+	entries, err := d.mdb.Dump(d.br.Index)
+	if err != nil {
+		return fmt.Errorf("read MDB of %s: %w", d.br.Name, err)
+	}
+	adopted, cleaned := 0, 0
+	for _, e := range entries {
+		if e.Port == d.br.Index || e.Source.IsValid() || d.ports[e.Port] == nil {
+			continue // host joins, and (S,G) entries the kernel derives from (*,G) ones
+		}
+		switch {
+		case e.Proto == d.proto:
+			mode := fdb.Exclude
+			if e.Mode == bridge.ModeInclude {
+				mode = fdb.Include
+			}
+			d.apply(d.engine.Adopt(now, e.Port, fdb.Key{VLAN: e.VID, Group: e.Group}, mode, e.Sources, e.Timer))
+			adopted++
+		case e.Proto == rtprotKernel:
+			if err := d.mdb.Delete(e); err != nil && !errors.Is(err, bridge.ErrNotFound) {
+				d.log.Warn("cannot remove kernel-learned entry", zap.Stringer("group", e.Group), zap.Error(err))
+				continue
+			}
+			cleaned++
+		}
+	}
+	d.log.Info("MDB taken over", zap.Int("adopted", adopted), zap.Int("kernel_entries_removed", cleaned))
+	return nil
+}
+
+// shutdown removes every entry we installed: without the daemon nobody
+// ages them, and the kernel's own snooping takes over once the guards go.
+func (d *bridgeLoop) shutdown() {
+	removed := 0
+	for _, m := range d.engine.Memberships() {
+		if err := d.mdb.Delete(d.entry(m.Port, m.Key)); err == nil {
+			removed++
+		} else if !errors.Is(err, bridge.ErrNotFound) {
+			d.log.Warn("MDB remove at exit failed", zap.Stringer("group", m.Key.Group), zap.Error(err))
+		}
+	}
+	d.log.Info("stopped", zap.Int("mdb_entries_removed", removed))
+}
+
+// snapshot gathers the bridge's figures for metrics.
+func (d *bridgeLoop) snapshot(now time.Time) bridgeSnapshot {
+	s := bridgeSnapshot{Bridge: d.set.Name, Stats: d.engine.Stats(), Routers: len(d.engine.Routers(now)), Queriers: d.engine.Queriers(now)}
+	s.Ports, _ = d.answer(now, Request{Command: "ports"}).([]snoop.PortView)
+	s.MDB.Installs, s.MDB.InstallErrors = d.counters.installs.Load(), d.counters.installErrors.Load()
+	s.MDB.Removes, s.MDB.RemoveErrors = d.counters.removes.Load(), d.counters.removeErrors.Load()
+	return s
+}

@@ -1,0 +1,567 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/igmpsnoop/igmpsnoop/snoop"
+)
+
+// The configuration file (YAML; packaging/igmpsnoop.yaml documents every
+// key). Optional values are pointers so that a bridge can inherit from
+// `defaults`, and a port from its bridge's `port_defaults`.
+type fileConfig struct {
+	Socket         string                   `yaml:"socket"`
+	LogLevel       string                   `yaml:"log_level"`
+	LogFormat      string                   `yaml:"log_format"`
+	MetricsAddress string                   `yaml:"metrics_address"`
+	Proto          *int                     `yaml:"proto"`
+	Defaults       bridgeConfig             `yaml:"defaults"`
+	Bridges        []bridgeConfig           `yaml:"bridges"`
+	Profiles       map[string]profileConfig `yaml:"profiles"`
+}
+
+type bridgeConfig struct {
+	Name                  *located               `yaml:"name"`
+	QueryInterval         *duration              `yaml:"query_interval"`
+	QueryResponseInterval *duration              `yaml:"query_response_interval"`
+	Robustness            *int                   `yaml:"robustness"`
+	LastMemberInterval    *duration              `yaml:"last_member_interval"`
+	LastMemberCount       *int                   `yaml:"last_member_count"`
+	StartupQueryInterval  *duration              `yaml:"startup_query_interval"`
+	StartupQueryCount     *int                   `yaml:"startup_query_count"`
+	MDBRefreshInterval    *duration              `yaml:"mdb_refresh_interval"`
+	Querier               *bool                  `yaml:"querier"`
+	QuerierAddress        *address               `yaml:"querier_address"`
+	IGMPVersion           *int                   `yaml:"igmp_version"`
+	MLDVersion            *int                   `yaml:"mld_version"`
+	AnySource             *bool                  `yaml:"any_source"`
+	MaxGroups             *int                   `yaml:"max_groups"`
+	MaxSources            *int                   `yaml:"max_sources"`
+	PortDefaults          portConfig             `yaml:"port_defaults"`
+	Ports                 map[string]*portConfig `yaml:"ports"`
+}
+
+type portConfig struct {
+	FastLeave       *bool          `yaml:"fast_leave"`
+	MaxGroups       *int           `yaml:"max_groups"`
+	MaxGroupsAction *located       `yaml:"max_groups_action"`
+	Profile         *located       `yaml:"profile"`
+	Flood           *bool          `yaml:"flood"`
+	FloodReports    *bool          `yaml:"flood_reports"`
+	Router          *bool          `yaml:"router"`
+	Snooping        *bool          `yaml:"snooping"`
+	StaticGroups    []staticConfig `yaml:"static_groups"`
+}
+
+type staticConfig struct {
+	Group   address   `yaml:"group"`
+	Sources []address `yaml:"sources"`
+	VLAN    uint16    `yaml:"vlan"`
+}
+
+type profileConfig struct {
+	// Default is what happens to a group no rule matches: permit or deny
+	// (default deny, as a profile lists what it permits).
+	Default *located     `yaml:"default"`
+	Rules   []ruleConfig `yaml:"rules"`
+}
+
+type ruleConfig struct {
+	Permit  *groupRange `yaml:"permit"`
+	Deny    *groupRange `yaml:"deny"`
+	Sources []prefix    `yaml:"sources"`
+}
+
+// located is a string remembering its line, for errors found after parsing.
+type located struct {
+	Value string
+	Line  int
+}
+
+func (l *located) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: expected a single value", n.Line)
+	}
+	l.Value, l.Line = n.Value, n.Line
+	return nil
+}
+
+func (l located) MarshalYAML() (any, error) { return l.Value, nil }
+
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("line %d: %q is not a positive duration (e.g. 125s, 2m, 500ms)", n.Line, n.Value)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (d duration) MarshalYAML() (any, error) { return d.String(), nil }
+
+type address struct{ netip.Addr }
+
+func (a *address) UnmarshalYAML(n *yaml.Node) error {
+	v, err := netip.ParseAddr(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not an IP address", n.Line, n.Value)
+	}
+	a.Addr = v
+	return nil
+}
+
+func (a address) MarshalYAML() (any, error) { return a.String(), nil }
+
+type prefix struct{ netip.Prefix }
+
+func (p *prefix) UnmarshalYAML(n *yaml.Node) error {
+	v, err := parsePrefixOrAddr(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not an address or prefix", n.Line, n.Value)
+	}
+	p.Prefix = v
+	return nil
+}
+
+func (p prefix) MarshalYAML() (any, error) { return p.String(), nil }
+
+func parsePrefixOrAddr(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		return p.Masked(), err
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// groupRange is a group, a prefix of groups, or "first-last".
+type groupRange struct {
+	First, Last netip.Addr
+	Text        string
+}
+
+func (g *groupRange) UnmarshalYAML(n *yaml.Node) error {
+	bad := fmt.Errorf("line %d: %q is not a multicast group, prefix or range (first-last)", n.Line, n.Value)
+	g.Text = n.Value
+	if first, last, ok := strings.Cut(n.Value, "-"); ok {
+		a, err1 := netip.ParseAddr(strings.TrimSpace(first))
+		b, err2 := netip.ParseAddr(strings.TrimSpace(last))
+		if err1 != nil || err2 != nil || a.BitLen() != b.BitLen() || b.Less(a) || !a.IsMulticast() || !b.IsMulticast() {
+			return bad
+		}
+		g.First, g.Last = a, b
+		return nil
+	}
+	p, err := parsePrefixOrAddr(n.Value)
+	if err != nil || !p.Addr().IsMulticast() {
+		return bad
+	}
+	g.First, g.Last = p.Addr(), lastAddr(p)
+	return nil
+}
+
+func (g groupRange) MarshalYAML() (any, error) { return g.Text, nil }
+
+// lastAddr is the highest address of a prefix.
+func lastAddr(p netip.Prefix) netip.Addr {
+	b := p.Addr().AsSlice()
+	for i := p.Bits(); i < len(b)*8; i++ {
+		b[i/8] |= 0x80 >> (i % 8)
+	}
+	a, _ := netip.AddrFromSlice(b)
+	return a
+}
+
+// parseConfig reads a configuration file, refusing unknown keys and bad
+// values with the line they are on.
+func parseConfig(r io.Reader) (*fileConfig, error) {
+	var f fileConfig
+	dec := yaml.NewDecoder(r)
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("the file is empty")
+		}
+		return nil, cleanYAMLError(err)
+	}
+	return &f, nil
+}
+
+// cleanYAMLError drops the library's "yaml: unmarshal errors:" preamble so
+// each problem reads as "line N: ...".
+func cleanYAMLError(err error) error {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return errors.New(strings.Join(te.Errors, "; "))
+	}
+	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
+}
+
+// defaultEngineConfig is the engine's defaults, shown in flag help.
+func defaultEngineConfig() snoop.Config { return snoop.DefaultConfig() }
+
+// settings is a resolved configuration: what the daemon runs.
+type settings struct {
+	Socket         string
+	LogLevel       string
+	LogFormat      string
+	MetricsAddress string
+	Proto          uint8
+	Bridges        []bridgeSettings
+}
+
+// bridgeSettings is one bridge's resolved configuration.
+type bridgeSettings struct {
+	Name      string
+	AnySource bool
+	// MaxGroupsSet tells whether the limit was given; if not, the daemon
+	// derives it from the bridge's mcast_hash_max.
+	MaxGroupsSet bool
+	Engine       snoop.Config
+}
+
+// fixedRouterPort tells whether the kernel must treat a port as a
+// permanent router port: static router ports, flood ports, and ports
+// without snooping all get every group.
+func (b *bridgeSettings) fixedRouterPort(name string) bool {
+	p, ok := b.Engine.Ports[name]
+	if !ok {
+		p = b.Engine.PortDefault
+	}
+	return p.Router || p.Flood || p.NoSnooping
+}
+
+// resolve turns a parsed file into settings, applying defaults and
+// checking everything the engine would refuse, with lines where known.
+func (f *fileConfig) resolve() (*settings, error) {
+	s := &settings{Socket: f.Socket, LogLevel: f.LogLevel, LogFormat: f.LogFormat, MetricsAddress: f.MetricsAddress, Proto: 77}
+	if s.Socket == "" {
+		s.Socket = DefaultSocket
+	}
+	if s.LogLevel == "" {
+		s.LogLevel = "info"
+	}
+	if s.LogFormat == "" {
+		s.LogFormat = "console"
+	}
+	if f.Proto != nil {
+		if *f.Proto < 4 || *f.Proto > 255 {
+			return nil, fmt.Errorf("proto %d: must be 4..255 (the kernel reserves 0..3)", *f.Proto)
+		}
+		s.Proto = uint8(*f.Proto)
+	}
+	profiles, err := f.profiles()
+	if err != nil {
+		return nil, err
+	}
+	if len(f.Bridges) == 0 {
+		return nil, errors.New("no bridges: list at least one under `bridges:` (or give --bridge)")
+	}
+	seen := map[string]int{}
+	for i := range f.Bridges {
+		b := &f.Bridges[i]
+		if b.Name == nil || b.Name.Value == "" {
+			return nil, fmt.Errorf("bridge %d has no name", i+1)
+		}
+		if line, dup := seen[b.Name.Value]; dup {
+			return nil, fmt.Errorf("line %d: bridge %s is already configured at line %d", b.Name.Line, b.Name.Value, line)
+		}
+		seen[b.Name.Value] = b.Name.Line
+		bs, err := resolveBridge(&f.Defaults, b, profiles)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: bridge %s: %w", b.Name.Line, b.Name.Value, err)
+		}
+		s.Bridges = append(s.Bridges, bs)
+	}
+	if _, err := newLogger(s.LogLevel, s.LogFormat); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (f *fileConfig) profiles() (map[string]*snoop.Profile, error) {
+	out := make(map[string]*snoop.Profile, len(f.Profiles))
+	for name, pc := range f.Profiles {
+		p := &snoop.Profile{Name: name}
+		if pc.Default != nil {
+			switch pc.Default.Value {
+			case "permit":
+				p.DefaultPermit = true
+			case "deny":
+			default:
+				return nil, fmt.Errorf("line %d: profile %s: default %q: must be permit or deny", pc.Default.Line, name, pc.Default.Value)
+			}
+		}
+		for i, rc := range pc.Rules {
+			var r snoop.Rule
+			switch {
+			case rc.Permit != nil && rc.Deny == nil:
+				r = snoop.Rule{Permit: true, First: rc.Permit.First, Last: rc.Permit.Last}
+			case rc.Deny != nil && rc.Permit == nil:
+				r = snoop.Rule{First: rc.Deny.First, Last: rc.Deny.Last}
+			default:
+				return nil, fmt.Errorf("profile %s rule %d: give exactly one of permit or deny", name, i+1)
+			}
+			for _, sp := range rc.Sources {
+				if sp.Addr().BitLen() != r.First.BitLen() {
+					return nil, fmt.Errorf("profile %s rule %d: source %v is not of the groups' address family", name, i+1, sp)
+				}
+				r.Sources = append(r.Sources, sp.Prefix)
+			}
+			p.Rules = append(p.Rules, r)
+		}
+		if err := p.Validate(); err != nil {
+			return nil, err
+		}
+		out[name] = p
+	}
+	return out, nil
+}
+
+// pick returns the first non-nil of the pointers' values, or def.
+func pick[T any](def T, ps ...*T) T {
+	for _, p := range ps {
+		if p != nil {
+			return *p
+		}
+	}
+	return def
+}
+
+func pickDuration(def time.Duration, ps ...*duration) time.Duration {
+	for _, p := range ps {
+		if p != nil {
+			return p.Duration
+		}
+	}
+	return def
+}
+
+func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (bridgeSettings, error) {
+	c := snoop.DefaultConfig()
+	c.Bridge = b.Name.Value
+	c.QueryInterval = pickDuration(c.QueryInterval, b.QueryInterval, d.QueryInterval)
+	c.QueryResponseInterval = pickDuration(c.QueryResponseInterval, b.QueryResponseInterval, d.QueryResponseInterval)
+	c.Robustness = pick(c.Robustness, b.Robustness, d.Robustness)
+	c.LastMemberQueryInterval = pickDuration(c.LastMemberQueryInterval, b.LastMemberInterval, d.LastMemberInterval)
+	c.LastMemberQueryCount = pick(c.Robustness, b.LastMemberCount, d.LastMemberCount)
+	c.StartupQueryInterval = pickDuration(0, b.StartupQueryInterval, d.StartupQueryInterval)
+	c.StartupQueryCount = pick(0, b.StartupQueryCount, d.StartupQueryCount)
+	c.MDBRefreshInterval = pickDuration(c.QueryResponseInterval, b.MDBRefreshInterval, d.MDBRefreshInterval)
+	c.Querier = pick(false, b.Querier, d.Querier)
+	if qa := pick(address{}, b.QuerierAddress, d.QuerierAddress); qa.IsValid() {
+		c.QuerierAddr4 = qa.Addr
+	}
+	c.IGMPVersion = pick(c.IGMPVersion, b.IGMPVersion, d.IGMPVersion)
+	c.MLDVersion = pick(c.MLDVersion, b.MLDVersion, d.MLDVersion)
+	c.MaxSources = pick(c.MaxSources, b.MaxSources, d.MaxSources)
+	bs := bridgeSettings{Name: b.Name.Value, AnySource: pick(false, b.AnySource, d.AnySource)}
+	if mg := pick(-1, b.MaxGroups, d.MaxGroups); mg >= 0 {
+		c.Limits.MaxKeys, bs.MaxGroupsSet = mg, true
+	}
+	var err error
+	if c.PortDefault, err = resolvePort(c.Bridge+" port_defaults", profiles, &b.PortDefaults, &d.PortDefaults); err != nil {
+		return bs, err
+	}
+	c.Ports = make(map[string]snoop.PortPolicy, len(b.Ports))
+	for name, pc := range b.Ports {
+		if pc == nil {
+			pc = &portConfig{}
+		}
+		if c.Ports[name], err = resolvePort("port "+name, profiles, pc, &b.PortDefaults, &d.PortDefaults); err != nil {
+			return bs, err
+		}
+	}
+	if err := c.Validate(); err != nil {
+		return bs, err
+	}
+	bs.Engine = c
+	return bs, nil
+}
+
+// resolvePort resolves a port's policy: each setting from the first of
+// layers (port, bridge defaults, global defaults) that has it.
+func resolvePort(what string, profiles map[string]*snoop.Profile, layers ...*portConfig) (snoop.PortPolicy, error) {
+	var p snoop.PortPolicy
+	get := func(f func(*portConfig) *bool) bool {
+		for _, l := range layers {
+			if v := f(l); v != nil {
+				return *v
+			}
+		}
+		return false
+	}
+	p.FastLeave = get(func(l *portConfig) *bool { return l.FastLeave })
+	p.Flood = get(func(l *portConfig) *bool { return l.Flood })
+	p.FloodReports = get(func(l *portConfig) *bool { return l.FloodReports })
+	p.Router = get(func(l *portConfig) *bool { return l.Router })
+	snooping := true
+	for _, l := range layers {
+		if l.Snooping != nil {
+			snooping = *l.Snooping
+			break
+		}
+	}
+	p.NoSnooping = !snooping
+	for _, l := range layers {
+		if l.MaxGroups != nil {
+			p.MaxGroups = *l.MaxGroups
+			break
+		}
+	}
+	for _, l := range layers {
+		if a := l.MaxGroupsAction; a != nil {
+			switch a.Value {
+			case "deny":
+			case "replace":
+				p.ReplaceOldest = true
+			default:
+				return p, fmt.Errorf("line %d: %s: max_groups_action %q: must be deny or replace", a.Line, what, a.Value)
+			}
+			break
+		}
+	}
+	for _, l := range layers {
+		if pr := l.Profile; pr != nil {
+			prof, ok := profiles[pr.Value]
+			if !ok {
+				return p, fmt.Errorf("line %d: %s: profile %q is not defined under profiles", pr.Line, what, pr.Value)
+			}
+			p.Profile = prof
+			break
+		}
+	}
+	// Static groups belong to the port that lists them, never inherited.
+	for _, sg := range layers[0].StaticGroups {
+		g := snoop.StaticGroup{Group: sg.Group.Addr, VLAN: sg.VLAN}
+		for _, s := range sg.Sources {
+			g.Sources = append(g.Sources, s.Addr)
+		}
+		p.StaticGroups = append(p.StaticGroups, g)
+	}
+	return p, nil
+}
+
+// loadConfig reads and resolves a configuration file.
+func loadConfig(path string) (*fileConfig, *settings, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("config: %w", err)
+	}
+	f, err := parseConfig(bytes.NewReader(data))
+	if err != nil {
+		return nil, nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	s, err := f.resolve()
+	if err != nil {
+		return nil, nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return f, s, nil
+}
+
+// effective renders resolved settings as YAML in the configuration file's
+// own terms, for `show config`.
+func (s *settings) effective() string {
+	type port struct {
+		FastLeave       bool     `yaml:"fast_leave"`
+		MaxGroups       int      `yaml:"max_groups"`
+		MaxGroupsAction string   `yaml:"max_groups_action"`
+		Profile         string   `yaml:"profile,omitempty"`
+		Flood           bool     `yaml:"flood"`
+		FloodReports    bool     `yaml:"flood_reports"`
+		Router          bool     `yaml:"router"`
+		Snooping        bool     `yaml:"snooping"`
+		StaticGroups    []string `yaml:"static_groups,omitempty"`
+	}
+	toPort := func(p snoop.PortPolicy) port {
+		o := port{FastLeave: p.FastLeave, MaxGroups: p.MaxGroups, MaxGroupsAction: "deny", Flood: p.Flood,
+			FloodReports: p.FloodReports, Router: p.Router, Snooping: !p.NoSnooping}
+		if p.ReplaceOldest {
+			o.MaxGroupsAction = "replace"
+		}
+		if p.Profile != nil {
+			o.Profile = p.Profile.Name
+		}
+		for _, g := range p.StaticGroups {
+			txt := g.Group.String()
+			if len(g.Sources) > 0 {
+				txt += fmt.Sprintf(" sources %v", g.Sources)
+			}
+			o.StaticGroups = append(o.StaticGroups, txt)
+		}
+		return o
+	}
+	type bridge struct {
+		Name                  string          `yaml:"name"`
+		QueryInterval         string          `yaml:"query_interval"`
+		QueryResponseInterval string          `yaml:"query_response_interval"`
+		Robustness            int             `yaml:"robustness"`
+		LastMemberInterval    string          `yaml:"last_member_interval"`
+		LastMemberCount       int             `yaml:"last_member_count"`
+		MDBRefreshInterval    string          `yaml:"mdb_refresh_interval"`
+		Querier               bool            `yaml:"querier"`
+		QuerierAddress        string          `yaml:"querier_address,omitempty"`
+		IGMPVersion           int             `yaml:"igmp_version"`
+		MLDVersion            int             `yaml:"mld_version"`
+		AnySource             bool            `yaml:"any_source"`
+		MaxGroups             string          `yaml:"max_groups"`
+		MaxSources            int             `yaml:"max_sources"`
+		PortDefaults          port            `yaml:"port_defaults"`
+		Ports                 map[string]port `yaml:"ports,omitempty"`
+	}
+	out := struct {
+		Socket         string   `yaml:"socket"`
+		LogLevel       string   `yaml:"log_level"`
+		LogFormat      string   `yaml:"log_format"`
+		MetricsAddress string   `yaml:"metrics_address"`
+		Proto          uint8    `yaml:"proto"`
+		Bridges        []bridge `yaml:"bridges"`
+	}{Socket: s.Socket, LogLevel: s.LogLevel, LogFormat: s.LogFormat, MetricsAddress: s.MetricsAddress, Proto: s.Proto}
+	for _, b := range s.Bridges {
+		c := b.Engine
+		ob := bridge{
+			Name: b.Name, QueryInterval: c.QueryInterval.String(), QueryResponseInterval: c.QueryResponseInterval.String(),
+			Robustness: c.Robustness, LastMemberInterval: c.LastMemberQueryInterval.String(), LastMemberCount: c.LastMemberQueryCount,
+			MDBRefreshInterval: c.MDBRefreshInterval.String(), Querier: c.Querier, IGMPVersion: c.IGMPVersion, MLDVersion: c.MLDVersion,
+			AnySource: b.AnySource, MaxGroups: "3/4 of mcast_hash_max", MaxSources: c.MaxSources, PortDefaults: toPort(c.PortDefault),
+		}
+		if c.QuerierAddr4.IsValid() {
+			ob.QuerierAddress = c.QuerierAddr4.String()
+		}
+		if b.MaxGroupsSet {
+			ob.MaxGroups = fmt.Sprint(c.Limits.MaxKeys)
+		}
+		names := make([]string, 0, len(c.Ports))
+		for n := range c.Ports {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		if len(names) > 0 {
+			ob.Ports = map[string]port{}
+		}
+		for _, n := range names {
+			ob.Ports[n] = toPort(c.Ports[n])
+		}
+		out.Bridges = append(out.Bridges, ob)
+	}
+	b, err := yaml.Marshal(out)
+	if err != nil {
+		return "# cannot render: " + err.Error()
+	}
+	return string(b)
+}

@@ -1,0 +1,120 @@
+package main
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestReferenceConfig(t *testing.T) {
+	_, s, err := loadConfig("../../packaging/igmpsnoop.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Bridges) != 2 || s.MetricsAddress != "127.0.0.1:9477" || s.Socket != "/run/igmpsnoop/igmpsnoop.sock" {
+		t.Fatalf("settings %+v", s)
+	}
+	br0, br1 := s.Bridges[0].Engine, s.Bridges[1].Engine
+	if !br0.Querier || br0.QueryInterval != 125*time.Second || br1.QueryInterval != 30*time.Second || !s.Bridges[1].AnySource {
+		t.Fatalf("inheritance: br0 %+v br1 %+v", br0, br1)
+	}
+	settop := br0.Ports["tap-settop"]
+	if !settop.FastLeave || settop.MaxGroups != 4 || !settop.ReplaceOldest || settop.Profile == nil || settop.Profile.Name != "iptv" {
+		t.Fatalf("tap-settop %+v", settop)
+	}
+	if br0.Ports["uplink"].MaxGroups != 100 || br0.Ports["uplink"].ReplaceOldest {
+		t.Fatalf("port inherits the bridge's port_defaults: %+v", br0.Ports["uplink"])
+	}
+	p := settop.Profile
+	for _, c := range []struct {
+		group, source string
+		want          bool
+	}{
+		{"239.1.2.3", "", true}, {"239.1.1.9", "", false}, {"239.2.0.1", "", false},
+		{"232.1.1.1", "", false}, {"232.1.1.1", "192.0.2.7", true}, {"232.1.1.1", "198.51.100.1", false}, {"ff3e::1", "", true},
+	} {
+		var src netip.Addr
+		if c.source != "" {
+			src = netip.MustParseAddr(c.source)
+		}
+		if got := p.Allows(netip.MustParseAddr(c.group), src); got != c.want {
+			t.Errorf("iptv allows (%s, %s) = %v, want %v", c.group, c.source, got, c.want)
+		}
+	}
+	sg := br0.Ports["tap-signage"].StaticGroups
+	if len(sg) != 2 || sg[1].Sources[0] != netip.MustParseAddr("192.0.2.10") {
+		t.Fatalf("static groups %+v", sg)
+	}
+	if !s.Bridges[0].fixedRouterPort("tap-legacy") || !s.Bridges[0].fixedRouterPort("uplink") || s.Bridges[0].fixedRouterPort("tap-settop") {
+		t.Fatal("fixed router ports")
+	}
+	out := s.effective()
+	for _, want := range []string{"name: br0", "profile: iptv", "max_groups_action: replace", "query_interval: 30s"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show config lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestConfigErrorsNameTheLine(t *testing.T) {
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"unknown key", "bridges:\n  - name: br0\n    querrier: true\n", "line 3: field querrier not found"},
+		{"bad duration", "bridges:\n  - name: br0\n    query_interval: soon\n", `line 3: "soon" is not a positive duration`},
+		{"negative duration", "bridges:\n  - name: br0\n    query_interval: -1s\n", "line 3:"},
+		{"bad type", "bridges:\n  - name: br0\n    robustness: many\n", "line 3:"},
+		{"engine refuses", "bridges:\n  - name: br0\n    robustness: 9\n", "line 2: bridge br0: robustness 9"},
+		{"undefined profile", "bridges:\n  - name: br0\n    ports:\n      p1:\n        profile: nope\n", `line 5: port p1: profile "nope" is not defined`},
+		{"bad limit action", "bridges:\n  - name: br0\n    port_defaults:\n      max_groups_action: evict\n", `line 4: br0 port_defaults: max_groups_action "evict"`},
+		{"duplicate bridge", "bridges:\n  - name: br0\n  - name: br0\n", "line 3: bridge br0 is already configured at line 2"},
+		{"bad group range", "profiles:\n  p:\n    rules:\n      - permit: 10.0.0.0/8\n", "line 4:"},
+		{"rule with both", "profiles:\n  p:\n    rules:\n      - permit: 239.0.0.1\n        deny: 239.0.0.2\nbridges:\n  - name: br0\n", "exactly one of permit or deny"},
+		{"bad profile default", "profiles:\n  p:\n    default: maybe\nbridges:\n  - name: br0\n", `line 3: profile p: default "maybe"`},
+		{"static link-local", "bridges:\n  - name: br0\n    ports:\n      p1:\n        static_groups:\n          - group: 224.0.0.5\n", "static group 224.0.0.5"},
+		{"bad address", "bridges:\n  - name: br0\n    querier_address: somewhere\n", `line 3: "somewhere" is not an IP address`},
+		{"no bridges", "log_level: info\n", "no bridges"},
+		{"empty", "", "empty"},
+		{"bad log level", "log_level: loud\nbridges:\n  - name: br0\n", "log-level"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := loadConfig(path)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), path) {
+				t.Fatalf("error %v does not name the file", err)
+			}
+		})
+	}
+}
+
+func TestFlagsOverrideConfig(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("socket: /tmp/x.sock\nbridges:\n  - name: br0\n    query_interval: 60s\n    ports:\n      p1:\n        max_groups: 3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := parseRun([]string{"--config", path, "--query-interval", "20s", "--bridge", "br9", "--fast-leave", "p1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, s, err := r.settings()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Socket != "/tmp/x.sock" || len(s.Bridges) != 2 || s.Bridges[1].Name != "br9" {
+		t.Fatalf("settings %+v", s)
+	}
+	p1 := s.Bridges[0].Engine.Ports["p1"]
+	if s.Bridges[0].Engine.QueryInterval != 20*time.Second || !p1.FastLeave || p1.MaxGroups != 3 {
+		t.Fatalf("br0 %+v", s.Bridges[0].Engine)
+	}
+}

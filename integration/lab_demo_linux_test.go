@@ -1,0 +1,143 @@
+package integration
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// labDemo starts `igmpsnoop lab args...` with its temporary files under a
+// directory of the test's, so leftovers of it can be found.
+func labDemo(t *testing.T, args ...string) (cmd *exec.Cmd, out *syncBuffer, tmp string) {
+	t.Helper()
+	tmp = t.TempDir()
+	out = &syncBuffer{}
+	cmd = exec.Command(daemonBin, append([]string{"lab"}, args...)...)
+	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("igmpsnoop lab output:\n%s", out.String())
+		}
+	})
+	return cmd, out, tmp
+}
+
+// waitExit waits up to timeout for cmd and returns its exit code.
+func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return ee.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(timeout):
+		_ = cmd.Process.Kill()
+		<-done
+		t.Fatalf("igmpsnoop lab still running after %v", timeout)
+		return -1
+	}
+}
+
+var labPrefixRE = regexp.MustCompile(`network namespaces (lab[0-9a-f]{5})-`)
+
+// checkLabGone checks that no namespace of the lab in out is left, and no
+// daemon it started (their command lines name a path under tmp).
+func checkLabGone(t *testing.T, out, tmp string) {
+	t.Helper()
+	m := labPrefixRE.FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("no lab prefix in the output")
+	}
+	list, err := run("ip", "netns", "list")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ln := range strings.Split(list, "\n") {
+		if strings.HasPrefix(ln, m[1]+"-") {
+			t.Errorf("namespace left behind: %s", ln)
+		}
+	}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err == nil && bytes.Contains(b, []byte(tmp)) {
+			t.Errorf("process left behind: %s", bytes.ReplaceAll(b, []byte{0}, []byte{' '}))
+		}
+	}
+}
+
+// TestLabDemo runs the demo as a person would and checks that it proves
+// pruning from its own measurements and leaves nothing behind.
+func TestLabDemo(t *testing.T) {
+	needRoot(t)
+	cmd, out, tmp := labDemo(t, "--step", "3s", "--ascii")
+	code := waitExit(t, cmd, 2*time.Minute)
+	s := out.String()
+	if code != 0 {
+		t.Fatalf("exit code %d, want 0", code)
+	}
+	if !strings.Contains(s, "pruning verified: non-members received 0 packets while members received ") {
+		t.Error("no verdict line")
+	}
+	// A member receiving and a non-member getting nothing in one table.
+	if !regexp.MustCompile(`(?m)^  h\d .* [1-9]\d* \+ member`).MatchString(s) {
+		t.Error("no table row shows a member receiving")
+	}
+	if !regexp.MustCompile(`(?m)^  h\d +0 \. not joined`).MatchString(s) {
+		t.Error("no table row shows a non-member at 0")
+	}
+	if !strings.Contains(s, "daemon (show groups): news -> h1 (") {
+		t.Error("the daemon's view never shows h1 in news")
+	}
+	if strings.Contains(s, "WRONG") {
+		t.Error("a cell is marked WRONG")
+	}
+	checkLabGone(t, s, tmp)
+}
+
+// TestLabDemoInterrupted stops the demo with SIGINT (Ctrl-C) mid-way: it
+// must stop the daemon, remove the lab and exit promptly.
+func TestLabDemoInterrupted(t *testing.T) {
+	needRoot(t)
+	cmd, out, tmp := labDemo(t, "--step", "3s", "--ascii")
+	deadline := time.Now().Add(time.Minute)
+	for !strings.Contains(out.String(), "step 2/6") {
+		if time.Now().After(deadline) || cmd.ProcessState != nil {
+			t.Fatal("the demo did not reach step 2")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	start := time.Now()
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	code := waitExit(t, cmd, 15*time.Second)
+	t.Logf("exited %v after SIGINT", time.Since(start).Round(time.Millisecond))
+	s := out.String()
+	if code != 1 || !strings.Contains(s, "interrupted") || !strings.Contains(s, "Lab removed") {
+		t.Errorf("exit code %d; want 1 with \"interrupted\" and \"Lab removed\" in the output", code)
+	}
+	checkLabGone(t, s, tmp)
+}
