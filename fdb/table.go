@@ -105,11 +105,11 @@ type PortGroup struct {
 	// and cleared by a report that keeps the group.
 	Leaving bool
 	// Hosts are the reporters behind the port (explicit host tracking),
-	// newest first. Untracked is set once a report came from a host that
-	// could not be tracked (from 0.0.0.0 or ::, or over the host limit):
-	// then nobody can say the port has no other listener.
-	Hosts     []Host
-	Untracked bool
+	// newest first.
+	Hosts []Host
+	// UntrackedUntil is when the last report from an untrackable host
+	// stops counting (it could still be listening until then).
+	UntrackedUntil time.Time
 	// InstalledMode and InstalledSources are what the MDB entry holds.
 	InstalledMode    FilterMode
 	InstalledSources []netip.Addr
@@ -330,6 +330,24 @@ func (t *Table) Keys() int { return len(t.keys) }
 // PortLen returns the number of port groups of port.
 func (t *Table) PortLen(port int) int { return t.ports[port] }
 
+// MemberKey names one port group.
+type MemberKey struct {
+	Key
+	Port int
+}
+
+// AllKeys returns every (group, port) in no particular order.
+func (t *Table) AllKeys() []MemberKey {
+	out := make([]MemberKey, 0, len(t.members))
+	for mk := range t.members {
+		out = append(out, MemberKey{mk.Key, mk.port})
+	}
+	return out
+}
+
+// RouterCount returns the number of router-port entries.
+func (t *Table) RouterCount() int { return len(t.routers) }
+
 // KeysOf returns the groups port is a member of.
 func (t *Table) KeysOf(port int) []Key {
 	if t.ports[port] == 0 {
@@ -433,10 +451,11 @@ func cmpBool(a, b bool) int {
 
 // AppendRouterPorts appends, in port order, the router ports for a
 // protocol and VLAN other than except, without allocating when dst has room.
+// Static router ports serve every VLAN.
 func (t *Table) AppendRouterPorts(dst []int, vlan uint16, ipv6 bool, except int) []int {
 	start := len(dst)
-	for k := range t.routers {
-		if k.VLAN == vlan && k.IPv6 == ipv6 && k.Port != except {
+	for k, r := range t.routers {
+		if (k.VLAN == vlan || r.Via == "static") && k.IPv6 == ipv6 && k.Port != except && !slices.Contains(dst[start:], k.Port) {
 			dst = append(dst, k.Port)
 		}
 	}

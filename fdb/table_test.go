@@ -170,8 +170,8 @@ func TestRemovePortAndRouters(t *testing.T) {
 	if got := tb.AppendRouterPorts(nil, 0, true, 0); len(got) != 1 || got[0] != 4 {
 		t.Fatalf("IPv6 router ports = %v, want [4]", got)
 	}
-	if got := tb.AppendRouterPorts(nil, 10, false, 0); len(got) != 1 || got[0] != 5 {
-		t.Fatalf("VLAN 10 router ports = %v, want [5]", got)
+	if got := tb.AppendRouterPorts(nil, 10, false, 0); len(got) != 2 || got[0] != 5 || got[1] != 9 {
+		t.Fatalf("VLAN 10 router ports = %v, want [5 9] (the static router port serves every VLAN)", got)
 	}
 	if rs := tb.Routers(); len(rs) != 4 || rs[0].Port != 3 || rs[3].Port != 9 {
 		t.Fatalf("Routers = %v", rs)

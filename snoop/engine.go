@@ -167,10 +167,12 @@ func (e *Engine) PortDown(now time.Time, ifindex int) []Action {
 	return e.out
 }
 
-// PortRemoved forgets a port that left the bridge.
+// PortRemoved forgets a port that left the bridge. The kernel deleted its
+// MDB entries with it: only events come out.
 func (e *Engine) PortRemoved(now time.Time, ifindex int) []Action {
 	e.out = e.out[:0]
 	e.flushPort(ifindex)
+	e.out = slices.DeleteFunc(e.out, func(a Action) bool { return a.Kind == ActRemove })
 	delete(e.ports, ifindex)
 	delete(e.portCounters, ifindex)
 	return e.out
@@ -200,6 +202,9 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterM
 		e.limitHit(ifindex, key, netip.Addr{}, err)
 		return e.out
 	}
+	if pg.Static {
+		return e.out // the configuration says what it holds
+	}
 	gmi := e.familyOf(key).gmi()
 	if remaining <= 0 || remaining > gmi {
 		remaining = gmi
@@ -217,7 +222,9 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterM
 			pg.SetSource(s, time.Time{}, e.cfg.MaxSources)
 		}
 	}
+	e.countSourceKeys(key, pg.InstalledSources, -1)
 	pg.InstalledMode, pg.InstalledSources = pg.Forwarding(now)
+	e.countSourceKeys(key, pg.InstalledSources, +1)
 	// Installed stays zero so the next report rewrites the entry.
 	e.schedule(pg)
 	if created {
@@ -229,13 +236,17 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterM
 // Refused counts a frame the decoder refused on a port.
 func (e *Engine) Refused(ifindex int, reason wire.Reason) {
 	e.stats.refused[reason]++
-	e.portStats(ifindex).refused[reason]++
+	if c := e.portStats(ifindex); c != nil {
+		c.refused[reason]++
+	}
 }
 
 // ignore counts a valid message that changed nothing, and why.
 func (e *Engine) ignore(ifindex int, r ignoreReason) {
 	e.stats.ignored[r]++
-	e.portStats(ifindex).ignored[r]++
+	if c := e.portStats(ifindex); c != nil {
+		c.ignored[r]++
+	}
 }
 
 // InstallFailed tells the engine an ActInstall could not be applied, so
@@ -258,7 +269,9 @@ func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, fram
 		return e.out
 	}
 	e.stats.count(m)
-	e.portStats(ifindex).received++
+	if c := e.portStats(ifindex); c != nil {
+		c.received++
+	}
 	switch m.Kind {
 	case wire.KindQuery:
 		e.handleQuery(now, ifindex, m, frame)
@@ -270,6 +283,7 @@ func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, fram
 	}
 	// Other IGMP types pass the ingress guard and the bridge floods them
 	// (RFC 4541 C4); nothing to learn.
+	e.maybeCompact()
 	return e.out
 }
 
@@ -342,6 +356,7 @@ func (e *Engine) Tick(now time.Time) []Action {
 	for {
 		t, ok := e.timers.popDue(now)
 		if !ok {
+			e.maybeCompact()
 			return e.out
 		}
 		switch t.kind {
@@ -365,6 +380,18 @@ func (e *Engine) QuerierPresent() bool {
 		}
 	}
 	return false
+}
+
+// Resync rewrites every MDB entry: the kernel dropped its temporary
+// entries (snooping switched off and on, the bridge down and up).
+func (e *Engine) Resync(now time.Time) []Action {
+	e.out = e.out[:0]
+	for _, k := range e.table.AllKeys() {
+		pg := e.table.Get(k.Key, k.Port)
+		pg.Installed = time.Time{}
+		e.sync(now, pg, false)
+	}
+	return e.out
 }
 
 // Memberships returns a copy of every port group, for shutdown and views.

@@ -87,7 +87,7 @@ func rec(t wire.RecordType, sources ...netip.Addr) wire.GroupRecord {
 }
 
 func query(src netip.Addr, g netip.Addr, version int) *wire.Message {
-	return &wire.Message{Kind: wire.KindQuery, Proto: wire.IGMP, Version: version, Src: src, Group: g, MaxResp: time.Second}
+	return &wire.Message{Kind: wire.KindQuery, Proto: wire.IGMP, Version: version, Src: src, Group: g, MaxResp: 10 * time.Second}
 }
 
 func mldMsg(kind wire.Kind, version int, src, g netip.Addr, recs ...wire.GroupRecord) *wire.Message {
@@ -119,9 +119,12 @@ func queries(t *testing.T, as []Action) []*wire.Message {
 	t.Helper()
 	var out []*wire.Message
 	for _, a := range kinds(as, ActTransmit) {
+		if string(a.Frame) == string(rawFrame) {
+			continue // a relayed or flooded test frame
+		}
 		m, err := wire.Decode(a.Frame)
 		if err != nil {
-			continue // a relayed test frame
+			t.Fatalf("the engine sent a frame that does not decode: %v", err)
 		}
 		if m.Kind == wire.KindQuery {
 			out = append(out, m)

@@ -119,14 +119,16 @@ func (e *Engine) handleQuery(now time.Time, ifindex int, m *wire.Message, frame 
 		// neither makes a router port nor wins an election (RFC 4541 C2, C5).
 		e.flood(ifindex, frame)
 	} else {
+		// Elect first: it adopts the querier's timers, which the router
+		// port's and older querier's lifetimes depend on.
+		e.elect(now, f, ifindex, m)
 		e.setRouter(now, fdb.RouterKey{Port: ifindex, VLAN: m.VLAN, IPv6: m.Src.Is6()}, now.Add(f.oqpi()), "query", m.Src)
 		if gen := m.Generation(); gen >= 1 && gen < 3 {
 			f.olderUntil[gen] = now.Add(f.gmi())
 		}
-		e.elect(now, f, ifindex, m)
-	}
-	if !m.IsGeneralQuery() {
-		e.groupQueried(now, f, m)
+		if !m.IsGeneralQuery() {
+			e.groupQueried(now, f, m)
+		}
 	}
 }
 
@@ -149,10 +151,10 @@ func (e *Engine) elect(now time.Time, f *family, ifindex int, m *wire.Message) {
 		e.event(Event{Kind: EventQuerierHeard, Port: ifindex, Addr: m.Src, Detail: detail})
 	}
 	o.port, o.generation = ifindex, m.Generation()
-	o.expires = now.Add(f.oqpi())
 	if m.IsGeneralQuery() {
 		e.adoptTimers(f, m)
 	}
+	o.expires = now.Add(f.oqpi())
 	e.scheduleFamily(f)
 }
 
@@ -161,14 +163,18 @@ func (e *Engine) elect(now time.Time, f *family, ifindex int, m *wire.Message) {
 // timers must match the queries hosts actually answer.
 func (e *Engine) adoptTimers(f *family, m *wire.Message) {
 	r, qi, qri := f.robustness, f.qi, f.qri
+	// Bounded to a factor of four of the configuration either way: one
+	// forged query must not stretch memberships (and the bridge's entry
+	// lifetime) to days, nor shrink them to nothing.
+	clamp := func(v, conf time.Duration) time.Duration { return min(max(v, conf/4), conf*4) }
 	if m.QRV > 0 {
 		r = int(m.QRV)
 	}
 	if m.QueryInterval > 0 {
-		qi = m.QueryInterval
+		qi = clamp(m.QueryInterval, e.cfg.QueryInterval)
 	}
 	if m.MaxResp > 0 {
-		qri = m.MaxResp
+		qri = min(clamp(m.MaxResp, e.cfg.QueryResponseInterval), qi)
 	}
 	if r == f.robustness && qi == f.qi && qri == f.qri {
 		return
@@ -183,7 +189,9 @@ func (e *Engine) adoptTimers(f *family, m *wire.Message) {
 // kernel bridge sees the query too and may lower its own timer for the
 // group, so the next report must rewrite the MDB entry whatever the flag.
 func (e *Engine) groupQueried(now time.Time, f *family, m *wire.Message) {
-	lmqt := now.Add(time.Duration(e.cfg.LastMemberQueryCount) * m.MaxResp)
+	// An MRC of 0 would prune every port at once: never less than our own
+	// last member query time.
+	lmqt := now.Add(time.Duration(e.cfg.LastMemberQueryCount) * max(m.MaxResp, e.cfg.LastMemberQueryInterval))
 	key := fdb.Key{VLAN: m.VLAN, Group: m.Group}
 	for pi := range e.ports {
 		pg := e.table.Get(key, pi)
@@ -240,10 +248,13 @@ func (e *Engine) generalQuery(now time.Time, f *family) {
 	} else {
 		e.event(Event{Kind: EventQueryFailed, Detail: err.Error()})
 	}
+	// Startup Query Count queries in all, Startup Query Interval apart
+	// (RFC 3376 §8.6, §8.7), this one included; then every query interval.
 	interval := f.qi
 	if f.startupLeft > 0 {
-		f.startupLeft--
-		interval = e.cfg.startupQueryInterval()
+		if f.startupLeft--; f.startupLeft > 0 {
+			interval = e.cfg.startupQueryInterval()
+		}
 	}
 	f.nextQuery = now.Add(interval)
 	e.scheduleFamily(f)

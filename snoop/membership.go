@@ -140,6 +140,11 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 		if !e.makeRoom(ifindex, p, key, host) {
 			return
 		}
+		if max := e.cfg.Limits.MaxKeys; max > 0 && e.table.Keys()+len(e.srcKeys) >= max && len(e.table.PortsOf(nil, key)) == 0 {
+			// (S,G) keys count toward mcast_hash_max like groups do.
+			e.limitHit(ifindex, key, host, fdb.ErrKeyLimit)
+			return
+		}
 		var err error
 		if pg, created, err = e.table.Join(key, ifindex); err != nil {
 			e.limitHit(ifindex, key, host, err)
@@ -184,7 +189,7 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 		pg.QueriesLeft = 0 // answered: the group timer is back up
 	}
 	if groupQuery || len(sourceQuery) > 0 {
-		if p.policy.FastLeave && !pg.Untracked {
+		if p.policy.FastLeave && !pg.UntrackedUntil.After(now) {
 			e.fastLeave(now, pg, groupQuery, sourceQuery)
 		} else {
 			e.startQueries(now, f, pg, groupQuery, sourceQuery)
@@ -317,7 +322,7 @@ func (e *Engine) setSource(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, addr netip.Addr, t wire.RecordType, b []netip.Addr) {
 	pg.Hosts = slices.DeleteFunc(pg.Hosts, func(h fdb.Host) bool { return !h.Expires.After(now) })
 	if !addr.IsValid() || addr.IsUnspecified() {
-		pg.Untracked = true
+		pg.UntrackedUntil = now.Add(gmi)
 		return
 	}
 	h := pg.Host(addr)
@@ -326,7 +331,7 @@ func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 			return
 		}
 		if e.cfg.MaxHosts > 0 && len(pg.Hosts) >= e.cfg.MaxHosts {
-			pg.Untracked = true
+			pg.UntrackedUntil = now.Add(gmi)
 			return
 		}
 		pg.Hosts = append(pg.Hosts, fdb.Host{Addr: addr, Mode: fdb.Include})
@@ -346,6 +351,12 @@ func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 				h.Sources = slices.Delete(h.Sources, i, i+1)
 			}
 		}
+	}
+	if max := e.cfg.MaxSources; max > 0 && len(h.Sources) > max {
+		// Past the limit the host's wishes are unknown: stop trusting the
+		// tracking for fast-leave rather than grow without bound.
+		h.Sources = h.Sources[:max]
+		pg.UntrackedUntil = now.Add(gmi)
 	}
 	if h.Mode == fdb.Include && len(h.Sources) == 0 {
 		pg.DeleteHost(addr)
@@ -388,6 +399,11 @@ func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, group
 	}
 	lmqt := now.Add(e.cfg.LastMemberQueryTime())
 	count := uint8(e.cfg.LastMemberQueryCount)
+	if e.sendGeneration(now, f) < 3 {
+		// Only IGMPv3/MLDv2 queries name sources: without one to ask,
+		// source timers must not be cut.
+		sourceQuery = nil
+	}
 	if groupQuery && pg.Mode == fdb.Exclude {
 		if lmqt.Before(pg.GroupExpires) {
 			pg.GroupExpires = lmqt
@@ -433,12 +449,7 @@ func (e *Engine) sendQueries(now time.Time, f *family, pg *fdb.PortGroup) {
 	if pg.NextQuery.After(now) || pg.QueriesLeft == 0 && pg.SourceQueriesLeft == 0 {
 		return
 	}
-	// The querier's version, or ours; a group-specific query needs v2.
-	gen := e.queryGeneration(now, f)
-	if f.other.addr.IsValid() {
-		gen = f.other.generation
-	}
-	gen = max(gen, 2)
+	gen := e.sendGeneration(now, f)
 	lmqi := e.cfg.LastMemberQueryInterval
 	if pg.QueriesLeft > 0 {
 		pg.QueriesLeft--
@@ -462,6 +473,16 @@ func (e *Engine) sendQueries(now time.Time, f *family, pg *fdb.PortGroup) {
 		}
 	}
 	pg.NextQuery = now.Add(lmqi)
+}
+
+// sendGeneration is the version of the queries we send for leaves: the
+// querier's, or ours; a group-specific query needs at least v2.
+func (e *Engine) sendGeneration(now time.Time, f *family) int {
+	gen := e.queryGeneration(now, f)
+	if f.other.addr.IsValid() {
+		gen = f.other.generation
+	}
+	return max(gen, 2)
 }
 
 func (e *Engine) transmitQuery(f *family, gen int, pg *fdb.PortGroup, sources []netip.Addr, maxResp time.Duration) {
@@ -538,7 +559,9 @@ func (e *Engine) mdbState(now time.Time, pg *fdb.PortGroup) (fdb.FilterMode, []n
 func (e *Engine) sync(now time.Time, pg *fdb.PortGroup, refresh bool) {
 	mode, srcs := e.mdbState(now, pg)
 	if !e.sourceKeysFit(pg, srcs) {
-		e.ignore(pg.Port, ignoreTableLimit)
+		if len(pg.InstalledSources) > 0 || pg.InstalledMode != fdb.Exclude {
+			e.ignore(pg.Port, ignoreTableLimit)
+		}
 		mode, srcs = fdb.Exclude, nil
 	}
 	changed := mode != pg.InstalledMode || !slices.Equal(srcs, pg.InstalledSources)

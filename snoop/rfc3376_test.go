@@ -137,14 +137,20 @@ func TestRFC3376TimerExpiry(t *testing.T) {
 	t.Run("EXCLUDE: an expired requested source becomes excluded", func(t *testing.T) {
 		e := newEngine(t)
 		e.HandleMessage(t0, hostA, v3(rec(wire.ModeIsExclude)), rawFrame)
-		e.HandleMessage(t0, hostA, v3(rec(wire.BlockOldSources, addrs(1)...)), rawFrame) // X={1} timer = group timer
-		e.HandleMessage(t0.Add(time.Minute), hostA, v3(rec(wire.ModeIsExclude)), rawFrame)
-		// IS_EX({}) deletes X-A: source 1 goes; make it requested again with a short life.
+		// Source 1 is requested from t0+1m (timer to t0+1m+GMI); the group
+		// timer is refreshed later, so it outlives the source.
 		e.HandleMessage(t0.Add(time.Minute), hostA, v3(rec(wire.AllowNewSources, addrs(1)...)), rawFrame)
-		run(e, t0.Add(time.Minute+gmi-time.Millisecond))
+		e.HandleMessage(t0.Add(2*time.Minute), hostA, v3(rec(wire.ModeIsExclude, addrs(1)...)), rawFrame)
+		acts := run(e, t0.Add(time.Minute+gmi))
 		pg := e.table.Get(grpKey, hostA)
 		if pg == nil || pg.Mode != fdb.Exclude {
 			t.Fatalf("group = %+v", pg)
+		}
+		if i, ok := pg.Source(addr(1)); !ok || !pg.Sources[i].Expires.IsZero() {
+			t.Fatalf("source 1 = %+v, want excluded once its timer ran out", pg.Sources)
+		}
+		if in := kinds(acts, ActInstall); len(in) != 1 || in[0].Mode != fdb.Exclude || !slices.Equal(in[0].Sources, addrs(1)) {
+			t.Fatalf("MDB = %+v, want EXCLUDE {1}", in)
 		}
 	})
 	t.Run("EXCLUDE: group timer out with requested sources switches to INCLUDE", func(t *testing.T) {

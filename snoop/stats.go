@@ -129,7 +129,12 @@ type portCounters struct {
 	ignored  [ignoreCount]uint64
 }
 
+// portStats returns a known port's counters, or nil: a frame still queued
+// from a removed port must not bring its counters back.
 func (e *Engine) portStats(ifindex int) *portCounters {
+	if e.ports[ifindex] == nil {
+		return nil
+	}
 	c := e.portCounters[ifindex]
 	if c == nil {
 		c = &portCounters{}

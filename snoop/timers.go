@@ -56,3 +56,28 @@ func (h timerHeap) next() (time.Time, bool) {
 	}
 	return h[0].at, true
 }
+
+// maybeCompact rebuilds the timer heap when stale items (left by
+// memberships that came and went) outnumber live ones: a join/leave storm
+// must not grow it without bound.
+func (e *Engine) maybeCompact() {
+	live := e.table.Len() + len(e.families) + e.table.RouterCount()
+	if len(e.timers) <= 4*live+1024 {
+		return
+	}
+	e.timers = e.timers[:0]
+	for _, k := range e.table.AllKeys() {
+		pg := e.table.Get(k.Key, k.Port)
+		pg.Wake = time.Time{}
+		e.schedule(pg)
+	}
+	for _, r := range e.table.Routers() {
+		if !r.Expires.IsZero() {
+			e.timers.add(timer{at: r.Expires, kind: timerRouter, router: r.RouterKey})
+		}
+	}
+	for _, f := range e.families {
+		f.wake = time.Time{}
+		e.scheduleFamily(f)
+	}
+}

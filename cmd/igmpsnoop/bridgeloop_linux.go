@@ -78,6 +78,7 @@ type bridgeLoop struct {
 	links  chan bridge.LinkEvent
 	ctl    chan ctlIn
 	reconf chan reconfIn
+	done   chan struct{} // closed when run returns
 
 	counters mdbCounters
 	// loopSeconds observes how long the loop takes per frame.
@@ -93,7 +94,7 @@ func newBridgeLoop(log *zap.Logger, set bridgeSettings, proto uint8, hub *eventH
 		log: log.With(zap.String("bridge", set.Name)), set: set, proto: proto, hub: hub, loopSeconds: observe,
 		ports: make(map[int]*portIO), dec: wire.NewDecoder(),
 		frames: make(chan frameIn, 1024), links: make(chan bridge.LinkEvent, 256),
-		ctl: make(chan ctlIn), reconf: make(chan reconfIn),
+		ctl: make(chan ctlIn), reconf: make(chan reconfIn), done: make(chan struct{}),
 	}
 	d.pool.New = func() any { return new([frameSize]byte) }
 	return d
@@ -103,6 +104,7 @@ func newBridgeLoop(log *zap.Logger, set bridgeSettings, proto uint8, hub *eventH
 // error). ready gets nil once it is snooping, or the error that stopped
 // it from starting.
 func (d *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
+	defer close(d.done)
 	defer func() {
 		if !d.started {
 			ready <- err
@@ -143,9 +145,12 @@ func (d *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	defer d.sender.Close()
 
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	// Cancel before waiting: the link watcher returns only once cancelled.
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	watchErr := make(chan error, 1)
 	wg.Add(1)
 	go func() {
@@ -179,6 +184,8 @@ func (d *bridgeLoop) ask(ctx context.Context, req Request) (any, error) {
 	in := ctlIn{req: req, reply: make(chan any, 1)}
 	select {
 	case d.ctl <- in:
+	case <-d.done:
+		return nil, fmt.Errorf("bridge %s is not snooped any more", d.set.Name)
 	case <-ctx.Done():
 		return nil, fmt.Errorf("bridge %s: %w", d.set.Name, ctx.Err())
 	}
@@ -195,6 +202,8 @@ func (d *bridgeLoop) reconfigureFrom(ctx context.Context, set bridgeSettings) er
 	in := reconfIn{set: set, reply: make(chan error, 1)}
 	select {
 	case d.reconf <- in:
+	case <-d.done:
+		return fmt.Errorf("bridge %s is not snooped any more", d.set.Name)
 	case <-ctx.Done():
 		return ctx.Err()
 	}

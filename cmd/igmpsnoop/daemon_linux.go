@@ -42,23 +42,24 @@ func runDaemon(ctx context.Context, log *zap.Logger, flags *runFlags, set *setti
 	d.metrics = newMetrics(d.snapshots)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	failed := make(chan string, 16)
-	for _, bs := range set.Bridges {
-		if err := d.startBridge(ctx, bs, failed); err != nil {
-			cancel()
-			d.wg.Wait()
-			return err
-		}
-	}
-	defer d.wg.Wait()
-	defer cancel()
-
+	// The socket first: a second daemon must stop before touching a bridge.
 	ln, err := listenControl(set.Socket)
 	if err != nil {
 		return err
 	}
 	defer os.Remove(set.Socket)
 	defer ln.Close()
+	// Cancel before waiting: every goroutine ends on cancellation.
+	defer func() {
+		cancel()
+		d.wg.Wait()
+	}()
+	failed := make(chan string, 16)
+	for _, bs := range set.Bridges {
+		if err := d.startBridge(ctx, bs, failed); err != nil {
+			return err
+		}
+	}
 	srv := &controlServer{ln: ln, log: log, ask: d.ask, hub: d.hub}
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); srv.serve(ctx) }()
