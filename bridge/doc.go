@@ -2,8 +2,12 @@
 // kernel about one Linux bridge and its ports.
 //
 //   - Links: Lookup finds a bridge and its ports; SubscribeLinks/WatchLinks
-//     report ports joining, leaving, going up or down, and the bridge
-//     changing or disappearing (rtnetlink RTNLGRP_LINK).
+//     report ports joining, leaving, going up or down, changing STP state
+//     (PortState, from the bridge's AF_BRIDGE notifications), and the bridge
+//     changing or disappearing (rtnetlink RTNLGRP_LINK). Packet sockets see
+//     and send frames whatever a port's STP state: the daemon learns only
+//     from ports that are Link.Learning and sends only out of ports that are
+//     Link.Forwarding.
 //   - Addresses: Lookup and Addresses give the bridge's IPv4 address and
 //     IPv6 link-local address, the sources of its queries.
 //   - Options: ReadOptions, SetMembershipInterval, SetIGMPVersion and
@@ -22,8 +26,8 @@
 //     detaches it and the bridge's own snooping resumes.
 //   - PortConn: ListenPort opens one AF_PACKET socket per port that reads
 //     incoming IGMP, MLD, MRD and PIM frames (packet taps run before TCX, so
-//     it still sees what the Guard drops) and writes frames straight out of
-//     the port.
+//     it still sees what the Guard drops), with their VLAN tag restored from
+//     PACKET_AUXDATA, and writes frames straight out of the port.
 //   - Sender: OpenBridgeSender opens a write-only packet socket on the
 //     bridge device, through which the daemon's own queries enter the
 //     bridge as if the host had sent them: flooded to every port, and

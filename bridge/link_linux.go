@@ -13,7 +13,7 @@ import (
 )
 
 // Lookup finds the bridge called name and its current ports (sorted by
-// ifindex). It fails with ErrNoLink if no link has that name and with
+// ifindex), each with its STP state. It fails with ErrNoLink if no link has that name and with
 // ErrNotBridge if the link is not a bridge.
 func Lookup(name string) (Bridge, []Link, error) {
 	r, err := openRTNL()
@@ -82,6 +82,11 @@ func portsOf(links []linkMsg, bridgeIndex int) []Link {
 // LinkWatcher is a subscription to link changes of one bridge. It is
 // subscribed when SubscribeLinks returns, so no change after that moment is
 // missed: events are relative to the state in Ports.
+//
+// Port STP states come from two kinds of notification that the kernel does
+// not order with link state: a port may be reported forwarding while still
+// down (or up while still disabled) for a moment. A port carries traffic
+// when it is both Up and Forwarding.
 type LinkWatcher struct {
 	sock  *nl.NetlinkSocket // RTNLGRP_LINK subscription
 	query *rtnl             // same namespace, for resyncs after overruns
@@ -266,10 +271,17 @@ func (s *linkState) portList() []Link {
 
 // apply turns one notification into events.
 func (s *linkState) apply(deleted bool, m linkMsg) []LinkEvent {
-	// The bridge also sends AF_BRIDGE-family copies about its ports (STP
-	// state, port flags), including an RTM_DELLINK when a port merely leaves
-	// the bridge. Only the generic family describes the device itself.
-	if s.gone || m.family != unix.AF_UNSPEC {
+	if s.gone {
+		return nil
+	}
+	// The bridge also sends AF_BRIDGE-family messages about its ports, the
+	// only notification of an STP state change, and an RTM_DELLINK when a
+	// port merely leaves the bridge. Only the generic family describes the
+	// device itself; of the bridge's messages only port states are used.
+	if m.family == unix.AF_BRIDGE {
+		return s.applyPortState(deleted, m)
+	}
+	if m.family != unix.AF_UNSPEC {
 		return nil
 	}
 	idx := m.link.Index
@@ -318,15 +330,37 @@ func (s *linkState) apply(deleted bool, m linkMsg) []LinkEvent {
 		s.ports[idx] = m.link
 		return []LinkEvent{{Kind: PortAdded, Link: m.link}}
 	case known && isPort:
+		if !m.hasState {
+			m.link.State = old.State
+		}
 		s.ports[idx] = m.link
+		var evs []LinkEvent
 		switch {
 		case m.link.Up && !old.Up:
-			return []LinkEvent{{Kind: PortUp, Link: m.link}}
+			evs = append(evs, LinkEvent{Kind: PortUp, Link: m.link})
 		case !m.link.Up && old.Up:
-			return []LinkEvent{{Kind: PortDown, Link: m.link}}
+			evs = append(evs, LinkEvent{Kind: PortDown, Link: m.link})
 		}
+		if m.link.State != old.State {
+			evs = append(evs, LinkEvent{Kind: PortState, Link: m.link})
+		}
+		return evs
 	}
 	return nil
+}
+
+// applyPortState takes the STP state from the bridge's own (AF_BRIDGE)
+// message about a port already known, and reports a change. The rest of the
+// port's link comes from generic messages only: a port's PortAdded always
+// comes from one, and carries the state the port had then.
+func (s *linkState) applyPortState(deleted bool, m linkMsg) []LinkEvent {
+	p, known := s.ports[m.link.Index]
+	if deleted || !known || !m.hasState || m.link.MasterIndex != s.bridgeIndex || m.link.State == p.State {
+		return nil
+	}
+	p.State = m.link.State
+	s.ports[p.Index] = p
+	return []LinkEvent{{Kind: PortState, Link: p}}
 }
 
 // resync diffs a full dump against the state, after lost notifications.

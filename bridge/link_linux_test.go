@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -32,8 +34,9 @@ func TestLookup(t *testing.T) {
 			t.Fatalf("ports = %+v, want p1 and p2", ports)
 		}
 		for i, p := range ports {
-			if p.Index != l.ports[i] || p.Name != "p"+string(rune('1'+i)) || p.MasterIndex != l.brIdx || !p.Up {
-				t.Errorf("port %d = %+v, want index %d, master %d, up", i, p, l.ports[i], l.brIdx)
+			if p.Index != l.ports[i] || p.Name != "p"+string(rune('1'+i)) || p.MasterIndex != l.brIdx || !p.Up ||
+				p.State != StateForwarding || !p.Learning() || !p.Forwarding() {
+				t.Errorf("port %d = %+v, want index %d, master %d, up, forwarding", i, p, l.ports[i], l.brIdx)
 			}
 		}
 
@@ -142,11 +145,14 @@ func TestWatchLinks(t *testing.T) {
 	h2.IP("link", "set", "eth0", "up")
 	l.br.IP("link", "set", "p2", "master", "br0")
 	ev := expectEvent(t, events, PortAdded, "p2", wait)
-	if ev.Link.Up || ev.Link.MasterIndex != l.brIdx {
-		t.Errorf("added port = %+v, want down, master %d", ev.Link, l.brIdx)
+	if ev.Link.Up || ev.Link.MasterIndex != l.brIdx || ev.Link.State != StateDisabled {
+		t.Errorf("added port = %+v, want down, master %d, disabled", ev.Link, l.brIdx)
 	}
 	l.br.IP("link", "set", "p2", "up")
-	expectEvent(t, events, PortUp, "p2", wait)
+	ev = expectEvent(t, events, PortUp, "p2", wait)
+	// With STP off the kernel makes an up port forwarding, possibly only
+	// once its link-watch work has seen the carrier (a PortState later).
+	expectState(t, events, ev.Link, StateForwarding, wait)
 	l.br.IP("link", "set", "p2", "down")
 	expectEvent(t, events, PortDown, "p2", wait)
 	l.br.IP("link", "set", "p2", "up")
@@ -178,6 +184,215 @@ func TestWatchLinks(t *testing.T) {
 	if runErr != nil {
 		t.Errorf("Run = %v, want nil after cancel", runErr)
 	}
+}
+
+// expectState waits until port last (as of its latest event) is in STP
+// state want, reading events for at most timeout. Every port event carries
+// the port's state; a change must come as a PortState.
+func expectState(t *testing.T, ch <-chan LinkEvent, last Link, want STPState, timeout time.Duration) Link {
+	t.Helper()
+	if last.State == want {
+		return last
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for {
+		select {
+		case ev := <-ch:
+			t.Logf("event: %v", ev)
+			if ev.Link.Index != last.Index {
+				continue
+			}
+			if ev.Link.State != last.State && ev.Kind != PortState {
+				// A PortUp or PortDown that changes the state is followed
+				// by a PortState; take the state from that one.
+				select {
+				case next := <-ch:
+					t.Logf("event: %v", next)
+					if next.Kind != PortState || !next.Link.equal(ev.Link) {
+						t.Fatalf("%v changed the state without a PortState after it (next %v)", ev, next)
+					}
+					ev = next
+				case <-timer.C:
+					t.Fatalf("%v changed the state without a PortState after it", ev)
+				}
+			}
+			last = ev.Link
+			if last.State == want {
+				return last
+			}
+		case <-timer.C:
+			t.Fatalf("%s not %v within %v (last %v)", last.Name, want, timeout, last.State)
+		}
+	}
+}
+
+// TestWatchPortState sets a port's STP state by hand (STP off): each change
+// is a PortState event, and Lookup reports the state. Blocking cannot be
+// set by hand with STP off: the kernel's port state selection makes a
+// blocking designated port forwarding again at once (TestWatchPortStateSTP
+// covers blocking).
+func TestWatchPortState(t *testing.T) {
+	l := newLab(t, 1)
+	var w *LinkWatcher
+	l.br.Do(func() {
+		var err error
+		if w, err = SubscribeLinks(l.brIdx); err != nil {
+			t.Fatalf("SubscribeLinks: %v", err)
+		}
+	})
+	ports := w.Ports()
+	if len(ports) != 1 || ports[0].State != StateForwarding {
+		w.Close()
+		t.Fatalf("snapshot ports = %+v, want p1 forwarding", ports)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan LinkEvent, 64)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := w.Run(ctx, events); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+
+	const wait = 5 * time.Second
+	for _, c := range []struct {
+		state              STPState
+		learning, forwards bool
+	}{
+		{StateListening, false, false},
+		{StateLearning, true, false},
+		{StateDisabled, false, false},
+		{StateForwarding, true, true},
+	} {
+		l.br.Exec("bridge", "link", "set", "dev", "p1", "state", strconv.Itoa(int(c.state)))
+		ev := expectEvent(t, events, PortState, "p1", wait)
+		if ev.Link.State != c.state || ev.Link.Learning() != c.learning || ev.Link.Forwarding() != c.forwards ||
+			!ev.Link.Up || ev.Link.MasterIndex != l.brIdx {
+			t.Errorf("state %v: event link %+v (learning %t, forwarding %t), want that state, up, master %d",
+				c.state, ev.Link, ev.Link.Learning(), ev.Link.Forwarding(), l.brIdx)
+		}
+		l.br.Do(func() {
+			_, ports, err := Lookup("br0")
+			if err != nil || len(ports) != 1 || ports[0].State != c.state {
+				t.Errorf("state %v: Lookup = %+v, %v", c.state, ports, err)
+			}
+		})
+	}
+	// Setting the same state again changes nothing: no event. Nor does
+	// blocking, which the kernel turns back into forwarding before it
+	// notifies anyone.
+	l.br.Exec("bridge", "link", "set", "dev", "p1", "state", "3")
+	l.br.Exec("bridge", "link", "set", "dev", "p1", "state", "4")
+	l.br.Do(func() {
+		_, ports, err := Lookup("br0")
+		if err != nil || len(ports) != 1 || ports[0].State != StateForwarding {
+			t.Errorf("after setting blocking: Lookup = %+v, %v; want p1 forwarding", ports, err)
+		}
+	})
+	// The port going down makes it disabled: PortDown (carrying the new
+	// state if the same notification had it), and a PortState at some point.
+	l.br.IP("link", "set", "p1", "down")
+	ev := expectEvent(t, events, PortDown, "p1", wait)
+	ev.Link = expectState(t, events, ev.Link, StateDisabled, wait)
+	l.br.IP("link", "set", "p1", "up")
+	ev = expectEvent(t, events, PortUp, "p1", wait)
+	expectState(t, events, ev.Link, StateForwarding, wait)
+	select {
+	case ev := <-events:
+		t.Errorf("unexpected event %v", ev)
+	case <-time.After(300 * time.Millisecond):
+	}
+}
+
+// TestWatchPortStateSTP runs the kernel's STP on a bridge with two ports
+// cabled to each other (a loop): one port ends blocking, the other goes
+// through listening and learning to forwarding, all reported as PortState.
+func TestWatchPortStateSTP(t *testing.T) {
+	needRoot(t)
+	ns := newNS(t, "b")
+	// forward_delay 2 s (the minimum), so listening and learning take 2 s each.
+	ns.IP("link", "add", "br0", "type", "bridge", "stp_state", "1", "forward_delay", "200", "hello_time", "100")
+	ns.IP("link", "set", "br0", "up")
+	brIdx := ns.Index("br0")
+	var w *LinkWatcher
+	ns.Do(func() {
+		var err error
+		if w, err = SubscribeLinks(brIdx); err != nil {
+			t.Fatalf("SubscribeLinks: %v", err)
+		}
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan LinkEvent, 256)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := w.Run(ctx, events); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+
+	ns.IP("link", "add", "la", "type", "veth", "peer", "name", "lb")
+	ns.IP("link", "set", "la", "master", "br0")
+	ns.IP("link", "set", "lb", "master", "br0")
+	ns.IP("link", "set", "la", "up")
+	ns.IP("link", "set", "lb", "up")
+
+	// Follow both ports' states from the events until one is forwarding
+	// and the other blocking.
+	seen := map[string][]STPState{}
+	state := map[string]STPState{}
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	for !(state["la"] == StateForwarding && state["lb"] == StateBlocking ||
+		state["lb"] == StateForwarding && state["la"] == StateBlocking) {
+		select {
+		case ev := <-events:
+			t.Logf("event: %v", ev)
+			if ev.Kind == BridgeChanged {
+				continue
+			}
+			name := ev.Link.Name
+			if ev.Kind == PortAdded || ev.Kind == PortState {
+				seen[name] = append(seen[name], ev.Link.State)
+			}
+			state[name] = ev.Link.State
+		case <-deadline.C:
+			t.Fatalf("no blocking and forwarding port within 20s: states %v, history %v", state, seen)
+		}
+	}
+	fwd, blk := "la", "lb"
+	if state["lb"] == StateForwarding {
+		fwd, blk = blk, fwd
+	}
+	t.Logf("forwarding %s: %v; blocking %s: %v", fwd, seen[fwd], blk, seen[blk])
+	// The forwarding port went through listening and learning, in order.
+	h := seen[fwd]
+	if i := slices.Index(h, StateListening); i < 0 || !slices.Contains(h[i:], StateLearning) {
+		t.Errorf("%s states %v: want listening, then learning, then forwarding", fwd, h)
+	}
+	ns.Do(func() {
+		_, ports, err := Lookup("br0")
+		if err != nil || len(ports) != 2 {
+			t.Fatalf("Lookup = %+v, %v", ports, err)
+		}
+		for _, p := range ports {
+			if want := state[p.Name]; p.State != want {
+				t.Errorf("Lookup: %s %v, want %v", p.Name, p.State, want)
+			}
+		}
+	})
 }
 
 // TestWatchLinksReturns checks WatchLinks returns promptly on cancel even
@@ -244,5 +459,75 @@ func TestLinkStateResync(t *testing.T) {
 	evs = s.resync([]linkMsg{p(4, true, 0)})
 	if len(evs) != 3 || evs[2].Kind != BridgeGone {
 		t.Errorf("bridge gone resync = %v, want 2 PortRemoved then BridgeGone", evs)
+	}
+}
+
+// TestLinkStatePortState drives the state machine with STP state changes
+// from both message families.
+func TestLinkStatePortState(t *testing.T) {
+	br := linkMsg{link: Link{Index: 1, Name: "br0", Up: true}, kind: "bridge", opts: &Options{Snooping: true}}
+	port := func(family uint8, i int, up bool, master int, state STPState, has bool) linkMsg {
+		return linkMsg{family: family, hasState: has,
+			link: Link{Index: i, Name: "p" + strconv.Itoa(i), Up: up, MasterIndex: master, State: state}}
+	}
+	gen := func(i int, up bool, state STPState) linkMsg { return port(unix.AF_UNSPEC, i, up, 1, state, true) }
+	afb := func(i int, master int, state STPState) linkMsg {
+		return port(unix.AF_BRIDGE, i, true, master, state, true)
+	}
+	s := linkState{bridgeIndex: 1}
+	if err := s.init([]linkMsg{br, gen(2, true, StateForwarding), gen(3, false, StateDisabled)}); err != nil {
+		t.Fatal(err)
+	}
+	if ps := s.portList(); ps[0].State != StateForwarding || ps[1].State != StateDisabled {
+		t.Fatalf("init ports %+v", ps)
+	}
+	check := func(what string, evs []LinkEvent, want ...LinkEventKind) {
+		t.Helper()
+		if len(evs) != len(want) {
+			t.Errorf("%s: events %v, want %v", what, evs, want)
+			return
+		}
+		for i := range want {
+			if evs[i].Kind != want[i] {
+				t.Errorf("%s: events %v, want %v", what, evs, want)
+			}
+		}
+	}
+	evs := s.apply(false, afb(2, 1, StateBlocking))
+	check("AF_BRIDGE blocking", evs, PortState)
+	if len(evs) == 1 && (evs[0].Link.State != StateBlocking || evs[0].Link.Name != "p2" || !evs[0].Link.Up) {
+		t.Errorf("PortState link %+v, want p2 up blocking", evs[0].Link)
+	}
+	check("same state again", s.apply(false, afb(2, 1, StateBlocking)))
+	check("AF_BRIDGE without state", s.apply(false, port(unix.AF_BRIDGE, 2, true, 1, StateForwarding, false)))
+	check("AF_BRIDGE of another bridge", s.apply(false, afb(2, 9, StateForwarding)))
+	check("AF_BRIDGE of an unknown port", s.apply(false, afb(7, 1, StateForwarding)))
+	check("AF_BRIDGE deletion", s.apply(true, afb(2, 1, StateForwarding)))
+	// A generic message without the state keeps the one known.
+	check("generic without state", s.apply(false, port(unix.AF_UNSPEC, 2, true, 1, StateDisabled, false)))
+	if s.ports[2].State != StateBlocking {
+		t.Errorf("p2 state %v after a message without state, want blocking", s.ports[2].State)
+	}
+	// A generic message changing both: PortUp, then PortState.
+	evs = s.apply(false, gen(3, true, StateForwarding))
+	check("generic up and forwarding", evs, PortUp, PortState)
+	check("generic down and disabled", s.apply(false, gen(3, false, StateDisabled)), PortDown, PortState)
+	check("generic state only", s.apply(false, gen(2, true, StateListening)), PortState)
+	// A resync reports state differences.
+	check("resync", s.resync([]linkMsg{br, gen(2, true, StateLearning), gen(3, false, StateDisabled)}), PortState)
+	if s.ports[2].State != StateLearning || !s.ports[2].Learning() || s.ports[2].Forwarding() {
+		t.Errorf("p2 after resync %+v", s.ports[2])
+	}
+}
+
+func TestSTPStateString(t *testing.T) {
+	for s, want := range map[STPState]string{StateDisabled: "disabled", StateListening: "listening",
+		StateLearning: "learning", StateForwarding: "forwarding", StateBlocking: "blocking", 9: "stp-state(9)"} {
+		if s.String() != want {
+			t.Errorf("%d: %q, want %q", uint8(s), s.String(), want)
+		}
+	}
+	if PortState.String() != "port-state" {
+		t.Errorf("PortState = %q", PortState.String())
 	}
 }

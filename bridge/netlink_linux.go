@@ -140,6 +140,10 @@ type linkMsg struct {
 	// opts holds the bridge options when kind is "bridge" and the message
 	// carried IFLA_INFO_DATA.
 	opts *Options
+	// hasState says link.State was in the message: IFLA_BRPORT_STATE in
+	// IFLA_INFO_SLAVE_DATA of a bridge port (generic messages) or in
+	// IFLA_PROTINFO (the bridge's own AF_BRIDGE messages about its ports).
+	hasState bool
 }
 
 // parseLinkMsg decodes an ifinfomsg and the attributes that matter here.
@@ -175,6 +179,14 @@ func parseLinkMsg(b []byte) (linkMsg, error) {
 			if err := m.parseLinkInfo(a.Value); err != nil {
 				return m, fmt.Errorf("link %d: %w", m.link.Index, err)
 			}
+		case unix.IFLA_PROTINFO:
+			// Other families (AF_INET6) put their own attributes here.
+			if m.family != unix.AF_BRIDGE {
+				continue
+			}
+			if err := m.parsePortAttrs(a.Value); err != nil {
+				return m, fmt.Errorf("link %d: IFLA_PROTINFO: %w", m.link.Index, err)
+			}
 		}
 	}
 	m.link.Up = operUp || running
@@ -186,13 +198,24 @@ func (m *linkMsg) parseLinkInfo(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("IFLA_LINKINFO: %w", err)
 	}
-	var data []byte
+	var data, slaveData []byte
+	slaveKind := ""
 	for _, a := range as {
 		switch a.Attr.Type & nlaTypeMask {
 		case iflaInfoKind:
 			m.kind = unix.ByteSliceToString(a.Value)
 		case iflaInfoData:
 			data = a.Value
+		case unix.IFLA_INFO_SLAVE_KIND:
+			slaveKind = unix.ByteSliceToString(a.Value)
+		case unix.IFLA_INFO_SLAVE_DATA:
+			slaveData = a.Value
+		}
+	}
+	// A bridge port: its IFLA_BRPORT_* attributes.
+	if slaveKind == "bridge" && slaveData != nil {
+		if err := m.parsePortAttrs(slaveData); err != nil {
+			return fmt.Errorf("IFLA_INFO_SLAVE_DATA: %w", err)
 		}
 	}
 	if m.kind != "bridge" || data == nil {
@@ -203,6 +226,23 @@ func (m *linkMsg) parseLinkInfo(b []byte) error {
 		return err
 	}
 	m.opts = &o
+	return nil
+}
+
+// parsePortAttrs decodes the IFLA_BRPORT_* attributes of a bridge port that
+// matter here: its STP state.
+func (m *linkMsg) parsePortAttrs(b []byte) error {
+	as, err := attrs(b)
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if a.Attr.Type&nlaTypeMask == unix.IFLA_BRPORT_STATE {
+			if v, ok := u8(a.Value); ok {
+				m.link.State, m.hasState = STPState(v), true
+			}
+		}
+	}
 	return nil
 }
 

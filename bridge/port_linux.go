@@ -1,9 +1,12 @@
 package bridge
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
+	"syscall"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
@@ -15,13 +18,27 @@ import (
 // the port and writes frames straight out of it,
 // bypassing the bridge. ReadFrame, WriteFrame and Stats may be called from
 // different goroutines.
+//
+// The socket sees every incoming frame whatever the port's STP state
+// (Link.State), and WriteFrame sends whatever the state: the caller must not
+// learn from frames read on a port that is not Learning, nor write to one
+// that is not Forwarding.
 type PortConn struct {
 	ifindex int
 	conn    *packet.Conn
+	raw     syscall.RawConn // conn's descriptor, for recvmsg with PACKET_AUXDATA
+	closed  atomic.Bool
 
 	mu                sync.Mutex
 	received, dropped uint64 // running totals: PACKET_STATISTICS resets on read
 }
+
+const (
+	// vlanTagLen is the length of an 802.1Q tag: TPID and TCI.
+	vlanTagLen = 4
+	// tpacketAuxdataLen is sizeof(struct tpacket_auxdata).
+	tpacketAuxdataLen = 20
+)
 
 // portFilter accepts the frames that arrive on the port (any packet type but
 // PACKET_OUTGOING, so not the bridge's floods out of the port nor our own
@@ -39,9 +56,16 @@ type PortConn struct {
 // which tell where routers are); unicast PIM such as Register messages,
 // which carry whole multicast data packets, is not.
 //
-// The kernel normally moves a VLAN tag into skb metadata before packet taps,
-// and the filter then sees (and the reader receives) the frame untagged: the
-// VLAN id is not reported.
+// VLAN tags: the kernel moves the outer VLAN tag of every received frame
+// into skb metadata (skb_vlan_untag) before packet taps run, so the filter
+// sees a single-tagged frame untagged, at the offsets of an untagged one,
+// and its untagged rules decide (ReadFrame puts the tag back from
+// PACKET_AUXDATA). The filter's tagged branch therefore only ever sees the
+// inner tag of a double-tagged frame (802.1ad or 802.1Q outer tag in
+// metadata, 802.1Q inner tag in the data); such frames are accepted and
+// read with both tags, for the decoder to refuse and count. The branch is
+// kept for that, and so that the filter means the same on frames whose tag
+// is in-band (as x/net/bpf's VM and TestPortFilter run it).
 func portFilter() ([]bpf.RawInstruction, error) {
 	const (
 		accept = 1 << 18 // snap length: whole frames
@@ -192,18 +216,107 @@ func ListenPort(ifindex int) (*PortConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("listen on port %s: %w", ifi.Name, err)
 	}
-	return &PortConn{ifindex: ifindex, conn: conn}, nil
+	raw, err := conn.SyscallConn()
+	if err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("listen on port %s: %w", ifi.Name, err)
+	}
+	// The kernel builds the auxiliary data at recvmsg time from the frame's
+	// metadata, so frames queued before this call get it too.
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_PACKET, unix.PACKET_AUXDATA, 1)
+	}); err != nil {
+		serr = err
+	}
+	if serr != nil {
+		conn.Close()
+		return nil, fmt.Errorf("listen on port %s: enable PACKET_AUXDATA: %w", ifi.Name, serr)
+	}
+	return &PortConn{ifindex: ifindex, conn: conn, raw: raw}, nil
 }
 
-// ReadFrame blocks until an incoming control frame arrives and copies it,
-// starting with its Ethernet header, into buf; a longer frame is truncated
-// to len(buf). After Close it returns an error at once.
+// ReadFrame blocks until an incoming control frame arrives and copies it
+// into buf as it was on the wire, starting with its Ethernet header. The
+// kernel takes a frame's VLAN tag out of the frame before packet sockets
+// see it; ReadFrame puts it back after the MAC addresses, with the TCI
+// (priority, DEI, VLAN id; a priority tag has VLAN id 0) and TPID the kernel
+// reports (0x8100 if it reports none). A frame longer than buf, tag
+// included, is truncated to len(buf): a tagged frame needs 4 bytes more
+// than its untagged size, so 1522 bytes hold any standard tagged frame.
+// After Close it returns an error wrapping net.ErrClosed at once.
 func (c *PortConn) ReadFrame(buf []byte) (int, error) {
-	n, _, err := c.conn.ReadFrom(buf)
+	// One tpacket_auxdata control message: 16 bytes of header, 20 of data.
+	var oob [64]byte
+	var n, oobn int
+	var rerr error
+	err := c.raw.Read(func(fd uintptr) bool {
+		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob[:], 0)
+		// Not ready: let the runtime poller wait (and Close interrupt).
+		return rerr != unix.EAGAIN && rerr != unix.EINTR
+	})
+	if err == nil {
+		err = rerr
+	}
 	if err != nil {
-		return n, fmt.Errorf("read on port %d: %w", c.ifindex, err)
+		if c.closed.Load() {
+			return 0, fmt.Errorf("read on port %d: %w", c.ifindex, net.ErrClosed)
+		}
+		return 0, fmt.Errorf("read on port %d: %w", c.ifindex, err)
+	}
+	if tpid, tci, ok := auxVLAN(oob[:oobn]); ok {
+		n = insertTag(buf, n, tpid, tci)
 	}
 	return n, nil
+}
+
+// auxVLAN returns the VLAN tag the kernel reports in a PACKET_AUXDATA
+// control message, if it reports one (TP_STATUS_VLAN_VALID). The TPID
+// defaults to 0x8100 when it is not reported (TP_STATUS_VLAN_TPID_VALID).
+func auxVLAN(oob []byte) (tpid, tci uint16, ok bool) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return 0, 0, false
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_PACKET || m.Header.Type != unix.PACKET_AUXDATA ||
+			len(m.Data) < tpacketAuxdataLen {
+			continue
+		}
+		// struct tpacket_auxdata: tp_status, tp_len, tp_snaplen (u32),
+		// tp_mac, tp_net, tp_vlan_tci, tp_vlan_tpid (u16), host order.
+		status := binary.NativeEndian.Uint32(m.Data[0:4])
+		if status&unix.TP_STATUS_VLAN_VALID == 0 {
+			return 0, 0, false
+		}
+		tci = binary.NativeEndian.Uint16(m.Data[16:18])
+		tpid = unix.ETH_P_8021Q
+		if status&unix.TP_STATUS_VLAN_TPID_VALID != 0 {
+			tpid = binary.NativeEndian.Uint16(m.Data[18:20])
+		}
+		return tpid, tci, true
+	}
+	return 0, 0, false
+}
+
+// insertTag puts a VLAN tag after the MAC addresses of the n-byte frame at
+// the start of buf, moving the rest of the frame 4 bytes on; what no longer
+// fits in buf is cut. It returns the new length. A frame of fewer than 12
+// bytes (no room for the addresses) is left alone.
+func insertTag(buf []byte, n int, tpid, tci uint16) int {
+	const at = 12 // after the destination and source addresses
+	if n < at {
+		return n
+	}
+	end := min(n+vlanTagLen, len(buf))
+	if end > at+vlanTagLen {
+		copy(buf[at+vlanTagLen:end], buf[at:n]) // copy handles the overlap
+	}
+	var tag [vlanTagLen]byte
+	binary.BigEndian.PutUint16(tag[0:2], tpid)
+	binary.BigEndian.PutUint16(tag[2:4], tci)
+	copy(buf[at:end], tag[:])
+	return end
 }
 
 // WriteFrame sends a complete Ethernet frame out of the port. It does not
@@ -237,6 +350,7 @@ func (c *PortConn) Stats() (received, dropped uint64, err error) {
 
 // Close closes the socket; a blocked ReadFrame returns.
 func (c *PortConn) Close() error {
+	c.closed.Store(true)
 	if err := c.conn.Close(); err != nil {
 		return fmt.Errorf("close port %d: %w", c.ifindex, err)
 	}

@@ -3,12 +3,15 @@ package bridge
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"testing"
 	"time"
+	"unsafe"
 
+	"github.com/igmpsnoop/igmpsnoop/wire"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -189,9 +192,9 @@ func TestPortConnProtocols(t *testing.T) {
 	frames := portReader(t, pc)
 	var want [][]byte
 	for _, c := range portFilterCases() {
-		// The kernel takes an in-band tag out of the frame before packet
-		// taps, so a tagged frame is read untagged; short frames are padded.
-		if bytes.Equal(c.frame[12:14], []byte{0x81, 0x00}) || len(c.frame) < 60 {
+		// Short frames are padded. Tagged frames are read tagged: the kernel
+		// moves the tag out before the filter, ReadFrame puts it back.
+		if len(c.frame) < 60 {
 			continue
 		}
 		h1.send(c.frame)
@@ -206,6 +209,176 @@ func TestPortConnProtocols(t *testing.T) {
 		got := nextFrame(t, frames, 3*time.Second)
 		if !bytes.Equal(got, w) {
 			t.Fatalf("frame %d read: % x\nwant % x", i, got, w)
+		}
+	}
+}
+
+// withTag inserts a VLAN tag (TPID tpid, TCI tci) after the MAC addresses.
+func withTag(f []byte, tpid, tci uint16) []byte {
+	var tag [4]byte
+	binary.BigEndian.PutUint16(tag[0:2], tpid)
+	binary.BigEndian.PutUint16(tag[2:4], tci)
+	return append(append(bytes.Clone(f[:12]), tag[:]...), f[12:]...)
+}
+
+// TestPortConnVLAN checks that ReadFrame returns frames as they were on the
+// wire although the kernel takes the VLAN tag out of them before packet
+// sockets see them.
+func TestPortConnVLAN(t *testing.T) {
+	l := newLab(t, 1)
+	h1 := openRaw(t, l.hosts[0], "eth0")
+	var pc *PortConn
+	l.br.Do(func() {
+		var err error
+		if pc, err = ListenPort(l.ports[0]); err != nil {
+			t.Fatalf("ListenPort: %v", err)
+		}
+	})
+	frames := portReader(t, pc)
+	g := netip.MustParseAddr("239.77.7.1")
+	report := func(vlan uint16) []byte {
+		f, err := wire.EncodeReport(wire.Report{Version: 2, SrcMAC: h1.mac, Src: h1IP, Group: g, VLAN: vlan})
+		if err != nil {
+			t.Fatalf("EncodeReport: %v", err)
+		}
+		return f
+	}
+	untagged := report(0)
+	cases := []struct {
+		name    string
+		frame   []byte
+		vlan    uint16 // what wire.Decode must report
+		refused bool   // wire refuses it (a tag it does not take)
+	}{
+		{"vlan 10", report(10), 10, false},
+		{"untagged", untagged, 0, false},
+		{"vlan 10 priority 5 dei", withTag(untagged, unix.ETH_P_8021Q, 5<<13|1<<12|10), 10, false},
+		{"priority-tagged", withTag(untagged, unix.ETH_P_8021Q, 6<<13), 0, false},
+		{"vlan 4094", report(4094), 4094, false},
+		// An 802.1ad S-tag keeps its TPID.
+		{"802.1ad", withTag(untagged, unix.ETH_P_8021AD, 20), 0, true},
+		// Two tags: the kernel moves the outer one only, so the filter sees
+		// the inner one in band (its tagged branch).
+		{"802.1ad over 802.1Q", withTag(report(10), unix.ETH_P_8021AD, 20), 0, true},
+		{"802.1Q over 802.1Q", withTag(report(10), unix.ETH_P_8021Q, 30), 0, true},
+	}
+	for _, c := range cases {
+		h1.send(c.frame)
+		got := nextFrame(t, frames, 3*time.Second)
+		if !bytes.Equal(got, c.frame) {
+			t.Errorf("%s: read % x\nwant % x", c.name, got, c.frame)
+			continue
+		}
+		m, err := wire.Decode(got)
+		switch {
+		case c.refused && err == nil:
+			t.Errorf("%s: decoded %v, want a refusal", c.name, m)
+		case c.refused:
+			t.Logf("%s: %v", c.name, err)
+		case err != nil:
+			t.Errorf("%s: decode: %v", c.name, err)
+		case m.VLAN != c.vlan || m.Group != g:
+			t.Errorf("%s: decoded VLAN %d group %v, want %d %v", c.name, m.VLAN, m.Group, c.vlan, g)
+		}
+	}
+	// Tagged UDP is still not read: the sentinel after it is the next frame.
+	h1.send(withTag(udpFrame(h1.mac, h1IP, g, make([]byte, 40)), unix.ETH_P_8021Q, 10))
+	sentinel := report(11)
+	h1.send(sentinel)
+	expectFrame(t, frames, sentinel, "sentinel after tagged UDP")
+
+	// A buffer too small for the whole tagged frame cuts its end, not the
+	// tag. A second socket on the port reads with one.
+	var pc2 *PortConn
+	l.br.Do(func() {
+		var err error
+		if pc2, err = ListenPort(l.ports[0]); err != nil {
+			t.Fatalf("ListenPort: %v", err)
+		}
+	})
+	defer pc2.Close()
+	tagged12 := report(12)
+	h1.send(tagged12)
+	expectFrame(t, frames, tagged12, "VLAN 12 report")
+	type result struct {
+		n   int
+		err error
+	}
+	buf := make([]byte, len(tagged12)-2)
+	done := make(chan result, 1)
+	go func() {
+		n, err := pc2.ReadFrame(buf)
+		done <- result{n, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil || !bytes.Equal(buf[:r.n], tagged12[:len(buf)]) {
+			t.Errorf("short read = %d, %v: % x\nwant % x", r.n, r.err, buf[:r.n], tagged12[:len(buf)])
+		}
+	case <-time.After(3 * time.Second):
+		pc2.Close()
+		<-done
+		t.Fatal("no frame read with a short buffer")
+	}
+	// After Close, ReadFrame fails at once with net.ErrClosed.
+	pc2.Close()
+	if _, err := pc2.ReadFrame(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadFrame after Close = %v, want net.ErrClosed", err)
+	}
+}
+
+// TestInsertTag checks the tag insertion alone, with buffers of every size.
+func TestInsertTag(t *testing.T) {
+	frame := make([]byte, 60)
+	for i := range frame {
+		frame[i] = byte(i)
+	}
+	want := withTag(frame, unix.ETH_P_8021Q, 0xa00a)
+	for size := 0; size <= len(want)+2; size++ {
+		buf := make([]byte, size)
+		n := copy(buf, frame)
+		got := insertTag(buf, n, unix.ETH_P_8021Q, 0xa00a)
+		switch {
+		case n < 12:
+			if got != n || !bytes.Equal(buf[:got], frame[:n]) {
+				t.Errorf("size %d: got % x, want the frame unchanged", size, buf[:got])
+			}
+		case !bytes.Equal(buf[:got], want[:min(size, len(want))]):
+			t.Errorf("size %d: got % x\nwant % x", size, buf[:got], want[:min(size, len(want))])
+		}
+	}
+}
+
+// TestAuxVLAN parses hand-built PACKET_AUXDATA control messages.
+func TestAuxVLAN(t *testing.T) {
+	aux := func(status uint32, tci, tpid uint16) []byte {
+		d := make([]byte, tpacketAuxdataLen)
+		binary.NativeEndian.PutUint32(d[0:4], status)
+		binary.NativeEndian.PutUint16(d[16:18], tci)
+		binary.NativeEndian.PutUint16(d[18:20], tpid)
+		b := make([]byte, unix.CmsgSpace(len(d)))
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b[0]))
+		h.Level, h.Type = unix.SOL_PACKET, unix.PACKET_AUXDATA
+		h.SetLen(unix.CmsgLen(len(d)))
+		copy(b[unix.CmsgLen(0):], d)
+		return b
+	}
+	for _, c := range []struct {
+		name      string
+		oob       []byte
+		tpid, tci uint16
+		ok        bool
+	}{
+		{"none", nil, 0, 0, false},
+		{"no vlan", aux(unix.TP_STATUS_USER, 0, 0), 0, 0, false},
+		{"vlan", aux(unix.TP_STATUS_VLAN_VALID|unix.TP_STATUS_VLAN_TPID_VALID, 10, unix.ETH_P_8021AD), unix.ETH_P_8021AD, 10, true},
+		{"vlan without tpid", aux(unix.TP_STATUS_VLAN_VALID, 0xe00a, 0x1234), unix.ETH_P_8021Q, 0xe00a, true},
+		{"priority tag", aux(unix.TP_STATUS_VLAN_VALID|unix.TP_STATUS_VLAN_TPID_VALID, 0, unix.ETH_P_8021Q), unix.ETH_P_8021Q, 0, true},
+		{"truncated", aux(unix.TP_STATUS_VLAN_VALID, 10, 0)[:unix.CmsgLen(0)+8], 0, 0, false},
+	} {
+		tpid, tci, ok := auxVLAN(c.oob)
+		if tpid != c.tpid || tci != c.tci || ok != c.ok {
+			t.Errorf("%s: auxVLAN = %#x, %#x, %t; want %#x, %#x, %t", c.name, tpid, tci, ok, c.tpid, c.tci, c.ok)
 		}
 	}
 }

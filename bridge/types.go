@@ -39,11 +39,66 @@ type Link struct {
 	Up bool
 	// MasterIndex is the ifindex of the bridge the link is a port of, or 0.
 	MasterIndex int
+	// State is a bridge port's STP state (IFLA_BRPORT_STATE), set by the
+	// kernel's STP, a userspace STP daemon, or by hand when STP is off (then
+	// the kernel makes an up port forwarding and a down one disabled). It
+	// is StateDisabled for links that are not bridge ports, the bridge
+	// included.
+	State STPState
 }
+
+// Learning reports whether the port's STP state lets the bridge learn from
+// what arrives on it (learning or forwarding): the daemon must not learn
+// memberships or routers from frames read on a port where it is false.
+func (l Link) Learning() bool { return l.State == StateLearning || l.State == StateForwarding }
+
+// Forwarding reports whether the port's STP state lets the bridge forward
+// frames in and out of it: the daemon must not send frames out of a port
+// (PortConn.WriteFrame bypasses STP) where it is false.
+func (l Link) Forwarding() bool { return l.State == StateForwarding }
 
 func (l Link) equal(o Link) bool {
 	return l.Index == o.Index && l.Name == o.Name && l.Up == o.Up &&
-		l.MasterIndex == o.MasterIndex && string(l.MAC) == string(o.MAC)
+		l.MasterIndex == o.MasterIndex && string(l.MAC) == string(o.MAC) &&
+		l.State == o.State
+}
+
+// STPState is a bridge port's spanning tree state (BR_STATE_* in
+// if_bridge.h).
+type STPState uint8
+
+// STP port states. Packet sockets see frames arriving on a port whatever its
+// state, so the daemon checks Link.Learning and Link.Forwarding itself.
+const (
+	// StateDisabled: the port is down or administratively disabled; the
+	// bridge neither learns nor forwards.
+	StateDisabled STPState = 0
+	// StateListening: STP is deciding the port's role; no learning, no
+	// forwarding.
+	StateListening STPState = 1
+	// StateLearning: the bridge learns from the port but forwards nothing
+	// in or out of it yet.
+	StateLearning STPState = 2
+	// StateForwarding: the port learns and forwards.
+	StateForwarding STPState = 3
+	// StateBlocking: STP blocks the port to break a loop; only BPDUs pass.
+	StateBlocking STPState = 4
+)
+
+func (s STPState) String() string {
+	switch s {
+	case StateDisabled:
+		return "disabled"
+	case StateListening:
+		return "listening"
+	case StateLearning:
+		return "learning"
+	case StateForwarding:
+		return "forwarding"
+	case StateBlocking:
+		return "blocking"
+	}
+	return fmt.Sprintf("stp-state(%d)", uint8(s))
 }
 
 // Bridge is a Linux bridge device.
@@ -64,7 +119,8 @@ type LinkEventKind uint8
 // Link event kinds.
 const (
 	// PortAdded: a link became a port of the bridge (its master is now the
-	// bridge). Link.Up tells its state; no separate PortUp follows.
+	// bridge). Link.Up and Link.State tell its state; no separate PortUp or
+	// PortState follows unless they change later.
 	PortAdded LinkEventKind = iota + 1
 	// PortRemoved: a port left the bridge (its master changed) or was deleted.
 	PortRemoved
@@ -79,6 +135,11 @@ const (
 	BridgeChanged
 	// BridgeGone: the bridge was deleted. No more events follow.
 	BridgeGone
+	// PortState: a port's STP state changed; Link.State holds the new one.
+	// It follows a PortUp or PortDown when one notification changed both.
+	// Every port event carries the port's current state, so a caller that
+	// keeps the latest Link of each port is always up to date.
+	PortState
 )
 
 func (k LinkEventKind) String() string {
@@ -95,6 +156,8 @@ func (k LinkEventKind) String() string {
 		return "bridge-changed"
 	case BridgeGone:
 		return "bridge-gone"
+	case PortState:
+		return "port-state"
 	}
 	return fmt.Sprintf("link-event(%d)", uint8(k))
 }
@@ -109,7 +172,7 @@ type LinkEvent struct {
 }
 
 func (e LinkEvent) String() string {
-	return fmt.Sprintf("%s %s(%d) up=%t master=%d", e.Kind, e.Link.Name, e.Link.Index, e.Link.Up, e.Link.MasterIndex)
+	return fmt.Sprintf("%s %s(%d) up=%t master=%d state=%s", e.Kind, e.Link.Name, e.Link.Index, e.Link.Up, e.Link.MasterIndex, e.Link.State)
 }
 
 // Options are the bridge's multicast options that matter to the daemon.

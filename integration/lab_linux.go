@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -565,4 +566,36 @@ func (l *Lab) StartQuerier(src netip.Addr, interval, maxResp time.Duration) (sto
 		<-finished
 		conn.Close()
 	}, nil
+}
+
+// AddBridge adds a second snooping bridge to the switch namespace with
+// hosts of its own (namespaces <prefix>-<name>h<i>, ports <name>h<i>),
+// addressed in 10.77.1.0/24, for tests of one daemon on several bridges.
+func (l *Lab) AddBridge(name string, hosts int) ([]Host, error) {
+	if err := l.exec(l.Switch, "ip", "link", "add", name, "type", "bridge", "mcast_snooping", "1"); err != nil {
+		return nil, err
+	}
+	prefix := strings.TrimSuffix(l.Switch, "-sw")
+	var out []Host
+	for i := 1; i <= hosts; i++ {
+		h := Host{Name: fmt.Sprintf("%s-%sh%d", prefix, name, i), Port: fmt.Sprintf("%sh%d", name, i), Addr: netip.AddrFrom4([4]byte{10, 77, 1, byte(10 + i)})}
+		if err := l.addNetns(h.Name); err != nil {
+			return nil, err
+		}
+		if err := ip("link", "add", h.Port, "netns", l.Switch, "type", "veth", "peer", "name", "eth0", "netns", h.Name); err != nil {
+			return nil, err
+		}
+		for _, s := range [][]string{
+			{l.Switch, "ip", "link", "set", h.Port, "master", name},
+			{l.Switch, "ip", "link", "set", h.Port, "up"},
+			{h.Name, "ip", "link", "set", "eth0", "up"},
+			{h.Name, "ip", "addr", "add", h.Addr.String() + "/24", "dev", "eth0"},
+		} {
+			if err := l.exec(s[0], s[1], s[2:]...); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, h)
+	}
+	return out, l.exec(l.Switch, "ip", "link", "set", name, "up")
 }

@@ -89,11 +89,12 @@ try() {
 	while [ ! -S "$sock" ] && kill -0 $DAEMON 2>/dev/null && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
 	# autojoin: the host's kernel joins the group and sends IGMP reports.
 	ip -n $H1 addr add $g/32 dev eth0 autojoin
-	got=fails
+	got=fails mdb=no show=no
 	i=0
 	while kill -0 $DAEMON 2>/dev/null && [ $i -lt 100 ]; do
-		if ip netns exec $SW bridge -d mdb show dev br0 | grep -q "port h1 grp $g .*proto 77" &&
-			"$BIN" show groups --socket "$sock" 2>/dev/null | grep -q " $g "; then
+		ip netns exec $SW bridge -d mdb show dev br0 | grep -q "port h1 grp $g .*proto 77" && mdb=yes
+		"$BIN" show groups --socket "$sock" 2>/dev/null | grep -qwF -- "$g" && show=yes
+		if [ $mdb = yes ] && [ $show = yes ]; then
 			got=snoops
 			break
 		fi
@@ -109,7 +110,7 @@ try() {
 	if [ $got = "$want" ]; then
 		echo "ok    $name: $got${why:+ ($why)}"
 	else
-		echo "FAIL  $name: $got, want $want${why:+ ($why)}"
+		echo "FAIL  $name: $got, want $want (MDB entry: $mdb, in show groups: $show)${why:+ ($why)}"
 		FAILED=1
 		sed 's/^/      | /' "$log" | tail -n 15
 	fi

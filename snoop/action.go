@@ -90,4 +90,7 @@ type Action struct {
 	Frame   []byte
 	Event   Event
 	Router  bool
+	// Static marks an ActInstall for a configured membership: it needs no
+	// refresh, so the kernel must not age it (a permanent entry).
+	Static bool
 }

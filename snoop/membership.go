@@ -572,7 +572,7 @@ func (e *Engine) sync(now time.Time, pg *fdb.PortGroup, refresh bool) {
 	e.countSourceKeys(pg.Key, pg.InstalledSources, -1)
 	e.countSourceKeys(pg.Key, srcs, +1)
 	pg.Installed, pg.InstalledMode, pg.InstalledSources = now, mode, srcs
-	e.emit(Action{Kind: ActInstall, Port: pg.Port, Key: pg.Key, Mode: mode, Sources: slices.Clone(srcs)})
+	e.emit(Action{Kind: ActInstall, Port: pg.Port, Key: pg.Key, Mode: mode, Sources: slices.Clone(srcs), Static: pg.Static})
 }
 
 // srcKey is an (S,G) key the kernel derives from a (*,G) entry's source

@@ -46,7 +46,8 @@ type portIO struct {
 	link  bridge.Link
 	guard *bridge.Guard
 	conn  *bridge.PortConn
-	done  chan struct{}
+	done  chan struct{} // closed when the reader has stopped
+	stop  chan struct{} // closed to stop the reader
 }
 
 // mdbCounters count MDB writes; read by metrics from other goroutines.
@@ -73,6 +74,7 @@ type bridgeLoop struct {
 	// What the kernel and bridge allow, found at start.
 	sourceLists bool
 	hashMax     uint32
+	snooping    bool // the bridge's mcast_snooping, as last seen
 
 	frames chan frameIn
 	links  chan bridge.LinkEvent
@@ -306,6 +308,7 @@ func (d *bridgeLoop) observe(start time.Time) {
 // bridge's membership interval, and IGMPv3/MLDv2 processing where the
 // kernel can hold source lists.
 func (d *bridgeLoop) prepare(opts bridge.Options) error {
+	d.snooping = opts.Snooping
 	if !opts.Snooping {
 		return fmt.Errorf("multicast snooping is off on %s, so it cannot hold MDB entries; turn it on: ip link set %s type bridge mcast_snooping 1", d.br.Name, d.br.Name)
 	}
@@ -471,7 +474,7 @@ func (d *bridgeLoop) apply(acts []snoop.Action) {
 		switch a.Kind {
 		case snoop.ActInstall:
 			e := d.entry(a.Port, a.Key)
-			e.Mode, e.Sources = toBridgeMode(a.Mode), a.Sources
+			e.Mode, e.Sources, e.Permanent = toBridgeMode(a.Mode), a.Sources, a.Static
 			d.counters.installs.Add(1)
 			if err := d.mdb.Replace(e); err != nil {
 				d.counters.installErrors.Add(1)
@@ -595,12 +598,20 @@ func (d *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
 		d.apply(d.engine.PortRemoved(now, ev.Link.Index))
 		d.closePort(ev.Link.Index)
 	case bridge.BridgeChanged:
-		if ev.Options != nil && !ev.Options.Snooping {
-			d.log.Error("multicast snooping was switched off on the bridge: it floods all multicast and holds no MDB entries until it is switched back on")
+		if o := ev.Options; o != nil && o.Snooping != d.snooping {
+			d.snooping = o.Snooping
+			if !o.Snooping {
+				d.log.Error("multicast snooping was switched off on the bridge: it floods all multicast and holds no MDB entries until it is switched back on")
+			} else {
+				// The kernel dropped our temporary entries with it.
+				d.log.Info("multicast snooping switched back on: reinstalling the MDB")
+				d.apply(d.engine.Resync(now))
+			}
 		}
 		// The bridge's link-local address appears once it has carrier.
 		if _, v6, err := bridge.Addresses(d.br.Index); err == nil && v6.IsLinkLocalUnicast() && v6 != d.engine.Config().QuerierAddr6 {
 			d.log.Info("MLD queries from the bridge's link-local address", zap.Stringer("addr", v6))
+			d.br.IPv6 = v6
 			d.apply(d.engine.SetQuerierAddr6(now, v6))
 		}
 	case bridge.BridgeGone:
@@ -632,7 +643,7 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 			return fmt.Errorf("port %s: %w", l.Name, err)
 		}
 	}
-	p := &portIO{link: l, guard: guard, conn: conn, done: make(chan struct{})}
+	p := &portIO{link: l, guard: guard, conn: conn, done: make(chan struct{}), stop: make(chan struct{})}
 	d.ports[l.Index] = p
 	go d.read(p)
 	if l.Up {
@@ -655,7 +666,12 @@ func (d *bridgeLoop) read(p *portIO) {
 			}
 			return
 		}
-		d.frames <- frameIn{port: p.link.Index, buf: buf, n: n}
+		select {
+		case d.frames <- frameIn{port: p.link.Index, buf: buf, n: n}:
+		case <-p.stop:
+			d.pool.Put(buf)
+			return
+		}
 	}
 }
 
@@ -669,17 +685,12 @@ func (d *bridgeLoop) closePort(ifindex int) {
 		// Back to the kernel's default; the port may be gone already.
 		_ = bridge.SetPortRouter(ifindex, bridge.PortRouterLearned)
 	}
+	// The stop channel frees a reader blocked on a full frames channel
+	// without throwing away other ports' frames.
+	close(p.stop)
 	p.conn.Close()
 	p.guard.Close()
-	// Drain so a reader blocked on a full channel can see the close.
-	for {
-		select {
-		case <-p.done:
-			return
-		case f := <-d.frames:
-			d.pool.Put(f.buf)
-		}
-	}
+	<-p.done
 }
 
 func (d *bridgeLoop) closePorts() {
@@ -721,9 +732,25 @@ func (d *bridgeLoop) adoptMDB(now time.Time) error {
 	return nil
 }
 
-// shutdown removes every entry we installed: without the daemon nobody
-// ages them, and the kernel's own snooping takes over once the guards go.
+// shutdown ends snooping. By default it removes every entry it
+// installed, as promised to operators who stop it; with handover the
+// guards go first and the entries stay, so forwarding goes on while the
+// kernel's own snooping takes over (it refreshes them from reports and
+// ages them), and a restarted daemon adopts them.
 func (d *bridgeLoop) shutdown() {
+	if d.set.Handover {
+		n := len(d.engine.Memberships())
+		d.closePorts()
+		// Static groups are permanent entries: they go with the daemon
+		// that was configured to hold them.
+		for _, m := range d.engine.Memberships() {
+			if m.Static {
+				_ = d.mdb.Delete(d.entry(m.Port, m.Key))
+			}
+		}
+		d.log.Info("stopped: entries handed over to the kernel's snooping", zap.Int("mdb_entries", n))
+		return
+	}
 	removed := 0
 	for _, m := range d.engine.Memberships() {
 		if err := d.mdb.Delete(d.entry(m.Port, m.Key)); err == nil {
@@ -732,7 +759,23 @@ func (d *bridgeLoop) shutdown() {
 			d.log.Warn("MDB remove at exit failed", zap.Stringer("group", m.Key.Group), zap.Error(err))
 		}
 	}
+	for _, r := range d.engine.Routers(time.Now()) {
+		if r.Via != "static" {
+			if p := d.portByName(r.Port); p != nil && !d.fixedRouterPort(r.Port) {
+				_ = bridge.SetPortRouter(p.link.Index, bridge.PortRouterLearned)
+			}
+		}
+	}
 	d.log.Info("stopped", zap.Int("mdb_entries_removed", removed))
+}
+
+func (d *bridgeLoop) portByName(name string) *portIO {
+	for _, p := range d.ports {
+		if p.link.Name == name {
+			return p
+		}
+	}
+	return nil
 }
 
 // snapshot gathers the bridge's figures for metrics.

@@ -45,6 +45,7 @@ type bridgeConfig struct {
 	IGMPVersion           *int                   `yaml:"igmp_version"`
 	MLDVersion            *int                   `yaml:"mld_version"`
 	AnySource             *bool                  `yaml:"any_source"`
+	HandoverOnExit        *bool                  `yaml:"handover_on_exit"`
 	MaxGroups             *int                   `yaml:"max_groups"`
 	MaxSources            *int                   `yaml:"max_sources"`
 	PortDefaults          portConfig             `yaml:"port_defaults"`
@@ -229,6 +230,9 @@ type settings struct {
 type bridgeSettings struct {
 	Name      string
 	AnySource bool
+	// Handover leaves our entries to the kernel at exit instead of
+	// removing them, so forwarding does not stop.
+	Handover bool
 	// MaxGroupsSet tells whether the limit was given; if not, the daemon
 	// derives it from the bridge's mcast_hash_max.
 	MaxGroupsSet bool
@@ -370,7 +374,7 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (brid
 	c.IGMPVersion = pick(c.IGMPVersion, b.IGMPVersion, d.IGMPVersion)
 	c.MLDVersion = pick(c.MLDVersion, b.MLDVersion, d.MLDVersion)
 	c.MaxSources = pick(c.MaxSources, b.MaxSources, d.MaxSources)
-	bs := bridgeSettings{Name: b.Name.Value, AnySource: pick(false, b.AnySource, d.AnySource)}
+	bs := bridgeSettings{Name: b.Name.Value, AnySource: pick(false, b.AnySource, d.AnySource), Handover: pick(false, b.HandoverOnExit, d.HandoverOnExit)}
 	if mg := pick(-1, b.MaxGroups, d.MaxGroups); mg >= 0 {
 		c.Limits.MaxKeys, bs.MaxGroupsSet = mg, true
 	}
@@ -519,6 +523,7 @@ func (s *settings) effective() string {
 		IGMPVersion           int             `yaml:"igmp_version"`
 		MLDVersion            int             `yaml:"mld_version"`
 		AnySource             bool            `yaml:"any_source"`
+		HandoverOnExit        bool            `yaml:"handover_on_exit"`
 		MaxGroups             string          `yaml:"max_groups"`
 		MaxSources            int             `yaml:"max_sources"`
 		PortDefaults          port            `yaml:"port_defaults"`
@@ -538,7 +543,7 @@ func (s *settings) effective() string {
 			Name: b.Name, QueryInterval: c.QueryInterval.String(), QueryResponseInterval: c.QueryResponseInterval.String(),
 			Robustness: c.Robustness, LastMemberInterval: c.LastMemberQueryInterval.String(), LastMemberCount: c.LastMemberQueryCount,
 			MDBRefreshInterval: c.MDBRefreshInterval.String(), Querier: c.Querier, IGMPVersion: c.IGMPVersion, MLDVersion: c.MLDVersion,
-			AnySource: b.AnySource, MaxGroups: "3/4 of mcast_hash_max", MaxSources: c.MaxSources, PortDefaults: toPort(c.PortDefault),
+			AnySource: b.AnySource, HandoverOnExit: b.Handover, MaxGroups: "3/4 of mcast_hash_max", MaxSources: c.MaxSources, PortDefaults: toPort(c.PortDefault),
 		}
 		if c.QuerierAddr4.IsValid() {
 			ob.QuerierAddress = c.QuerierAddr4.String()

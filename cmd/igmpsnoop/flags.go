@@ -23,7 +23,7 @@ type runFlags struct {
 	queryInterval, queryResponse, lmqi, refresh time.Duration
 	robustness, lmqc, igmpVersion, mldVersion   int
 	maxGroups, maxGroupsPerPort, maxSources     int
-	querier, anySource                          bool
+	querier, anySource, handover                bool
 	querierAddr                                 string
 
 	fastLeave, staticRouters, floodPorts stringList
@@ -58,6 +58,7 @@ func parseRun(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.IntVar(&r.igmpVersion, "igmp-version", d.IGMPVersion, "IGMP version of our queries (2 or 3)")
 	fs.IntVar(&r.mldVersion, "mld-version", d.MLDVersion, "MLD version of our queries (1 or 2)")
 	fs.BoolVar(&r.anySource, "any-source", false, "install any-source entries only, ignoring IGMPv3/MLDv2 source lists")
+	fs.BoolVar(&r.handover, "handover", false, "at exit, leave our MDB entries to the kernel's snooping instead of removing them (no gap in forwarding; a restart adopts them)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -132,6 +133,7 @@ func (r *runFlags) settings() (*fileConfig, *settings, error) {
 		over("igmp-version", func() { b.IGMPVersion = &r.igmpVersion })
 		over("mld-version", func() { b.MLDVersion = &r.mldVersion })
 		over("any-source", func() { b.AnySource = &r.anySource })
+		over("handover", func() { b.HandoverOnExit = &r.handover })
 		over("max-groups-per-port", func() { b.PortDefaults.MaxGroups = &r.maxGroupsPerPort })
 		if qa != nil {
 			b.QuerierAddress = qa

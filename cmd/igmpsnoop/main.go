@@ -42,6 +42,7 @@ commands:
   reload        re-read the configuration file (as SIGHUP does)
   lab           demo: build a namespaced lab, run the daemon in it and show
                 hosts joining and leaving, packet by packet (needs root)
+  replay FILE   replay a capture (pcap/pcapng) through the engine, offline
   version       print the version
 
 Run 'igmpsnoop <command> -h' for the flags of a command.
@@ -68,6 +69,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		err = cmdEvents(args[1:], stdout, stderr)
 	case "lab":
 		err = cmdLab(args[1:], stdout, stderr)
+	case "replay":
+		err = cmdReplay(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, versionString())
 	case "-h", "--help", "help":

@@ -46,7 +46,9 @@ fires, so memberships age and last-member queries run as they would have.
 Timers stop at the last frame, so the final table is the state at the end
 of the capture; --until keeps them running that much longer. The engine
 adopts the robustness, query interval and response time (QRV, QQIC, MRC) of
-queries in the capture; the timer flags set what holds before that.
+queries in the capture, but (as the daemon does, against forged queries)
+only within a factor of four of the timer flags, which also hold until the
+first query: for a LAN with unusual timers, set the flags to match.
 
 Text output: one line per frame (number, seconds since the first frame,
 port, then the decoded message, "refused: REASON: DETAIL", or with -v "not
@@ -107,6 +109,9 @@ type replayOptions struct {
 	cfg     snoop.Config
 }
 
+// parseReplay reads the flags and the file of `replay` and builds the
+// engine's configuration: a bridge that never queries, with the daemon's
+// defaults otherwise.
 func parseReplay(args []string, stderr io.Writer) (replayOptions, error) {
 	o := replayOptions{cfg: snoop.DefaultConfig()}
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
@@ -243,7 +248,7 @@ func openCapture(path string) (*capture, error) {
 		c.format = "pcap"
 		c.pcap, err = pcapgo.NewReader(br)
 		if err == nil && c.pcap.LinkType() != layers.LinkTypeEthernet {
-			err = fmt.Errorf("link type %v (%d), not Ethernet: replay reads Ethernet captures only (capture on the bridge ports, not on 'any' or the bridge with -i any)",
+			err = fmt.Errorf("link type %v (%d), not Ethernet: replay reads Ethernet captures only (take them on a bridge port or the bridge, not with tcpdump -i any)",
 				c.pcap.LinkType(), uint32(c.pcap.LinkType()))
 		}
 	case m == pcapngMagic:
