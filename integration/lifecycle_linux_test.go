@@ -1,0 +1,86 @@
+package integration
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestExitsWhenItsOnlyBridgeIsDeleted: a daemon whose bridge goes away
+// says so and exits, rather than hang.
+func TestExitsWhenItsOnlyBridgeIsDeleted(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, Config{Hosts: 1})
+	d := startDaemon(t, l, fastTimers...)
+	if err := l.exec(l.Switch, "ip", "link", "del", l.Bridge); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, "daemon exits", func() (bool, string) {
+		return d.Exited(), "still running"
+	})
+	if d.err == nil || !strings.Contains(d.Log(), "was deleted") {
+		t.Fatalf("exit %v, log:\n%s", d.err, d.Log())
+	}
+	d.killed = true // its exit was the point
+}
+
+// TestSecondDaemonStopsBeforeTouchingTheBridge: a second daemon on the
+// same socket refuses to start, and leaves the first one's state alone.
+func TestSecondDaemonRefusedOnTheSameSocket(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, Config{Hosts: 1})
+	d := startDaemon(t, l, fastTimers...)
+	m, err := l.Join(l.Hosts[0], g1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Leave()
+	waitFor(t, 10*time.Second, "h1 learned", func() (bool, string) {
+		_, ok, seen := member(t, d, g1, l.Hosts[0].Port)
+		return ok, seen
+	})
+	out, err := run("ip", "netns", "exec", l.Switch, d.Bin, "run", "--bridge", l.Bridge, "--socket", d.Socket)
+	if err == nil || !strings.Contains(out, "another daemon is listening") {
+		t.Fatalf("second daemon: %v\n%s", err, out)
+	}
+	if _, ok, seen := member(t, d, g1, l.Hosts[0].Port); !ok {
+		t.Fatalf("the first daemon lost its state: %s", seen)
+	}
+	if all, _ := portEntries(l, mdb(t, l)); len(all) != 1 {
+		t.Fatalf("MDB after the refused start: %v", all)
+	}
+}
+
+// TestHandoverKeepsForwardingAcrossARestart: with --handover a stop leaves
+// the entries (forwarding goes on) and the next start adopts them.
+func TestHandoverKeepsForwardingAcrossARestart(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, Config{Hosts: 2})
+	h1, h2 := l.Hosts[0], l.Hosts[1]
+	caps := captures(t, l, h1.Name, h2.Name)
+	args := append([]string{"--handover"}, fastTimers...)
+	d := startDaemon(t, l, args...)
+	m, err := l.Join(h1, g1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Leave()
+	waitFor(t, 10*time.Second, "h1 learned", func() (bool, string) {
+		_, ok, seen := member(t, d, g1, h1.Port)
+		return ok && querierOf(t, d, "igmp").Present, seen
+	})
+	time.Sleep(1500 * time.Millisecond)
+	if err := d.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if all, _ := portEntries(l, mdb(t, l)); len(all) != 1 {
+		t.Fatalf("after a handover stop the MDB has %v, want h1's entry", all)
+	}
+	// Without the daemon, still pruned: the kernel holds the entry.
+	expectDelivery(t, l, g1, 20, map[string]int{h1.Name: 20, h2.Name: 0}, caps)
+	d2 := startDaemon(t, l, args...)
+	if _, ok, seen := member(t, d2, g1, h1.Port); !ok {
+		t.Fatalf("restarted daemon did not adopt the handed-over entry: %s", seen)
+	}
+	expectDelivery(t, l, g1, 20, map[string]int{h1.Name: 20, h2.Name: 0}, caps)
+}
