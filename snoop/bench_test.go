@@ -1,0 +1,275 @@
+package snoop
+
+import (
+	"net"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/igmpsnoop/igmpsnoop/fdb"
+	"github.com/igmpsnoop/igmpsnoop/wire"
+)
+
+// Engine benchmarks: what one report costs the engine goroutine, and what
+// the timers cost at scale. One core; the engine is single-threaded.
+//
+//	go test -run '^$' -bench . -benchmem ./snoop
+//
+// The bridge has 64 host ports (1..64) and a router port (100) that every
+// report is relayed to, as on a real LAN with a querier.
+
+const (
+	benchPorts  = 64
+	benchRouter = 100
+)
+
+var benchFrame = make([]byte, 46) // stands for the report frame relayed to the router port
+
+func benchEngine(tb testing.TB, mutate ...func(*Config)) *Engine {
+	tb.Helper()
+	c := DefaultConfig()
+	c.Bridge = "br0"
+	c.QuerySourceMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 1}
+	c.QuerierAddr6 = netip.MustParseAddr("fe80::99")
+	for _, f := range mutate {
+		f(&c)
+	}
+	e, err := New(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for p := 1; p <= benchPorts; p++ {
+		e.PortUp(t0, p, "p"+string(rune('0'+p/10))+string(rune('0'+p%10)))
+	}
+	e.PortUp(t0, benchRouter, "up")
+	// A querier on the router port makes it a router port.
+	q := &wire.Message{Kind: wire.KindQuery, Proto: wire.IGMP, Version: 3, Src: netip.MustParseAddr("10.0.0.1"),
+		Dst: wire.AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 10 * time.Second, QRV: 2, QueryInterval: 125 * time.Second}
+	e.HandleMessage(t0, benchRouter, q, benchFrame)
+	return e
+}
+
+// benchGroup is the i-th group: 239.x.y.z, distinct for i < 2^24.
+func benchGroup(i int) netip.Addr {
+	return netip.AddrFrom4([4]byte{239, byte(i >> 16), byte(i >> 8), byte(i)})
+}
+
+// benchHost is the i-th port's reporting host.
+func benchHost(port int) netip.Addr { return netip.AddrFrom4([4]byte{10, 1, byte(port >> 8), byte(port)}) }
+
+// benchMember spreads membership i over the 64 host ports.
+func benchMember(i int) (port int, g netip.Addr) { return 1 + i%benchPorts, benchGroup(i) }
+
+func v2Report(host, g netip.Addr) *wire.Message {
+	return &wire.Message{Kind: wire.KindReport, Proto: wire.IGMP, Version: 2, Src: host, Dst: g, Group: g}
+}
+
+func v2Leave(host, g netip.Addr) *wire.Message {
+	return &wire.Message{Kind: wire.KindLeave, Proto: wire.IGMP, Version: 2, Src: host, Dst: wire.AllRouters, Group: g}
+}
+
+func v3Report(host, g netip.Addr) *wire.Message {
+	return &wire.Message{Kind: wire.KindReportV3, Proto: wire.IGMP, Version: 3, Src: host, Dst: wire.IGMPv3Routers,
+		Records: []wire.GroupRecord{{Type: wire.ModeIsExclude, Group: g}}}
+}
+
+// fill joins memberships 0..n-1 at now.
+func fill(tb testing.TB, e *Engine, n int, now time.Time) {
+	tb.Helper()
+	m := &wire.Message{Kind: wire.KindReport, Proto: wire.IGMP, Version: 2}
+	for i := range n {
+		port, g := benchMember(i)
+		m.Src, m.Dst, m.Group = benchHost(port), g, g
+		e.HandleMessage(now, port, m, benchFrame)
+	}
+	if e.table.Len() != n {
+		tb.Fatalf("%d memberships, want %d", e.table.Len(), n)
+	}
+}
+
+// BenchmarkHandleMessage measures one report, leave or join through the
+// engine. Refresh benchmarks cycle over 10 000 existing memberships; the
+// clock advances 1 µs per report, so the MDB entry of each is rewritten
+// once per refresh interval, as in the daemon.
+func BenchmarkHandleMessage(b *testing.B) {
+	const members = 10000
+	refresh := func(b *testing.B, msg func(host, g netip.Addr) *wire.Message) {
+		e := benchEngine(b)
+		fill(b, e, members, t0)
+		msgs := make([]*wire.Message, members)
+		for i := range msgs {
+			port, g := benchMember(i)
+			msgs[i] = msg(benchHost(port), g)
+		}
+		now := t0
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			now = now.Add(time.Microsecond)
+			port, _ := benchMember(i)
+			e.HandleMessage(now, port, msgs[i], benchFrame)
+			if i++; i == members {
+				i = 0
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "reports/s")
+	}
+	b.Run("RefreshV2", func(b *testing.B) { refresh(b, v2Report) })
+	b.Run("RefreshV3", func(b *testing.B) { refresh(b, v3Report) })
+
+	// Join: a report for a group the port does not have. Engines are
+	// rebuilt every 65 536 joins (outside the timing), so the table stays
+	// at a realistic size.
+	b.Run("Join", func(b *testing.B) {
+		const batch = 1 << 16
+		var e *Engine
+		m := &wire.Message{Kind: wire.KindReport, Proto: wire.IGMP, Version: 2}
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if i%batch == 0 {
+				b.StopTimer()
+				e = nil
+				runtime.GC()
+				e = benchEngine(b)
+				b.StartTimer()
+			}
+			port, g := benchMember(i % batch)
+			m.Src, m.Dst, m.Group = benchHost(port), g, g
+			e.HandleMessage(t0, port, m, benchFrame)
+			i++
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "joins/s")
+	})
+
+	// Leave: an IGMPv2 leave of an existing membership, on a normal port
+	// (starts last-member queries: a group-specific query is built and
+	// sent) and on a fast-leave port (the membership goes at once).
+	leave := func(b *testing.B, fast bool) {
+		const batch = 1 << 14
+		var e *Engine
+		b.ReportAllocs()
+		i := 0
+		for b.Loop() {
+			if i%batch == 0 {
+				b.StopTimer()
+				e = benchEngine(b, func(c *Config) {
+					if fast {
+						c.PortDefault.FastLeave = true
+					}
+				})
+				fill(b, e, batch, t0)
+				b.StartTimer()
+			}
+			port, g := benchMember(i % batch)
+			e.HandleMessage(t0, port, v2Leave(benchHost(port), g), benchFrame)
+			i++
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "leaves/s")
+	}
+	b.Run("Leave", func(b *testing.B) { leave(b, false) })
+	b.Run("LeaveFast", func(b *testing.B) { leave(b, true) })
+}
+
+// BenchmarkTick measures the timers with 100 000 memberships over 64 ports.
+//   - Idle: nothing due; what a wake-up costs with that many memberships
+//     waiting (must not depend on their number).
+//   - ExpireAll: every membership runs out in one sweep; ns/membership.
+//   - Rearm: every membership's timer comes due after reports refreshed
+//     it: each wake re-arms the timer at the new expiry; ns/membership.
+func BenchmarkTick(b *testing.B) {
+	const n = 100000
+	b.Run("Idle", func(b *testing.B) {
+		e := benchEngine(b)
+		fill(b, e, n, t0)
+		now := t0.Add(time.Second)
+		b.ReportAllocs()
+		for b.Loop() {
+			e.Tick(now)
+		}
+	})
+	sweep := func(b *testing.B, refreshed bool) {
+		b.ReportAllocs()
+		gmi := DefaultConfig().GroupMembershipInterval()
+		for b.Loop() {
+			b.StopTimer()
+			e := benchEngine(b)
+			fill(b, e, n, t0)
+			at := t0.Add(gmi)
+			if refreshed {
+				fill(b, e, n, t0.Add(time.Minute))
+			}
+			runtime.GC()
+			b.StartTimer()
+			e.Tick(at)
+			b.StopTimer()
+			want := 0
+			if refreshed {
+				want = n
+			}
+			if e.table.Len() != want {
+				b.Fatalf("%d memberships left, want %d", e.table.Len(), want)
+			}
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/membership")
+	}
+	b.Run("ExpireAll", func(b *testing.B) { sweep(b, false) })
+	b.Run("Rearm", func(b *testing.B) { sweep(b, true) })
+}
+
+// BenchmarkEngineMemory reports the heap the engine holds per membership
+// (table, tracked host, timer) at 100 000 memberships over 64 ports, each
+// learned from an IGMPv2 report.
+func BenchmarkEngineMemory(b *testing.B) {
+	const n = 100000
+	var per float64
+	for b.Loop() {
+		b.StopTimer()
+		runtime.GC()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		e := benchEngine(b)
+		fill(b, e, n, t0)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		per = float64(after.HeapAlloc-before.HeapAlloc) / n
+		runtime.KeepAlive(e)
+		b.StartTimer()
+	}
+	b.ReportMetric(per, "B/membership")
+}
+
+// TestRefreshDoesNotAllocate pins what BenchmarkHandleMessage shows: a
+// report refreshing an existing membership allocates nothing, with or
+// without an MDB rewrite.
+func TestRefreshDoesNotAllocate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		msg  func(host, g netip.Addr) *wire.Message
+	}{{"v2", v2Report}, {"v3", v3Report}} {
+		e := benchEngine(t)
+		fill(t, e, 100, t0)
+		port, g := benchMember(7)
+		m := tc.msg(benchHost(port), g)
+		now := t0
+		step := time.Millisecond
+		e.HandleMessage(now, port, m, benchFrame)
+		if n := testing.AllocsPerRun(100, func() {
+			now = now.Add(step)
+			e.HandleMessage(now, port, m, benchFrame)
+		}); n != 0 {
+			t.Errorf("%s refresh: %v allocations per report, want 0", tc.name, n)
+		}
+		step = e.cfg.MDBRefreshInterval // every report rewrites the MDB entry
+		if n := testing.AllocsPerRun(100, func() {
+			now = now.Add(step)
+			e.HandleMessage(now, port, m, benchFrame)
+		}); n != 0 {
+			t.Errorf("%s refresh with MDB rewrite: %v allocations per report, want 0", tc.name, n)
+		}
+	}
+}
+
+var _ = fdb.Key{}
