@@ -13,8 +13,8 @@ import (
 )
 
 // Lookup finds the bridge called name and its current ports (sorted by
-// ifindex), each with its STP state. It fails with ErrNoLink if no link has that name and with
-// ErrNotBridge if the link is not a bridge.
+// ifindex), each with its STP state. It fails with ErrNoLink if no link has
+// that name and with ErrNotBridge if the link is not a bridge.
 func Lookup(name string) (Bridge, []Link, error) {
 	r, err := openRTNL()
 	if err != nil {

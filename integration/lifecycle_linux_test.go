@@ -1,7 +1,11 @@
 package integration
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -83,4 +87,39 @@ func TestHandoverKeepsForwardingAcrossARestart(t *testing.T) {
 		t.Fatalf("restarted daemon did not adopt the handed-over entry: %s", seen)
 	}
 	expectDelivery(t, l, g1, 20, map[string]int{h1.Name: 20, h2.Name: 0}, caps)
+}
+
+// TestControlSocketRefusesOtherUsers: only root may talk to the daemon;
+// the socket's mode says so, and a peer-credentials check holds even if
+// the mode is loosened.
+func TestControlSocketRefusesOtherUsers(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, Config{Hosts: 1})
+	d := startDaemon(t, l, fastTimers...)
+	asNobody := func() (string, error) {
+		cmd := exec.Command(d.Bin, "show", "groups", "--socket", d.Socket)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := asNobody(); err == nil || !strings.Contains(out, "permission denied") {
+		t.Fatalf("nobody through the 0600 socket: %v\n%s", err, out)
+	}
+	// Loosen the mode (and the directory): the daemon still refuses.
+	for _, p := range []string{filepath.Dir(d.Socket), filepath.Dir(filepath.Dir(d.Socket))} {
+		if err := os.Chmod(p, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Chmod(d.Socket, 0o666); err != nil {
+		t.Fatal(err)
+	}
+	out, err := asNobody()
+	if err == nil || !strings.Contains(out, "control socket is for uid 0") {
+		t.Fatalf("nobody through a 0666 socket: %v\n%q", err, out)
+	}
+	var gs groupsJSON
+	if err := d.Show("groups", &gs); err != nil {
+		t.Fatalf("root refused: %v", err)
+	}
 }

@@ -26,6 +26,11 @@ func testMain(m *testing.M) int {
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// Other users must be able to run it (the permission tests do).
+		if err := os.Chmod(dir, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
 		daemonBin = filepath.Join(dir, "igmpsnoop")
 		build := exec.Command("go", "build", "-race", "-o", daemonBin, "../cmd/igmpsnoop")
 		build.Stdout, build.Stderr = os.Stderr, os.Stderr

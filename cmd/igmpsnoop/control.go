@@ -143,6 +143,8 @@ type controlServer struct {
 	log *zap.Logger
 	ask func(context.Context, Request) (any, error)
 	hub *eventHub
+	// authorize, if set, vets the peer before any request is answered.
+	authorize func(net.Conn) error
 }
 
 func (s *controlServer) serve(ctx context.Context) {
@@ -172,6 +174,13 @@ func (s *controlServer) handle(ctx context.Context, c net.Conn) {
 	}
 	var req Request
 	var reply any
+	if s.authorize != nil {
+		if err := s.authorize(c); err != nil {
+			s.log.Debug("control request refused", zap.Error(err))
+			_ = json.NewEncoder(c).Encode(errorReply{Error: err.Error()})
+			return
+		}
+	}
 	if err := json.Unmarshal(line, &req); err != nil {
 		reply = errorReply{Error: "bad request: " + err.Error()}
 	} else if req.Command == "events" {

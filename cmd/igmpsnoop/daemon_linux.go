@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
 // daemon runs every configured bridge, each in its own loop, and serves
@@ -60,7 +61,7 @@ func runDaemon(ctx context.Context, log *zap.Logger, flags *runFlags, set *setti
 			return err
 		}
 	}
-	srv := &controlServer{ln: ln, log: log, ask: d.ask, hub: d.hub}
+	srv := &controlServer{ln: ln, log: log, ask: d.ask, hub: d.hub, authorize: checkPeer}
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); srv.serve(ctx) }()
 	if set.MetricsAddress != "" {
@@ -284,4 +285,33 @@ func listenControl(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
 	return ln, nil
+}
+
+// checkPeer refuses any user but the daemon's own (root): the socket's
+// mode already says so, and SO_PEERCRED makes sure even if someone
+// loosens it or passes the descriptor on.
+func checkPeer(conn net.Conn) error {
+	c, ok := conn.(*net.UnixConn)
+	if !ok {
+		return nil
+	}
+	uid := uint32(os.Geteuid())
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("control socket: peer credentials: %w", cerr)
+	}
+	if cred.Uid != uid && cred.Uid != 0 {
+		return fmt.Errorf("permission denied: the control socket is for uid %d (root) only, not uid %d", uid, cred.Uid)
+	}
+	return nil
 }
