@@ -19,6 +19,7 @@ const (
 	iflaInfoKind = 1
 	iflaInfoData = 2
 
+	iflaBrVlanFiltering      = 7
 	iflaBrMcastSnooping      = 23
 	iflaBrMcastQuerier       = 25
 	iflaBrMcastHashMax       = 27
@@ -259,6 +260,9 @@ func parseBridgeOptions(b []byte) (Options, error) {
 		case iflaBrMcastSnooping:
 			x, _ := u8(v)
 			o.Snooping = x != 0
+		case iflaBrVlanFiltering:
+			x, _ := u8(v)
+			o.VLANFiltering = x != 0
 		case iflaBrMcastQuerier:
 			x, _ := u8(v)
 			o.Querier = x != 0

@@ -192,6 +192,9 @@ type Options struct {
 	// (*,G) entries alone, whatever their mode and sources.
 	IGMPVersion uint8
 	MLDVersion  uint8
+	// VLANFiltering (vlan_filtering): only then does the bridge keep MDB
+	// entries per VLAN; without it lookups use VLAN 0 alone.
+	VLANFiltering bool
 }
 
 // DefaultProto is the rt_protocol igmpsnoop gives the MDB entries it

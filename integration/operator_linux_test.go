@@ -64,13 +64,20 @@ func joinHost(t *testing.T, l *Lab, d *Daemon, h Host, g netip.Addr) *Membership
 // or drops its least recently refreshed one for the new one.
 func TestMaxGroupsDenyAndReplace(t *testing.T) {
 	needRoot(t)
-	// A slow querier, so that joins are refreshed only by their own reports.
-	l := newLab(t, Config{Hosts: 2, QueryInterval: 20 * time.Second})
+	// One query, then none for a minute: the bridge forwards by the MDB,
+	// and joins are refreshed only by their own reports, so which group is
+	// the least recently refreshed is known.
+	l := newLab(t, Config{Hosts: 2, NoQuerier: true})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name)
+	stop, err := l.StartQuerier(netip.MustParseAddr(routerAddr), time.Minute, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
 	cfg := writeConfig(t, `
 defaults:
-  query_interval: 20s
+  query_interval: 60s
   query_response_interval: 1s
 bridges:
   - name: br0
@@ -110,7 +117,6 @@ bridges:
 			t.Errorf("show ports h2: %+v", p)
 		}
 	}
-	time.Sleep(1500 * time.Millisecond) // a new querier: the bridge floods for one response interval
 	expectDelivery(t, l, groupAddr(3), 20, map[string]int{h1.Name: 0, h2.Name: 20}, caps)
 	expectDelivery(t, l, groupAddr(1), 20, map[string]int{h1.Name: 20, h2.Name: 0}, caps)
 	var st struct{ Stats []snoop.Stats }

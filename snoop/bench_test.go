@@ -56,7 +56,9 @@ func benchGroup(i int) netip.Addr {
 }
 
 // benchHost is the i-th port's reporting host.
-func benchHost(port int) netip.Addr { return netip.AddrFrom4([4]byte{10, 1, byte(port >> 8), byte(port)}) }
+func benchHost(port int) netip.Addr {
+	return netip.AddrFrom4([4]byte{10, 1, byte(port >> 8), byte(port)})
+}
 
 // benchMember spreads membership i over the 64 host ports.
 func benchMember(i int) (port int, g netip.Addr) { return 1 + i%benchPorts, benchGroup(i) }

@@ -2,6 +2,7 @@ package snoop
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/wire"
 )
@@ -89,6 +90,27 @@ type Stats struct {
 	Memberships   int    `json:"memberships"`
 	// Ports has each port's counters, by port name.
 	Ports map[string]PortStats `json:"ports"`
+	// MDBCheck is the daemon's latest comparison of the kernel's MDB with
+	// this table (nil before the first).
+	MDBCheck *MDBCheck `json:"mdb_check,omitempty"`
+}
+
+// MDBCheck is the result of comparing the kernel's MDB with the table:
+// what was missing, extra or different, and how much was repaired.
+type MDBCheck struct {
+	At        time.Time `json:"at"`
+	Entries   int       `json:"entries"`
+	Missing   int       `json:"missing"`
+	Extra     int       `json:"extra"`
+	Different int       `json:"different"`
+	Kernel    int       `json:"kernel_learned"`
+	Repaired  int       `json:"repaired"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Consistent reports whether the check found the MDB equal to the table.
+func (c *MDBCheck) Consistent() bool {
+	return c.Error == "" && c.Missing+c.Extra+c.Different+c.Kernel == 0
 }
 
 // Stats returns a snapshot of the counters. Every refusal reason and

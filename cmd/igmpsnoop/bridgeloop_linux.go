@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +77,9 @@ type bridgeLoop struct {
 	sourceLists bool
 	hashMax     uint32
 	snooping    bool // the bridge's mcast_snooping, as last seen
+	// vlans is set when the bridge filters VLANs: only then are MDB
+	// entries per VLAN, so only then are memberships kept per VLAN.
+	vlans bool
 
 	frames chan frameIn
 	links  chan bridge.LinkEvent
@@ -87,6 +92,8 @@ type bridgeLoop struct {
 	loopSeconds func(bridge string, d time.Duration)
 
 	warnQuerierAt time.Time
+	checkAt       time.Time       // next MDB consistency check
+	lastCheck     *snoop.MDBCheck // its latest result
 	// started is set once the loop snoops; read by the goroutine that ran it.
 	started bool
 }
@@ -174,6 +181,7 @@ func (d *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	}
 	d.log.Info("snooping", zap.Int("ports", len(d.ports)), zap.Int("max_groups", cfg.Limits.MaxKeys),
 		zap.Bool("source_lists", cfg.SourceLists), zap.Bool("querier", cfg.Querier))
+	d.checkAt = time.Now().Add(d.checkInterval())
 	d.started = true
 	ready <- nil
 	err = d.loop(ctx, watchErr)
@@ -260,7 +268,13 @@ func (d *bridgeLoop) answer(now time.Time, req Request) any {
 	case "querier":
 		return d.engine.Queriers(now)
 	case "stats":
-		return d.engine.Stats()
+		s := d.engine.Stats()
+		s.MDBCheck = d.lastCheck
+		return s
+	case "check":
+		c := d.checkMDB(now)
+		d.lastCheck = &c
+		return c
 	case "ports":
 		views := d.engine.Ports()
 		for i := range views {
@@ -308,7 +322,7 @@ func (d *bridgeLoop) observe(start time.Time) {
 // bridge's membership interval, and IGMPv3/MLDv2 processing where the
 // kernel can hold source lists.
 func (d *bridgeLoop) prepare(opts bridge.Options) error {
-	d.snooping = opts.Snooping
+	d.snooping, d.vlans = opts.Snooping, opts.VLANFiltering
 	if !opts.Snooping {
 		return fmt.Errorf("multicast snooping is off on %s, so it cannot hold MDB entries; turn it on: ip link set %s type bridge mcast_snooping 1", d.br.Name, d.br.Name)
 	}
@@ -409,12 +423,20 @@ func (d *bridgeLoop) loop(ctx context.Context, watchErr <-chan error) error {
 			now := time.Now()
 			d.apply(d.engine.Tick(now))
 			d.checkQuerier(now)
+			if !now.Before(d.checkAt) {
+				c := d.checkMDB(now)
+				d.lastCheck = &c
+				d.checkAt = now.Add(d.checkInterval())
+			}
 		}
 	}
 }
 
 func (d *bridgeLoop) armTimer(t *time.Timer) {
-	next := d.warnQuerierAt
+	next := d.checkAt
+	if !d.warnQuerierAt.IsZero() && d.warnQuerierAt.Before(next) {
+		next = d.warnQuerierAt
+	}
 	if at, ok := d.engine.NextDeadline(); ok && (next.IsZero() || at.Before(next)) {
 		next = at
 	}
@@ -448,6 +470,11 @@ func (d *bridgeLoop) handleFrame(f frameIn) {
 		d.engine.Refused(f.port, reason)
 		d.log.Debug("frame refused", zap.String("port", d.engine.PortName(f.port)), zap.Stringer("reason", reason), zap.Error(err))
 		return
+	}
+	if !d.vlans {
+		// A bridge without vlan_filtering forwards every VLAN by the VLAN 0
+		// MDB entry: a tagged report joins for all of them.
+		d.msg.VLAN = 0
 	}
 	if ce := d.log.Check(zap.DebugLevel, "message"); ce != nil {
 		ce.Write(zap.String("port", d.engine.PortName(f.port)), zap.Stringer("msg", &d.msg))
@@ -497,8 +524,8 @@ func (d *bridgeLoop) apply(acts []snoop.Action) {
 				continue
 			}
 			p := d.ports[a.Port]
-			if p == nil {
-				continue
+			if p == nil || !p.link.Up || !p.link.Forwarding() {
+				continue // STP keeps blocking ports silent, and so do we
 			}
 			if err := p.conn.WriteFrame(a.Frame); err != nil {
 				d.log.Warn("transmit failed", zap.String("port", p.link.Name), zap.Error(err))
@@ -584,15 +611,23 @@ func (d *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
 		if err := d.addPort(ev.Link); err != nil {
 			d.log.Error("cannot snoop on new port", zap.String("port", ev.Link.Name), zap.Error(err))
 		}
-	case bridge.PortUp:
-		if p := d.ports[ev.Link.Index]; p != nil {
-			p.link = ev.Link
-			d.apply(d.engine.PortUp(now, ev.Link.Index, ev.Link.Name))
-			d.log.Info("port up", zap.String("port", ev.Link.Name))
+	case bridge.PortUp, bridge.PortDown, bridge.PortState:
+		// The engine learns on a port only while it is up and STP lets it
+		// learn: frames a blocking port reads would make loops of state.
+		p := d.ports[ev.Link.Index]
+		if p == nil {
+			break
 		}
-	case bridge.PortDown:
-		d.log.Info("port down", zap.String("port", ev.Link.Name))
-		d.apply(d.engine.PortDown(now, ev.Link.Index))
+		was := p.link.Up && p.link.Learning()
+		p.link = ev.Link
+		switch active := ev.Link.Up && ev.Link.Learning(); {
+		case active && !was:
+			d.apply(d.engine.PortUp(time.Now(), ev.Link.Index, ev.Link.Name))
+			d.log.Info("port active", zap.String("port", ev.Link.Name), zap.Stringer("stp", ev.Link.State))
+		case !active && was:
+			d.apply(d.engine.PortDown(time.Now(), ev.Link.Index))
+			d.log.Info("port inactive", zap.String("port", ev.Link.Name), zap.Bool("up", ev.Link.Up), zap.Stringer("stp", ev.Link.State))
+		}
 	case bridge.PortRemoved:
 		d.log.Info("port removed", zap.String("port", ev.Link.Name))
 		d.apply(d.engine.PortRemoved(now, ev.Link.Index))
@@ -646,7 +681,7 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 	p := &portIO{link: l, guard: guard, conn: conn, done: make(chan struct{}), stop: make(chan struct{})}
 	d.ports[l.Index] = p
 	go d.read(p)
-	if l.Up {
+	if l.Up && l.Learning() {
 		d.apply(d.engine.PortUp(time.Now(), l.Index, l.Name))
 	}
 	d.log.Info("snooping on port", zap.String("port", l.Name), zap.Int("ifindex", l.Index), zap.Bool("up", l.Up))
@@ -785,4 +820,92 @@ func (d *bridgeLoop) snapshot(now time.Time) bridgeSnapshot {
 	s.MDB.Installs, s.MDB.InstallErrors = d.counters.installs.Load(), d.counters.installErrors.Load()
 	s.MDB.Removes, s.MDB.RemoveErrors = d.counters.removes.Load(), d.counters.removeErrors.Load()
 	return s
+}
+
+// checkMDB compares the kernel's MDB with the engine's table and repairs
+// what differs: entries of ours the kernel lost (snooping toggled, a
+// netlink message dropped), entries of ours the table no longer has, and
+// entries the kernel learned itself on our ports. The result shows in
+// `show stats`.
+func (d *bridgeLoop) checkMDB(now time.Time) snoop.MDBCheck {
+	c := snoop.MDBCheck{At: now}
+	dump, err := d.mdb.Dump(d.br.Index)
+	if err != nil {
+		c.Error = err.Error()
+		return c
+	}
+	type key struct {
+		port  int
+		group netip.Addr
+		vid   uint16
+	}
+	want := map[key]fdb.PortGroup{}
+	for _, pg := range d.engine.Memberships() {
+		if !pg.Installed.IsZero() {
+			want[key{pg.Port, pg.Key.Group, pg.Key.VLAN}] = pg
+		}
+	}
+	have := map[key]bool{}
+	for _, e := range dump {
+		if e.Port == d.br.Index || e.Source.IsValid() || d.ports[e.Port] == nil {
+			continue
+		}
+		c.Entries++
+		k := key{e.Port, e.Group, e.VID}
+		switch {
+		case e.Proto == rtprotKernel:
+			c.Kernel++
+			if d.mdb.Delete(e) == nil {
+				c.Repaired++
+			}
+		case e.Proto != d.proto:
+			// Someone else's static entry: not ours to judge.
+		default:
+			pg, ok := want[k]
+			if !ok {
+				c.Extra++
+				if d.mdb.Delete(e) == nil {
+					c.Repaired++
+				}
+				continue
+			}
+			have[k] = true
+			if d.sourceLists && (toBridgeMode(pg.InstalledMode) != e.Mode || !slices.Equal(pg.InstalledSources, e.Sources)) {
+				c.Different++
+				if d.install(pg) == nil {
+					c.Repaired++
+				}
+			}
+		}
+	}
+	for k, pg := range want {
+		if !have[k] {
+			c.Missing++
+			if d.install(pg) == nil {
+				c.Repaired++
+			}
+		}
+	}
+	if !c.Consistent() {
+		d.log.Warn("MDB differed from the table; repaired", zap.Int("missing", c.Missing), zap.Int("extra", c.Extra),
+			zap.Int("different", c.Different), zap.Int("kernel_learned", c.Kernel), zap.Int("repaired", c.Repaired))
+	}
+	return c
+}
+
+// install writes a membership's entry as the engine last installed it.
+func (d *bridgeLoop) install(pg fdb.PortGroup) error {
+	e := d.entry(pg.Port, pg.Key)
+	e.Mode, e.Sources, e.Permanent = toBridgeMode(pg.InstalledMode), pg.InstalledSources, pg.Static
+	d.counters.installs.Add(1)
+	if err := d.mdb.Replace(e); err != nil {
+		d.counters.installErrors.Add(1)
+		return err
+	}
+	return nil
+}
+
+// checkInterval is how often the MDB is compared with the table.
+func (d *bridgeLoop) checkInterval() time.Duration {
+	return min(max(d.set.Engine.QueryInterval, 10*time.Second), time.Minute)
 }

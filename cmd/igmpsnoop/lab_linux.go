@@ -68,6 +68,7 @@ type labOptions struct {
 // labSteps is the number of steps of the script.
 const labSteps = 6
 
+// parseLab parses the flags of `lab`.
 func parseLab(args []string, stderr io.Writer) (labOptions, error) {
 	o := labOptions{}
 	var duration time.Duration
@@ -85,7 +86,7 @@ everything it built when it ends, also on Ctrl-C.
 		fs.PrintDefaults()
 	}
 	fs.DurationVar(&o.step, "step", labDefaultStep, "length of each step of the script (at least 1s; the ageing step takes at least "+(time.Duration(labSilenceStepTicks)*labTickLen).String()+")")
-	fs.DurationVar(&duration, "duration", 0, "length of the whole script, shared equally by its steps (instead of --step)")
+	fs.DurationVar(&duration, "duration", 0, "length of the whole script, shared equally by its six steps (instead of --step)")
 	fs.BoolVar(&o.keep, "keep", false, "leave the lab up at the end, for poking around, until Ctrl-C")
 	fs.BoolVar(&o.verbose, "verbose", false, "show the daemon's log as it is written")
 	fs.BoolVar(&o.ascii, "ascii", !utf8Locale(), "draw the table with ASCII only (default unless the locale is UTF-8)")
@@ -124,6 +125,8 @@ func utf8Locale() bool {
 // errInterrupted ends a demo stopped by a signal.
 var errInterrupted = errors.New("interrupted; the lab was removed")
 
+// cmdLab runs the demo: set-up, a wait for the lab to settle, the script,
+// the verdict; and, whatever happens, the removal of everything it built.
 func cmdLab(args []string, stdout, stderr io.Writer) error {
 	o, err := parseLab(args, stderr)
 	if err != nil {
@@ -313,6 +316,7 @@ func (r *labRun) close() {
 	}
 }
 
+// hostNamespaces returns the hosts' namespaces, h1 first.
 func (r *labRun) hostNamespaces() []string {
 	var ns []string
 	for _, h := range r.lab.Hosts {
@@ -321,6 +325,7 @@ func (r *labRun) hostNamespaces() []string {
 	return ns
 }
 
+// groupList describes the streams for the set-up lines.
 func (r *labRun) groupList() string {
 	var s []string
 	for _, g := range labGroups {
@@ -363,6 +368,7 @@ func (r *labRun) wait(ctx context.Context, t *time.Ticker) error {
 	}
 }
 
+// tail returns the last n lines of s.
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -444,6 +450,7 @@ type pairState struct {
 	settled time.Time // before it, the last change may still be taking effect: not judged
 }
 
+// pairKind is a host's membership of a group as the script made it.
 type pairKind int
 
 const (
@@ -461,6 +468,7 @@ const (
 	wantNothing
 )
 
+// expectAt is what a second starting at t should show.
 func (p pairState) expectAt(t time.Time) expect {
 	if t.Before(p.settled) {
 		return unjudged
@@ -474,7 +482,6 @@ func (p pairState) expectAt(t time.Time) expect {
 // labTick is one second of measurements.
 type labTick struct {
 	start, end time.Time
-	step       int
 	rx         [][]int    // packets, [host, then the router][group]
 	want       [][]expect // [host][group]
 	kinds      [][]pairKind
@@ -495,6 +502,7 @@ type labStep struct {
 	minTicks  int
 }
 
+// labScript is the demo's script: nobody, then joins, a leave, an age-out.
 func labScript() []labStep {
 	return []labStep{
 		{title: "no host has joined", narration: fmt.Sprintf("No host has joined a group. The sender streams news and video at %d packets/s each; the bridge "+
@@ -511,6 +519,7 @@ func labScript() []labStep {
 	}
 }
 
+// joinStep makes a host join a group through an ordinary socket.
 func joinStep(host, group int) func(*labRun) error {
 	return func(r *labRun) error {
 		m, err := r.lab.Join(r.lab.Hosts[host], labGroups[group].addr)
@@ -523,6 +532,7 @@ func joinStep(host, group int) func(*labRun) error {
 	}
 }
 
+// leaveStep closes the socket of a joinStep: the host's kernel sends a leave.
 func leaveStep(host, group int) func(*labRun) error {
 	return func(r *labRun) error {
 		k := [2]int{host, group}
@@ -535,6 +545,7 @@ func leaveStep(host, group int) func(*labRun) error {
 	}
 }
 
+// silenceStep drops the host's IGMP frames, keeping its memberships.
 func silenceStep(host int) func(*labRun) error {
 	return func(r *labRun) error {
 		if err := r.lab.Silence(r.lab.Hosts[host]); err != nil {
@@ -549,6 +560,8 @@ func silenceStep(host int) func(*labRun) error {
 	}
 }
 
+// change records a host's new state with a group and when it is to be
+// judged: after settle, the time the daemon's timers allow for it.
 func (r *labRun) change(host, group int, k pairKind, settle time.Duration) {
 	now := time.Now()
 	r.state[host][group] = pairState{kind: k, settled: now.Add(settle)}
@@ -582,7 +595,7 @@ func (r *labRun) script(ctx context.Context) error {
 				return err
 			}
 			now := time.Now()
-			tk := labTick{start: last, end: now, step: i, rx: r.snapshot()}
+			tk := labTick{start: last, end: now, rx: r.snapshot()}
 			last = now
 			for h := range r.state {
 				tk.want = append(tk.want, make([]expect, len(labGroups)))
@@ -714,6 +727,7 @@ func describeView(m labMarks, view []snoop.GroupView) string {
 	return strings.Join(parts, "; ")
 }
 
+// isLabGroup reports whether g is one of the demo's streams.
 func isLabGroup(g string) bool {
 	for _, lg := range labGroups {
 		if lg.addr.String() == g {
