@@ -123,3 +123,54 @@ func TestControlSocketRefusesOtherUsers(t *testing.T) {
 		t.Fatalf("root refused: %v", err)
 	}
 }
+
+// TestMDBKeptEqualToTheTable: entries lost behind the daemon's back (an
+// operator's delete, snooping switched off and on) come back, and the
+// check says what it found.
+func TestMDBKeptEqualToTheTable(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, Config{Hosts: 2})
+	d := startDaemon(t, l, fastTimers...)
+	for _, h := range l.Hosts {
+		m, err := l.Join(h, g1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Leave()
+	}
+	waitFor(t, 10*time.Second, "both learned and installed", func() (bool, string) {
+		all, _ := portEntries(l, mdb(t, l))
+		return len(all) == 2, strings.Join(all, " ")
+	})
+	if out, err := d.ShowCLI("groups"); err != nil {
+		t.Fatal(err, out)
+	}
+	// Someone deletes an entry: the check finds and repairs it.
+	if err := l.exec(l.Switch, "bridge", "mdb", "del", "dev", l.Bridge, "port", l.Hosts[0].Port, "grp", g1.String()); err != nil {
+		t.Fatal(err)
+	}
+	out, err := run(d.Bin, "check", "--socket", d.Socket)
+	if err == nil || !strings.Contains(out, "1 missing") || !strings.Contains(out, "1 repaired") {
+		t.Fatalf("check after a delete: %v\n%s", err, out)
+	}
+	if all, _ := portEntries(l, mdb(t, l)); len(all) != 2 {
+		t.Fatalf("after repair: %v", all)
+	}
+	if out, err := run(d.Bin, "check", "--socket", d.Socket); err != nil || !strings.Contains(out, "consistent") {
+		t.Fatalf("second check: %v\n%s", err, out)
+	}
+	// Snooping switched off and on: the kernel drops our temporary entries,
+	// the daemon puts them back.
+	for _, v := range []string{"0", "1"} {
+		if err := l.exec(l.Switch, "ip", "link", "set", l.Bridge, "type", "bridge", "mcast_snooping", v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "entries back after snooping came back", func() (bool, string) {
+		all, _ := portEntries(l, mdb(t, l))
+		return len(all) == 2, strings.Join(all, " ")
+	})
+	if !strings.Contains(d.Log(), "switched off") {
+		t.Fatal("switching snooping off was not logged")
+	}
+}

@@ -46,6 +46,9 @@ type statsReply struct {
 type portsReply struct {
 	Ports []snoop.PortView `json:"ports"`
 }
+type checkReply struct {
+	Checks []snoop.MDBCheck `json:"checks"`
+}
 type configReply struct {
 	Config string `json:"config"`
 }
@@ -65,6 +68,7 @@ type reply struct {
 	Queriers []snoop.QuerierView `json:"queriers"`
 	Stats    []snoop.Stats       `json:"stats"`
 	Ports    []snoop.PortView    `json:"ports"`
+	Checks   []snoop.MDBCheck    `json:"checks"`
 	Config   string              `json:"config"`
 	OK       bool                `json:"ok"`
 	Error    string              `json:"error"`
@@ -83,6 +87,8 @@ func (r *reply) add(v any) {
 		r.Stats = append(r.Stats, v)
 	case []snoop.PortView:
 		r.Ports = append(r.Ports, v...)
+	case snoop.MDBCheck:
+		r.Checks = append(r.Checks, v)
 	}
 }
 
@@ -99,6 +105,8 @@ func (r *reply) forCommand(cmd string) (any, error) {
 		return statsReply{Stats: nonNil(r.Stats)}, nil
 	case "ports":
 		return portsReply{Ports: nonNil(r.Ports)}, nil
+	case "check":
+		return checkReply{Checks: nonNil(r.Checks)}, nil
 	}
 	return nil, fmt.Errorf("unknown command %q", cmd)
 }

@@ -40,6 +40,7 @@ commands:
   show config   print the configuration in force
   events        stream joins, leaves, expiries, limits, router and querier changes
   reload        re-read the configuration file (as SIGHUP does)
+  check         compare the kernel's MDB with what the daemon learned, and repair
   lab           demo: build a namespaced lab, run the daemon in it and show
                 hosts joining and leaving, packet by packet (needs root)
   replay FILE   replay a capture (pcap/pcapng) through the engine, offline
@@ -65,6 +66,8 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 		err = cmdShow(args[1:], stdout, stderr)
 	case "reload":
 		err = cmdReload(args[1:], stdout, stderr)
+	case "check":
+		err = cmdCheck(args[1:], stdout, stderr)
 	case "events":
 		err = cmdEvents(args[1:], stdout, stderr)
 	case "lab":
@@ -200,6 +203,43 @@ func cmdReload(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintln(stdout, "reloaded")
+	return nil
+}
+
+// cmdCheck runs the MDB consistency check now and prints what it found.
+func cmdCheck(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("socket", DefaultSocket, "control socket of the daemon")
+	asJSON := fs.Bool("json", false, "print JSON")
+	req := Request{Command: "check"}
+	fs.StringVar(&req.Bridge, "bridge", "", "only this bridge")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	r, err := request(*socket, req, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		_, err := stdout.Write(append(r.raw, '\n'))
+		return err
+	}
+	bad := false
+	for _, c := range r.Checks {
+		state := "consistent"
+		if !c.Consistent() {
+			state, bad = "DIFFERED", true
+		}
+		fmt.Fprintf(stdout, "%s: %d entries, %d missing, %d extra, %d different, %d kernel-learned, %d repaired\n",
+			state, c.Entries, c.Missing, c.Extra, c.Different, c.Kernel, c.Repaired)
+		if c.Error != "" {
+			fmt.Fprintf(stdout, "  error: %s\n", c.Error)
+		}
+	}
+	if bad {
+		return errors.New("the MDB differed from the table (now repaired)")
+	}
 	return nil
 }
 
