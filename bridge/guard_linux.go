@@ -27,16 +27,30 @@ const (
 // detaches it and the bridge's own snooping takes over again.
 type Guard struct {
 	ifindex int
+	opts    GuardOptions
 	drops   *ebpf.Map // per-CPU u64 drop counter at key 0
 	prog    *ebpf.Program
 	link    link.Link
+}
+
+// GuardOptions change what a guard drops besides reports and leaves.
+type GuardOptions struct {
+	// DropQueries also drops every IGMP and MLD query, for a port where a
+	// host must not be able to become the querier or make the port a
+	// router port (RFC 4541 §6): the kernel then never hears them.
+	DropQueries bool
 }
 
 // AttachGuard loads the guard program and attaches it at the head of the
 // TCX ingress chain of ifindex (in the calling thread's network namespace).
 // It attaches even while the port has no carrier.
 func AttachGuard(ifindex int) (*Guard, error) {
-	g, err := loadGuard(ifindex)
+	return AttachGuardWith(ifindex, GuardOptions{})
+}
+
+// AttachGuardWith is AttachGuard with options.
+func AttachGuardWith(ifindex int, opts GuardOptions) (*Guard, error) {
+	g, err := loadGuard(ifindex, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -55,8 +69,8 @@ func AttachGuard(ifindex int) (*Guard, error) {
 }
 
 // loadGuard creates the drop counter and loads the program, unattached.
-func loadGuard(ifindex int) (*Guard, error) {
-	g := &Guard{ifindex: ifindex}
+func loadGuard(ifindex int, opts GuardOptions) (*Guard, error) {
+	g := &Guard{ifindex: ifindex, opts: opts}
 	var err error
 	g.drops, err = ebpf.NewMap(&ebpf.MapSpec{
 		Name:       "igs_drops",
@@ -71,7 +85,7 @@ func loadGuard(ifindex int) (*Guard, error) {
 	g.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "igs_guard",
 		Type:         ebpf.SchedCLS,
-		Instructions: guardProgram(g.drops.FD()),
+		Instructions: guardProgram(g.drops.FD(), opts),
 		License:      "Dual MIT/GPL",
 	})
 	if err != nil {
@@ -79,6 +93,30 @@ func loadGuard(ifindex int) (*Guard, error) {
 		return nil, fmt.Errorf("guard on link %d: load program: %w", ifindex, err)
 	}
 	return g, nil
+}
+
+// Update switches the guard to new options in place: the new program
+// replaces the old in the same link, so no frame passes unguarded.
+func (g *Guard) Update(opts GuardOptions) error {
+	if opts == g.opts {
+		return nil
+	}
+	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
+		Name:         "igs_guard",
+		Type:         ebpf.SchedCLS,
+		Instructions: guardProgram(g.drops.FD(), opts),
+		License:      "Dual MIT/GPL",
+	})
+	if err != nil {
+		return fmt.Errorf("guard on link %d: load program: %w", g.ifindex, err)
+	}
+	if err := g.link.Update(prog); err != nil {
+		prog.Close()
+		return fmt.Errorf("guard on link %d: replace program: %w", g.ifindex, err)
+	}
+	g.prog.Close()
+	g.prog, g.opts = prog, opts
+	return nil
 }
 
 // Dropped returns how many frames the guard has dropped since it was
@@ -160,11 +198,11 @@ const maxExtHeaders = 8
 //
 // Layout: ethernet() dispatches on the EtherType to ipv4Section and
 // ipv6Section, which jump to "drop" or "pass".
-func guardProgram(dropsFD int) asm.Instructions {
+func guardProgram(dropsFD int, opts GuardOptions) asm.Instructions {
 	var p asm.Instructions
 	p = append(p, ethernet()...)
-	p = append(p, ipv4Section()...)
-	p = append(p, ipv6Section()...)
+	p = append(p, ipv4Section(opts)...)
+	p = append(p, ipv6Section(opts)...)
 	p = append(p, verdicts(dropsFD)...)
 	return p
 }
@@ -219,7 +257,7 @@ func ethernet() asm.Instructions {
 // ipv4Section drops IGMP messages of the guarded types, and queries from
 // 0.0.0.0. The IGMP type is at l3 + IHL*4: IGMP messages carry the Router
 // Alert option, so IHL is normally 6, not 5.
-func ipv4Section() asm.Instructions {
+func ipv4Section(opts GuardOptions) asm.Instructions {
 	p := loadBytes(regL3, 0, slotIPv4, 20)
 	p[0] = p[0].WithSymbol(labelIPv4)
 	p = append(p,
@@ -255,6 +293,9 @@ func ipv4Section() asm.Instructions {
 	} {
 		p = append(p, asm.JEq.Imm(regTmp, t, labelDrop))
 	}
+	if opts.DropQueries {
+		p = append(p, asm.JEq.Imm(regTmp, 0x11, labelDrop))
+	}
 	// Queries pass, as the bridge must hear a querier to forward by the MDB
 	// at all; but one from 0.0.0.0 (a snooping switch's proxy query) would
 	// make the kernel take the port for a router port (RFC 4541 2.1.1 says
@@ -276,7 +317,7 @@ func ipv4Section() asm.Instructions {
 //
 // Register use: regTmp holds the type of the header at frame offset
 // regTmp2.
-func ipv6Section() asm.Instructions {
+func ipv6Section(opts GuardOptions) asm.Instructions {
 	p := loadBytes(regL3, 0, slotIPv6, 24)
 	p[0] = p[0].WithSymbol(labelIPv6)
 	p = append(p,
@@ -344,6 +385,9 @@ func ipv6Section() asm.Instructions {
 		143, // MLDv2 report
 	} {
 		p = append(p, asm.JEq.Imm(regTmp, t, labelDrop))
+	}
+	if opts.DropQueries {
+		p = append(p, asm.JEq.Imm(regTmp, 130, labelDrop))
 	}
 	// A query from :: is dropped for the reason IGMP ones from 0.0.0.0 are.
 	return append(p,

@@ -284,7 +284,7 @@ func TestGuardProcessDeath(t *testing.T) {
 // tag, fragments, bad headers, long extension header chains).
 func TestGuardProgram(t *testing.T) {
 	needRoot(t)
-	g, err := loadGuard(0)
+	g, err := loadGuard(0, GuardOptions{})
 	if err != nil {
 		t.Fatalf("loadGuard: %v", err)
 	}
@@ -420,5 +420,29 @@ func TestGuardProgram(t *testing.T) {
 	}
 	if n := dropped(t, g); n != uint64(drops) {
 		t.Errorf("Dropped = %d, want %d", n, drops)
+	}
+
+	// With DropQueries, a host port: every query drops, the rest as before.
+	hq, err := loadGuard(0, GuardOptions{DropQueries: true})
+	if err != nil {
+		t.Fatalf("loadGuard: %v", err)
+	}
+	defer hq.Close()
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		want  uint32
+	}{
+		{"IGMP query", igmpV2(mac, h1IP, 0x11, netip.Addr{}), drop},
+		{"IGMP group query", igmpV2(mac, h1IP, 0x11, grp), drop},
+		{"MLDv2 query", mldFrame(mac, ll, mldV2Query(netip.Addr{}, 1000)), drop},
+		{"MLDv1 query", mldFrame(mac, ll, mldV1(130, netip.Addr{}, 1000)), drop},
+		{"report still dropped", report, drop},
+		{"IPv6 data", ipv6, pass},
+	} {
+		ret, err := hq.prog.Run(&ebpf.RunOptions{Data: c.frame})
+		if err != nil || ret != c.want {
+			t.Errorf("drop-queries %s: returned %#x (%v), want %#x", c.name, ret, err, c.want)
+		}
 	}
 }

@@ -528,6 +528,12 @@ func (l *Lab) Unicast6(from, to Host, timeout time.Duration) error {
 // other querier, it keeps querying: a querier with a lower address wins
 // the election (RFC 3376 §6.6.2).
 func (l *Lab) StartQuerier(src netip.Addr, interval, maxResp time.Duration) (stop func(), err error) {
+	return l.StartQuerierIn(l.Router, src, interval, maxResp)
+}
+
+// StartQuerierIn is StartQuerier from namespace ns's eth0: a host posing
+// as a querier.
+func (l *Lab) StartQuerierIn(ns string, src netip.Addr, interval, maxResp time.Duration) (stop func(), err error) {
 	frame, err := wire.EncodeQuery(wire.Query{
 		Version: 3, SrcMAC: net.HardwareAddr{0x02, 0x77, 0, 0, 0, 1}, Src: src,
 		MaxResp: maxResp, QRV: 2, QueryInterval: interval,
@@ -536,7 +542,7 @@ func (l *Lab) StartQuerier(src netip.Addr, interval, maxResp time.Duration) (sto
 		return nil, err
 	}
 	var conn *packet.Conn
-	err = InNetns(l.Router, func() error {
+	err = InNetns(ns, func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
 			return err

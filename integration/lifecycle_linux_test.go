@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -8,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/igmpsnoop/igmpsnoop/bridge"
+	"github.com/igmpsnoop/igmpsnoop/snoop"
 )
 
 // TestExitsWhenItsOnlyBridgeIsDeleted: a daemon whose bridge goes away
@@ -173,4 +178,64 @@ func TestMDBKeptEqualToTheTable(t *testing.T) {
 	if !strings.Contains(d.Log(), "switched off") {
 		t.Fatal("switching snooping off was not logged")
 	}
+}
+
+// TestHostPortCannotHijackTheQuerier: a host on a port set to refuse
+// queries sends queries from a lower address than ours: it wins nothing,
+// and the kernel never takes its port for a router port (RFC 4541 §6).
+func TestHostPortCannotHijackTheQuerier(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, Config{Hosts: 2, NoQuerier: true})
+	h1, h2 := l.Hosts[0], l.Hosts[1]
+	cfg := writeConfig(t, labTimers+`
+bridges:
+  - name: br0
+    querier: true
+    querier_address: 10.77.0.50
+    ports:
+      h1: {refuse_queries: true}
+`)
+	d := startDaemon(t, l, "--config", cfg)
+	stop, err := l.StartQuerierIn(h1.Name, netip.MustParseAddr("10.77.0.3"), time.Second, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	time.Sleep(3 * time.Second)
+	if q := querierOf(t, d, "igmp"); !q.Self {
+		t.Fatalf("a host port took the querier role: %+v", q)
+	}
+	var r struct{ Routers []snoop.RouterView }
+	if err := d.Show("routers", &r); err != nil || len(r.Routers) != 0 {
+		t.Fatalf("routers %+v (%v), want none", r.Routers, err)
+	}
+	var kernelRouters []bridge.RouterPort
+	if err := InNetns(l.Switch, func() error {
+		br, _, err := bridge.Lookup(l.Bridge)
+		if err != nil {
+			return err
+		}
+		m, err := bridge.OpenMDB()
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		kernelRouters, err = m.RouterPorts(br.Index)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(kernelRouters) != 0 {
+		t.Fatalf("the kernel took %+v for router ports", kernelRouters)
+	}
+	// The same host on an ordinary port would have won.
+	stop2, err := l.StartQuerierIn(h2.Name, netip.MustParseAddr("10.77.0.3"), time.Second, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop2()
+	waitFor(t, 5*time.Second, "the querier on an ordinary port wins", func() (bool, string) {
+		q := querierOf(t, d, "igmp")
+		return !q.Self && q.Address == "10.77.0.3", fmt.Sprintf("%+v", q)
+	})
 }

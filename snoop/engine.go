@@ -272,6 +272,10 @@ func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, fram
 	if c := e.portStats(ifindex); c != nil {
 		c.received++
 	}
+	if p.policy.RefuseQueries && (m.Kind == wire.KindQuery || m.Kind == wire.KindPIMHello || m.Kind == wire.KindMRDAdvert || m.Kind == wire.KindMRDTermination) {
+		e.ignore(ifindex, ignoreRouterRefused)
+		return e.out
+	}
 	switch m.Kind {
 	case wire.KindQuery:
 		e.handleQuery(now, ifindex, m, frame)

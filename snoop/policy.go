@@ -34,6 +34,10 @@ type PortPolicy struct {
 	NoSnooping bool
 	// StaticGroups are joined on the port for good.
 	StaticGroups []StaticGroup
+	// RefuseQueries makes the port a host port: queries, PIM hellos and
+	// MRD messages from it are refused, so no host can win the querier
+	// election or pull all multicast by posing as a router (RFC 4541 §6).
+	RefuseQueries bool
 }
 
 // StaticGroup is a configured membership: any source, or only Sources.

@@ -211,3 +211,28 @@ func TestPortStatsAndViews(t *testing.T) {
 		t.Fatalf("ports %+v", v)
 	}
 }
+
+func TestRefuseQueriesOnHostPorts(t *testing.T) {
+	e := newEngine(t, withPort("a", PortPolicy{RefuseQueries: true}), func(c *Config) {
+		c.Querier, c.QuerierAddr4 = true, netip.MustParseAddr("10.77.0.50")
+	})
+	e.Start(t0)
+	e.PortUp(t0, hostA, "a")
+	for _, m := range []*wire.Message{
+		query(netip.MustParseAddr("10.77.0.3"), netip.IPv4Unspecified(), 3),
+		{Kind: wire.KindPIMHello, Proto: wire.IGMP, Src: hostIP},
+		{Kind: wire.KindMRDAdvert, Proto: wire.IGMP, Src: hostIP, AdvertInterval: 20 * time.Second},
+	} {
+		if acts := e.HandleMessage(t0.Add(time.Second), hostA, m, rawFrame); len(acts) != 0 {
+			t.Fatalf("%v from a host port: %+v", m, acts)
+		}
+	}
+	if q := e.Queriers(t0)[0]; !q.Self || len(e.Routers(t0)) != 0 || e.Stats().Ports["a"].Ignored["query_refused"] != 3 {
+		t.Fatalf("querier %+v routers %+v stats %+v", q, e.Routers(t0), e.Stats().Ports["a"])
+	}
+	// The same query on another port wins the election.
+	e.HandleMessage(t0.Add(time.Second), hostB, query(netip.MustParseAddr("10.77.0.3"), netip.IPv4Unspecified(), 3), rawFrame)
+	if q := e.Queriers(t0)[0]; q.Self {
+		t.Fatal("a lower-address querier on a normal port did not take over")
+	}
+}

@@ -11,28 +11,30 @@ import (
 type ignoreReason uint8
 
 const (
-	ignoreUnknownPort  ignoreReason = iota // received on a port that is not (yet) up
-	ignoreNotLearnable                     // group in 224.0.0.0/24, ff02::1, ff00::/15, or not multicast
-	ignoreLeaveUnknown                     // leave or block for a group the port is not a member of
-	ignorePortLimit                        // join refused: the port's group limit
-	ignoreTableLimit                       // join refused: the bridge's group limit
-	ignoreSourceLimit                      // too many sources: the group forwards every source instead
-	ignoreCompat                           // ignored in an older-host compatibility mode (RFC 3376 §7.3.2)
-	ignoreFilterDeny                       // denied by the port's profile
-	ignoreNoSnooping                       // snooping is off on the port
+	ignoreUnknownPort   ignoreReason = iota // received on a port that is not (yet) up
+	ignoreNotLearnable                      // group in 224.0.0.0/24, ff02::1, ff00::/15, or not multicast
+	ignoreLeaveUnknown                      // leave or block for a group the port is not a member of
+	ignorePortLimit                         // join refused: the port's group limit
+	ignoreTableLimit                        // join refused: the bridge's group limit
+	ignoreSourceLimit                       // too many sources: the group forwards every source instead
+	ignoreCompat                            // ignored in an older-host compatibility mode (RFC 3376 §7.3.2)
+	ignoreFilterDeny                        // denied by the port's profile
+	ignoreNoSnooping                        // snooping is off on the port
+	ignoreRouterRefused                     // a query or router message on a port that refuses them
 	ignoreCount
 )
 
 var ignoreNames = [ignoreCount]string{
-	ignoreUnknownPort:  "unknown_port",
-	ignoreNotLearnable: "link_local_or_invalid_group",
-	ignoreLeaveUnknown: "leave_without_membership",
-	ignorePortLimit:    "port_limit",
-	ignoreTableLimit:   "table_limit",
-	ignoreSourceLimit:  "source_limit",
-	ignoreCompat:       "compat_mode",
-	ignoreFilterDeny:   "filter_deny",
-	ignoreNoSnooping:   "snooping_disabled",
+	ignoreUnknownPort:   "unknown_port",
+	ignoreNotLearnable:  "link_local_or_invalid_group",
+	ignoreLeaveUnknown:  "leave_without_membership",
+	ignorePortLimit:     "port_limit",
+	ignoreTableLimit:    "table_limit",
+	ignoreSourceLimit:   "source_limit",
+	ignoreCompat:        "compat_mode",
+	ignoreFilterDeny:    "filter_deny",
+	ignoreNoSnooping:    "snooping_disabled",
+	ignoreRouterRefused: "query_refused",
 }
 
 // messageLabel names a message by type and version for counters.

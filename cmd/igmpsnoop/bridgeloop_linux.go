@@ -243,14 +243,15 @@ func (d *bridgeLoop) reconfigure(set bridgeSettings) error {
 	d.set = set
 	d.apply(acts)
 	for i, p := range d.ports {
-		was, now := old.fixedRouterPort(p.link.Name), set.fixedRouterPort(p.link.Name)
-		switch {
-		case now && !was:
-			if err := bridge.SetPortRouter(i, bridge.PortRouterPermanent); err != nil {
-				d.log.Warn("cannot make port a permanent router port", zap.String("port", p.link.Name), zap.Error(err))
+		oldMode, oldFixed := old.kernelRouterMode(p.link.Name)
+		mode, fixed := set.kernelRouterMode(p.link.Name)
+		if fixed && (!oldFixed || mode != oldMode) || !fixed && oldFixed {
+			if err := bridge.SetPortRouter(i, mode); err != nil {
+				d.log.Warn("cannot set the port's router mode", zap.String("port", p.link.Name), zap.Uint8("mode", mode), zap.Error(err))
 			}
-		case was && !now:
-			_ = bridge.SetPortRouter(i, bridge.PortRouterLearned)
+		}
+		if err := p.guard.Update(bridge.GuardOptions{DropQueries: set.policy(p.link.Name).RefuseQueries}); err != nil {
+			d.log.Warn("cannot update the port's guard", zap.String("port", p.link.Name), zap.Error(err))
 		}
 	}
 	d.followTimers()
@@ -582,10 +583,11 @@ func (d *bridgeLoop) setRouterPort(port int, on bool) {
 	}
 }
 
-// fixedRouterPort tells whether a port is made a permanent router port by
-// configuration (router, flood, or snooping off).
+// fixedRouterPort tells whether configuration fixes the port's router
+// mode in the kernel (router, flood, snooping off, refuse queries).
 func (d *bridgeLoop) fixedRouterPort(name string) bool {
-	return d.set.fixedRouterPort(name)
+	_, fixed := d.set.kernelRouterMode(name)
+	return fixed
 }
 
 // followTimers keeps the bridge's membership interval, the life of our
@@ -661,7 +663,7 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 	if _, ok := d.ports[l.Index]; ok {
 		return nil
 	}
-	guard, err := bridge.AttachGuard(l.Index)
+	guard, err := bridge.AttachGuardWith(l.Index, bridge.GuardOptions{DropQueries: d.set.policy(l.Name).RefuseQueries})
 	if err != nil {
 		return fmt.Errorf("port %s: %w", l.Name, err)
 	}
@@ -670,9 +672,10 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 		guard.Close()
 		return fmt.Errorf("port %s: %w", l.Name, err)
 	}
-	if d.fixedRouterPort(l.Name) {
-		// The kernel forwards every group to a permanent router port.
-		if err := bridge.SetPortRouter(l.Index, bridge.PortRouterPermanent); err != nil {
+	if mode, fixed := d.set.kernelRouterMode(l.Name); fixed {
+		// Permanent: the kernel forwards every group there; disabled: it
+		// never becomes a router port, whatever a host sends.
+		if err := bridge.SetPortRouter(l.Index, mode); err != nil {
 			conn.Close()
 			guard.Close()
 			return fmt.Errorf("port %s: %w", l.Name, err)

@@ -61,6 +61,7 @@ type portConfig struct {
 	FloodReports    *bool          `yaml:"flood_reports"`
 	Router          *bool          `yaml:"router"`
 	Snooping        *bool          `yaml:"snooping"`
+	RefuseQueries   *bool          `yaml:"refuse_queries"`
 	StaticGroups    []staticConfig `yaml:"static_groups"`
 }
 
@@ -239,15 +240,33 @@ type bridgeSettings struct {
 	Engine       snoop.Config
 }
 
+// policy returns a port's policy by name.
+func (b *bridgeSettings) policy(name string) snoop.PortPolicy {
+	if p, ok := b.Engine.Ports[name]; ok {
+		return p
+	}
+	return b.Engine.PortDefault
+}
+
 // fixedRouterPort tells whether the kernel must treat a port as a
 // permanent router port: static router ports, flood ports, and ports
 // without snooping all get every group.
 func (b *bridgeSettings) fixedRouterPort(name string) bool {
-	p, ok := b.Engine.Ports[name]
-	if !ok {
-		p = b.Engine.PortDefault
-	}
+	p := b.policy(name)
 	return p.Router || p.Flood || p.NoSnooping
+}
+
+// kernelRouterMode is the port's multicast router mode in the kernel, and
+// whether configuration fixes it: permanent for router/flood ports,
+// disabled for ports that refuse queries, else left to learning.
+func (b *bridgeSettings) kernelRouterMode(name string) (uint8, bool) {
+	switch p := b.policy(name); {
+	case p.Router || p.Flood || p.NoSnooping:
+		return 2, true
+	case p.RefuseQueries:
+		return 0, true
+	}
+	return 1, false
 }
 
 // resolve turns a parsed file into settings, applying defaults and
@@ -414,6 +433,7 @@ func resolvePort(what string, profiles map[string]*snoop.Profile, layers ...*por
 	p.Flood = get(func(l *portConfig) *bool { return l.Flood })
 	p.FloodReports = get(func(l *portConfig) *bool { return l.FloodReports })
 	p.Router = get(func(l *portConfig) *bool { return l.Router })
+	p.RefuseQueries = get(func(l *portConfig) *bool { return l.RefuseQueries })
 	snooping := true
 	for _, l := range layers {
 		if l.Snooping != nil {
@@ -490,11 +510,12 @@ func (s *settings) effective() string {
 		FloodReports    bool     `yaml:"flood_reports"`
 		Router          bool     `yaml:"router"`
 		Snooping        bool     `yaml:"snooping"`
+		RefuseQueries   bool     `yaml:"refuse_queries"`
 		StaticGroups    []string `yaml:"static_groups,omitempty"`
 	}
 	toPort := func(p snoop.PortPolicy) port {
 		o := port{FastLeave: p.FastLeave, MaxGroups: p.MaxGroups, MaxGroupsAction: "deny", Flood: p.Flood,
-			FloodReports: p.FloodReports, Router: p.Router, Snooping: !p.NoSnooping}
+			FloodReports: p.FloodReports, Router: p.Router, Snooping: !p.NoSnooping, RefuseQueries: p.RefuseQueries}
 		if p.ReplaceOldest {
 			o.MaxGroupsAction = "replace"
 		}
