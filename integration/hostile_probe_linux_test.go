@@ -103,6 +103,11 @@ func TestHostileProbeTMP(t *testing.T) {
 	m6e := hxMust(wire.EncodeReport(wire.Report{Version: 1, SrcMAC: mac, Src: hxLL, Group: netip.MustParseAddr("ff0e::67:5")}))
 	add("mld hbh unknown option action skip-discard 0xc2", netip.MustParseAddr("ff0e::67:5"), hxSetExt(m6e, 0, []byte{58, 0, 5, 2, 0, 0, 0xc2, 0}))
 
+	ps = ps[:0]
+	for _, src := range []string{"127.0.0.1", "224.0.0.9"} {
+		q := hxMust(wire.EncodeQuery(wire.Query{Version: 3, SrcMAC: mac, Src: netip.MustParseAddr(src), MaxResp: time.Second, QRV: 7, QueryInterval: 31 * time.Minute}))
+		add("query from "+src, netip.Addr{}, q)
+	}
 	for _, p := range ps {
 		b := hostileStats(t, d)
 		conn.WriteTo(p.f, &packet.Addr{HardwareAddr: net.HardwareAddr(p.f[:6])})
@@ -119,5 +124,8 @@ func TestHostileProbeTMP(t *testing.T) {
 			_, learned, _ = member(t, d, p.g, h2.Port)
 		}
 		fmt.Printf("PROBE %-50s delta=%v recv=%v learned=%v\n", p.name, statsDelta(b, a, h2.Port), recv, learned)
+		out, _ := d.ShowCLI("querier")
+		out2, _ := d.ShowCLI("routers")
+		fmt.Println(out, out2)
 	}
 }

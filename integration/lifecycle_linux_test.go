@@ -15,22 +15,47 @@ import (
 	"github.com/igmpsnoop/igmpsnoop/snoop"
 )
 
-// TestExitsWhenItsOnlyBridgeIsDeleted: a daemon whose bridge goes away
-// says so and exits, rather than hang.
-func TestExitsWhenItsOnlyBridgeIsDeleted(t *testing.T) {
+// TestRecoversWhenTheBridgeIsRecreated: a daemon whose bridge is deleted
+// keeps running, says so, and snoops the bridge again once it is back.
+func TestRecoversWhenTheBridgeIsRecreated(t *testing.T) {
 	needRoot(t)
 	l := newLab(t, Config{Hosts: 1})
 	d := startDaemon(t, l, fastTimers...)
 	if err := l.exec(l.Switch, "ip", "link", "del", l.Bridge); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 10*time.Second, "daemon exits", func() (bool, string) {
-		return d.Exited(), "still running"
+	waitFor(t, 5*time.Second, "deletion noticed", func() (bool, string) {
+		return strings.Contains(d.Log(), "waiting for the bridge to come back"), "not yet"
 	})
-	if d.err == nil || !strings.Contains(d.Log(), "was deleted") {
-		t.Fatalf("exit %v, log:\n%s", d.err, d.Log())
+	if d.Exited() {
+		t.Fatalf("daemon exited: %s", d.Log())
 	}
-	d.killed = true // its exit was the point
+	for _, s := range [][]string{
+		{"ip", "link", "add", l.Bridge, "type", "bridge", "mcast_snooping", "1"},
+		{"ip", "link", "set", l.RouterPort, "master", l.Bridge},
+		{"ip", "link", "set", l.SenderPort, "master", l.Bridge},
+		{"ip", "link", "set", l.Hosts[0].Port, "master", l.Bridge},
+		{"ip", "link", "set", l.Bridge, "up"},
+	} {
+		if err := l.exec(l.Switch, s[0], s[1:]...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 10*time.Second, "snooping again", func() (bool, string) {
+		return strings.Contains(d.Log(), "bridge back"), "not yet"
+	})
+	m, err := l.Join(l.Hosts[0], g1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Leave()
+	waitFor(t, 10*time.Second, "a join learned on the new bridge", func() (bool, string) {
+		_, ok, seen := member(t, d, g1, l.Hosts[0].Port)
+		return ok, seen
+	})
+	if all, _ := portEntries(l, mdb(t, l)); len(all) != 1 || !strings.HasSuffix(all[0], fmt.Sprintf("/proto%d", ourProto)) {
+		t.Fatalf("new bridge's MDB: %v", all)
+	}
 }
 
 // TestSecondDaemonStopsBeforeTouchingTheBridge: a second daemon on the

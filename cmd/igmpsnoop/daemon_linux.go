@@ -14,6 +14,8 @@ import (
 
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
+
+	"github.com/igmpsnoop/igmpsnoop/bridge"
 )
 
 // daemon runs every configured bridge, each in its own loop, and serves
@@ -86,14 +88,56 @@ func runDaemon(ctx context.Context, log *zap.Logger, flags *runFlags, set *setti
 				log.Error("reload refused: the running configuration stays", zap.Error(err))
 			}
 		case name := <-failed:
+			// The bridge went (deleted, or its loop failed): wait for it to
+			// come back and snoop it again, as configured.
 			d.mu.Lock()
 			delete(d.bridges, name)
-			left := len(d.bridges)
+			var bs *bridgeSettings
+			for i := range d.set.Bridges {
+				if d.set.Bridges[i].Name == name {
+					bs = &d.set.Bridges[i]
+				}
+			}
 			d.mu.Unlock()
-			if left == 0 {
-				return fmt.Errorf("no bridge left to snoop (the last, %s, failed; see the log)", name)
+			if bs != nil {
+				d.wg.Add(1)
+				go func(bs bridgeSettings) { defer d.wg.Done(); d.awaitBridge(ctx, bs, failed) }(*bs)
 			}
 		}
+	}
+}
+
+// awaitBridge polls for a bridge that went away and snoops it again once
+// it is back (and snooping), unless the configuration dropped it.
+func (d *daemon) awaitBridge(ctx context.Context, bs bridgeSettings, failed chan<- string) {
+	d.log.Warn("waiting for the bridge to come back", zap.String("bridge", bs.Name))
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		_, running := d.bridges[bs.Name]
+		wanted := false
+		for _, b := range d.set.Bridges {
+			wanted = wanted || b.Name == bs.Name
+		}
+		d.mu.Unlock()
+		if running || !wanted {
+			return
+		}
+		if _, _, err := bridge.Lookup(bs.Name); err != nil {
+			continue
+		}
+		if err := d.startBridge(ctx, bs, failed); err != nil {
+			d.log.Debug("bridge not ready yet", zap.String("bridge", bs.Name), zap.Error(err))
+			continue
+		}
+		d.log.Info("bridge back: snooping again", zap.String("bridge", bs.Name))
+		return
 	}
 }
 
