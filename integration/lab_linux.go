@@ -283,29 +283,23 @@ func (l *Lab) join(h Host, group, source netip.Addr) (*Membership, error) {
 			return err
 		}
 		g := &net.UDPAddr{IP: group.AsSlice()}
+		// ipv4.PacketConn and ipv6.PacketConn join alike.
+		var c net.PacketConn
+		var pc interface {
+			JoinGroup(*net.Interface, net.Addr) error
+			JoinSourceSpecificGroup(*net.Interface, net.Addr, net.Addr) error
+		}
 		if group.Is6() {
-			c, err := net.ListenPacket("udp6", "[::]:0")
-			if err != nil {
+			if c, err = net.ListenPacket("udp6", "[::]:0"); err != nil {
 				return err
 			}
-			pc := ipv6.NewPacketConn(c)
-			if source.IsValid() {
-				err = pc.JoinSourceSpecificGroup(ifi, g, &net.UDPAddr{IP: source.AsSlice()})
-			} else {
-				err = pc.JoinGroup(ifi, g)
+			pc = ipv6.NewPacketConn(c)
+		} else {
+			if c, err = net.ListenPacket("udp4", "0.0.0.0:0"); err != nil {
+				return err
 			}
-			if err != nil {
-				c.Close()
-				return fmt.Errorf("join %v: %w", group, err)
-			}
-			m = &Membership{conn: c}
-			return nil
+			pc = ipv4.NewPacketConn(c)
 		}
-		c, err := net.ListenPacket("udp4", "0.0.0.0:0")
-		if err != nil {
-			return err
-		}
-		pc := ipv4.NewPacketConn(c)
 		if source.IsValid() {
 			err = pc.JoinSourceSpecificGroup(ifi, g, &net.UDPAddr{IP: source.AsSlice()})
 		} else {

@@ -235,21 +235,10 @@ bridges:
 		t.Fatalf("routers %+v (%v), want none", r.Routers, err)
 	}
 	var kernelRouters []bridge.RouterPort
-	if err := InNetns(l.Switch, func() error {
-		br, _, err := bridge.Lookup(l.Bridge)
-		if err != nil {
-			return err
-		}
-		m, err := bridge.OpenMDB()
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		kernelRouters, err = m.RouterPorts(br.Index)
+	withMDB(t, l, l.Bridge, func(m *bridge.MDB, br int) (err error) {
+		kernelRouters, err = m.RouterPorts(br)
 		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	if len(kernelRouters) != 0 {
 		t.Fatalf("the kernel took %+v for router ports", kernelRouters)
 	}

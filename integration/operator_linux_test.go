@@ -303,21 +303,10 @@ func TestTwoBridges(t *testing.T) {
 		t.Fatalf("stats for two bridges: %v %+v", err, st)
 	}
 	var entries []bridge.Entry
-	if err := InNetns(l.Switch, func() error {
-		br, _, err := bridge.Lookup("br1")
-		if err != nil {
-			return err
-		}
-		m, err := bridge.OpenMDB()
-		if err != nil {
-			return err
-		}
-		defer m.Close()
-		entries, err = m.Dump(br.Index)
+	withMDB(t, l, "br1", func(m *bridge.MDB, br int) (err error) {
+		entries, err = m.Dump(br)
 		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
+	})
 	var found bool
 	for _, e := range entries {
 		found = found || e.Group == g3 && e.Proto == ourProto

@@ -72,8 +72,19 @@ func member(t *testing.T, d *Daemon, group netip.Addr, port string) (snoop.Group
 func mdb(t *testing.T, l *Lab) []bridge.Entry {
 	t.Helper()
 	var entries []bridge.Entry
+	withMDB(t, l, l.Bridge, func(m *bridge.MDB, br int) (err error) {
+		entries, err = m.Dump(br)
+		return err
+	})
+	return entries
+}
+
+// withMDB runs f with an MDB handle and the ifindex of bridge name, inside
+// the switch namespace.
+func withMDB(t *testing.T, l *Lab, name string, f func(m *bridge.MDB, br int) error) {
+	t.Helper()
 	err := InNetns(l.Switch, func() error {
-		br, _, err := bridge.Lookup(l.Bridge)
+		br, _, err := bridge.Lookup(name)
 		if err != nil {
 			return err
 		}
@@ -82,13 +93,11 @@ func mdb(t *testing.T, l *Lab) []bridge.Entry {
 			return err
 		}
 		defer m.Close()
-		entries, err = m.Dump(br.Index)
-		return err
+		return f(m, br.Index)
 	})
 	if err != nil {
-		t.Fatalf("MDB dump: %v", err)
+		t.Fatalf("MDB of %s: %v", name, err)
 	}
-	return entries
 }
 
 // portEntries returns the MDB entries on bridge ports (not host joins) as
