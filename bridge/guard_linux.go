@@ -269,10 +269,12 @@ func ipv4Section(opts GuardOptions) asm.Instructions {
 		asm.JNE.Imm(regTmp2, 4, labelPass),
 		asm.LoadMem(regTmp2, asm.RFP, slotIPv4+9, asm.Byte),
 		asm.JNE.Imm(regTmp2, 2, labelPass),
-		// A non-first fragment has no IGMP header where we would look.
+		// A non-first fragment: the kernel's IGMP check ignores the offset
+		// and would read its payload as IGMP, so it must not reach the
+		// bridge (the daemon refuses every fragment too).
 		asm.LoadMem(regTmp2, asm.RFP, slotIPv4+6, asm.Half),
 		asm.HostTo(asm.BE, regTmp2, asm.Half),
-		asm.JSet.Imm(regTmp2, 0x1fff, labelPass),
+		asm.JSet.Imm(regTmp2, 0x1fff, labelDrop),
 		// IHL in bytes; below 20 is malformed, leave it to the kernel.
 		asm.And.Imm(regTmp, 0x0f),
 		asm.LSh.Imm(regTmp, 2),

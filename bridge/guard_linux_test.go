@@ -362,7 +362,7 @@ func TestGuardProgram(t *testing.T) {
 		{"report from 0.0.0.0", igmpV2(mac, zero4, 0x16, grp), drop},
 		{"udp", udpFrame(mac, h1IP, grp, []byte("data")), pass},
 		{"udp from 0.0.0.0", udpFrame(mac, zero4, grp, []byte("data")), pass},
-		{"non-first fragment", set(report, 14+6, 0x01), pass},
+		{"non-first fragment", set(report, 14+6, 0x01), drop},
 		{"bad IHL", set(report, 14, 0x43), pass},
 		{"IPv6 version 0", ipv6, pass},
 		// (BPF_PROG_TEST_RUN refuses an untagged IPv4 frame shorter than an

@@ -96,6 +96,7 @@ var (
 	errIPOptions      = refuse(ReasonBadIPHeader, "malformed IPv4 options")
 	errIPChecksum     = refuse(ReasonBadIPChecksum, "")
 	errFragment       = refuse(ReasonFragment, "")
+	errIPSource       = refuse(ReasonBadSource, "IPv4 source multicast, broadcast, class E or loopback")
 	errIGMPChecksum   = refuse(ReasonBadIGMPChecksum, "")
 	errQueryLength    = refuse(ReasonBadQueryLength, "query neither 8 nor at least 12 bytes")
 	errRecordHeader   = refuse(ReasonBadRecord, "record header beyond message")
@@ -242,6 +243,9 @@ func (d *Decoder) decodeIPv4(b []byte, m *Message) ([]byte, error) {
 	if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
 		return nil, errFragment
 	}
+	if impossibleSource(ip.SrcIP) {
+		return nil, errIPSource
+	}
 	m.Src = netip.AddrFrom4([4]byte(ip.SrcIP))
 	m.Dst = netip.AddrFrom4([4]byte(ip.DstIP))
 	m.TTL = ip.TTL
@@ -251,6 +255,14 @@ func (d *Decoder) decodeIPv4(b []byte, m *Message) ([]byte, error) {
 		}
 	}
 	return ip.Payload, nil
+}
+
+// impossibleSource tells whether an IPv4 source address can never send:
+// multicast, class E (broadcast included) and loopback, which a router
+// drops at IP input (RFC 1812 §5.3.7). 0.0.0.0 is legal for reports
+// (RFC 3376 §4.2.13).
+func impossibleSource(b []byte) bool {
+	return b[0] >= 224 || b[0] == 127
 }
 
 // decodeIGMP parses the IGMP message itself. gopacket's IGMP layer is not
