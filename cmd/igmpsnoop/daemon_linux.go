@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sort"
 	"sync"
 	"syscall"
@@ -308,6 +309,11 @@ func (d *daemon) snapshots(ctx context.Context) ([]bridgeSnapshot, error) {
 // listenControl opens the control socket, readable by root only. A stale
 // socket from a dead daemon is replaced; a live one is an error.
 func listenControl(path string) (net.Listener, error) {
+	// Its directory (under /run by default) may not exist when run by
+	// hand; systemd's RuntimeDirectory= makes it otherwise.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
 	if _, err := os.Stat(path); err == nil {
 		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
 			c.Close()

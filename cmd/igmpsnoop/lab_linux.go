@@ -837,7 +837,7 @@ func judgeTicks(ticks []labTick, events []labEvent, start time.Time) ([]string, 
 func (r *labRun) waitKept(ctx context.Context, exe string) {
 	sock := filepath.Join(r.dir, "igmpsnoop.sock")
 	fmt.Fprintf(r.out, `The lab stays up, the sender still streams, until you press Ctrl-C. Try:
-  ip netns exec %[1]s bridge mdb show dev %[2]s
+  ip netns exec %[1]s bridge -d mdb show dev %[2]s
   ip netns exec %[1]s bridge -d link show
   %[3]s show groups --socket %[4]s
   %[3]s show querier --socket %[4]s

@@ -48,7 +48,7 @@ func ticks(start time.Time, n int, want expect, rx int) []labTick {
 	return out
 }
 
-func TestJudgeTicks(t *testing.T) {
+func TestLabJudgeTicks(t *testing.T) {
 	start := time.Unix(1000, 0)
 	good := append(ticks(start, 2, wantNothing, 0), ticks(start.Add(2*time.Second), 2, wantTraffic, 20)...)
 	lines, err := judgeTicks(good, nil, start)
@@ -87,7 +87,7 @@ func TestJudgeTicks(t *testing.T) {
 	}
 }
 
-func TestRenderTick(t *testing.T) {
+func TestLabRenderTick(t *testing.T) {
 	start := time.Unix(1000, 0)
 	tk := ticks(start, 1, wantNothing, 0)[0]
 	tk.kinds[0][0], tk.want[0][0], tk.rx[0][0] = joined, wantTraffic, 20

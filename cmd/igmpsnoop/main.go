@@ -20,7 +20,7 @@ import (
 )
 
 // DefaultSocket is where the daemon listens for `show` requests.
-const DefaultSocket = "/run/igmpsnoop.sock"
+const DefaultSocket = "/run/igmpsnoop/igmpsnoop.sock"
 
 // version and commit are set at build time with -ldflags "-X main.version=...".
 var (
@@ -146,7 +146,7 @@ func cmdRun(args []string, stderr io.Writer) error {
 	for _, b := range set.Bridges {
 		names = append(names, b.Name)
 	}
-	log.Info("starting", zap.String("version", version), zap.Strings("bridges", names), zap.String("config", flags.config))
+	log.Info("starting", zap.String("version", versionString()), zap.Strings("bridges", names), zap.String("config", flags.config))
 	return runDaemon(ctx, log, flags, set)
 }
 
