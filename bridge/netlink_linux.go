@@ -24,6 +24,7 @@ const (
 	iflaBrMcastQuerier       = 25
 	iflaBrMcastHashMax       = 27
 	iflaBrMcastMembershipInt = 31
+	iflaBrMcastQuerierInt    = 32
 	iflaBrMcastQueryInt      = 33
 	iflaBrMcastQueryRespInt  = 34
 	iflaBrMcastIGMPVersion   = 43
@@ -271,6 +272,9 @@ func parseBridgeOptions(b []byte) (Options, error) {
 		case iflaBrMcastMembershipInt:
 			x, _ := u64(v)
 			o.MembershipInterval = centis(x)
+		case iflaBrMcastQuerierInt:
+			x, _ := u64(v)
+			o.QuerierInterval = centis(x)
 		case iflaBrMcastQueryInt:
 			x, _ := u64(v)
 			o.QueryInterval = centis(x)

@@ -41,6 +41,17 @@ func SetMembershipInterval(bridgeIndex int, d time.Duration) error {
 	return setBridgeOption(bridgeIndex, "membership interval", iflaBrMcastMembershipInt, nl.Uint64Attr(uint64(cs)))
 }
 
+// SetQuerierInterval sets the bridge's mcast_querier_interval: how long
+// the kernel believes in a querier it heard (and so prunes by the MDB
+// rather than flooding) after its last query.
+func SetQuerierInterval(bridgeIndex int, d time.Duration) error {
+	cs := (d + 5*time.Millisecond) / (10 * time.Millisecond)
+	if cs < 1 {
+		return fmt.Errorf("set querier interval of bridge %d: %v is below the kernel's 10ms resolution", bridgeIndex, d)
+	}
+	return setBridgeOption(bridgeIndex, "querier interval", iflaBrMcastQuerierInt, nl.Uint64Attr(uint64(cs)))
+}
+
 // SetIGMPVersion sets the bridge's mcast_igmp_version, 2 or 3. With 3 the
 // kernel forwards IPv4 multicast by (S,G) entries first and honours the
 // filter mode and source lists of (*,G) entries; its own queries become

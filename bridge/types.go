@@ -181,7 +181,10 @@ type Options struct {
 	Querier  bool // mcast_querier: the bridge sends its own general queries
 	// MembershipInterval (mcast_membership_interval) is the lifetime the
 	// kernel gives TEMPORARY MDB entries on add and on replace.
-	MembershipInterval    time.Duration
+	MembershipInterval time.Duration
+	// QuerierInterval (mcast_querier_interval) is how long the kernel
+	// counts a heard querier as present after its last query.
+	QuerierInterval       time.Duration
 	QueryInterval         time.Duration // mcast_query_interval
 	QueryResponseInterval time.Duration // mcast_query_response_interval
 	HashMax               uint32        // mcast_hash_max: MDB keys before E2BIG

@@ -327,6 +327,10 @@ func (t *Table) Len() int { return len(t.members) }
 // Keys returns the number of distinct groups.
 func (t *Table) Keys() int { return len(t.keys) }
 
+// KeyLen returns the number of port groups of k: the ports with a
+// membership of it.
+func (t *Table) KeyLen(k Key) int { return t.keys[k] }
+
 // PortLen returns the number of port groups of port.
 func (t *Table) PortLen(port int) int { return t.ports[port] }
 

@@ -198,3 +198,7 @@ func (d *Daemon) Exited() bool {
 		return false
 	}
 }
+
+// Pid is the daemon's process id: `ip netns exec` execs the daemon in
+// place, so it is the process the Daemon started.
+func (d *Daemon) Pid() int { return d.cmd.Process.Pid }

@@ -26,7 +26,10 @@ type Engine struct {
 	stats    counters
 	out      []Action
 	scratch  []int
-	srcKeys  map[srcKey]int // installed (S,G) keys, by how many port groups hold them
+	// floodReports lists, in port order, the ports whose policy says
+	// FloodReports, so relaying a report need not visit every port.
+	floodReports []int
+	srcKeys      map[srcKey]int // installed (S,G) keys, by how many port groups hold them
 	// routerPushed is when each dynamic router port was last pushed to
 	// the kernel with ActRouterPort.
 	routerPushed map[int]time.Time
@@ -96,6 +99,7 @@ func (e *Engine) PortUp(now time.Time, ifindex int, name string) []Action {
 		e.ports[ifindex] = p
 	}
 	p.name, p.up, p.policy = name, true, e.cfg.policy(name)
+	e.portsChanged()
 	e.applyPolicy(now, ifindex, p)
 	return e.out
 }
@@ -175,6 +179,7 @@ func (e *Engine) PortRemoved(now time.Time, ifindex int) []Action {
 	e.out = slices.DeleteFunc(e.out, func(a Action) bool { return a.Kind == ActRemove })
 	delete(e.ports, ifindex)
 	delete(e.portCounters, ifindex)
+	e.portsChanged()
 	return e.out
 }
 
@@ -280,8 +285,7 @@ func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, fram
 	case wire.KindQuery:
 		e.handleQuery(now, ifindex, m, frame)
 	case wire.KindReport, wire.KindLeave, wire.KindReportV3:
-		e.handleReport(now, ifindex, p, m)
-		e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
+		e.handleReport(now, ifindex, p, m, frame)
 	case wire.KindPIMHello, wire.KindMRDAdvert, wire.KindMRDTermination:
 		e.handleRouterMessage(now, ifindex, m)
 	}
@@ -319,8 +323,8 @@ var allNodes = netip.MustParseAddr("ff02::1")
 // operator says so (FloodReports).
 func (e *Engine) relay(ingress int, vlan uint16, v6 bool, frame []byte) {
 	e.scratch = e.table.AppendRouterPorts(e.scratch[:0], vlan, v6, ingress)
-	for i, p := range e.ports {
-		if p.policy.FloodReports && i != ingress && !slices.Contains(e.scratch, i) {
+	for _, i := range e.floodReports {
+		if i != ingress && !slices.Contains(e.scratch, i) {
 			e.scratch = append(e.scratch, i)
 		}
 	}
@@ -330,6 +334,18 @@ func (e *Engine) relay(ingress int, vlan uint16, v6 bool, frame []byte) {
 			e.stats.relayed++
 		}
 	}
+}
+
+// portsChanged recomputes what is derived from the ports and their
+// policies; call it whenever a port comes, goes or changes policy.
+func (e *Engine) portsChanged() {
+	e.floodReports = e.floodReports[:0]
+	for i, p := range e.ports {
+		if p.policy.FloodReports {
+			e.floodReports = append(e.floodReports, i)
+		}
+	}
+	slices.Sort(e.floodReports)
 }
 
 // flood sends a frame out of every port but ingress.
@@ -436,8 +452,11 @@ func (e *Engine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 			}
 		}
 	}
-	for i, p := range e.ports {
+	for _, p := range e.ports {
 		p.policy = cfg.policy(p.name)
+	}
+	e.portsChanged()
+	for i, p := range e.ports {
 		if p.up {
 			e.applyPolicy(now, i, p)
 		}

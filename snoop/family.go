@@ -83,6 +83,18 @@ func (e *Engine) BridgeMembershipInterval() time.Duration {
 	return gmi + e.cfg.MDBRefreshInterval
 }
 
+// OtherQuerierPresentInterval is the longest other-querier-present
+// interval in force: how long a querier counts as present after its last
+// query. The bridge must believe in queriers no longer than we do, or it
+// prunes by entries we have already aged out.
+func (e *Engine) OtherQuerierPresentInterval() time.Duration {
+	oqpi := e.cfg.OtherQuerierPresentInterval()
+	for _, f := range e.families {
+		oqpi = max(oqpi, f.oqpi())
+	}
+	return oqpi
+}
+
 // ownAddr is the source of our queries for f; invalid if we cannot query.
 func (e *Engine) ownAddr(f *family) netip.Addr {
 	if f.key.IPv6 {

@@ -12,19 +12,51 @@ import (
 // handleReport applies a v1/v2 report, a leave, or each record of a v3
 // report. IGMPv1/v2 and MLDv1 messages are their v3 equivalents
 // (RFC 3376 §7.3.2): a report is IS_EX({}), a leave TO_IN({}).
-func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Message) {
+func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Message, frame []byte) {
 	gen := m.Generation()
 	switch m.Kind {
-	case wire.KindReport:
-		e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: m.Group}, wire.ModeIsExclude, nil)
-	case wire.KindLeave:
-		e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: m.Group}, wire.ChangeToInclude, nil)
+	case wire.KindReport, wire.KindLeave:
+		t := wire.ModeIsExclude
+		if m.Kind == wire.KindLeave {
+			t = wire.ChangeToInclude
+		}
+		if !e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: m.Group}, t, nil) {
+			e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
+		}
 	case wire.KindReportV3:
+		refused := 0
 		for i := range m.Records {
 			r := &m.Records[i]
-			e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: r.Group}, r.Type, r.Sources)
+			if e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: r.Group}, r.Type, r.Sources) {
+				r.Type = 0 // marks it refused for relayRecords
+				refused++
+			}
+		}
+		switch {
+		case refused == 0:
+			e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
+		case refused < len(m.Records):
+			e.relayRecords(ifindex, m)
 		}
 	}
+}
+
+// relayRecords passes on a report without its refused records: what a
+// limit or profile turned down here must not reach the routers either, or
+// a flood refused at our bridge would fill theirs.
+func (e *Engine) relayRecords(ifindex int, m *wire.Message) {
+	kept := make([]wire.GroupRecord, 0, len(m.Records))
+	for _, r := range m.Records {
+		if r.Type != 0 {
+			kept = append(kept, r)
+		}
+	}
+	frame, err := wire.EncodeReport(wire.Report{Version: m.Version, SrcMAC: m.SrcMAC, Src: m.Src, Records: kept, VLAN: m.VLAN})
+	if err != nil {
+		e.event(Event{Kind: EventQueryFailed, Port: ifindex, Addr: m.Src, Detail: "re-encode report: " + err.Error()})
+		return
+	}
+	e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
 }
 
 // filter applies the port's profile to a record that can add traffic: a
@@ -113,19 +145,22 @@ func compat(pg *fdb.PortGroup, now time.Time) int {
 	return 3
 }
 
-func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Addr, gen int, key fdb.Key, t wire.RecordType, sources []netip.Addr) {
+// applyRecord applies one record; it reports refused when a limit or the
+// port's profile turned the record down, so that it is not passed on
+// upstream either.
+func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Addr, gen int, key fdb.Key, t wire.RecordType, sources []netip.Addr) (refused bool) {
 	if !learnable(key.Group) {
 		e.ignore(ifindex, ignoreNotLearnable)
-		return
+		return false
 	}
 	if p.policy.NoSnooping {
 		e.ignore(ifindex, ignoreNoSnooping)
-		return
+		return false
 	}
 	if !isReduction(t, sources) {
 		var ok bool
 		if sources, ok = e.filter(ifindex, p, host, key, t, sources); !ok {
-			return
+			return true
 		}
 	}
 	f := e.familyOf(key)
@@ -135,25 +170,25 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 	if pg == nil {
 		if !createsState(t, sources) {
 			e.ignore(ifindex, ignoreLeaveUnknown)
-			return
+			return false
 		}
 		if !e.makeRoom(ifindex, p, key, host) {
-			return
+			return true
 		}
-		if max := e.cfg.Limits.MaxKeys; max > 0 && e.table.Keys()+len(e.srcKeys) >= max && len(e.table.PortsOf(nil, key)) == 0 {
+		if max := e.cfg.Limits.MaxKeys; max > 0 && e.table.Keys()+len(e.srcKeys) >= max && e.table.KeyLen(key) == 0 {
 			// (S,G) keys count toward mcast_hash_max like groups do.
 			e.limitHit(ifindex, key, host, fdb.ErrKeyLimit)
-			return
+			return true
 		}
 		var err error
 		if pg, created, err = e.table.Join(key, ifindex); err != nil {
 			e.limitHit(ifindex, key, host, err)
-			return
+			return true
 		}
 		pg.Mode = fdb.Include
 	}
 	if pg.Static {
-		return
+		return false
 	}
 	switch gen {
 	case 1:
@@ -168,12 +203,12 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 		switch {
 		case t == wire.BlockOldSources:
 			e.ignore(ifindex, ignoreCompat)
-			return
+			return false
 		case t == wire.ModeIsExclude || t == wire.ChangeToExclude:
 			sources = nil
 		case t == wire.ChangeToInclude && c == 1:
 			e.ignore(ifindex, ignoreCompat)
-			return
+			return false
 		}
 	}
 	if !isReduction(t, sources) {
@@ -199,10 +234,11 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 		e.event(Event{Kind: EventJoin, Port: ifindex, Key: key, Addr: host})
 	}
 	if e.expire(now, pg) {
-		return
+		return false
 	}
 	e.sync(now, pg, !isReduction(t, sources))
 	e.schedule(pg)
+	return false
 }
 
 // transition applies one record to a port group: RFC 3376 §6.4.1 and

@@ -1,6 +1,7 @@
 package snoop
 
 import (
+	"net"
 	"net/netip"
 	"slices"
 	"testing"
@@ -154,5 +155,29 @@ func TestUntrackedMarkLapses(t *testing.T) {
 	acts := e.HandleMessage(later.Add(time.Second), fast, v3From(hostIP, rec(wire.ChangeToInclude)), rawFrame)
 	if isMember(e, fast, grp) || len(queries(t, acts)) != 0 {
 		t.Fatal("fast-leave still disabled long after the untracked report")
+	}
+}
+
+// Reports refused at a limit or by a profile are not passed upstream: a
+// flood refused here must not fill the routers' tables.
+func TestRefusedRecordsAreNotRelayed(t *testing.T) {
+	e := newEngine(t, withPort("a", PortPolicy{MaxGroups: 1}))
+	e.PortUp(t0, hostA, "a")
+	e.HandleMessage(t0, uplink, query(routeIP, netip.IPv4Unspecified(), 3), rawFrame)
+	if tx := kinds(e.HandleMessage(t0, hostA, report(2, grp), rawFrame), ActTransmit); len(tx) != 1 {
+		t.Fatalf("accepted report relayed %d times, want 1", len(tx))
+	}
+	if tx := kinds(e.HandleMessage(t0, hostA, report(2, netip.MustParseAddr("239.9.9.9")), rawFrame), ActTransmit); len(tx) != 0 {
+		t.Fatalf("a report refused at the limit was relayed: %+v", tx)
+	}
+	m := v3(rec(wire.ModeIsExclude), wire.GroupRecord{Type: wire.ModeIsExclude, Group: netip.MustParseAddr("239.9.9.9")})
+	m.SrcMAC = net.HardwareAddr{2, 0, 0, 0, 0, 9}
+	tx := kinds(e.HandleMessage(t0, hostA, m, rawFrame), ActTransmit)
+	if len(tx) != 1 || string(tx[0].Frame) == string(rawFrame) {
+		t.Fatalf("partly refused v3 report: %+v, want one re-encoded frame", tx)
+	}
+	got, err := wire.Decode(tx[0].Frame)
+	if err != nil || len(got.Records) != 1 || got.Records[0].Group != grp || got.Src != hostIP {
+		t.Fatalf("relayed %v (%v), want only the accepted record", got, err)
 	}
 }

@@ -62,7 +62,9 @@ func messageLabel(m *wire.Message) string {
 }
 
 type counters struct {
-	received      map[string]uint64
+	// received counts messages by labelKey, turned into messageLabel
+	// names in Stats: counting must not build a string per message.
+	received      map[labelKey]uint64
 	refused       [256]uint64 // by wire.Reason
 	ignored       [ignoreCount]uint64
 	relayed       uint64
@@ -70,11 +72,26 @@ type counters struct {
 	installFailed uint64
 }
 
+// labelKey is what messageLabel depends on.
+type labelKey struct {
+	mld     bool
+	kind    wire.Kind
+	version int
+}
+
+func (k labelKey) label() string {
+	m := wire.Message{Kind: k.kind, Version: k.version, Proto: wire.IGMP}
+	if k.mld {
+		m.Proto = wire.MLD
+	}
+	return messageLabel(&m)
+}
+
 func (c *counters) count(m *wire.Message) {
 	if c.received == nil {
-		c.received = make(map[string]uint64)
+		c.received = make(map[labelKey]uint64)
 	}
-	c.received[messageLabel(m)]++
+	c.received[labelKey{mld: m.Proto == wire.MLD, kind: m.Kind, version: m.Version}]++
 }
 
 // Stats is a snapshot of the engine's counters. Every field is a stable
@@ -131,7 +148,7 @@ func (e *Engine) Stats() Stats {
 		Memberships:   e.table.Len(),
 	}
 	for k, v := range e.stats.received {
-		s.Received[k] = v
+		s.Received[k.label()] += v
 	}
 	for _, r := range wire.Reasons() {
 		s.Refused[r.String()] = e.stats.refused[r]

@@ -1,7 +1,6 @@
 package snoop
 
 import (
-	"container/heap"
 	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/fdb"
@@ -27,27 +26,61 @@ type timer struct {
 	family famKey
 }
 
+// timerHeap is a binary min-heap of timers by due time. It is typed (no
+// container/heap, whose interface boxes every item into an allocation):
+// adding a timer allocates only when the array grows. A wake-up looks at
+// the root only, so idle memberships cost nothing until they are due.
 type timerHeap []timer
 
-func (h timerHeap) Len() int           { return len(h) }
-func (h timerHeap) Less(i, j int) bool { return h[i].at.Before(h[j].at) }
-func (h timerHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *timerHeap) Push(x any)        { *h = append(*h, x.(timer)) }
-func (h *timerHeap) Pop() any {
-	old := *h
-	t := old[len(old)-1]
-	*h = old[:len(old)-1]
-	return t
-}
+func (h timerHeap) less(i, j int) bool { return h[i].at.Before(h[j].at) }
 
-func (h *timerHeap) add(t timer) { heap.Push(h, t) }
+func (h *timerHeap) add(t timer) {
+	*h = append(*h, t)
+	h.up(len(*h) - 1)
+}
 
 // popDue removes and returns the earliest timer if it is due at now.
 func (h *timerHeap) popDue(now time.Time) (timer, bool) {
-	if len(*h) == 0 || (*h)[0].at.After(now) {
+	old := *h
+	if len(old) == 0 || old[0].at.After(now) {
 		return timer{}, false
 	}
-	return heap.Pop(h).(timer), true
+	t := old[0]
+	n := len(old) - 1
+	old[0] = old[n]
+	old[n] = timer{}
+	*h = old[:n]
+	h.down(0)
+	return t, true
+}
+
+func (h timerHeap) up(j int) {
+	for j > 0 {
+		i := (j - 1) / 2 // parent
+		if !h.less(j, i) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		j = i
+	}
+}
+
+func (h timerHeap) down(i int) {
+	n := len(h)
+	for {
+		j := 2*i + 1
+		if j >= n {
+			return
+		}
+		if r := j + 1; r < n && h.less(r, j) {
+			j = r
+		}
+		if !h.less(j, i) {
+			return
+		}
+		h[i], h[j] = h[j], h[i]
+		i = j
+	}
 }
 
 func (h timerHeap) next() (time.Time, bool) {

@@ -2,11 +2,9 @@ package wire
 
 import (
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"time"
-
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
 )
 
 // IGMP message types (RFC 3376 §4, RFC 2236 §2.1, RFC 1112 appendix I,
@@ -39,7 +37,9 @@ const (
 const (
 	ipProtoPIM               = 103
 	ipProtoICMPv6            = 58
+	ethTypeIPv4       uint16 = 0x0800
 	ethTypeIPv6       uint16 = 0x86dd
+	ethTypeDot1Q      uint16 = 0x8100
 	ipv6HeaderLen            = 40
 	maxIPv6ExtHeaders        = 8  // a sane bound; MLD needs one (Hop-by-Hop)
 	routerAlertMLD    uint16 = 0  // RFC 2711 Router Alert value for MLD
@@ -116,15 +116,16 @@ var (
 	errPIMDst         = refuse(ReasonBadDestination, "PIM hello not sent to ALL-PIM-ROUTERS")
 )
 
-// Decoder decodes and validates frames. It keeps gopacket's layer structs
-// between calls so steady-state decoding does not allocate; it holds no
+// Decoder decodes and validates frames without allocating; it holds no
 // state from one frame that can show in the next. A Decoder is not safe for
 // concurrent use: give each reading goroutine its own.
+//
+// The Ethernet, 802.1Q and IPv4 headers are parsed here rather than with
+// gopacket's layers: they are a few fixed fields, the snooper checks them
+// more strictly than gopacket does anyway, and a frame is read once
+// instead of twice (gopacket's layers cost as much as the whole validated
+// decode of a report).
 type Decoder struct {
-	eth layers.Ethernet
-	tag layers.Dot1Q
-	ip  layers.IPv4
-
 	// What the last IPv6 extension-header walk saw; reset by each walk.
 	hopByHop    bool // a Hop-by-Hop header
 	routerAlert bool // a Router Alert option in it, whatever its value
@@ -154,24 +155,25 @@ func Decode(frame []byte) (*Message, error) {
 func (d *Decoder) Decode(frame []byte, m *Message) error {
 	m.reset()
 
-	if err := d.eth.DecodeFromBytes(frame, gopacket.NilDecodeFeedback); err != nil {
+	if len(frame) < ethLen {
 		return errShortEthernet
 	}
-	m.DstMAC, m.SrcMAC = d.eth.DstMAC, d.eth.SrcMAC
-	etype, payload := d.eth.EthernetType, d.eth.Payload
-	if etype == layers.EthernetTypeDot1Q {
+	m.DstMAC, m.SrcMAC = net.HardwareAddr(frame[0:6:6]), net.HardwareAddr(frame[6:12:12])
+	etype, payload := binary.BigEndian.Uint16(frame[12:14]), frame[ethLen:]
+	if etype == ethTypeDot1Q {
 		// One tag only: a second 0x8100 or an 802.1ad S-tag falls through to
 		// "not IPv4", as the bridge would not treat it as IP either.
-		if err := d.tag.DecodeFromBytes(payload, gopacket.NilDecodeFeedback); err != nil {
+		if len(payload) < tagLen {
 			return errShortTag
 		}
-		m.VLAN = d.tag.VLANIdentifier
-		etype, payload = d.tag.Type, d.tag.Payload
+		m.VLAN = binary.BigEndian.Uint16(payload[0:2]) & 0x0fff
+		etype, payload = binary.BigEndian.Uint16(payload[2:4]), payload[tagLen:]
 	}
+	// An 802.3 length (below 0x600) in place of an EtherType is LLC: not IP.
 	switch etype {
-	case layers.EthernetTypeIPv4:
+	case ethTypeIPv4:
 		return d.decode4(payload, m)
-	case layers.EthernetTypeIPv6:
+	case ethTypeIPv6:
 		return d.decode6(payload, m)
 	}
 	return errNotIP
@@ -183,7 +185,7 @@ func (d *Decoder) decode4(b []byte, m *Message) error {
 	if err != nil {
 		return err
 	}
-	if d.ip.Protocol == ipProtoPIM {
+	if b[9] == ipProtoPIM {
 		return decodePIM(p, m)
 	}
 	// Checked only once the frame is known to be snooped, so that other
@@ -208,10 +210,8 @@ func validSourceMAC(mac []byte) bool {
 // decodeIPv4 validates the IPv4 header of an IGMP or PIM packet, fills m's
 // IP fields and returns the IP payload, trimmed to the IP total length.
 func (d *Decoder) decodeIPv4(b []byte, m *Message) ([]byte, error) {
-	// gopacket's IPv4 decoder is lenient where a snooper must not be: it
-	// reads total length 0 as "TSO, use the buffer" and only flags a
-	// truncated packet. So the fixed header is checked here, and gopacket
-	// parses the options.
+	// Stricter than gopacket's IPv4 decoder, which reads total length 0
+	// as "TSO, use the buffer" and only flags a truncated packet.
 	if len(b) < 20 {
 		return nil, errShortIP
 	}
@@ -236,25 +236,57 @@ func (d *Decoder) decodeIPv4(b []byte, m *Message) ([]byte, error) {
 	if checksum(b[:ihl]) != 0 {
 		return nil, errIPChecksum
 	}
-	ip := &d.ip
-	if err := ip.DecodeFromBytes(b, gopacket.NilDecodeFeedback); err != nil {
+	ra, ok := ipv4RouterAlert(b[20:ihl])
+	if !ok {
 		return nil, errIPOptions
 	}
-	if ip.Flags&layers.IPv4MoreFragments != 0 || ip.FragOffset != 0 {
+	// The More Fragments flag, or a fragment offset.
+	if binary.BigEndian.Uint16(b[6:8])&(ipFlagMF|ipFragOffset) != 0 {
 		return nil, errFragment
 	}
-	if impossibleSource(ip.SrcIP) {
+	if impossibleSource(b[12:16]) {
 		return nil, errIPSource
 	}
-	m.Src = netip.AddrFrom4([4]byte(ip.SrcIP))
-	m.Dst = netip.AddrFrom4([4]byte(ip.DstIP))
-	m.TTL = ip.TTL
-	for _, o := range ip.Options {
-		if o.OptionType == ipOptRouterAlrt {
-			m.RouterAlert = true
+	m.Src = netip.AddrFrom4([4]byte(b[12:16]))
+	m.Dst = netip.AddrFrom4([4]byte(b[16:20]))
+	m.TTL = b[8]
+	m.RouterAlert = ra
+	return b[ihl:], nil
+}
+
+// IPv4 flags and fragment offset (RFC 791 §3.1), in the 16-bit word at
+// offset 6.
+const (
+	ipFlagMF     = 0x2000
+	ipFragOffset = 0x1fff
+)
+
+// ipv4RouterAlert walks IPv4 options (RFC 791 §3.1) and reports whether a
+// Router Alert (RFC 2113) is among them, and false ok for malformed
+// options: a length below 2 or beyond the header. End of Option List ends
+// the walk; what follows it is padding.
+func ipv4RouterAlert(o []byte) (ra, ok bool) {
+	for len(o) > 0 {
+		switch o[0] {
+		case 0: // End of Option List
+			return ra, true
+		case 1: // No Operation
+			o = o[1:]
+			continue
 		}
+		if len(o) < 2 {
+			return false, false
+		}
+		n := int(o[1])
+		if n < 2 || n > len(o) {
+			return false, false
+		}
+		if o[0] == ipOptRouterAlrt {
+			ra = true
+		}
+		o = o[n:]
 	}
-	return ip.Payload, nil
+	return ra, true
 }
 
 // impossibleSource tells whether an IPv4 source address can never send:

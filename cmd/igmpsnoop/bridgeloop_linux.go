@@ -175,6 +175,7 @@ func (d *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	if err := d.adoptMDB(time.Now()); err != nil {
 		return err
 	}
+	d.followTimers()
 	d.apply(d.engine.Start(time.Now()))
 	if !cfg.Querier {
 		d.warnQuerierAt = time.Now().Add(cfg.QueryInterval + cfg.QueryResponseInterval)
@@ -552,11 +553,15 @@ func (d *bridgeLoop) logEvent(ev snoop.Event) {
 		fields = append(fields, zap.String("detail", ev.Detail))
 	}
 	switch ev.Kind {
-	case snoop.EventTimersChanged:
+	case snoop.EventTimersChanged, snoop.EventQuerierLost:
 		d.followTimers()
 	}
 	switch ev.Kind {
-	case snoop.EventQuerierLost, snoop.EventLimit, snoop.EventQueryFailed:
+	case snoop.EventLimit, snoop.EventFilterDeny:
+		// A flood makes one per report: counted, streamed, and only
+		// logged at debug level.
+		d.log.Debug("snooping event", fields...)
+	case snoop.EventQuerierLost, snoop.EventQueryFailed:
 		d.log.Warn("snooping event", fields...)
 		if ev.Kind == snoop.EventQuerierLost && !d.set.Engine.Querier {
 			d.log.Warn("querier gone: the bridge floods multicast until a querier is heard again")
@@ -594,16 +599,27 @@ func (d *bridgeLoop) fixedRouterPort(name string) bool {
 // temporary entries, above the membership interval the querier's timers
 // give: else the kernel would drop entries we still hold.
 func (d *bridgeLoop) followTimers() {
-	want := d.engine.BridgeMembershipInterval()
 	opts, err := bridge.ReadOptions(d.br.Index)
-	if err != nil || opts.MembershipInterval == want {
+	if err != nil {
 		return
 	}
-	if err := bridge.SetMembershipInterval(d.br.Index, want); err != nil {
-		d.log.Error("cannot follow the querier's timers", zap.Error(err))
-		return
+	if want := d.engine.BridgeMembershipInterval(); opts.MembershipInterval != want {
+		if err := bridge.SetMembershipInterval(d.br.Index, want); err != nil {
+			d.log.Error("cannot follow the querier's timers", zap.Error(err))
+		} else {
+			d.log.Info("set bridge membership interval", zap.Duration("was", opts.MembershipInterval), zap.Duration("now", want))
+		}
 	}
-	d.log.Info("set bridge membership interval", zap.Duration("was", opts.MembershipInterval), zap.Duration("now", want))
+	// The kernel must stop believing in a querier when we do: else, once it
+	// is gone, it keeps pruning by entries we have aged out, instead of
+	// flooding.
+	if want := d.engine.OtherQuerierPresentInterval(); opts.QuerierInterval != want {
+		if err := bridge.SetQuerierInterval(d.br.Index, want); err != nil {
+			d.log.Error("cannot set the bridge's querier interval", zap.Error(err))
+		} else {
+			d.log.Info("set bridge querier interval", zap.Duration("was", opts.QuerierInterval), zap.Duration("now", want))
+		}
+	}
 }
 
 func (d *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
@@ -683,7 +699,7 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 	}
 	p := &portIO{link: l, guard: guard, conn: conn, done: make(chan struct{}), stop: make(chan struct{})}
 	d.ports[l.Index] = p
-	go d.read(p)
+	go d.read(p, l.Index, l.Name)
 	if l.Up && l.Learning() {
 		d.apply(d.engine.PortUp(time.Now(), l.Index, l.Name))
 	}
@@ -692,20 +708,29 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 }
 
 // read copies frames from one port to the loop until the socket closes.
-func (d *bridgeLoop) read(p *portIO) {
+// It keeps its own copy of the port's index and name: the loop updates
+// p.link. A port going down makes the socket fail with ENETDOWN once;
+// that is not the end of the port, so the reader carries on.
+func (d *bridgeLoop) read(p *portIO, index int, name string) {
 	defer close(p.done)
 	for {
 		buf := d.pool.Get().(*[frameSize]byte)
 		n, err := p.conn.ReadFrame(buf[:])
 		if err != nil {
 			d.pool.Put(buf)
-			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
-				d.log.Debug("port reader stopped", zap.String("port", p.link.Name), zap.Error(err))
+			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return
 			}
-			return
+			d.log.Debug("port read failed; retrying", zap.String("port", name), zap.Error(err))
+			select {
+			case <-p.stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
 		}
 		select {
-		case d.frames <- frameIn{port: p.link.Index, buf: buf, n: n}:
+		case d.frames <- frameIn{port: index, buf: buf, n: n}:
 		case <-p.stop:
 			d.pool.Put(buf)
 			return
@@ -843,10 +868,10 @@ func (d *bridgeLoop) checkMDB(now time.Time) snoop.MDBCheck {
 		vid   uint16
 	}
 	want := map[key]fdb.PortGroup{}
+	// Every membership: a zero Installed only means "rewrite at the next
+	// report", not that there is no entry.
 	for _, pg := range d.engine.Memberships() {
-		if !pg.Installed.IsZero() {
-			want[key{pg.Port, pg.Key.Group, pg.Key.VLAN}] = pg
-		}
+		want[key{pg.Port, pg.Key.Group, pg.Key.VLAN}] = pg
 	}
 	have := map[key]bool{}
 	for _, e := range dump {

@@ -1,0 +1,614 @@
+//go:build linux
+
+// Command e2e is igmpsnoop's end-to-end benchmark: in a namespaced lab
+// (integration.NewLab) it injects a storm of raw IGMPv2 reports from the
+// host namespaces, as fast as they can send, and times how the bridge's
+// MDB converges, first with the kernel's own snooping (no daemon: the
+// bridge learns inline as frames arrive) and then with igmpsnoop, in the
+// same run, alternating, and prints both side by side with the ratio.
+//
+//	sudo go run ./bench/e2e                       # storms of 1 000 and 10 000 joins
+//	sudo go run ./bench/e2e -idle 60s             # and the daemon's idle cost
+//
+// Each storm is N (group, port) joins: N/hosts distinct groups per host
+// port, one report each. Times are taken from RTNLGRP_MDB notifications
+// (RTM_NEWMDB) read in the switch namespace: convergence is from the first
+// report sent to the last MDB entry notified; latency is, per report, from
+// its send to its entry's notification. Rounds alternate kernel and
+// igmpsnoop; convergence is the median over rounds, latencies are pooled.
+//
+// With -idle, a daemon holding -idle-members memberships (querier timers of
+// 125 s, so none expires) is left alone for the given time, and its CPU
+// time (utime+stime from /proc) and context switches are printed.
+//
+// It needs root, iproute2 and a kernel with TCX (as the daemon does).
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
+
+	"github.com/igmpsnoop/igmpsnoop/integration"
+	"github.com/igmpsnoop/igmpsnoop/wire"
+)
+
+func main() {
+	var (
+		sizes       = flag.String("sizes", "1000,10000", "storm sizes: (group, port) joins per storm, comma-separated")
+		hosts       = flag.Int("hosts", 10, "sending hosts (bridge ports)")
+		rounds      = flag.Int("rounds", 3, "rounds per size; each runs the kernel and igmpsnoop once")
+		bin         = flag.String("bin", "", "igmpsnoop binary (default: built from ./cmd/igmpsnoop)")
+		prefix      = flag.String("prefix", "bnch", "lab namespace prefix (at most 8 characters)")
+		idle        = flag.Duration("idle", 0, "also measure the daemon's CPU time while idle for this long (e.g. 60s)")
+		idleMembers = flag.Int("idle-members", 10000, "memberships the daemon holds during -idle")
+		timeout     = flag.Duration("timeout", 60*time.Second, "longest wait for a storm to converge")
+		daemonArgs  = flag.String("daemon-args", "", "extra arguments for `igmpsnoop run`, space-separated")
+		perfOut     = flag.String("perf", "", "record the daemon's storms with `perf record -g` into this file")
+	)
+	flag.Parse()
+	if os.Geteuid() != 0 {
+		fmt.Fprintln(os.Stderr, "e2e: needs root (network namespaces, raw sockets, the daemon's BPF guard)")
+		os.Exit(2)
+	}
+	var ns []int
+	for _, s := range strings.Split(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < *hosts {
+			fatalf("bad size %q: must be a number of at least -hosts", s)
+		}
+		ns = append(ns, n)
+	}
+	b := &bench{hosts: *hosts, timeout: *timeout, perf: *perfOut}
+	if *daemonArgs != "" {
+		b.daemonArgs = strings.Fields(*daemonArgs)
+	}
+	var err error
+	if b.bin = *bin; b.bin == "" {
+		if b.bin, err = buildDaemon(); err != nil {
+			fatalf("build igmpsnoop: %v", err)
+		}
+		defer os.RemoveAll(filepath.Dir(b.bin))
+	}
+	if err := b.setup(*prefix, max(slices.Max(ns), *idleMembers)); err != nil {
+		fatalf("lab: %v", err)
+	}
+	defer b.close()
+
+	printMachine()
+	var results []sizeResult
+	for _, n := range ns {
+		r := sizeResult{n: n}
+		for i := range *rounds {
+			for _, daemon := range []bool{false, true} {
+				s, err := b.storm(n, daemon)
+				if err != nil {
+					b.close()
+					fatalf("storm of %d, round %d, daemon %v: %v", n, i+1, daemon, err)
+				}
+				if daemon {
+					r.daemon = append(r.daemon, s)
+				} else {
+					r.kernel = append(r.kernel, s)
+				}
+				fmt.Fprintf(os.Stderr, "  %6d joins, round %d, %-9s converged in %v (%d/%d entries)\n",
+					n, i+1, s.who(), s.convergence.Round(time.Microsecond), s.learned, n)
+			}
+		}
+		results = append(results, r)
+	}
+	printTable(results)
+	if *idle > 0 {
+		if err := b.idleCost(*idleMembers, *idle); err != nil {
+			b.close()
+			fatalf("idle: %v", err)
+		}
+	}
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "e2e: "+format+"\n", args...)
+	os.Exit(1)
+}
+
+// buildDaemon builds ./cmd/igmpsnoop into a temporary directory.
+func buildDaemon() (string, error) {
+	dir, err := os.MkdirTemp("", "igmpsnoop-bench")
+	if err != nil {
+		return "", err
+	}
+	out := filepath.Join(dir, "igmpsnoop")
+	cmd := exec.Command("go", "build", "-o", out, "./cmd/igmpsnoop")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return out, nil
+}
+
+type bench struct {
+	hosts      int
+	timeout    time.Duration
+	bin        string
+	daemonArgs []string
+	lab        *integration.Lab
+	ports      []int // the hosts' switch ports, by host
+	senders    []*packet.Conn
+	macs       []net.HardwareAddr
+	watch      *mdbWatch
+	socket     string
+	perf       string
+}
+
+// Querier timers: long, so nothing expires during a run, as on a real LAN.
+const (
+	queryInterval = 125 * time.Second
+	queryResponse = 10 * time.Second
+)
+
+func (b *bench) setup(prefix string, most int) error {
+	lab, err := integration.NewLab(integration.Config{Prefix: prefix, Hosts: b.hosts, NoQuerier: true,
+		QueryInterval: queryInterval, QueryResponseInterval: queryResponse})
+	if err != nil {
+		return err
+	}
+	b.lab = lab
+	b.socket = filepath.Join(os.TempDir(), "igmpsnoop-bench-"+prefix+".sock")
+	// Room for every entry (the daemon's group limit is 3/4 of it), and the
+	// settings the daemon would make, so both runs see the same bridge.
+	hashMax := 16384
+	for hashMax*3/4 < most+64 {
+		hashMax *= 2
+	}
+	if _, err := lab.Exec(lab.Switch, "ip", "link", "set", lab.Bridge, "type", "bridge",
+		"mcast_hash_max", strconv.Itoa(hashMax), "mcast_igmp_version", "3", "mcast_mld_version", "2"); err != nil {
+		return err
+	}
+	err = integration.InNetns(lab.Switch, func() error {
+		for _, h := range lab.Hosts {
+			ifi, err := net.InterfaceByName(h.Port)
+			if err != nil {
+				return err
+			}
+			b.ports = append(b.ports, ifi.Index)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, h := range lab.Hosts {
+		err := integration.InNetns(h.Name, func() error {
+			ifi, err := net.InterfaceByName("eth0")
+			if err != nil {
+				return err
+			}
+			c, err := packet.Listen(ifi, packet.Raw, 0, nil)
+			if err != nil {
+				return err
+			}
+			b.senders = append(b.senders, c)
+			b.macs = append(b.macs, ifi.HardwareAddr)
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("sender in %s: %w", h.Name, err)
+		}
+	}
+	b.watch, err = watchMDB(lab.Switch, b.ports)
+	return err
+}
+
+func (b *bench) close() {
+	if b.watch != nil {
+		b.watch.close()
+		b.watch = nil
+	}
+	for _, c := range b.senders {
+		c.Close()
+	}
+	b.senders = nil
+	if b.lab != nil {
+		b.lab.Close()
+		b.lab = nil
+	}
+}
+
+// group is host h's j-th group: 239.(1+h).x.y, so every (group, port) is a
+// group of its own and the storm of N joins makes N MDB entries.
+func group(h, j int) netip.Addr {
+	return netip.AddrFrom4([4]byte{239, byte(1 + h), byte(j >> 8), byte(j)})
+}
+
+// flush empties the bridge's MDB: switching snooping off drops every entry.
+func (b *bench) flush() error {
+	for _, v := range []string{"0", "1"} {
+		if _, err := b.lab.Exec(b.lab.Switch, "ip", "link", "set", b.lab.Bridge, "type", "bridge", "mcast_snooping", v); err != nil {
+			return err
+		}
+	}
+	out, err := b.lab.Exec(b.lab.Switch, "bridge", "mdb", "show", "dev", b.lab.Bridge)
+	if err != nil {
+		return err
+	}
+	if n := strings.Count(out, " port "); n > 0 {
+		return fmt.Errorf("%d MDB entries left after a flush", n)
+	}
+	return nil
+}
+
+// query sends one general query from the router, so the bridge (and the
+// daemon) know a querier and the router port.
+func (b *bench) query() error {
+	stop, err := b.lab.StartQuerier(b.lab.RouterAddr, queryInterval, queryResponse)
+	if err != nil {
+		return err
+	}
+	time.Sleep(50 * time.Millisecond)
+	stop()
+	return nil
+}
+
+type stormResult struct {
+	daemon      bool
+	convergence time.Duration
+	latencies   []time.Duration // per learned report
+	learned     int
+	cpu         time.Duration // daemon CPU time during the storm
+}
+
+func (s stormResult) who() string {
+	if s.daemon {
+		return "igmpsnoop"
+	}
+	return "kernel"
+}
+
+// storm runs one storm of n joins against the kernel or the daemon.
+func (b *bench) storm(n int, daemon bool) (stormResult, error) {
+	res := stormResult{daemon: daemon}
+	if err := b.flush(); err != nil {
+		return res, err
+	}
+	var d *integration.Daemon
+	if daemon {
+		var err error
+		_ = os.Remove(b.socket)
+		if d, err = b.lab.StartDaemon(b.bin, b.socket, b.daemonArgs...); err != nil {
+			return res, err
+		}
+		defer func() {
+			if err := d.Stop(); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: daemon stop: %v\n%s", err, d.Log())
+			}
+		}()
+	}
+	if err := b.query(); err != nil {
+		return res, err
+	}
+	if daemon {
+		if err := waitRouter(d, b.lab.RouterPort); err != nil {
+			return res, err
+		}
+	} else {
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	per := n / b.hosts
+	frames := make([][][]byte, b.hosts)
+	for h := range b.hosts {
+		frames[h] = make([][]byte, per)
+		for j := range per {
+			f, err := wire.EncodeReport(wire.Report{Version: 2, SrcMAC: b.macs[h], Src: b.lab.Hosts[h].Addr, Group: group(h, j)})
+			if err != nil {
+				return res, err
+			}
+			frames[h][j] = f
+		}
+	}
+	b.watch.arm(per)
+	var cpu0 time.Duration
+	if daemon {
+		cpu0, _, _ = processCPU(d.Pid())
+		if b.perf != "" {
+			rec := exec.Command("perf", "record", "-q", "-F", "2000", "-g", "-o", b.perf, "-p", strconv.Itoa(d.Pid()))
+			if err := rec.Start(); err != nil {
+				return res, fmt.Errorf("perf: %w", err)
+			}
+			time.Sleep(500 * time.Millisecond)
+			defer func() {
+				_ = rec.Process.Signal(os.Interrupt)
+				_ = rec.Wait()
+			}()
+		}
+	}
+	sent := make([][]int64, b.hosts)
+	var wg sync.WaitGroup
+	var sendErr atomic.Value
+	start := make(chan struct{})
+	for h := range b.hosts {
+		sent[h] = make([]int64, per)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := b.senders[h]
+			to := &packet.Addr{HardwareAddr: net.HardwareAddr{0x01, 0x00, 0x5e, 0, 0, 1}}
+			<-start
+			for j, f := range frames[h] {
+				sent[h][j] = time.Now().UnixNano()
+				if _, err := c.WriteTo(f, to); err != nil {
+					sendErr.Store(err)
+					return
+				}
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if err, _ := sendErr.Load().(error); err != nil {
+		return res, fmt.Errorf("send: %w", err)
+	}
+	seen := b.watch.wait(n, b.timeout)
+	if daemon {
+		cpu1, _, _ := processCPU(d.Pid())
+		res.cpu = cpu1 - cpu0
+	}
+	first, last := int64(math.MaxInt64), int64(0)
+	for h := range b.hosts {
+		first = min(first, sent[h][0])
+		for j := range per {
+			t := seen[h][j]
+			if t == 0 {
+				continue
+			}
+			res.learned++
+			last = max(last, t)
+			res.latencies = append(res.latencies, time.Duration(t-sent[h][j]))
+		}
+	}
+	if err := b.watch.err(); err != nil {
+		return res, err
+	}
+	if res.learned == 0 {
+		return res, errors.New("no MDB entry learned")
+	}
+	res.convergence = time.Duration(last - first)
+	if res.learned < n {
+		fmt.Fprintf(os.Stderr, "e2e: %s learned %d of %d joins within %v\n", res.who(), res.learned, n, b.timeout)
+		if d != nil {
+			var st struct {
+				Stats []struct {
+					Ports map[string]any `json:"ports"`
+				} `json:"stats"`
+			}
+			_ = d.Show("stats", &st)
+			if len(st.Stats) > 0 {
+				fmt.Fprintf(os.Stderr, "e2e: daemon port stats: %v\n", st.Stats[0].Ports)
+			}
+		}
+	}
+	return res, nil
+}
+
+// waitRouter waits until the daemon has learned the router port.
+func waitRouter(d *integration.Daemon, port string) error {
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		var r struct {
+			Routers []struct {
+				Port string `json:"port"`
+			} `json:"routers"`
+		}
+		if err := d.Show("routers", &r); err == nil {
+			for _, x := range r.Routers {
+				if x.Port == port {
+					return nil
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return fmt.Errorf("the daemon did not learn router port %s", port)
+}
+
+// processCPU returns a process's CPU time (utime+stime, all threads) and
+// its threads' context switches (voluntary, involuntary).
+func processCPU(pid int) (cpu time.Duration, vol, invol int64) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, 0
+	}
+	s := string(b)
+	// Fields after the command name, which is in parentheses and may hold
+	// spaces: state is field 3, utime 14, stime 15.
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	const hz = 100 // USER_HZ
+	cpu = time.Duration(ut+st) * time.Second / hz
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	for _, t := range tasks {
+		b, err := os.ReadFile(t)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+			switch k {
+			case "voluntary_ctxt_switches":
+				vol += n
+			case "nonvoluntary_ctxt_switches":
+				invol += n
+			}
+		}
+	}
+	return cpu, vol, invol
+}
+
+// idleCost fills the daemon with members memberships, leaves it alone for
+// d and prints the CPU time it used meanwhile.
+func (b *bench) idleCost(members int, d time.Duration) error {
+	if err := b.flush(); err != nil {
+		return err
+	}
+	_ = os.Remove(b.socket)
+	dm, err := b.lab.StartDaemon(b.bin, b.socket, b.daemonArgs...)
+	if err != nil {
+		return err
+	}
+	defer dm.Stop()
+	if err := b.query(); err != nil {
+		return err
+	}
+	if err := waitRouter(dm, b.lab.RouterPort); err != nil {
+		return err
+	}
+	per := members / b.hosts
+	b.watch.arm(per)
+	to := &packet.Addr{HardwareAddr: net.HardwareAddr{0x01, 0x00, 0x5e, 0, 0, 1}}
+	for h := range b.hosts {
+		for j := range per {
+			f, err := wire.EncodeReport(wire.Report{Version: 2, SrcMAC: b.macs[h], Src: b.lab.Hosts[h].Addr, Group: group(h, j)})
+			if err != nil {
+				return err
+			}
+			if _, err := b.senders[h].WriteTo(f, to); err != nil {
+				return err
+			}
+			if j%256 == 255 {
+				time.Sleep(5 * time.Millisecond) // a join wave, not a storm: nothing dropped
+			}
+		}
+	}
+	seen := b.watch.wait(per*b.hosts, b.timeout)
+	learned := 0
+	for h := range seen {
+		for _, t := range seen[h] {
+			if t != 0 {
+				learned++
+			}
+		}
+	}
+	time.Sleep(2 * time.Second) // let the join wave's work finish
+	var v struct {
+		Groups []json0 `json:"groups"`
+	}
+	_ = dm.Show("groups", &v)
+	fmt.Fprintf(os.Stderr, "  idle: daemon holds %d memberships (%d MDB entries notified); idle for %v...\n", len(v.Groups), learned, d)
+	cpu0, vol0, invol0 := processCPU(dm.Pid())
+	t0 := time.Now()
+	time.Sleep(d)
+	cpu1, vol1, invol1 := processCPU(dm.Pid())
+	el := time.Since(t0)
+	fmt.Printf("\nIdle cost: igmpsnoop holding %d memberships, no traffic, %v\n", len(v.Groups), el.Round(time.Second))
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "memberships\twall\tCPU (utime+stime)\tCPU share\twake-ups (voluntary ctx switches)\tinvoluntary\t")
+	fmt.Fprintf(w, "%d\t%v\t%.2f s\t%.4f%%\t%d\t%d\t\n", len(v.Groups), el.Round(time.Second), (cpu1 - cpu0).Seconds(),
+		100*(cpu1-cpu0).Seconds()/el.Seconds(), vol1-vol0, invol1-invol0)
+	w.Flush()
+	return nil
+}
+
+type json0 = map[string]any
+
+type sizeResult struct {
+	n              int
+	kernel, daemon []stormResult
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+func pooled(rs []stormResult) (lat []time.Duration, learned, total int) {
+	for _, r := range rs {
+		lat = append(lat, r.latencies...)
+		learned += r.learned
+	}
+	slices.Sort(lat)
+	return lat, learned, 0
+}
+
+func pct(s []time.Duration, p float64) time.Duration {
+	if len(s) == 0 {
+		return 0
+	}
+	i := int(math.Ceil(p*float64(len(s)))) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+func convergences(rs []stormResult) []time.Duration {
+	var out []time.Duration
+	for _, r := range rs {
+		out = append(out, r.convergence)
+	}
+	return out
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
+
+func printTable(results []sizeResult) {
+	fmt.Println()
+	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(w, "joins\tsnooper\tlearned\tconvergence (median)\trate\tlatency p50\tp99\tmax\tdaemon CPU\tconvergence ratio\t")
+	for _, r := range results {
+		kc, dc := median(convergences(r.kernel)), median(convergences(r.daemon))
+		for _, rs := range [][]stormResult{r.kernel, r.daemon} {
+			lat, learned, _ := pooled(rs)
+			c := median(convergences(rs))
+			ratio, cpu := "", ""
+			if rs[0].daemon {
+				ratio = fmt.Sprintf("%.2f×", float64(dc)/float64(kc))
+				var t time.Duration
+				for _, x := range rs {
+					t += x.cpu
+				}
+				cpu = ms(t / time.Duration(len(rs)))
+			}
+			fmt.Fprintf(w, "%d\t%s\t%d/%d\t%s\t%.0f/s\t%s\t%s\t%s\t%s\t%s\t\n", r.n, rs[0].who(), learned, r.n*len(rs), ms(c),
+				float64(r.n)/c.Seconds(), ms(pct(lat, 0.50)), ms(pct(lat, 0.99)), ms(pct(lat, 1)), cpu, ratio)
+		}
+	}
+	w.Flush()
+	fmt.Println("\nconvergence: first report sent to last MDB entry notified (RTNLGRP_MDB); ratio: igmpsnoop / kernel.")
+	fmt.Println("latency: per report, send to its MDB entry's notification, pooled over rounds. daemon CPU: mean per storm.")
+}
+
+func printMachine() {
+	model := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				model = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	var u unix.Utsname
+	_ = unix.Uname(&u)
+	fmt.Printf("machine: %d CPUs (%s), kernel %s, %s\n", runtime.NumCPU(), model, unix.ByteSliceToString(u.Release[:]), runtime.Version())
+}
