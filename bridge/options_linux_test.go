@@ -18,6 +18,7 @@ func TestOptions(t *testing.T) {
 		want := Options{
 			Snooping:              true,
 			MembershipInterval:    260 * time.Second,
+			QuerierInterval:       255 * time.Second,
 			QueryInterval:         125 * time.Second,
 			QueryResponseInterval: 10 * time.Second,
 			HashMax:               4096,
@@ -30,6 +31,12 @@ func TestOptions(t *testing.T) {
 
 		if err := SetMembershipInterval(l.brIdx, 42500*time.Millisecond); err != nil {
 			t.Fatalf("SetMembershipInterval: %v", err)
+		}
+		if err := SetQuerierInterval(l.brIdx, 4500*time.Millisecond); err != nil {
+			t.Fatalf("SetQuerierInterval: %v", err)
+		}
+		if o, err := ReadOptions(l.brIdx); err != nil || o.QuerierInterval != 4500*time.Millisecond {
+			t.Fatalf("querier interval read back %v (%v), want 4.5s", o.QuerierInterval, err)
 		}
 		o, err = ReadOptions(l.brIdx)
 		if err != nil {
