@@ -31,8 +31,8 @@ func fillTable(tb testing.TB, t *Table, n int, now time.Time) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		pg.Mode, pg.GroupExpires, pg.Generation = Exclude, now.Add(260*time.Second), 2
-		pg.V2HostUntil, pg.Refreshed, pg.Installed = pg.GroupExpires, now, now
+		pg.Mode, pg.GroupExpires, pg.Generation = Exclude, TimeOf(now.Add(260*time.Second)), 2
+		pg.V2HostUntil, pg.Refreshed, pg.Installed = pg.GroupExpires, TimeOf(now), TimeOf(now)
 		pg.InstalledMode = Exclude
 		pg.Hosts = append(pg.Hosts, Host{Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(port)}), Mode: Exclude, Expires: pg.GroupExpires})
 	}

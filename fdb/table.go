@@ -41,7 +41,7 @@ func (m FilterMode) String() string {
 // requested (RFC 3376 §6.2.1, lists X and Y).
 type Source struct {
 	Addr    netip.Addr
-	Expires time.Time
+	Expires Time
 }
 
 // Forwards reports whether traffic from this source flows at now, given
@@ -59,7 +59,7 @@ type Host struct {
 	Addr    netip.Addr
 	Mode    FilterMode
 	Sources []netip.Addr
-	Expires time.Time
+	Expires Time
 }
 
 // Wants reports whether the host wants traffic from src (invalid src: any).
@@ -72,50 +72,176 @@ func (h *Host) Wants(src netip.Addr) bool {
 }
 
 // PortGroup is one port's membership of one group: the router-side state
-// of RFC 3376 §6 (and RFC 3810 §7) for that port.
+// of RFC 3376 §6 (and RFC 3810 §7) for that port. A bridge may hold 100 000
+// of them, so it is kept small: its times are compact Times, and the state
+// few memberships need (last-member queries, older IGMPv1 hosts,
+// untrackable reporters) lives apart and only while set, behind accessors
+// (QueriesLeft, SetQueriesLeft, ...).
 type PortGroup struct {
 	Key  Key
 	Port int
 	Mode FilterMode
-	// GroupExpires is the group timer; it runs in EXCLUDE mode only.
-	GroupExpires time.Time
-	// Sources, sorted by address.
-	Sources []Source
 	// Generation of the latest report: 1 IGMPv1, 2 IGMPv2/MLDv1,
 	// 3 IGMPv3/MLDv2; 0 if unknown (adopted from an earlier run).
 	Generation uint8
-	// V1HostUntil and V2HostUntil are the Older Host Present timers
-	// (RFC 3376 §7.3.2, RFC 3810 §8.3.2 has only the v1 one).
-	V1HostUntil, V2HostUntil time.Time
 	// Static memberships never expire and ignore reports.
 	Static bool
-	// Refreshed is when the latest report arrived.
-	Refreshed time.Time
-	// Installed is when the MDB entry was last written, so the owner can
-	// rate-limit refreshes of the kernel's own timer; zero forces a write.
-	Installed time.Time
-	// QueriesLeft counts group-specific queries still to send after a
-	// leave; NextQuery is when the next is due. SourceQueries lists the
-	// sources still being queried, and SourceQueriesLeft their count.
-	QueriesLeft       uint8
-	NextQuery         time.Time
-	SourceQueries     []netip.Addr
-	SourceQueriesLeft uint8
 	// Leaving is set while a leave (or a source block) is being queried,
 	// and cleared by a report that keeps the group.
 	Leaving bool
+	// InstalledMode and InstalledSources are what the MDB entry holds.
+	InstalledMode FilterMode
+	// GroupExpires is the group timer; it runs in EXCLUDE mode only.
+	GroupExpires Time
+	// Sources, sorted by address.
+	Sources []Source
+	// V2HostUntil is the IGMPv2/MLDv1 Older Host Present timer (RFC 3376
+	// §7.3.2, RFC 3810 §8.3.2); the IGMPv1 one is V1HostUntil().
+	V2HostUntil Time
+	// Refreshed is when the latest report arrived.
+	Refreshed Time
+	// Installed is when the MDB entry was last written, so the owner can
+	// rate-limit refreshes of the kernel's own timer; zero forces a write.
+	Installed Time
 	// Hosts are the reporters behind the port (explicit host tracking),
 	// newest first.
-	Hosts []Host
-	// UntrackedUntil is when the last report from an untrackable host
-	// stops counting (it could still be listening until then).
-	UntrackedUntil time.Time
-	// InstalledMode and InstalledSources are what the MDB entry holds.
-	InstalledMode    FilterMode
+	Hosts            []Host
 	InstalledSources []netip.Addr
 	// Wake is when the owner's timer for this port group is set to fire
 	// (zero: none). It lets the owner keep one timer per port group.
-	Wake time.Time
+	Wake Time
+	// rare holds what few port groups need; nil while all of it is zero.
+	rare *rareState
+}
+
+// rareState is the part of a port group's state that most port groups
+// never set: see the PortGroup accessors.
+type rareState struct {
+	v1HostUntil, untrackedUntil, nextQuery Time
+	queriesLeft, sourceQueriesLeft         uint8
+	sourceQueries                          []netip.Addr
+}
+
+// edit returns the rare state to change, allocating it if need be.
+func (pg *PortGroup) edit() *rareState {
+	if pg.rare == nil {
+		pg.rare = new(rareState)
+	}
+	return pg.rare
+}
+
+// tidy frees the rare state once all of it is zero again.
+func (pg *PortGroup) tidy() {
+	if r := pg.rare; r != nil && r.v1HostUntil == 0 && r.untrackedUntil == 0 && r.nextQuery == 0 &&
+		r.queriesLeft == 0 && r.sourceQueriesLeft == 0 && len(r.sourceQueries) == 0 {
+		pg.rare = nil
+	}
+}
+
+// V1HostUntil is the IGMPv1 Older Host Present timer (RFC 3376 §7.3.2).
+func (pg *PortGroup) V1HostUntil() Time {
+	if pg.rare == nil {
+		return 0
+	}
+	return pg.rare.v1HostUntil
+}
+
+// SetV1HostUntil sets the IGMPv1 Older Host Present timer.
+func (pg *PortGroup) SetV1HostUntil(t Time) {
+	if t != 0 || pg.rare != nil {
+		pg.edit().v1HostUntil = t
+		pg.tidy()
+	}
+}
+
+// UntrackedUntil is when the last report from an untrackable host (from
+// 0.0.0.0 or ::, or one too many to track) stops counting: it could
+// still be listening until then.
+func (pg *PortGroup) UntrackedUntil() Time {
+	if pg.rare == nil {
+		return 0
+	}
+	return pg.rare.untrackedUntil
+}
+
+// SetUntrackedUntil sets UntrackedUntil.
+func (pg *PortGroup) SetUntrackedUntil(t Time) {
+	if t != 0 || pg.rare != nil {
+		pg.edit().untrackedUntil = t
+		pg.tidy()
+	}
+}
+
+// QueriesLeft counts the group-specific queries still to send after a
+// leave; NextQuery is when the next is due.
+func (pg *PortGroup) QueriesLeft() uint8 {
+	if pg.rare == nil {
+		return 0
+	}
+	return pg.rare.queriesLeft
+}
+
+// SetQueriesLeft sets QueriesLeft.
+func (pg *PortGroup) SetQueriesLeft(n uint8) {
+	if n != 0 || pg.rare != nil {
+		pg.edit().queriesLeft = n
+		pg.tidy()
+	}
+}
+
+// NextQuery is when the next group(-and-source)-specific query is due;
+// it means nothing while no queries are left.
+func (pg *PortGroup) NextQuery() Time {
+	if pg.rare == nil {
+		return 0
+	}
+	return pg.rare.nextQuery
+}
+
+// SetNextQuery sets NextQuery. With no queries left it is not kept.
+func (pg *PortGroup) SetNextQuery(t Time) {
+	if pg.rare == nil && pg.QueriesLeft() == 0 && pg.SourceQueriesLeft() == 0 {
+		return
+	}
+	pg.edit().nextQuery = t
+	if pg.rare.queriesLeft == 0 && pg.rare.sourceQueriesLeft == 0 {
+		pg.rare.nextQuery = 0
+	}
+	pg.tidy()
+}
+
+// SourceQueries lists the sources still being queried after a block or
+// a change of filter, and SourceQueriesLeft how many queries remain.
+func (pg *PortGroup) SourceQueries() []netip.Addr {
+	if pg.rare == nil {
+		return nil
+	}
+	return pg.rare.sourceQueries
+}
+
+// SetSourceQueries sets SourceQueries (the slice is kept, not copied).
+func (pg *PortGroup) SetSourceQueries(s []netip.Addr) {
+	if len(s) != 0 || pg.rare != nil {
+		pg.edit().sourceQueries = s
+		pg.tidy()
+	}
+}
+
+// SourceQueriesLeft counts the group-and-source-specific queries still to
+// send.
+func (pg *PortGroup) SourceQueriesLeft() uint8 {
+	if pg.rare == nil {
+		return 0
+	}
+	return pg.rare.sourceQueriesLeft
+}
+
+// SetSourceQueriesLeft sets SourceQueriesLeft.
+func (pg *PortGroup) SetSourceQueriesLeft(n uint8) {
+	if n != 0 || pg.rare != nil {
+		pg.edit().sourceQueriesLeft = n
+		pg.tidy()
+	}
 }
 
 // Source returns the index of addr in Sources and whether it is there.
@@ -128,13 +254,13 @@ func (pg *PortGroup) Source(addr netip.Addr) (int, bool) {
 func (pg *PortGroup) SetSource(addr netip.Addr, expires time.Time, max int) bool {
 	i, ok := pg.Source(addr)
 	if ok {
-		pg.Sources[i].Expires = expires
+		pg.Sources[i].Expires = TimeOf(expires)
 		return true
 	}
 	if max > 0 && len(pg.Sources) >= max {
 		return false
 	}
-	pg.Sources = slices.Insert(pg.Sources, i, Source{Addr: addr, Expires: expires})
+	pg.Sources = slices.Insert(pg.Sources, i, Source{Addr: addr, Expires: TimeOf(expires)})
 	return true
 }
 
@@ -165,8 +291,9 @@ func (pg *PortGroup) DeleteHost(addr netip.Addr) {
 // (everything else flows).
 func (pg *PortGroup) Forwarding(now time.Time) (FilterMode, []netip.Addr) {
 	var out []netip.Addr
+	n := TimeOf(now)
 	for _, s := range pg.Sources {
-		if pg.Mode == Exclude && s.Expires.IsZero() || pg.Mode == Include && s.Expires.After(now) {
+		if pg.Mode == Exclude && s.Expires.IsZero() || pg.Mode == Include && s.Expires > n {
 			out = append(out, s.Addr)
 		}
 	}
@@ -177,7 +304,11 @@ func (pg *PortGroup) Forwarding(now time.Time) (FilterMode, []netip.Addr) {
 func (pg *PortGroup) Clone() PortGroup {
 	c := *pg
 	c.Sources = slices.Clone(pg.Sources)
-	c.SourceQueries = slices.Clone(pg.SourceQueries)
+	if pg.rare != nil {
+		r := *pg.rare
+		r.sourceQueries = slices.Clone(r.sourceQueries)
+		c.rare = &r
+	}
 	c.InstalledSources = slices.Clone(pg.InstalledSources)
 	c.Hosts = make([]Host, len(pg.Hosts))
 	for i, h := range pg.Hosts {
@@ -203,11 +334,6 @@ var (
 	ErrKeyLimit  = errors.New("table full: group limit reached")
 	ErrPortLimit = errors.New("port full: per-port group limit reached")
 )
-
-type memberKey struct {
-	Key
-	port int
-}
 
 // RouterKey names a router port for one protocol (IPv4 for IGMP, IPv6 for
 // MLD) in one VLAN: a router may speak only one of them.
@@ -237,11 +363,17 @@ func (t *Table) RouterPort(port int) bool {
 
 // Table is the membership and router-port table of one bridge. It is not
 // safe for concurrent use: one goroutine (the engine's) owns it.
+//
+// Port groups are indexed by group, each group's by port: one map entry
+// per group rather than per (group, port), and a pointer per membership.
+// A bridge's groups are bounded by mcast_hash_max, so large tables have
+// many ports per group, and this keeps the index to a few bytes per
+// membership (BenchmarkTableMemory).
 type Table struct {
 	limits  Limits
-	members map[memberKey]*PortGroup
-	keys    map[Key]int // port groups per key
-	ports   map[int]int // port groups per port
+	groups  map[Key][]*PortGroup // each sorted by port
+	n       int                  // port groups
+	ports   map[int]int          // port groups per port
 	routers map[RouterKey]*Router
 }
 
@@ -249,8 +381,7 @@ type Table struct {
 func New(limits Limits) *Table {
 	return &Table{
 		limits:  limits,
-		members: make(map[memberKey]*PortGroup),
-		keys:    make(map[Key]int),
+		groups:  make(map[Key][]*PortGroup),
 		ports:   make(map[int]int),
 		routers: make(map[RouterKey]*Router),
 	}
@@ -259,41 +390,54 @@ func New(limits Limits) *Table {
 // SetLimits changes the limits; existing port groups stay.
 func (t *Table) SetLimits(l Limits) { t.limits = l }
 
+// find returns where port's membership is, or would be, in pgs.
+func find(pgs []*PortGroup, port int) (int, bool) {
+	return slices.BinarySearchFunc(pgs, port, func(pg *PortGroup, p int) int { return cmp.Compare(pg.Port, p) })
+}
+
 // Get returns port's membership of k, or nil.
 func (t *Table) Get(k Key, port int) *PortGroup {
-	return t.members[memberKey{k, port}]
+	pgs := t.groups[k]
+	if i, ok := find(pgs, port); ok {
+		return pgs[i]
+	}
+	return nil
 }
 
 // Join returns port's membership of k, creating it if the limits allow.
 // created tells whether it is new; a new one has no mode and zero times.
 func (t *Table) Join(k Key, port int) (pg *PortGroup, created bool, err error) {
-	mk := memberKey{k, port}
-	if pg := t.members[mk]; pg != nil {
-		return pg, false, nil
+	pgs := t.groups[k]
+	i, ok := find(pgs, port)
+	if ok {
+		return pgs[i], false, nil
 	}
 	if t.limits.MaxPerPort > 0 && t.ports[port] >= t.limits.MaxPerPort {
 		return nil, false, ErrPortLimit
 	}
-	if t.limits.MaxKeys > 0 && t.keys[k] == 0 && len(t.keys) >= t.limits.MaxKeys {
+	if t.limits.MaxKeys > 0 && len(pgs) == 0 && len(t.groups) >= t.limits.MaxKeys {
 		return nil, false, ErrKeyLimit
 	}
 	pg = &PortGroup{Key: k, Port: port}
-	t.members[mk] = pg
-	t.keys[k]++
+	t.groups[k] = slices.Insert(pgs, i, pg)
+	t.n++
 	t.ports[port]++
 	return pg, true, nil
 }
 
 // Remove deletes port's membership of k and reports whether there was one.
 func (t *Table) Remove(k Key, port int) bool {
-	mk := memberKey{k, port}
-	if _, ok := t.members[mk]; !ok {
+	pgs := t.groups[k]
+	i, ok := find(pgs, port)
+	if !ok {
 		return false
 	}
-	delete(t.members, mk)
-	if t.keys[k]--; t.keys[k] <= 0 {
-		delete(t.keys, k)
+	if len(pgs) == 1 {
+		delete(t.groups, k)
+	} else {
+		t.groups[k] = slices.Delete(pgs, i, i+1)
 	}
+	t.n--
 	if t.ports[port]--; t.ports[port] <= 0 {
 		delete(t.ports, port)
 	}
@@ -304,9 +448,11 @@ func (t *Table) Remove(k Key, port int) bool {
 // returning the memberships removed in a stable order.
 func (t *Table) RemovePort(port int) []PortGroup {
 	var gone []PortGroup
-	for mk, pg := range t.members {
-		if mk.port == port {
-			gone = append(gone, *pg)
+	if t.ports[port] > 0 {
+		for _, pgs := range t.groups {
+			if i, ok := find(pgs, port); ok {
+				gone = append(gone, *pgs[i])
+			}
 		}
 	}
 	for i := range gone {
@@ -322,14 +468,14 @@ func (t *Table) RemovePort(port int) []PortGroup {
 }
 
 // Len returns the number of port groups.
-func (t *Table) Len() int { return len(t.members) }
+func (t *Table) Len() int { return t.n }
 
 // Keys returns the number of distinct groups.
-func (t *Table) Keys() int { return len(t.keys) }
+func (t *Table) Keys() int { return len(t.groups) }
 
 // KeyLen returns the number of port groups of k: the ports with a
 // membership of it.
-func (t *Table) KeyLen(k Key) int { return t.keys[k] }
+func (t *Table) KeyLen(k Key) int { return len(t.groups[k]) }
 
 // PortLen returns the number of port groups of port.
 func (t *Table) PortLen(port int) int { return t.ports[port] }
@@ -342,9 +488,11 @@ type MemberKey struct {
 
 // AllKeys returns every (group, port) in no particular order.
 func (t *Table) AllKeys() []MemberKey {
-	out := make([]MemberKey, 0, len(t.members))
-	for mk := range t.members {
-		out = append(out, MemberKey{mk.Key, mk.port})
+	out := make([]MemberKey, 0, t.n)
+	for k, pgs := range t.groups {
+		for _, pg := range pgs {
+			out = append(out, MemberKey{k, pg.Port})
+		}
 	}
 	return out
 }
@@ -358,23 +506,18 @@ func (t *Table) KeysOf(port int) []Key {
 		return nil
 	}
 	var out []Key
-	for mk := range t.members {
-		if mk.port == port {
-			out = append(out, mk.Key)
+	for k, pgs := range t.groups {
+		if _, ok := find(pgs, port); ok {
+			out = append(out, k)
 		}
 	}
 	return out
 }
 
-// PortsOf appends to dst the ports with a membership of k.
+// PortsOf appends to dst the ports with a membership of k, in port order.
 func (t *Table) PortsOf(dst []int, k Key) []int {
-	if t.keys[k] == 0 {
-		return dst
-	}
-	for mk := range t.members {
-		if mk.Key == k {
-			dst = append(dst, mk.port)
-		}
+	for _, pg := range t.groups[k] {
+		dst = append(dst, pg.Port)
 	}
 	return dst
 }
@@ -382,9 +525,11 @@ func (t *Table) PortsOf(dst []int, k Key) []int {
 // Groups returns deep copies of all port groups ordered by VLAN, group
 // and port, for display.
 func (t *Table) Groups() []PortGroup {
-	out := make([]PortGroup, 0, len(t.members))
-	for _, pg := range t.members {
-		out = append(out, pg.Clone())
+	out := make([]PortGroup, 0, t.n)
+	for _, pgs := range t.groups {
+		for _, pg := range pgs {
+			out = append(out, pg.Clone())
+		}
 	}
 	sortGroups(out)
 	return out

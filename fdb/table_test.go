@@ -110,11 +110,11 @@ func TestSourcesSortedAndBounded(t *testing.T) {
 func TestForwarding(t *testing.T) {
 	now := time.Unix(100, 0)
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-	inc := PortGroup{Mode: Include, Sources: []Source{{a, now.Add(time.Second)}, {b, now}}}
+	inc := PortGroup{Mode: Include, Sources: []Source{{a, TimeOf(now.Add(time.Second))}, {b, TimeOf(now)}}}
 	if mode, srcs := inc.Forwarding(now); mode != Include || len(srcs) != 1 || srcs[0] != a {
 		t.Fatalf("INCLUDE forwarding = %v %v, want include [a] (b's timer ran out)", mode, srcs)
 	}
-	exc := PortGroup{Mode: Exclude, Sources: []Source{{a, now.Add(time.Second)}, {b, time.Time{}}}}
+	exc := PortGroup{Mode: Exclude, Sources: []Source{{a, TimeOf(now.Add(time.Second))}, {b, 0}}}
 	if mode, srcs := exc.Forwarding(now); mode != Exclude || len(srcs) != 1 || srcs[0] != b {
 		t.Fatalf("EXCLUDE forwarding = %v %v, want exclude [b] (timer off = excluded)", mode, srcs)
 	}

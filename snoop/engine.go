@@ -143,15 +143,17 @@ func (e *Engine) addStatic(now time.Time, ifindex int, k fdb.Key, sg StaticGroup
 		e.limitHit(ifindex, k, netip.Addr{}, err)
 		return
 	}
-	pg.Static, pg.Leaving, pg.QueriesLeft, pg.SourceQueriesLeft = true, false, 0, 0
+	pg.Static, pg.Leaving = true, false
+	pg.SetQueriesLeft(0)
+	pg.SetSourceQueriesLeft(0)
 	pg.Sources = pg.Sources[:0]
 	if len(sg.Sources) > 0 {
-		pg.Mode, pg.GroupExpires = fdb.Include, time.Time{}
+		pg.Mode, pg.GroupExpires = fdb.Include, 0
 		for _, s := range sg.Sources {
 			pg.SetSource(s, forever, 0)
 		}
 	} else {
-		pg.Mode, pg.GroupExpires = fdb.Exclude, forever
+		pg.Mode, pg.GroupExpires = fdb.Exclude, fdb.TimeOf(forever)
 	}
 	if created {
 		e.event(Event{Kind: EventJoin, Port: ifindex, Key: k, Detail: "static"})
@@ -222,7 +224,7 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterM
 			pg.SetSource(s, until, e.cfg.MaxSources)
 		}
 	} else {
-		pg.Mode, pg.GroupExpires = fdb.Exclude, until
+		pg.Mode, pg.GroupExpires = fdb.Exclude, fdb.TimeOf(until)
 		for _, s := range sources {
 			pg.SetSource(s, time.Time{}, e.cfg.MaxSources)
 		}
@@ -259,7 +261,7 @@ func (e *Engine) ignore(ifindex int, r ignoreReason) {
 // the refresh interval.
 func (e *Engine) InstallFailed(ifindex int, key fdb.Key) {
 	if pg := e.table.Get(key, ifindex); pg != nil {
-		pg.Installed = time.Time{}
+		pg.Installed = 0
 	}
 	e.stats.installFailed++
 }
@@ -408,7 +410,7 @@ func (e *Engine) Resync(now time.Time) []Action {
 	e.out = e.out[:0]
 	for _, k := range e.table.AllKeys() {
 		pg := e.table.Get(k.Key, k.Port)
-		pg.Installed = time.Time{}
+		pg.Installed = 0
 		e.sync(now, pg, false)
 	}
 	return e.out

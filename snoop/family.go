@@ -203,24 +203,24 @@ func (e *Engine) adoptTimers(f *family, m *wire.Message) {
 func (e *Engine) groupQueried(now time.Time, f *family, m *wire.Message) {
 	// An MRC of 0 would prune every port at once: never less than our own
 	// last member query time.
-	lmqt := now.Add(time.Duration(e.cfg.LastMemberQueryCount) * max(m.MaxResp, e.cfg.LastMemberQueryInterval))
+	lmqt := fdb.TimeOf(now.Add(time.Duration(e.cfg.LastMemberQueryCount) * max(m.MaxResp, e.cfg.LastMemberQueryInterval)))
 	key := fdb.Key{VLAN: m.VLAN, Group: m.Group}
 	for pi := range e.ports {
 		pg := e.table.Get(key, pi)
 		if pg == nil || pg.Static {
 			continue
 		}
-		pg.Installed = time.Time{}
+		pg.Installed = 0
 		if m.SuppressRouterSide {
 			continue
 		}
 		if len(m.Sources) == 0 {
-			if pg.Mode == fdb.Exclude && lmqt.Before(pg.GroupExpires) {
+			if pg.Mode == fdb.Exclude && lmqt < pg.GroupExpires {
 				pg.GroupExpires = lmqt
 			}
 		} else {
 			for _, s := range m.Sources {
-				if i, ok := pg.Source(s); ok && lmqt.Before(pg.Sources[i].Expires) {
+				if i, ok := pg.Source(s); ok && lmqt < pg.Sources[i].Expires {
 					pg.Sources[i].Expires = lmqt
 				}
 			}
@@ -301,12 +301,12 @@ func (e *Engine) scheduleFamily(f *family) {
 		return
 	}
 	f.wake = at
-	e.timers.add(timer{at: at, kind: timerFamily, family: f.key})
+	e.timers.add(familyWake(at, f.key))
 }
 
 func (e *Engine) familyTimer(now time.Time, t timer) {
-	f := e.families[t.family]
-	if f == nil || !f.wake.Equal(t.at) {
+	f := e.families[t.family()]
+	if f == nil || !t.at.Equal(f.wake) {
 		return
 	}
 	f.wake = time.Time{}

@@ -102,7 +102,7 @@ func (e *Engine) makeRoom(ifindex int, p *port, key fdb.Key, host netip.Addr) bo
 	var oldest *fdb.PortGroup
 	for _, k := range e.table.KeysOf(ifindex) {
 		pg := e.table.Get(k, ifindex)
-		if !pg.Static && (oldest == nil || pg.Refreshed.Before(oldest.Refreshed)) {
+		if !pg.Static && (oldest == nil || pg.Refreshed < oldest.Refreshed) {
 			oldest = pg
 		}
 	}
@@ -137,7 +137,7 @@ func isReduction(t wire.RecordType, sources []netip.Addr) bool {
 // generation whose Older Host Present timer runs.
 func compat(pg *fdb.PortGroup, now time.Time) int {
 	switch {
-	case pg.V1HostUntil.After(now):
+	case pg.V1HostUntil().After(now):
 		return 1
 	case pg.V2HostUntil.After(now):
 		return 2
@@ -192,9 +192,9 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 	}
 	switch gen {
 	case 1:
-		pg.V1HostUntil = now.Add(gmi)
+		pg.SetV1HostUntil(fdb.TimeOf(now.Add(gmi)))
 	case 2:
-		pg.V2HostUntil = now.Add(gmi)
+		pg.V2HostUntil = fdb.TimeOf(now.Add(gmi))
 	}
 	// RFC 3376 §7.3.2 (and RFC 3810 §8.3.2): with older hosts present, a
 	// group is any-source, so BLOCK and exclude lists mean nothing, and an
@@ -213,7 +213,7 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 	}
 	if !isReduction(t, sources) {
 		pg.Generation = uint8(gen)
-		pg.Refreshed = now
+		pg.Refreshed = fdb.TimeOf(now)
 	}
 	e.trackHost(now, gmi, pg, host, t, sources)
 	groupQuery, sourceQuery := e.transition(now, gmi, pg, t, sources)
@@ -221,10 +221,10 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 		pg.Leaving = false
 	}
 	if pg.Mode == fdb.Exclude && pg.GroupExpires.After(now.Add(e.cfg.LastMemberQueryTime())) {
-		pg.QueriesLeft = 0 // answered: the group timer is back up
+		pg.SetQueriesLeft(0) // answered: the group timer is back up
 	}
 	if groupQuery || len(sourceQuery) > 0 {
-		if p.policy.FastLeave && !pg.UntrackedUntil.After(now) {
+		if p.policy.FastLeave && !pg.UntrackedUntil().After(now) {
 			e.fastLeave(now, pg, groupQuery, sourceQuery)
 		} else {
 			e.startQueries(now, f, pg, groupQuery, sourceQuery)
@@ -289,7 +289,7 @@ func (e *Engine) transition(now time.Time, gmi time.Duration, pg *fdb.PortGroup,
 				}
 			}
 			keepOnly()
-			pg.Mode, pg.GroupExpires = fdb.Exclude, until
+			pg.Mode, pg.GroupExpires = fdb.Exclude, fdb.TimeOf(until)
 		}
 		return groupQuery, sourceQuery
 	}
@@ -310,7 +310,7 @@ func (e *Engine) transition(now time.Time, gmi time.Duration, pg *fdb.PortGroup,
 				continue
 			}
 			if !has(s) {
-				e.setSource(now, gmi, pg, s, pg.GroupExpires)
+				e.setSource(now, gmi, pg, s, pg.GroupExpires.Time())
 			}
 			sourceQuery = append(sourceQuery, s)
 		}
@@ -319,7 +319,7 @@ func (e *Engine) transition(now time.Time, gmi time.Duration, pg *fdb.PortGroup,
 		// TO_EX: the same but (A-X-Y)=Group Timer; Send Q(G,A-Y)
 		newTimer := until
 		if t == wire.ChangeToExclude {
-			newTimer = pg.GroupExpires
+			newTimer = pg.GroupExpires.Time()
 		}
 		for _, s := range b {
 			if excluded(s) {
@@ -333,7 +333,7 @@ func (e *Engine) transition(now time.Time, gmi time.Duration, pg *fdb.PortGroup,
 			}
 		}
 		keepOnly()
-		pg.GroupExpires = until
+		pg.GroupExpires = fdb.TimeOf(until)
 	}
 	return groupQuery, sourceQuery
 }
@@ -349,7 +349,7 @@ func (e *Engine) setSource(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 	pg.Sources = pg.Sources[:0]
 	pg.Mode = fdb.Exclude
 	if until := now.Add(gmi); pg.GroupExpires.Before(until) {
-		pg.GroupExpires = until
+		pg.GroupExpires = fdb.TimeOf(until)
 	}
 }
 
@@ -358,7 +358,7 @@ func (e *Engine) setSource(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, addr netip.Addr, t wire.RecordType, b []netip.Addr) {
 	pg.Hosts = slices.DeleteFunc(pg.Hosts, func(h fdb.Host) bool { return !h.Expires.After(now) })
 	if !addr.IsValid() || addr.IsUnspecified() {
-		pg.UntrackedUntil = now.Add(gmi)
+		pg.SetUntrackedUntil(fdb.TimeOf(now.Add(gmi)))
 		return
 	}
 	h := pg.Host(addr)
@@ -367,7 +367,7 @@ func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 			return
 		}
 		if e.cfg.MaxHosts > 0 && len(pg.Hosts) >= e.cfg.MaxHosts {
-			pg.UntrackedUntil = now.Add(gmi)
+			pg.SetUntrackedUntil(fdb.TimeOf(now.Add(gmi)))
 			return
 		}
 		pg.Hosts = append(pg.Hosts, fdb.Host{Addr: addr, Mode: fdb.Include})
@@ -392,13 +392,13 @@ func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 		// Past the limit the host's wishes are unknown: stop trusting the
 		// tracking for fast-leave rather than grow without bound.
 		h.Sources = h.Sources[:max]
-		pg.UntrackedUntil = now.Add(gmi)
+		pg.SetUntrackedUntil(fdb.TimeOf(now.Add(gmi)))
 	}
 	if h.Mode == fdb.Include && len(h.Sources) == 0 {
 		pg.DeleteHost(addr)
 		return
 	}
-	h.Expires = now.Add(gmi)
+	h.Expires = fdb.TimeOf(now.Add(gmi))
 	// Newest first, so views show the latest reporter first.
 	i := slices.IndexFunc(pg.Hosts, func(x fdb.Host) bool { return x.Addr == addr })
 	hc := pg.Hosts[i]
@@ -411,14 +411,14 @@ func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 // stays. Explicit host tracking is what makes this safe on shared ports.
 func (e *Engine) fastLeave(now time.Time, pg *fdb.PortGroup, groupQuery bool, sourceQuery []netip.Addr) {
 	if groupQuery && !slices.ContainsFunc(pg.Hosts, func(h fdb.Host) bool { return h.Mode == fdb.Exclude }) {
-		pg.GroupExpires = now
+		pg.GroupExpires = fdb.TimeOf(now)
 	}
 	for _, s := range sourceQuery {
 		if slices.ContainsFunc(pg.Hosts, func(h fdb.Host) bool { return h.Wants(s) }) {
 			continue
 		}
 		if i, ok := pg.Source(s); ok && !pg.Sources[i].Expires.IsZero() {
-			pg.Sources[i].Expires = now
+			pg.Sources[i].Expires = fdb.TimeOf(now)
 		}
 	}
 	pg.Leaving = true
@@ -433,7 +433,7 @@ func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, group
 		e.event(Event{Kind: EventQueryFailed, Port: pg.Port, Key: pg.Key, Detail: "no link-local address to send MLD queries from"})
 		return
 	}
-	lmqt := now.Add(e.cfg.LastMemberQueryTime())
+	lmqt := fdb.TimeOf(now.Add(e.cfg.LastMemberQueryTime()))
 	count := uint8(e.cfg.LastMemberQueryCount)
 	if e.sendGeneration(now, f) < 3 {
 		// Only IGMPv3/MLDv2 queries name sources: without one to ask,
@@ -441,27 +441,27 @@ func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, group
 		sourceQuery = nil
 	}
 	if groupQuery && pg.Mode == fdb.Exclude {
-		if lmqt.Before(pg.GroupExpires) {
+		if lmqt < pg.GroupExpires {
 			pg.GroupExpires = lmqt
 		}
-		pg.QueriesLeft = count
+		pg.SetQueriesLeft(count)
 	}
 	for _, s := range sourceQuery {
 		i, ok := pg.Source(s)
 		if !ok || pg.Sources[i].Expires.IsZero() {
 			continue
 		}
-		if lmqt.Before(pg.Sources[i].Expires) {
+		if lmqt < pg.Sources[i].Expires {
 			pg.Sources[i].Expires = lmqt
 		}
-		if !slices.Contains(pg.SourceQueries, s) {
-			pg.SourceQueries = append(pg.SourceQueries, s)
+		if !slices.Contains(pg.SourceQueries(), s) {
+			pg.SetSourceQueries(append(pg.SourceQueries(), s))
 		}
-		pg.SourceQueriesLeft = count
+		pg.SetSourceQueriesLeft(count)
 	}
-	if pg.QueriesLeft > 0 || pg.SourceQueriesLeft > 0 {
+	if pg.QueriesLeft() > 0 || pg.SourceQueriesLeft() > 0 {
 		pg.Leaving = true
-		pg.NextQuery = now
+		pg.SetNextQuery(fdb.TimeOf(now))
 		e.sendQueries(now, f, pg)
 	}
 }
@@ -482,33 +482,33 @@ func (e *Engine) proxySource(f *family) netip.Addr {
 
 // sendQueries sends the queries due for a port group out of its port.
 func (e *Engine) sendQueries(now time.Time, f *family, pg *fdb.PortGroup) {
-	if pg.NextQuery.After(now) || pg.QueriesLeft == 0 && pg.SourceQueriesLeft == 0 {
+	if pg.NextQuery().After(now) || pg.QueriesLeft() == 0 && pg.SourceQueriesLeft() == 0 {
 		return
 	}
 	gen := e.sendGeneration(now, f)
 	lmqi := e.cfg.LastMemberQueryInterval
-	if pg.QueriesLeft > 0 {
-		pg.QueriesLeft--
+	if n := pg.QueriesLeft(); n > 0 {
+		pg.SetQueriesLeft(n - 1)
 		e.transmitQuery(f, gen, pg, nil, lmqi)
 	}
-	if pg.SourceQueriesLeft > 0 {
-		pg.SourceQueriesLeft--
+	if n := pg.SourceQueriesLeft(); n > 0 {
+		pg.SetSourceQueriesLeft(n - 1)
 		// Only the sources nobody has vouched for since (RFC 3376 §6.6.3.2).
 		lmqt := now.Add(e.cfg.LastMemberQueryTime())
-		pg.SourceQueries = slices.DeleteFunc(pg.SourceQueries, func(s netip.Addr) bool {
+		pg.SetSourceQueries(slices.DeleteFunc(pg.SourceQueries(), func(s netip.Addr) bool {
 			i, ok := pg.Source(s)
 			return !ok || pg.Sources[i].Expires.IsZero() || pg.Sources[i].Expires.After(lmqt)
-		})
-		if len(pg.SourceQueries) == 0 || gen < 3 {
-			pg.SourceQueriesLeft = 0
+		}))
+		if len(pg.SourceQueries()) == 0 || gen < 3 {
+			pg.SetSourceQueriesLeft(0)
 		} else {
-			e.transmitQuery(f, 3, pg, pg.SourceQueries, lmqi)
+			e.transmitQuery(f, 3, pg, pg.SourceQueries(), lmqi)
 		}
-		if pg.SourceQueriesLeft == 0 {
-			pg.SourceQueries = pg.SourceQueries[:0]
+		if pg.SourceQueriesLeft() == 0 {
+			pg.SetSourceQueries(nil)
 		}
 	}
-	pg.NextQuery = now.Add(lmqi)
+	pg.SetNextQuery(fdb.TimeOf(now.Add(lmqi)))
 }
 
 // sendGeneration is the version of the queries we send for leaves: the
@@ -549,7 +549,7 @@ func (e *Engine) expire(now time.Time, pg *fdb.PortGroup) bool {
 	// EXCLUDE: an expired requested source becomes excluded.
 	for i := range pg.Sources {
 		if s := &pg.Sources[i]; !s.Expires.IsZero() && !s.Expires.After(now) {
-			s.Expires = time.Time{}
+			s.Expires = 0
 		}
 	}
 	if pg.GroupExpires.After(now) {
@@ -561,7 +561,7 @@ func (e *Engine) expire(now time.Time, pg *fdb.PortGroup) bool {
 		e.remove(pg)
 		return true
 	}
-	pg.Mode, pg.GroupExpires = fdb.Include, time.Time{}
+	pg.Mode, pg.GroupExpires = fdb.Include, 0
 	return false
 }
 
@@ -601,13 +601,13 @@ func (e *Engine) sync(now time.Time, pg *fdb.PortGroup, refresh bool) {
 		mode, srcs = fdb.Exclude, nil
 	}
 	changed := mode != pg.InstalledMode || !slices.Equal(srcs, pg.InstalledSources)
-	due := refresh && now.Sub(pg.Installed) >= e.cfg.MDBRefreshInterval
+	due := refresh && now.Sub(pg.Installed.Time()) >= e.cfg.MDBRefreshInterval
 	if !changed && !due && !pg.Installed.IsZero() {
 		return
 	}
 	e.countSourceKeys(pg.Key, pg.InstalledSources, -1)
 	e.countSourceKeys(pg.Key, srcs, +1)
-	pg.Installed, pg.InstalledMode, pg.InstalledSources = now, mode, srcs
+	pg.Installed, pg.InstalledMode, pg.InstalledSources = fdb.TimeOf(now), mode, srcs
 	e.emit(Action{Kind: ActInstall, Port: pg.Port, Key: pg.Key, Mode: mode, Sources: slices.Clone(srcs), Static: pg.Static})
 }
 
@@ -649,9 +649,9 @@ func (e *Engine) schedule(pg *fdb.PortGroup) {
 	if pg.Static {
 		return
 	}
-	var at time.Time
-	earliest := func(t time.Time) {
-		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+	var at fdb.Time
+	earliest := func(t fdb.Time) {
+		if t != 0 && (at == 0 || t < at) {
 			at = t
 		}
 	}
@@ -661,24 +661,24 @@ func (e *Engine) schedule(pg *fdb.PortGroup) {
 	for _, s := range pg.Sources {
 		earliest(s.Expires)
 	}
-	if pg.QueriesLeft > 0 || pg.SourceQueriesLeft > 0 {
-		earliest(pg.NextQuery)
+	if pg.QueriesLeft() > 0 || pg.SourceQueriesLeft() > 0 {
+		earliest(pg.NextQuery())
 	}
-	if at.IsZero() {
+	if at == 0 {
 		return
 	}
-	if pg.Wake.IsZero() || at.Before(pg.Wake) {
+	if pg.Wake == 0 || at < pg.Wake {
 		pg.Wake = at
-		e.timers.add(timer{at: at, kind: timerGroup, key: pg.Key, port: pg.Port})
+		e.timers.add(groupWake(at, pg))
 	}
 }
 
 func (e *Engine) groupTimer(now time.Time, t timer) {
 	pg := e.table.Get(t.key, t.port)
-	if pg == nil || !pg.Wake.Equal(t.at) {
+	if pg == nil || pg.Wake != t.at {
 		return // stale: the port group went or was rescheduled earlier
 	}
-	pg.Wake = time.Time{}
+	pg.Wake = 0
 	e.sendQueries(now, e.familyOf(pg.Key), pg)
 	if e.expire(now, pg) {
 		return

@@ -19,9 +19,9 @@ type state struct {
 }
 
 func snapshot(pg *fdb.PortGroup) state {
-	s := state{mode: pg.Mode, timers: map[int]time.Time{}, group: pg.GroupExpires}
+	s := state{mode: pg.Mode, timers: map[int]time.Time{}, group: pg.GroupExpires.Time()}
 	for _, src := range pg.Sources {
-		s.timers[int(src.Addr.As4()[3])] = src.Expires
+		s.timers[int(src.Addr.As4()[3])] = src.Expires.Time()
 	}
 	return s
 }

@@ -51,7 +51,7 @@ func (e *Engine) setRouter(now time.Time, k fdb.RouterKey, expires time.Time, vi
 	}
 	e.event(Event{Kind: EventRouterAdd, Port: k.Port, Addr: addr, Detail: via})
 	if !expires.IsZero() {
-		e.timers.add(timer{at: expires, kind: timerRouter, router: k})
+		e.timers.add(routerWake(expires, k))
 	}
 }
 
@@ -68,14 +68,15 @@ func (e *Engine) routerGone(port int) {
 }
 
 func (e *Engine) routerTimer(now time.Time, t timer) {
-	r := e.table.Router(t.router)
+	k := t.router()
+	r := e.table.Router(k)
 	switch {
 	case r == nil || r.Expires.IsZero():
 	case !r.Expires.After(now):
-		e.table.RemoveRouter(t.router)
-		e.event(Event{Kind: EventRouterExpire, Port: t.router.Port, Detail: r.Via})
-		e.routerGone(t.router.Port)
-	case !r.Expires.Equal(t.at):
-		e.timers.add(timer{at: r.Expires, kind: timerRouter, router: t.router})
+		e.table.RemoveRouter(k)
+		e.event(Event{Kind: EventRouterExpire, Port: k.Port, Detail: r.Via})
+		e.routerGone(k.Port)
+	case !t.at.Equal(r.Expires):
+		e.timers.add(routerWake(r.Expires, k))
 	}
 }

@@ -114,7 +114,7 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 		}
 		if pg.Mode == fdb.Exclude {
 			if !pg.Static {
-				row.ExpiresMs = msUntil(now, pg.GroupExpires)
+				row.ExpiresMs = msUntil(now, pg.GroupExpires.Time())
 			}
 			for _, s := range pg.Sources {
 				if s.Expires.IsZero() {
@@ -129,7 +129,7 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 			r := row
 			r.Source = s.Addr.String()
 			if !pg.Static {
-				r.ExpiresMs = msUntil(now, s.Expires)
+				r.ExpiresMs = msUntil(now, s.Expires.Time())
 			}
 			r.Reporters = reporters(pg, s.Addr)
 			out = append(out, r)

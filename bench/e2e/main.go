@@ -1,21 +1,25 @@
 //go:build linux
 
 // Command e2e is igmpsnoop's end-to-end benchmark: in a namespaced lab
-// (integration.NewLab) it injects a storm of raw IGMPv2 reports from the
-// host namespaces, as fast as they can send, and times how the bridge's
-// MDB converges, first with the kernel's own snooping (no daemon: the
-// bridge learns inline as frames arrive) and then with igmpsnoop, in the
-// same run, alternating, and prints both side by side with the ratio.
+// (integration.NewLab) it injects raw IGMPv2 reports from the host
+// namespaces and times how the bridge's MDB follows, with the kernel's own
+// snooping (no daemon: the bridge learns inline as frames arrive) and with
+// igmpsnoop, in the same run, alternating, and prints them side by side
+// with the ratio.
 //
-//	sudo go run ./bench/e2e                       # storms of 1 000 and 10 000 joins
+//	sudo go run ./bench/e2e                       # single joins, storms of 1 000 and 10 000 joins
 //	sudo go run ./bench/e2e -idle 60s             # and the daemon's idle cost
 //
-// Each storm is N (group, port) joins: N/hosts distinct groups per host
-// port, one report each. Times are taken from RTNLGRP_MDB notifications
-// (RTM_NEWMDB) read in the switch namespace: convergence is from the first
-// report sent to the last MDB entry notified; latency is, per report, from
-// its send to its entry's notification. Rounds alternate kernel and
-// igmpsnoop; convergence is the median over rounds, latencies are pooled.
+// Single joins: -single reports, one every -gap, round-robin over the
+// hosts: the latency of a join on an otherwise idle machine. A storm is N
+// (group, port) joins: N/hosts distinct groups per host port, one report
+// each, every host sending as fast as it can. Times are taken from
+// RTNLGRP_MDB notifications (RTM_NEWMDB) read in the switch namespace:
+// convergence is from the first report sent to the last MDB entry
+// notified; latency is, per report, from its send to its entry's
+// notification. Rounds alternate the kernel and each daemon variant
+// (-daemon-args, repeatable: one variant each); convergence is the median
+// over rounds, latencies are pooled.
 //
 // With -idle, a daemon holding -idle-members memberships (querier timers of
 // 125 s, so none expires) is left alone for the given time, and its CPU
@@ -60,9 +64,12 @@ func main() {
 		idle        = flag.Duration("idle", 0, "also measure the daemon's CPU time while idle for this long (e.g. 60s)")
 		idleMembers = flag.Int("idle-members", 10000, "memberships the daemon holds during -idle")
 		timeout     = flag.Duration("timeout", 60*time.Second, "longest wait for a storm to converge")
-		daemonArgs  = flag.String("daemon-args", "", "extra arguments for `igmpsnoop run`, space-separated")
+		single      = flag.Int("single", 200, "single joins to time (0: none)")
+		gap         = flag.Duration("gap", 5*time.Millisecond, "time between single joins")
 		perfOut     = flag.String("perf", "", "record the daemon's storms with `perf record -g` into this file")
+		variants    stringList
 	)
+	flag.Var(&variants, "daemon-args", "a daemon variant: extra arguments for `igmpsnoop run`, space-separated (repeatable; default: one variant, no extra arguments)")
 	flag.Parse()
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "e2e: needs root (network namespaces, raw sockets, the daemon's BPF guard)")
@@ -70,6 +77,9 @@ func main() {
 	}
 	var ns []int
 	for _, s := range strings.Split(*sizes, ",") {
+		if strings.TrimSpace(s) == "" {
+			continue
+		}
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < *hosts {
 			fatalf("bad size %q: must be a number of at least -hosts", s)
@@ -77,8 +87,16 @@ func main() {
 		ns = append(ns, n)
 	}
 	b := &bench{hosts: *hosts, timeout: *timeout, perf: *perfOut}
-	if *daemonArgs != "" {
-		b.daemonArgs = strings.Fields(*daemonArgs)
+	if len(variants) == 0 {
+		variants = stringList{""}
+	}
+	snoopers := []snooper{{name: "kernel"}}
+	for _, v := range variants {
+		name := "igmpsnoop"
+		if v != "" {
+			name += " " + v
+		}
+		snoopers = append(snoopers, snooper{name: name, daemon: true, args: strings.Fields(v)})
 	}
 	var err error
 	if b.bin = *bin; b.bin == "" {
@@ -87,40 +105,54 @@ func main() {
 		}
 		defer os.RemoveAll(filepath.Dir(b.bin))
 	}
-	if err := b.setup(*prefix, max(slices.Max(ns), *idleMembers)); err != nil {
+	if err := b.setup(*prefix, max(slices.Max(append(ns, 0)), *idleMembers)); err != nil {
 		fatalf("lab: %v", err)
 	}
 	defer b.close()
 
 	printMachine()
-	var results []sizeResult
-	for _, n := range ns {
-		r := sizeResult{n: n}
+	run := func(n int, gap time.Duration) sizeResult {
+		r := sizeResult{n: n, gap: gap, runs: make([][]stormResult, len(snoopers))}
 		for i := range *rounds {
-			for _, daemon := range []bool{false, true} {
-				s, err := b.storm(n, daemon)
+			for k, sn := range snoopers {
+				s, err := b.storm(sn, n, gap)
 				if err != nil {
 					b.close()
-					fatalf("storm of %d, round %d, daemon %v: %v", n, i+1, daemon, err)
+					fatalf("%d joins, round %d, %s: %v", n, i+1, sn.name, err)
 				}
-				if daemon {
-					r.daemon = append(r.daemon, s)
-				} else {
-					r.kernel = append(r.kernel, s)
-				}
-				fmt.Fprintf(os.Stderr, "  %6d joins, round %d, %-9s converged in %v (%d/%d entries)\n",
-					n, i+1, s.who(), s.convergence.Round(time.Microsecond), s.learned, n)
+				r.runs[k] = append(r.runs[k], s)
+				fmt.Fprintf(os.Stderr, "  %6d joins (gap %v), round %d, %-20s converged in %v (%d/%d entries)\n",
+					n, gap, i+1, sn.name, s.convergence.Round(time.Microsecond), s.learned, n)
 			}
 		}
-		results = append(results, r)
+		return r
 	}
-	printTable(results)
+	var results []sizeResult
+	if *single > 0 {
+		results = append(results, run(*single, *gap))
+	}
+	for _, n := range ns {
+		results = append(results, run(n, 0))
+	}
+	printTable(snoopers, results)
 	if *idle > 0 {
-		if err := b.idleCost(*idleMembers, *idle); err != nil {
+		if err := b.idleCost(snoopers[1], *idleMembers, *idle); err != nil {
 			b.close()
 			fatalf("idle: %v", err)
 		}
 	}
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, "; ") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// snooper is who learns in a run: the kernel, or a daemon variant.
+type snooper struct {
+	name   string
+	daemon bool
+	args   []string
 }
 
 func fatalf(format string, args ...any) {
@@ -145,17 +177,16 @@ func buildDaemon() (string, error) {
 }
 
 type bench struct {
-	hosts      int
-	timeout    time.Duration
-	bin        string
-	daemonArgs []string
-	lab        *integration.Lab
-	ports      []int // the hosts' switch ports, by host
-	senders    []*packet.Conn
-	macs       []net.HardwareAddr
-	watch      *mdbWatch
-	socket     string
-	perf       string
+	hosts   int
+	timeout time.Duration
+	bin     string
+	lab     *integration.Lab
+	ports   []int // the hosts' switch ports, by host
+	senders []*packet.Conn
+	macs    []net.HardwareAddr
+	watch   *mdbWatch
+	socket  string
+	perf    string
 }
 
 // Querier timers: long, so nothing expires during a run, as on a real LAN.
@@ -268,23 +299,18 @@ func (b *bench) query() error {
 }
 
 type stormResult struct {
-	daemon      bool
 	convergence time.Duration
 	latencies   []time.Duration // per learned report
 	learned     int
 	cpu         time.Duration // daemon CPU time during the storm
 }
 
-func (s stormResult) who() string {
-	if s.daemon {
-		return "igmpsnoop"
-	}
-	return "kernel"
-}
-
-// storm runs one storm of n joins against the kernel or the daemon.
-func (b *bench) storm(n int, daemon bool) (stormResult, error) {
-	res := stormResult{daemon: daemon}
+// storm runs n joins against the kernel or a daemon: every host sending
+// as fast as it can, or with gap > 0 one join every gap, round-robin over
+// the hosts.
+func (b *bench) storm(sn snooper, n int, gap time.Duration) (stormResult, error) {
+	var res stormResult
+	daemon := sn.daemon
 	if err := b.flush(); err != nil {
 		return res, err
 	}
@@ -292,7 +318,7 @@ func (b *bench) storm(n int, daemon bool) (stormResult, error) {
 	if daemon {
 		var err error
 		_ = os.Remove(b.socket)
-		if d, err = b.lab.StartDaemon(b.bin, b.socket, b.daemonArgs...); err != nil {
+		if d, err = b.lab.StartDaemon(b.bin, b.socket, sn.args...); err != nil {
 			return res, err
 		}
 		defer func() {
@@ -329,7 +355,13 @@ func (b *bench) storm(n int, daemon bool) (stormResult, error) {
 	if daemon {
 		cpu0, _, _ = processCPU(d.Pid())
 		if b.perf != "" {
-			rec := exec.Command("perf", "record", "-q", "-F", "2000", "-g", "-o", b.perf, "-p", strconv.Itoa(d.Pid()))
+			args := []string{"record", "-q", "-g", "-o", b.perf, "-p", strconv.Itoa(d.Pid())}
+			if ev := os.Getenv("E2E_PERF_EVENT"); ev != "" {
+				args = append(args, "-e", ev) // e.g. sched:sched_switch, to see where it waits
+			} else {
+				args = append(args, "-F", "2000")
+			}
+			rec := exec.Command("perf", args...)
 			if err := rec.Start(); err != nil {
 				return res, fmt.Errorf("perf: %w", err)
 			}
@@ -341,30 +373,46 @@ func (b *bench) storm(n int, daemon bool) (stormResult, error) {
 		}
 	}
 	sent := make([][]int64, b.hosts)
-	var wg sync.WaitGroup
-	var sendErr atomic.Value
-	start := make(chan struct{})
-	for h := range b.hosts {
+	for h := range sent {
 		sent[h] = make([]int64, per)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := b.senders[h]
-			to := &packet.Addr{HardwareAddr: net.HardwareAddr{0x01, 0x00, 0x5e, 0, 0, 1}}
-			<-start
-			for j, f := range frames[h] {
+	}
+	to := &packet.Addr{HardwareAddr: net.HardwareAddr{0x01, 0x00, 0x5e, 0, 0, 1}}
+	if gap > 0 {
+		next := time.Now()
+		for j := range per {
+			for h := range b.hosts {
+				time.Sleep(time.Until(next))
+				next = next.Add(gap)
 				sent[h][j] = time.Now().UnixNano()
-				if _, err := c.WriteTo(f, to); err != nil {
-					sendErr.Store(err)
-					return
+				if _, err := b.senders[h].WriteTo(frames[h][j], to); err != nil {
+					return res, fmt.Errorf("send: %w", err)
 				}
 			}
-		}()
-	}
-	close(start)
-	wg.Wait()
-	if err, _ := sendErr.Load().(error); err != nil {
-		return res, fmt.Errorf("send: %w", err)
+		}
+	} else {
+		var wg sync.WaitGroup
+		var sendErr atomic.Value
+		start := make(chan struct{})
+		for h := range b.hosts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := b.senders[h]
+				<-start
+				for j, f := range frames[h] {
+					sent[h][j] = time.Now().UnixNano()
+					if _, err := c.WriteTo(f, to); err != nil {
+						sendErr.Store(err)
+						return
+					}
+				}
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if err, _ := sendErr.Load().(error); err != nil {
+			return res, fmt.Errorf("send: %w", err)
+		}
 	}
 	seen := b.watch.wait(n, b.timeout)
 	if daemon {
@@ -392,17 +440,21 @@ func (b *bench) storm(n int, daemon bool) (stormResult, error) {
 	}
 	res.convergence = time.Duration(last - first)
 	if res.learned < n {
-		fmt.Fprintf(os.Stderr, "e2e: %s learned %d of %d joins within %v\n", res.who(), res.learned, n, b.timeout)
+		fmt.Fprintf(os.Stderr, "e2e: %s learned %d of %d joins within %v\n", sn.name, res.learned, n, b.timeout)
 		if d != nil {
-			var st struct {
-				Stats []struct {
-					Ports map[string]any `json:"ports"`
-				} `json:"stats"`
+			var v struct {
+				Ports []struct {
+					Received      uint64 `json:"received"`
+					GuardDropped  uint64 `json:"guard_dropped"`
+					SocketDropped uint64 `json:"socket_dropped"`
+				} `json:"ports"`
 			}
-			_ = d.Show("stats", &st)
-			if len(st.Stats) > 0 {
-				fmt.Fprintf(os.Stderr, "e2e: daemon port stats: %v\n", st.Stats[0].Ports)
+			_ = d.Show("ports", &v)
+			var rx, guard, sock uint64
+			for _, p := range v.Ports {
+				rx, guard, sock = rx+p.Received, guard+p.GuardDropped, sock+p.SocketDropped
 			}
+			fmt.Fprintf(os.Stderr, "e2e: daemon received %d frames; guard dropped %d, socket buffers dropped %d\n", rx, guard, sock)
 		}
 	}
 	return res, nil
@@ -469,12 +521,12 @@ func processCPU(pid int) (cpu time.Duration, vol, invol int64) {
 
 // idleCost fills the daemon with members memberships, leaves it alone for
 // d and prints the CPU time it used meanwhile.
-func (b *bench) idleCost(members int, d time.Duration) error {
+func (b *bench) idleCost(sn snooper, members int, d time.Duration) error {
 	if err := b.flush(); err != nil {
 		return err
 	}
 	_ = os.Remove(b.socket)
-	dm, err := b.lab.StartDaemon(b.bin, b.socket, b.daemonArgs...)
+	dm, err := b.lab.StartDaemon(b.bin, b.socket, sn.args...)
 	if err != nil {
 		return err
 	}
@@ -513,7 +565,7 @@ func (b *bench) idleCost(members int, d time.Duration) error {
 	}
 	time.Sleep(2 * time.Second) // let the join wave's work finish
 	var v struct {
-		Groups []json0 `json:"groups"`
+		Groups []map[string]any `json:"groups"`
 	}
 	_ = dm.Show("groups", &v)
 	fmt.Fprintf(os.Stderr, "  idle: daemon holds %d memberships (%d MDB entries notified); idle for %v...\n", len(v.Groups), learned, d)
@@ -531,11 +583,10 @@ func (b *bench) idleCost(members int, d time.Duration) error {
 	return nil
 }
 
-type json0 = map[string]any
-
 type sizeResult struct {
-	n              int
-	kernel, daemon []stormResult
+	n    int
+	gap  time.Duration // 0: a storm
+	runs [][]stormResult
 }
 
 func median(ds []time.Duration) time.Duration {
@@ -544,13 +595,13 @@ func median(ds []time.Duration) time.Duration {
 	return s[len(s)/2]
 }
 
-func pooled(rs []stormResult) (lat []time.Duration, learned, total int) {
+func pooled(rs []stormResult) (lat []time.Duration, learned int) {
 	for _, r := range rs {
 		lat = append(lat, r.latencies...)
 		learned += r.learned
 	}
 	slices.Sort(lat)
-	return lat, learned, 0
+	return lat, learned
 }
 
 func pct(s []time.Duration, p float64) time.Duration {
@@ -571,31 +622,48 @@ func convergences(rs []stormResult) []time.Duration {
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond)) }
 
-func printTable(results []sizeResult) {
+func printTable(snoopers []snooper, results []sizeResult) {
+	if len(results) == 0 {
+		return
+	}
 	fmt.Println()
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(w, "joins\tsnooper\tlearned\tconvergence (median)\trate\tlatency p50\tp99\tmax\tdaemon CPU\tconvergence ratio\t")
+	fmt.Fprintln(w, "joins\tsnooper\tlearned\tconvergence (median)\tjoins/s\tlatency p50\tp99\tmax\tdaemon CPU/storm\tvs kernel\t")
 	for _, r := range results {
-		kc, dc := median(convergences(r.kernel)), median(convergences(r.daemon))
-		for _, rs := range [][]stormResult{r.kernel, r.daemon} {
-			lat, learned, _ := pooled(rs)
+		what := fmt.Sprintf("%d storm", r.n)
+		if r.gap > 0 {
+			what = fmt.Sprintf("%d single, every %v", r.n, r.gap)
+		}
+		kc := median(convergences(r.runs[0]))
+		for k, sn := range snoopers {
+			rs := r.runs[k]
+			lat, learned := pooled(rs)
 			c := median(convergences(rs))
-			ratio, cpu := "", ""
-			if rs[0].daemon {
-				ratio = fmt.Sprintf("%.2f×", float64(dc)/float64(kc))
+			conv, rate, ratio, cpu := ms(c), fmt.Sprintf("%.0f", float64(r.n)/c.Seconds()), "", ""
+			if r.gap > 0 {
+				conv, rate = "-", "-" // paced by the sender
+			}
+			if sn.daemon {
+				if r.gap > 0 {
+					kl, _ := pooled(r.runs[0])
+					ratio = fmt.Sprintf("p99 %.2f×", float64(pct(lat, 0.99))/float64(pct(kl, 0.99)))
+				} else {
+					ratio = fmt.Sprintf("%.2f×", float64(c)/float64(kc))
+				}
 				var t time.Duration
 				for _, x := range rs {
 					t += x.cpu
 				}
 				cpu = ms(t / time.Duration(len(rs)))
 			}
-			fmt.Fprintf(w, "%d\t%s\t%d/%d\t%s\t%.0f/s\t%s\t%s\t%s\t%s\t%s\t\n", r.n, rs[0].who(), learned, r.n*len(rs), ms(c),
-				float64(r.n)/c.Seconds(), ms(pct(lat, 0.50)), ms(pct(lat, 0.99)), ms(pct(lat, 1)), cpu, ratio)
+			fmt.Fprintf(w, "%s\t%s\t%d/%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", what, sn.name, learned, r.n*len(rs), conv,
+				rate, ms(pct(lat, 0.50)), ms(pct(lat, 0.99)), ms(pct(lat, 1)), cpu, ratio)
 		}
 	}
 	w.Flush()
-	fmt.Println("\nconvergence: first report sent to last MDB entry notified (RTNLGRP_MDB); ratio: igmpsnoop / kernel.")
-	fmt.Println("latency: per report, send to its MDB entry's notification, pooled over rounds. daemon CPU: mean per storm.")
+	fmt.Println("\nconvergence: first report sent to last MDB entry notified (RTNLGRP_MDB), median of the rounds; vs kernel: its ratio")
+	fmt.Println("(single joins: the ratio of the p99 latencies). latency: per report, from its send to its MDB entry's notification,")
+	fmt.Println("pooled over the rounds. daemon CPU: utime+stime during the storm (10 ms ticks), mean over the rounds.")
 }
 
 func printMachine() {

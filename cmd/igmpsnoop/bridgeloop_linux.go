@@ -67,11 +67,16 @@ type bridgeLoop struct {
 	br     bridge.Bridge
 	engine *snoop.Engine
 	mdb    *bridge.MDB
-	sender *bridge.Sender
-	ports  map[int]*portIO
-	dec    *wire.Decoder
-	msg    wire.Message
-	pool   sync.Pool
+	// batch carries the engine's MDB writes (apply), flushed after each
+	// burst of frames, or at the end of apply outside one (flushMDB).
+	batch   *bridge.MDBBatch
+	batched []snoop.Action // the ActInstall/ActRemove of each queued write
+	inBurst bool           // apply leaves the flush to the burst's end
+	sender  *bridge.Sender
+	ports   map[int]*portIO
+	dec     *wire.Decoder
+	msg     wire.Message
+	pool    sync.Pool
 
 	// What the kernel and bridge allow, found at start.
 	sourceLists bool
@@ -82,6 +87,9 @@ type bridgeLoop struct {
 	vlans bool
 
 	frames chan frameIn
+	// tx carries frames to send out of ports to the transmitter goroutine
+	// (transmitter), so the loop does not wait for them.
+	tx     chan txFrame
 	links  chan bridge.LinkEvent
 	ctl    chan ctlIn
 	reconf chan reconfIn
@@ -102,7 +110,7 @@ func newBridgeLoop(log *zap.Logger, set bridgeSettings, proto uint8, hub *eventH
 	d := &bridgeLoop{
 		log: log.With(zap.String("bridge", set.Name)), set: set, proto: proto, hub: hub, loopSeconds: observe,
 		ports: make(map[int]*portIO), dec: wire.NewDecoder(),
-		frames: make(chan frameIn, 1024), links: make(chan bridge.LinkEvent, 256),
+		frames: make(chan frameIn, 1024), links: make(chan bridge.LinkEvent, 256), tx: make(chan txFrame, 1024),
 		ctl: make(chan ctlIn), reconf: make(chan reconfIn), done: make(chan struct{}),
 	}
 	d.pool.New = func() any { return new([frameSize]byte) }
@@ -148,6 +156,10 @@ func (d *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 		return err
 	}
 	defer d.mdb.Close()
+	if d.batch, err = bridge.OpenMDBBatch(); err != nil {
+		return err
+	}
+	defer d.batch.Close()
 	if d.sender, err = bridge.OpenBridgeSender(br.Index); err != nil {
 		return err
 	}
@@ -167,6 +179,12 @@ func (d *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 		watchErr <- watcher.Run(ctx, d.links)
 	}()
 	defer d.closePorts()
+	txDone := make(chan struct{})
+	go d.transmitter(txDone)
+	defer func() { // before the ports close
+		close(d.tx)
+		<-txDone
+	}()
 	for _, l := range watcher.Ports() {
 		if err := d.addPort(l); err != nil {
 			return err
@@ -412,7 +430,7 @@ func (d *bridgeLoop) loop(ctx context.Context, watchErr <-chan error) error {
 			}
 			return fmt.Errorf("link monitor stopped: %w", err)
 		case f := <-d.frames:
-			d.handleFrame(f)
+			d.burst(f)
 		case ev := <-d.links:
 			if err := d.handleLink(ev); err != nil {
 				return err
@@ -462,6 +480,33 @@ func (d *bridgeLoop) checkQuerier(now time.Time) {
 	}
 }
 
+// portReadBuffer is each port socket's receive queue: room for a join
+// storm of some 3 500 reports per port while the loop catches up.
+const portReadBuffer = 2 << 20
+
+// maxBurst bounds the frames handled before their MDB writes are flushed.
+const maxBurst = 256
+
+// burst handles f and the frames already queued behind it, up to
+// maxBurst, then writes their MDB changes to the kernel in one batch: a
+// join storm costs a few netlink system calls per burst, not two per
+// entry, and a lone report is written at once.
+func (d *bridgeLoop) burst(f frameIn) {
+	d.inBurst = true
+	d.handleFrame(f)
+	for range maxBurst - 1 {
+		select {
+		case f := <-d.frames:
+			d.handleFrame(f)
+			continue
+		default:
+		}
+		break
+	}
+	d.inBurst = false
+	d.flushMDB()
+}
+
 func (d *bridgeLoop) handleFrame(f frameIn) {
 	start := time.Now()
 	defer d.observe(start)
@@ -495,9 +540,15 @@ func toBridgeMode(m fdb.FilterMode) bridge.FilterMode {
 	return bridge.ModeExclude
 }
 
-// apply carries out the engine's actions. Netlink errors are logged, not
-// fatal: one refused entry must not stop snooping for the others.
+// apply carries out the engine's actions. MDB writes are queued and
+// flushed at the end, or at the end of the burst of frames being handled
+// (burst); everything else is done at once.
 func (d *bridgeLoop) apply(acts []snoop.Action) {
+	defer func() {
+		if !d.inBurst {
+			d.flushMDB()
+		}
+	}()
 	for i := range acts {
 		a := &acts[i]
 		switch a.Kind {
@@ -505,19 +556,18 @@ func (d *bridgeLoop) apply(acts []snoop.Action) {
 			e := d.entry(a.Port, a.Key)
 			e.Mode, e.Sources, e.Permanent = toBridgeMode(a.Mode), a.Sources, a.Static
 			d.counters.installs.Add(1)
-			if err := d.mdb.Replace(e); err != nil {
-				d.counters.installErrors.Add(1)
-				// E.g. a port still in the disabled STP state just after
-				// coming up: the next report retries.
-				d.engine.InstallFailed(a.Port, a.Key)
-				d.log.Error("MDB install failed", zap.String("port", d.engine.PortName(a.Port)), zap.Stringer("group", a.Key.Group), zap.Error(err))
+			if err := d.batch.Replace(e); err != nil {
+				d.mdbDone(a, err)
+				continue
 			}
+			d.batched = append(d.batched, snoop.Action{Kind: a.Kind, Port: a.Port, Key: a.Key})
 		case snoop.ActRemove:
 			d.counters.removes.Add(1)
-			if err := d.mdb.Delete(d.entry(a.Port, a.Key)); err != nil && !errors.Is(err, bridge.ErrNotFound) {
-				d.counters.removeErrors.Add(1)
-				d.log.Error("MDB remove failed", zap.String("port", d.engine.PortName(a.Port)), zap.Stringer("group", a.Key.Group), zap.Error(err))
+			if err := d.batch.Delete(d.entry(a.Port, a.Key)); err != nil {
+				d.mdbDone(a, err)
+				continue
 			}
+			d.batched = append(d.batched, snoop.Action{Kind: a.Kind, Port: a.Port, Key: a.Key})
 		case snoop.ActTransmit:
 			if a.Port == snoop.ThroughBridge {
 				if err := d.sender.WriteFrame(a.Frame); err != nil {
@@ -529,14 +579,84 @@ func (d *bridgeLoop) apply(acts []snoop.Action) {
 			if p == nil || !p.link.Up || !p.link.Forwarding() {
 				continue // STP keeps blocking ports silent, and so do we
 			}
-			if err := p.conn.WriteFrame(a.Frame); err != nil {
-				d.log.Warn("transmit failed", zap.String("port", p.link.Name), zap.Error(err))
-			}
+			d.transmit(p, a.Frame)
 		case snoop.ActEvent:
 			d.logEvent(a.Event)
 		case snoop.ActRouterPort:
 			d.setRouterPort(a.Port, a.Router)
 		}
+	}
+}
+
+// txFrame is a frame for the transmitter: buf[:n] out of conn.
+type txFrame struct {
+	conn *bridge.PortConn
+	port string
+	buf  *[frameSize]byte
+	n    int
+}
+
+// transmit sends frame out of port p. The transmitter goroutine does the
+// writing, so relaying a join storm to the router ports runs beside the
+// loop rather than in it; frames keep their order. frame is copied (the
+// engine's frames alias the reader's buffer). When the transmitter is
+// behind by a full queue, the loop writes itself.
+func (d *bridgeLoop) transmit(p *portIO, frame []byte) {
+	buf := d.pool.Get().(*[frameSize]byte)
+	n := copy(buf[:], frame)
+	select {
+	case d.tx <- txFrame{conn: p.conn, port: p.link.Name, buf: buf, n: n}:
+	default:
+		d.write(txFrame{conn: p.conn, port: p.link.Name, buf: buf, n: n})
+	}
+}
+
+// transmitter writes the frames transmit queues until d.tx is closed.
+func (d *bridgeLoop) transmitter(done chan<- struct{}) {
+	defer close(done)
+	for f := range d.tx {
+		d.write(f)
+	}
+}
+
+func (d *bridgeLoop) write(f txFrame) {
+	defer d.pool.Put(f.buf)
+	if err := f.conn.WriteFrame(f.buf[:f.n]); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
+		d.log.Warn("transmit failed", zap.String("port", f.port), zap.Error(err))
+	}
+}
+
+// flushMDB writes the queued MDB changes and handles their results.
+func (d *bridgeLoop) flushMDB() {
+	if d.batch.Len() == 0 {
+		return
+	}
+	for i, err := range d.batch.Flush() {
+		d.mdbDone(&d.batched[i], err)
+	}
+	d.batched = d.batched[:0]
+}
+
+// mdbDone handles the result of an ActInstall or ActRemove. Netlink
+// errors are logged, not fatal: one refused entry must not stop snooping
+// for the others.
+func (d *bridgeLoop) mdbDone(a *snoop.Action, err error) {
+	if err == nil {
+		return
+	}
+	switch a.Kind {
+	case snoop.ActInstall:
+		d.counters.installErrors.Add(1)
+		// E.g. a port still in the disabled STP state just after
+		// coming up: the next report retries.
+		d.engine.InstallFailed(a.Port, a.Key)
+		d.log.Error("MDB install failed", zap.String("port", d.engine.PortName(a.Port)), zap.Stringer("group", a.Key.Group), zap.Error(err))
+	case snoop.ActRemove:
+		if errors.Is(err, bridge.ErrNotFound) {
+			return
+		}
+		d.counters.removeErrors.Add(1)
+		d.log.Error("MDB remove failed", zap.String("port", d.engine.PortName(a.Port)), zap.Stringer("group", a.Key.Group), zap.Error(err))
 	}
 }
 
@@ -557,9 +677,11 @@ func (d *bridgeLoop) logEvent(ev snoop.Event) {
 		d.followTimers()
 	}
 	switch ev.Kind {
-	case snoop.EventLimit, snoop.EventFilterDeny:
-		// A flood makes one per report: counted, streamed, and only
-		// logged at debug level.
+	case snoop.EventLimit, snoop.EventFilterDeny, snoop.EventJoin, snoop.EventLeave, snoop.EventExpire, snoop.EventFlush, snoop.EventAdopt:
+		// One per report or membership: a storm makes thousands, and a
+		// synchronous log line each was a third of the daemon's work. They
+		// are counted, streamed (`igmpsnoop events`) and shown; the log
+		// gets them at debug level.
 		d.log.Debug("snooping event", fields...)
 	case snoop.EventQuerierLost, snoop.EventQueryFailed:
 		d.log.Warn("snooping event", fields...)
@@ -687,6 +809,9 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 	if err != nil {
 		guard.Close()
 		return fmt.Errorf("port %s: %w", l.Name, err)
+	}
+	if err := conn.SetReadBuffer(portReadBuffer); err != nil {
+		d.log.Warn("join storms on this port may lose reports", zap.String("port", l.Name), zap.Error(err))
 	}
 	if mode, fixed := d.set.kernelRouterMode(l.Name); fixed {
 		// Permanent: the kernel forwards every group there; disabled: it
