@@ -91,6 +91,22 @@ func (m *MDB) Close() error {
 	return nil
 }
 
+// replaceParts encodes what a replace of e sends: the entry, its source
+// list and whether to send the filter mode, and the protocol to mark it with.
+func (e Entry) replaceParts() (entry []byte, sources []netip.Addr, filter bool, proto uint8, err error) {
+	if entry, err = e.marshal(); err != nil {
+		return nil, nil, false, 0, fmt.Errorf("mdb replace %s: %w", e, err)
+	}
+	if sources, err = e.sourceList(); err != nil {
+		return nil, nil, false, 0, fmt.Errorf("mdb replace %s: %w", e, err)
+	}
+	proto = e.Proto
+	if proto == 0 {
+		proto = DefaultProto
+	}
+	return entry, sources, len(sources) > 0 || e.Mode == ModeInclude, proto, nil
+}
+
 // Replace creates e, or refreshes it if the port already has it
 // (NLM_F_REPLACE, kernel 6.2+): a temporary entry's timer restarts at the
 // bridge's membership interval, and its state and proto are overwritten
@@ -104,18 +120,9 @@ func (m *MDB) Close() error {
 // the membership interval, and the entry goes with its last source. More
 // than MaxSources sources give an error wrapping ErrTooManySources.
 func (m *MDB) Replace(e Entry) error {
-	entry, err := e.marshal()
+	entry, sources, filter, proto, err := e.replaceParts()
 	if err != nil {
-		return fmt.Errorf("mdb replace %s: %w", e, err)
-	}
-	sources, err := e.sourceList()
-	if err != nil {
-		return fmt.Errorf("mdb replace %s: %w", e, err)
-	}
-	filter := len(sources) > 0 || e.Mode == ModeInclude
-	proto := e.Proto
-	if proto == 0 {
-		proto = DefaultProto
+		return err
 	}
 	err = m.r.execute(func() *nl.NetlinkRequest {
 		req := m.r.request(unix.RTM_NEWMDB, unix.NLM_F_ACK|unix.NLM_F_CREATE|unix.NLM_F_REPLACE)

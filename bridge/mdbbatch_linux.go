@@ -86,18 +86,9 @@ func (b *MDBBatch) Len() int { return len(b.ops) }
 // encoded is refused at once, with the error MDB.Replace would give, and
 // nothing is queued.
 func (b *MDBBatch) Replace(e Entry) error {
-	entry, err := e.marshal()
+	entry, sources, filter, proto, err := e.replaceParts()
 	if err != nil {
-		return fmt.Errorf("mdb replace %s: %w", e, err)
-	}
-	sources, err := e.sourceList()
-	if err != nil {
-		return fmt.Errorf("mdb replace %s: %w", e, err)
-	}
-	filter := len(sources) > 0 || e.Mode == ModeInclude
-	proto := e.Proto
-	if proto == 0 {
-		proto = DefaultProto
+		return err
 	}
 	off := b.begin(unix.RTM_NEWMDB, unix.NLM_F_CREATE|unix.NLM_F_REPLACE, e, entry)
 	// The same attributes as MDB.Replace, in the same order; the kernel
