@@ -662,15 +662,7 @@ func TestFloodDefaultsKeepKernelSnooping(t *testing.T) {
 		t.Fatal(err)
 	}
 	limit := int(opts.HashMax) * 3 / 4
-	m, err := l.Join(h2, g1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Leave()
-	waitFor(t, 10*time.Second, "h2 learned", func() (bool, string) {
-		_, ok, seen := member(t, d, g1, h2.Port)
-		return ok, seen
-	})
+	joinLearned(t, l, d, h2, g1)
 	time.Sleep(1500 * time.Millisecond) // the bridge floods for a response interval after a new querier
 	hwm0, _ := resMemory(t, d)
 

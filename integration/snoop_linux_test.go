@@ -51,6 +51,22 @@ type groupsJSON struct {
 	Groups []snoop.GroupView `json:"groups"`
 }
 
+// joinLearned makes h join g, waits until the daemon has learned it, and
+// leaves the group when the test ends.
+func joinLearned(t *testing.T, l *Lab, d *Daemon, h Host, g netip.Addr) *Membership {
+	t.Helper()
+	m, err := l.Join(h, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Leave() })
+	waitFor(t, 10*time.Second, fmt.Sprintf("%v learned on %s", g, h.Port), func() (bool, string) {
+		_, ok, seen := member(t, d, g, h.Port)
+		return ok, seen
+	})
+	return m
+}
+
 // member returns the membership of group on port, if the daemon shows one.
 func member(t *testing.T, d *Daemon, group netip.Addr, port string) (snoop.GroupView, bool, string) {
 	t.Helper()
@@ -332,15 +348,7 @@ func TestStopRemovesEntriesAndRestartAdopts(t *testing.T) {
 	l := newLab(t, Config{Hosts: 2})
 	h1 := l.Hosts[0]
 	d := startDaemon(t, l, fastTimers...)
-	m, err := l.Join(h1, g1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Leave()
-	waitFor(t, 10*time.Second, "h1 learned", func() (bool, string) {
-		_, ok, seen := member(t, d, g1, h1.Port)
-		return ok, seen
-	})
+	m := joinLearned(t, l, d, h1, g1)
 
 	// A crash leaves our entry behind; the restarted daemon adopts it.
 	d.Kill()
