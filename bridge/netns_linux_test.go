@@ -160,6 +160,21 @@ func newLab(t *testing.T, hosts int) *lab {
 // waitForwarding waits until every port's STP state is forwarding: the
 // bridge enables a port only after the link-watch work has seen its carrier
 // (up to a second), and refuses temporary MDB entries on disabled ports.
+// listen opens a PortConn on port i of the lab's bridge, closed when the
+// test ends.
+func (l *lab) listen(i int) *PortConn {
+	l.t.Helper()
+	var pc *PortConn
+	l.br.Do(func() {
+		var err error
+		if pc, err = ListenPort(l.ports[i]); err != nil {
+			l.t.Fatalf("ListenPort: %v", err)
+		}
+	})
+	l.t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
 func (l *lab) waitForwarding() {
 	l.t.Helper()
 	for i := range l.ports {

@@ -3,10 +3,13 @@ package bridge
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"unsafe"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
@@ -31,6 +34,10 @@ type PortConn struct {
 
 	mu                sync.Mutex
 	received, dropped uint64 // running totals: PACKET_STATISTICS resets on read
+
+	wmu   sync.Mutex // WriteFrames's scratch, reused across calls
+	whdrs []unix.Mmsghdr
+	wiovs []unix.Iovec
 }
 
 const (
@@ -246,28 +253,122 @@ func ListenPort(ifindex int) (*PortConn, error) {
 // than its untagged size, so 1522 bytes hold any standard tagged frame.
 // After Close it returns an error wrapping net.ErrClosed at once.
 func (c *PortConn) ReadFrame(buf []byte) (int, error) {
-	// One tpacket_auxdata control message: 16 bytes of header, 20 of data.
-	var oob [64]byte
-	var n, oobn int
+	b := newFrameBatch([][]byte{buf})
+	if err := c.ReadBatch(b); err != nil {
+		return 0, err
+	}
+	return b.lens[0], nil
+}
+
+// auxSpace is the control-message room per frame: one tpacket_auxdata
+// control message takes 16 bytes of header and 20 of data.
+const auxSpace = 64
+
+// FrameBatch holds the buffers PortConn.ReadBatch fills in one system call
+// (recvmmsg): under a join storm a reader takes what is queued at once
+// rather than a frame per call. It is not safe for concurrent use.
+type FrameBatch struct {
+	bufs [][]byte
+	lens []int
+	n    int
+	hdrs []unix.Mmsghdr
+	iovs []unix.Iovec
+	oob  []byte
+}
+
+// NewFrameBatch returns a batch of frames buffers (at least one) of size
+// bytes each.
+func NewFrameBatch(frames, size int) *FrameBatch {
+	frames = max(frames, 1)
+	mem := make([]byte, frames*size)
+	bufs := make([][]byte, frames)
+	for i := range bufs {
+		bufs[i] = mem[i*size : (i+1)*size : (i+1)*size]
+	}
+	return newFrameBatch(bufs)
+}
+
+func newFrameBatch(bufs [][]byte) *FrameBatch {
+	b := &FrameBatch{
+		bufs: bufs,
+		lens: make([]int, len(bufs)),
+		hdrs: make([]unix.Mmsghdr, len(bufs)),
+		iovs: make([]unix.Iovec, len(bufs)),
+		oob:  make([]byte, len(bufs)*auxSpace),
+	}
+	for i, buf := range bufs {
+		if len(buf) > 0 {
+			b.iovs[i].Base = &buf[0]
+		}
+		b.iovs[i].SetLen(len(buf))
+		b.hdrs[i].Hdr.Iov = &b.iovs[i]
+		b.hdrs[i].Hdr.SetIovlen(1)
+	}
+	return b
+}
+
+// Len returns how many frames the last ReadBatch read.
+func (b *FrameBatch) Len() int { return b.n }
+
+// Cap returns how many frames the batch can hold.
+func (b *FrameBatch) Cap() int { return len(b.bufs) }
+
+// Frame returns frame i of the last ReadBatch, as ReadFrame would have
+// returned it. It aliases the batch's buffer: valid until the next
+// ReadBatch.
+func (b *FrameBatch) Frame(i int) []byte { return b.bufs[i][:b.lens[i]] }
+
+// ReadBatch blocks until an incoming control frame arrives, then reads it
+// and those queued behind it, up to the batch's capacity, in one system
+// call. Each frame is as ReadFrame returns it (VLAN tag put back, cut to its
+// buffer's size). After Close it returns an error wrapping net.ErrClosed at
+// once.
+func (c *PortConn) ReadBatch(b *FrameBatch) error {
+	for i := range b.hdrs {
+		h := &b.hdrs[i].Hdr
+		h.Control = &b.oob[i*auxSpace]
+		h.SetControllen(auxSpace)
+		h.Flags = 0
+		b.hdrs[i].Len = 0
+	}
+	b.n = 0
+	var got int
 	var rerr error
 	err := c.raw.Read(func(fd uintptr) bool {
-		n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob[:], 0)
-		// Not ready: let the runtime poller wait (and Close interrupt).
-		return rerr != unix.EAGAIN && rerr != unix.EINTR
+		for {
+			// The descriptor is non-blocking: recvmmsg returns what is
+			// queued, or EAGAIN when nothing is.
+			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), 0, 0, 0)
+			if e == unix.EINTR {
+				continue
+			}
+			got, rerr = int(r), nil
+			if e != 0 {
+				got, rerr = 0, e
+			}
+			// Not ready: let the runtime poller wait (and Close interrupt).
+			return rerr != unix.EAGAIN
+		}
 	})
 	if err == nil {
 		err = rerr
 	}
 	if err != nil {
 		if c.closed.Load() {
-			return 0, fmt.Errorf("read on port %d: %w", c.ifindex, net.ErrClosed)
+			return fmt.Errorf("read on port %d: %w", c.ifindex, net.ErrClosed)
 		}
-		return 0, fmt.Errorf("read on port %d: %w", c.ifindex, err)
+		return fmt.Errorf("read on port %d: %w", c.ifindex, err)
 	}
-	if tpid, tci, ok := auxVLAN(oob[:oobn]); ok {
-		n = insertTag(buf, n, tpid, tci)
+	for i := range got {
+		n := int(b.hdrs[i].Len)
+		oob := b.oob[i*auxSpace : i*auxSpace+min(int(b.hdrs[i].Hdr.Controllen), auxSpace)]
+		if tpid, tci, ok := auxVLAN(oob); ok {
+			n = insertTag(b.bufs[i], n, tpid, tci)
+		}
+		b.lens[i] = n
 	}
-	return n, nil
+	b.n = got
+	return nil
 }
 
 // auxVLAN returns the VLAN tag the kernel reports in a PACKET_AUXDATA
@@ -323,14 +424,66 @@ func insertTag(buf []byte, n int, tpid, tci uint16) int {
 // pass through the bridge: no other port sees it, and the bridge does not
 // learn from it.
 func (c *PortConn) WriteFrame(frame []byte) error {
-	if len(frame) < 14 {
-		return fmt.Errorf("write on port %d: frame of %d bytes has no Ethernet header", c.ifindex, len(frame))
+	_, err := c.WriteFrames([][]byte{frame})
+	return err
+}
+
+// WriteFrames sends frames out of the port, as WriteFrame does, in order
+// and in as few system calls (sendmmsg) as the socket takes them. It
+// returns how many were sent: when that is fewer than len(frames), err
+// says why frames[sent] was not, and none after it was tried.
+func (c *PortConn) WriteFrames(frames [][]byte) (sent int, err error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for i, f := range frames {
+		if len(f) < 14 {
+			frames = frames[:i] // send those before it, then refuse it
+			err = fmt.Errorf("write on port %d: frame of %d bytes has no Ethernet header", c.ifindex, len(f))
+			break
+		}
 	}
-	dst := &packet.Addr{HardwareAddr: net.HardwareAddr(frame[0:6])}
-	if _, err := c.conn.WriteTo(frame, dst); err != nil {
-		return fmt.Errorf("write on port %d: %w", c.ifindex, err)
+	c.whdrs = slices.Grow(c.whdrs[:0], len(frames))[:len(frames)]
+	c.wiovs = slices.Grow(c.wiovs[:0], len(frames))[:len(frames)]
+	for i, f := range frames {
+		// No destination address: the socket is bound to the port, and
+		// the kernel takes the protocol from the frame's header.
+		c.wiovs[i] = unix.Iovec{Base: &f[0]}
+		c.wiovs[i].SetLen(len(f))
+		c.whdrs[i] = unix.Mmsghdr{}
+		c.whdrs[i].Hdr.Iov = &c.wiovs[i]
+		c.whdrs[i].Hdr.SetIovlen(1)
 	}
-	return nil
+	for sent < len(frames) {
+		var n int
+		var werr error
+		rerr := c.raw.Write(func(fd uintptr) bool {
+			for {
+				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.whdrs[sent])), uintptr(len(frames)-sent), 0, 0, 0)
+				if e == unix.EINTR {
+					continue
+				}
+				n, werr = int(r), nil
+				if e != 0 {
+					n, werr = 0, e
+				}
+				return werr != unix.EAGAIN // full: wait until writable
+			}
+		})
+		if rerr == nil {
+			rerr = werr
+		}
+		if rerr != nil {
+			if c.closed.Load() {
+				rerr = net.ErrClosed
+			}
+			return sent, fmt.Errorf("write on port %d: %w", c.ifindex, rerr)
+		}
+		if n == 0 {
+			return sent, fmt.Errorf("write on port %d: %w", c.ifindex, io.ErrShortWrite)
+		}
+		sent += n
+	}
+	return sent, err
 }
 
 // Stats returns, since the socket was opened, the frames that passed the

@@ -19,13 +19,7 @@ import (
 func TestPortConn(t *testing.T) {
 	l := newLab(t, 2)
 	h1, h2 := openRaw(t, l.hosts[0], "eth0"), openRaw(t, l.hosts[1], "eth0")
-	var pc *PortConn
-	l.br.Do(func() {
-		var err error
-		if pc, err = ListenPort(l.ports[0]); err != nil {
-			t.Fatalf("ListenPort: %v", err)
-		}
-	})
+	pc := l.listen(0)
 	frames := portReader(t, pc)
 	g := netip.MustParseAddr("239.77.5.1")
 
@@ -182,13 +176,7 @@ func portFilterCases() []filterCase {
 func TestPortConnProtocols(t *testing.T) {
 	l := newLab(t, 1)
 	h1 := openRaw(t, l.hosts[0], "eth0")
-	var pc *PortConn
-	l.br.Do(func() {
-		var err error
-		if pc, err = ListenPort(l.ports[0]); err != nil {
-			t.Fatalf("ListenPort: %v", err)
-		}
-	})
+	pc := l.listen(0)
 	frames := portReader(t, pc)
 	var want [][]byte
 	for _, c := range portFilterCases() {
@@ -227,13 +215,7 @@ func withTag(f []byte, tpid, tci uint16) []byte {
 func TestPortConnVLAN(t *testing.T) {
 	l := newLab(t, 1)
 	h1 := openRaw(t, l.hosts[0], "eth0")
-	var pc *PortConn
-	l.br.Do(func() {
-		var err error
-		if pc, err = ListenPort(l.ports[0]); err != nil {
-			t.Fatalf("ListenPort: %v", err)
-		}
-	})
+	pc := l.listen(0)
 	frames := portReader(t, pc)
 	g := netip.MustParseAddr("239.77.7.1")
 	report := func(vlan uint16) []byte {
@@ -289,14 +271,7 @@ func TestPortConnVLAN(t *testing.T) {
 
 	// A buffer too small for the whole tagged frame cuts its end, not the
 	// tag. A second socket on the port reads with one.
-	var pc2 *PortConn
-	l.br.Do(func() {
-		var err error
-		if pc2, err = ListenPort(l.ports[0]); err != nil {
-			t.Fatalf("ListenPort: %v", err)
-		}
-	})
-	defer pc2.Close()
+	pc2 := l.listen(0)
 	tagged12 := report(12)
 	h1.send(tagged12)
 	expectFrame(t, frames, tagged12, "VLAN 12 report")
@@ -380,5 +355,94 @@ func TestAuxVLAN(t *testing.T) {
 		if tpid != c.tpid || tci != c.tci || ok != c.ok {
 			t.Errorf("%s: auxVLAN = %#x, %#x, %t; want %#x, %#x, %t", c.name, tpid, tci, ok, c.tpid, c.tci, c.ok)
 		}
+	}
+}
+
+// TestPortConnBatch checks ReadBatch and WriteFrames on a real port: frames
+// queued on the socket are read several per system call, in order, each
+// as ReadFrame returns it (VLAN tags put back); frames written in a batch
+// go out in order, and a bad one stops the batch where it is.
+func TestPortConnBatch(t *testing.T) {
+	l := newLab(t, 1)
+	h1 := openRaw(t, l.hosts[0], "eth0")
+	pc := l.listen(0)
+
+	const sent, capacity = 40, 16
+	var want [][]byte
+	for i := range sent {
+		f := igmpV2(h1.mac, h1IP, 0x16, netip.AddrFrom4([4]byte{239, 77, 8, byte(i)}))
+		if i%5 == 0 {
+			f = withTag(f, unix.ETH_P_8021Q, uint16(100+i))
+		}
+		h1.send(f)
+		want = append(want, f)
+	}
+	// Read only once all are queued, so each call finds a full batch.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		rcv, _, err := pc.Stats()
+		if err != nil {
+			t.Fatalf("Stats: %v", err)
+		}
+		if rcv == sent {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d frames queued after 3s", rcv, sent)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	stuck := time.AfterFunc(5*time.Second, func() { pc.Close() })
+	defer stuck.Stop()
+	b := NewFrameBatch(capacity, 2048)
+	var got [][]byte
+	for call := 0; len(got) < sent && call < sent; call++ {
+		if err := pc.ReadBatch(b); err != nil {
+			t.Fatalf("ReadBatch %d: %v", call, err)
+		}
+		if w := min(capacity, sent-len(got)); b.Len() != w {
+			t.Errorf("ReadBatch %d read %d frames, want %d (all queued)", call, b.Len(), w)
+		}
+		for i := range b.Len() {
+			got = append(got, bytes.Clone(b.Frame(i)))
+		}
+	}
+	if len(got) != sent {
+		t.Fatalf("read %d frames, want %d", len(got), sent)
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("frame %d read % x\nwant % x", i, got[i], want[i])
+		}
+	}
+
+	// Written in one batch: all go out, in order.
+	var out [][]byte
+	for i := range 20 {
+		out = append(out, igmpV2(l.br.MAC("br0"), netip.MustParseAddr("10.77.0.1"), 0x16, netip.AddrFrom4([4]byte{239, 77, 9, byte(i)})))
+	}
+	if n, err := pc.WriteFrames(out); n != len(out) || err != nil {
+		t.Fatalf("WriteFrames = %d, %v; want %d, nil", n, err, len(out))
+	}
+	for i, f := range out {
+		if !h1.waitFor(f, 3*time.Second) {
+			t.Fatalf("frame %d of the batch not received in order", i)
+		}
+	}
+	// A frame with no Ethernet header: those before it are sent, it and
+	// those after it are not.
+	bad := [][]byte{out[0], out[1], out[2][:10], out[3]}
+	n, err := pc.WriteFrames(bad)
+	if n != 2 || err == nil {
+		t.Fatalf("WriteFrames with a 10-byte third frame = %d, %v; want 2 and an error", n, err)
+	}
+	t.Logf("refused: %v", err)
+	for _, f := range bad[:2] {
+		if !h1.waitFor(f, 3*time.Second) {
+			t.Fatal("a frame before the bad one was not sent")
+		}
+	}
+	if h1.waitFor(out[3], 300*time.Millisecond) {
+		t.Error("the frame after the bad one was sent")
 	}
 }

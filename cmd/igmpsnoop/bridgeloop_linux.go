@@ -27,10 +27,14 @@ const frameSize = 2048
 // rtprotKernel marks MDB entries the kernel learned itself.
 const rtprotKernel = 2
 
+// readBatch is how many frames a port reader takes from its socket in one
+// system call (and hands to the loop in one channel send).
+const readBatch = 16
+
+// frameIn is what a port reader hands the loop: the frames of one read.
 type frameIn struct {
-	port int
-	buf  *[frameSize]byte
-	n    int
+	port  int
+	batch *bridge.FrameBatch
 }
 
 type ctlIn struct {
@@ -76,7 +80,8 @@ type bridgeLoop struct {
 	ports   map[int]*portIO
 	dec     *wire.Decoder
 	msg     wire.Message
-	pool    sync.Pool
+	pool    sync.Pool // *[frameSize]byte, for frames to transmit
+	batches sync.Pool // *bridge.FrameBatch, for the port readers
 
 	// What the kernel and bridge allow, found at start.
 	sourceLists bool
@@ -114,6 +119,7 @@ func newBridgeLoop(log *zap.Logger, set bridgeSettings, proto uint8, hub *eventH
 		ctl: make(chan ctlIn), reconf: make(chan reconfIn), done: make(chan struct{}),
 	}
 	d.pool.New = func() any { return new([frameSize]byte) }
+	d.batches.New = func() any { return bridge.NewFrameBatch(readBatch, frameSize) }
 	return d
 }
 
@@ -487,17 +493,17 @@ const portReadBuffer = 2 << 20
 // maxBurst bounds the frames handled before their MDB writes are flushed.
 const maxBurst = 256
 
-// burst handles f and the frames already queued behind it, up to
-// maxBurst, then writes their MDB changes to the kernel in one batch: a
-// join storm costs a few netlink system calls per burst, not two per
-// entry, and a lone report is written at once.
+// burst handles the frames of f and those already queued behind it, up to
+// about maxBurst, then writes their MDB changes to the kernel in one
+// batch: a join storm costs a few netlink system calls per burst, not two
+// per entry, and a lone report is written at once.
 func (d *bridgeLoop) burst(f frameIn) {
 	d.inBurst = true
-	d.handleFrame(f)
-	for range maxBurst - 1 {
+	handled := d.handleBatch(f)
+	for handled < maxBurst {
 		select {
 		case f := <-d.frames:
-			d.handleFrame(f)
+			handled += d.handleBatch(f)
 			continue
 		default:
 		}
@@ -507,15 +513,23 @@ func (d *bridgeLoop) burst(f frameIn) {
 	d.flushMDB()
 }
 
-func (d *bridgeLoop) handleFrame(f frameIn) {
+// handleBatch handles the frames of one read and gives its batch back to
+// the readers. It returns how many frames there were.
+func (d *bridgeLoop) handleBatch(f frameIn) int {
+	defer d.batches.Put(f.batch)
+	for i := range f.batch.Len() {
+		d.handleFrame(f.port, f.batch.Frame(i))
+	}
+	return f.batch.Len()
+}
+
+func (d *bridgeLoop) handleFrame(port int, frame []byte) {
 	start := time.Now()
 	defer d.observe(start)
-	defer d.pool.Put(f.buf)
-	frame := f.buf[:f.n]
 	if err := d.dec.Decode(frame, &d.msg); err != nil {
 		reason := wire.ReasonOf(err)
-		d.engine.Refused(f.port, reason)
-		d.log.Debug("frame refused", zap.String("port", d.engine.PortName(f.port)), zap.Stringer("reason", reason), zap.Error(err))
+		d.engine.Refused(port, reason)
+		d.log.Debug("frame refused", zap.String("port", d.engine.PortName(port)), zap.Stringer("reason", reason), zap.Error(err))
 		return
 	}
 	if !d.vlans {
@@ -524,9 +538,9 @@ func (d *bridgeLoop) handleFrame(f frameIn) {
 		d.msg.VLAN = 0
 	}
 	if ce := d.log.Check(zap.DebugLevel, "message"); ce != nil {
-		ce.Write(zap.String("port", d.engine.PortName(f.port)), zap.Stringer("msg", &d.msg))
+		ce.Write(zap.String("port", d.engine.PortName(port)), zap.Stringer("msg", &d.msg))
 	}
-	d.apply(d.engine.HandleMessage(time.Now(), f.port, &d.msg, frame))
+	d.apply(d.engine.HandleMessage(time.Now(), port, &d.msg, frame))
 }
 
 func (d *bridgeLoop) entry(port int, key fdb.Key) bridge.Entry {
@@ -604,26 +618,72 @@ type txFrame struct {
 func (d *bridgeLoop) transmit(p *portIO, frame []byte) {
 	buf := d.pool.Get().(*[frameSize]byte)
 	n := copy(buf[:], frame)
+	f := txFrame{conn: p.conn, port: p.link.Name, buf: buf, n: n}
 	select {
-	case d.tx <- txFrame{conn: p.conn, port: p.link.Name, buf: buf, n: n}:
+	case d.tx <- f:
 	default:
-		d.write(txFrame{conn: p.conn, port: p.link.Name, buf: buf, n: n})
+		d.write([]txFrame{f}, nil)
 	}
 }
 
-// transmitter writes the frames transmit queues until d.tx is closed.
+// maxTxBatch bounds the frames the transmitter writes in one go.
+const maxTxBatch = 64
+
+// transmitter writes the frames transmit queues until d.tx is closed,
+// taking those queued together in one batch: a storm's relays to a router
+// port cost a system call per batch, not per frame.
 func (d *bridgeLoop) transmitter(done chan<- struct{}) {
 	defer close(done)
+	q := make([]txFrame, 0, maxTxBatch)
+	var scratch [][]byte
 	for f := range d.tx {
-		d.write(f)
+		q = append(q[:0], f)
+	more:
+		for len(q) < maxTxBatch {
+			select {
+			case f, ok := <-d.tx:
+				if !ok {
+					break more
+				}
+				q = append(q, f)
+			default:
+				break more
+			}
+		}
+		scratch = d.write(q, scratch)
 	}
 }
 
-func (d *bridgeLoop) write(f txFrame) {
-	defer d.pool.Put(f.buf)
-	if err := f.conn.WriteFrame(f.buf[:f.n]); err != nil && !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
-		d.log.Warn("transmit failed", zap.String("port", f.port), zap.Error(err))
+// write sends the frames of q, in order, each run of frames for the same
+// port in one WriteFrames; a frame the port refuses is logged and skipped.
+// It returns scratch, grown, for the next call.
+func (d *bridgeLoop) write(q []txFrame, scratch [][]byte) [][]byte {
+	for len(q) > 0 {
+		run := 1
+		for run < len(q) && q[run].conn == q[0].conn {
+			run++
+		}
+		scratch = scratch[:0]
+		for _, f := range q[:run] {
+			scratch = append(scratch, f.buf[:f.n])
+		}
+		for done := 0; done < run; {
+			sent, err := q[0].conn.WriteFrames(scratch[done:])
+			done += sent
+			if err == nil {
+				continue
+			}
+			if !errors.Is(err, net.ErrClosed) && !errors.Is(err, os.ErrClosed) {
+				d.log.Warn("transmit failed", zap.String("port", q[0].port), zap.Error(err))
+			}
+			done++ // skip the refused frame
+		}
+		for _, f := range q[:run] {
+			d.pool.Put(f.buf)
+		}
+		q = q[run:]
 	}
+	return scratch
 }
 
 // flushMDB writes the queued MDB changes and handles their results.
@@ -839,10 +899,10 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 func (d *bridgeLoop) read(p *portIO, index int, name string) {
 	defer close(p.done)
 	for {
-		buf := d.pool.Get().(*[frameSize]byte)
-		n, err := p.conn.ReadFrame(buf[:])
+		b := d.batches.Get().(*bridge.FrameBatch)
+		err := p.conn.ReadBatch(b)
 		if err != nil {
-			d.pool.Put(buf)
+			d.batches.Put(b)
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
 			}
@@ -855,9 +915,9 @@ func (d *bridgeLoop) read(p *portIO, index int, name string) {
 			continue
 		}
 		select {
-		case d.frames <- frameIn{port: index, buf: buf, n: n}:
+		case d.frames <- frameIn{port: index, batch: b}:
 		case <-p.stop:
-			d.pool.Put(buf)
+			d.batches.Put(b)
 			return
 		}
 	}
