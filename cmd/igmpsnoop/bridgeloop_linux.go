@@ -31,10 +31,18 @@ const rtprotKernel = 2
 // system call (and hands to the loop in one channel send).
 const readBatch = 16
 
-// frameIn is what a port reader hands the loop: the frames of one read.
+// batchesPerPort bounds the batches a port reader has in flight. When the
+// loop falls behind, the reader waits for one to come back while frames
+// queue on its socket, so its next read takes a full batch; an idle port
+// holds one batch (readBatch × frameSize bytes).
+const batchesPerPort = 3
+
+// frameIn is what a port reader hands the loop: the frames of one read,
+// and where the batch goes back once handled.
 type frameIn struct {
 	port  int
 	batch *bridge.FrameBatch
+	free  chan<- *bridge.FrameBatch
 }
 
 type ctlIn struct {
@@ -54,6 +62,9 @@ type portIO struct {
 	conn  *bridge.PortConn
 	done  chan struct{} // closed when the reader has stopped
 	stop  chan struct{} // closed to stop the reader
+	// free brings the reader's batches back from the loop; it has room
+	// for all of them, so the loop never waits to give one back.
+	free chan *bridge.FrameBatch
 }
 
 // mdbCounters count MDB writes; read by metrics from other goroutines.
@@ -81,7 +92,6 @@ type bridgeLoop struct {
 	dec     *wire.Decoder
 	msg     wire.Message
 	pool    sync.Pool // *[frameSize]byte, for frames to transmit
-	batches sync.Pool // *bridge.FrameBatch, for the port readers
 
 	// What the kernel and bridge allow, found at start.
 	sourceLists bool
@@ -102,7 +112,7 @@ type bridgeLoop struct {
 
 	counters mdbCounters
 	// loopSeconds observes how long the loop takes per frame.
-	loopSeconds func(bridge string, d time.Duration)
+	loopSeconds func(time.Duration)
 
 	warnQuerierAt time.Time
 	checkAt       time.Time       // next MDB consistency check
@@ -111,7 +121,7 @@ type bridgeLoop struct {
 	started bool
 }
 
-func newBridgeLoop(log *zap.Logger, set bridgeSettings, proto uint8, hub *eventHub, observe func(string, time.Duration)) *bridgeLoop {
+func newBridgeLoop(log *zap.Logger, set bridgeSettings, proto uint8, hub *eventHub, observe func(time.Duration)) *bridgeLoop {
 	d := &bridgeLoop{
 		log: log.With(zap.String("bridge", set.Name)), set: set, proto: proto, hub: hub, loopSeconds: observe,
 		ports: make(map[int]*portIO), dec: wire.NewDecoder(),
@@ -119,7 +129,6 @@ func newBridgeLoop(log *zap.Logger, set bridgeSettings, proto uint8, hub *eventH
 		ctl: make(chan ctlIn), reconf: make(chan reconfIn), done: make(chan struct{}),
 	}
 	d.pool.New = func() any { return new([frameSize]byte) }
-	d.batches.New = func() any { return bridge.NewFrameBatch(readBatch, frameSize) }
 	return d
 }
 
@@ -340,7 +349,7 @@ func (d *bridgeLoop) record(ev snoop.Event) eventRecord {
 
 func (d *bridgeLoop) observe(start time.Time) {
 	if d.loopSeconds != nil {
-		d.loopSeconds(d.set.Name, time.Since(start))
+		d.loopSeconds(time.Since(start))
 	}
 }
 
@@ -516,7 +525,7 @@ func (d *bridgeLoop) burst(f frameIn) {
 // handleBatch handles the frames of one read and gives its batch back to
 // the readers. It returns how many frames there were.
 func (d *bridgeLoop) handleBatch(f frameIn) int {
-	defer d.batches.Put(f.batch)
+	defer func() { f.free <- f.batch }()
 	for i := range f.batch.Len() {
 		d.handleFrame(f.port, f.batch.Frame(i))
 	}
@@ -540,7 +549,7 @@ func (d *bridgeLoop) handleFrame(port int, frame []byte) {
 	if ce := d.log.Check(zap.DebugLevel, "message"); ce != nil {
 		ce.Write(zap.String("port", d.engine.PortName(port)), zap.Stringer("msg", &d.msg))
 	}
-	d.apply(d.engine.HandleMessage(time.Now(), port, &d.msg, frame))
+	d.apply(d.engine.HandleMessage(start, port, &d.msg, frame))
 }
 
 func (d *bridgeLoop) entry(port int, key fdb.Key) bridge.Entry {
@@ -721,35 +730,40 @@ func (d *bridgeLoop) mdbDone(a *snoop.Action, err error) {
 }
 
 func (d *bridgeLoop) logEvent(ev snoop.Event) {
-	d.hub.publish(d.record(ev))
-	fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("port", d.engine.PortName(ev.Port))}
-	if ev.Key.Group.IsValid() {
-		fields = append(fields, zap.Stringer("group", ev.Key.Group))
-	}
-	if ev.Addr.IsValid() {
-		fields = append(fields, zap.Stringer("addr", ev.Addr))
-	}
-	if ev.Detail != "" {
-		fields = append(fields, zap.String("detail", ev.Detail))
+	// A storm makes an event per join: nothing is built for nobody.
+	if d.hub.listening() {
+		d.hub.publish(d.record(ev))
 	}
 	switch ev.Kind {
 	case snoop.EventTimersChanged, snoop.EventQuerierLost:
 		d.followTimers()
 	}
+	level := zap.InfoLevel
 	switch ev.Kind {
 	case snoop.EventLimit, snoop.EventFilterDeny, snoop.EventJoin, snoop.EventLeave, snoop.EventExpire, snoop.EventFlush, snoop.EventAdopt:
 		// One per report or membership: a storm makes thousands, and a
 		// synchronous log line each was a third of the daemon's work. They
 		// are counted, streamed (`igmpsnoop events`) and shown; the log
 		// gets them at debug level.
-		d.log.Debug("snooping event", fields...)
+		level = zap.DebugLevel
 	case snoop.EventQuerierLost, snoop.EventQueryFailed:
-		d.log.Warn("snooping event", fields...)
-		if ev.Kind == snoop.EventQuerierLost && !d.set.Engine.Querier {
-			d.log.Warn("querier gone: the bridge floods multicast until a querier is heard again")
+		level = zap.WarnLevel
+	}
+	if ce := d.log.Check(level, "snooping event"); ce != nil {
+		fields := []zap.Field{zap.Stringer("event", ev.Kind), zap.String("port", d.engine.PortName(ev.Port))}
+		if ev.Key.Group.IsValid() {
+			fields = append(fields, zap.Stringer("group", ev.Key.Group))
 		}
-	default:
-		d.log.Info("snooping event", fields...)
+		if ev.Addr.IsValid() {
+			fields = append(fields, zap.Stringer("addr", ev.Addr))
+		}
+		if ev.Detail != "" {
+			fields = append(fields, zap.String("detail", ev.Detail))
+		}
+		ce.Write(fields...)
+	}
+	if ev.Kind == snoop.EventQuerierLost && !d.set.Engine.Querier {
+		d.log.Warn("querier gone: the bridge floods multicast until a querier is heard again")
 	}
 }
 
@@ -882,7 +896,8 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 			return fmt.Errorf("port %s: %w", l.Name, err)
 		}
 	}
-	p := &portIO{link: l, guard: guard, conn: conn, done: make(chan struct{}), stop: make(chan struct{})}
+	p := &portIO{link: l, guard: guard, conn: conn, done: make(chan struct{}), stop: make(chan struct{}),
+		free: make(chan *bridge.FrameBatch, batchesPerPort)}
 	d.ports[l.Index] = p
 	go d.read(p, l.Index, l.Name)
 	if l.Up && l.Learning() {
@@ -898,11 +913,15 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 // that is not the end of the port, so the reader carries on.
 func (d *bridgeLoop) read(p *portIO, index int, name string) {
 	defer close(p.done)
+	made := 0 // batches this reader has allocated
 	for {
-		b := d.batches.Get().(*bridge.FrameBatch)
+		b, ok := nextBatch(p, &made)
+		if !ok {
+			return
+		}
 		err := p.conn.ReadBatch(b)
 		if err != nil {
-			d.batches.Put(b)
+			p.free <- b
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
 			}
@@ -915,11 +934,31 @@ func (d *bridgeLoop) read(p *portIO, index int, name string) {
 			continue
 		}
 		select {
-		case d.frames <- frameIn{port: index, batch: b}:
+		case d.frames <- frameIn{port: index, batch: b, free: p.free}:
 		case <-p.stop:
-			d.batches.Put(b)
 			return
 		}
+	}
+}
+
+// nextBatch returns a batch for p's reader to fill: one the loop gave
+// back, a new one while the reader has fewer than batchesPerPort, or else
+// the next one given back. It returns false if the port stops first.
+func nextBatch(p *portIO, made *int) (*bridge.FrameBatch, bool) {
+	select {
+	case b := <-p.free:
+		return b, true
+	default:
+	}
+	if *made < batchesPerPort {
+		*made++
+		return bridge.NewFrameBatch(readBatch, frameSize), true
+	}
+	select {
+	case b := <-p.free:
+		return b, true
+	case <-p.stop:
+		return nil, false
 	}
 }
 

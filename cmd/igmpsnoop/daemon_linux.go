@@ -145,7 +145,7 @@ func (d *daemon) awaitBridge(ctx context.Context, bs bridgeSettings, failed chan
 // startBridge starts one bridge's loop and waits until it snoops.
 func (d *daemon) startBridge(ctx context.Context, bs bridgeSettings, failed chan<- string) error {
 	bctx, cancel := context.WithCancel(ctx)
-	loop := newBridgeLoop(d.log, bs, d.set.Proto, d.hub, d.metrics.observeLoop)
+	loop := newBridgeLoop(d.log, bs, d.set.Proto, d.hub, d.metrics.loopObserver(bs.Name))
 	rb := &runningBridge{loop: loop, cancel: cancel, done: make(chan struct{})}
 	ready := make(chan error, 1)
 	d.wg.Add(1)

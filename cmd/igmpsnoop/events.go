@@ -30,6 +30,7 @@ const subscriberBuffer = 1024
 type eventHub struct {
 	mu   sync.Mutex
 	subs map[*subscriber]struct{}
+	n    atomic.Int32 // len(subs), read without the lock
 }
 
 type subscriber struct {
@@ -56,13 +57,19 @@ func (h *eventHub) subscribe() (*subscriber, func()) {
 	s := &subscriber{ch: make(chan eventRecord, subscriberBuffer)}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
+	h.n.Store(int32(len(h.subs)))
 	h.mu.Unlock()
 	return s, func() {
 		h.mu.Lock()
 		delete(h.subs, s)
+		h.n.Store(int32(len(h.subs)))
 		h.mu.Unlock()
 	}
 }
+
+// listening reports whether anyone is subscribed: the loop builds no event
+// record when nobody is.
+func (h *eventHub) listening() bool { return h.n.Load() > 0 }
 
 // text renders an event on one line for a terminal.
 func (r eventRecord) text() string {

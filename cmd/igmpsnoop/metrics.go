@@ -68,8 +68,11 @@ func newMetrics(snapshot func(context.Context) ([]bridgeSnapshot, error)) *metri
 	return m
 }
 
-func (m *metrics) observeLoop(bridge string, d time.Duration) {
-	m.loop.WithLabelValues(bridge).Observe(d.Seconds())
+// loopObserver returns what observes one bridge's loop latency: the
+// label is looked up once, not per frame.
+func (m *metrics) loopObserver(bridge string) func(time.Duration) {
+	o := m.loop.WithLabelValues(bridge)
+	return func(d time.Duration) { o.Observe(d.Seconds()) }
 }
 
 // Describe implements prometheus.Collector.
