@@ -97,14 +97,15 @@ func NewLab(c Config) (l *Lab, err error) {
 	if c.RouterIGMPVersion == 0 {
 		c.RouterIGMPVersion = 3
 	}
-	l = &Lab{
+	lab := &Lab{
 		Switch: c.Prefix + "-sw", Router: c.Prefix + "-rt", Sender: c.Prefix + "-tx",
 		Bridge: "br0", RouterPort: "rt0", SenderPort: "tx0",
 		RouterAddr: netip.MustParseAddr(routerAddr), ipv6: c.IPv6,
 	}
+	l = lab
 	defer func() {
 		if err != nil {
-			l.Close()
+			lab.Close() // l is nil by now
 		}
 	}()
 	for _, ns := range []string{l.Switch, l.Router, l.Sender} {

@@ -82,11 +82,10 @@ type bridgeLoop struct {
 	br     bridge.Bridge
 	engine *snoop.Engine
 	mdb    *bridge.MDB
-	// batch carries the engine's MDB writes (apply), flushed after each
-	// burst of frames, or at the end of apply outside one (flushMDB).
-	batch   *bridge.MDBBatch
-	batched []snoop.Action // the ActInstall/ActRemove of each queued write
-	inBurst bool           // apply leaves the flush to the burst's end
+	// mdbw writes the engine's MDB changes (apply), a job per burst of
+	// frames, or per apply outside one.
+	mdbw    *mdbWriter
+	inBurst bool // apply leaves the submitting to the burst's end
 	sender  *bridge.Sender
 	ports   map[int]*portIO
 	dec     *wire.Decoder
@@ -171,10 +170,13 @@ func (d *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 		return err
 	}
 	defer d.mdb.Close()
-	if d.batch, err = bridge.OpenMDBBatch(); err != nil {
+	batch, err := bridge.OpenMDBBatch()
+	if err != nil {
 		return err
 	}
-	defer d.batch.Close()
+	defer batch.Close()
+	d.mdbw = newMDBWriter(batch)
+	defer d.mdbw.close(d.mdbResult)
 	if d.sender, err = bridge.OpenBridgeSender(br.Index); err != nil {
 		return err
 	}
@@ -446,6 +448,8 @@ func (d *bridgeLoop) loop(ctx context.Context, watchErr <-chan error) error {
 			return fmt.Errorf("link monitor stopped: %w", err)
 		case f := <-d.frames:
 			d.burst(f)
+		case r := <-d.mdbw.done:
+			d.mdbw.finish(r, d.mdbResult)
 		case ev := <-d.links:
 			if err := d.handleLink(ev); err != nil {
 				return err
@@ -499,13 +503,15 @@ func (d *bridgeLoop) checkQuerier(now time.Time) {
 // storm of some 3 500 reports per port while the loop catches up.
 const portReadBuffer = 2 << 20
 
-// maxBurst bounds the frames handled before their MDB writes are flushed.
+// maxBurst bounds the frames handled before their MDB writes are handed
+// to the writer.
 const maxBurst = 256
 
 // burst handles the frames of f and those already queued behind it, up to
-// about maxBurst, then writes their MDB changes to the kernel in one
-// batch: a join storm costs a few netlink system calls per burst, not two
-// per entry, and a lone report is written at once.
+// about maxBurst, then hands their MDB changes to the writer as one job,
+// which the kernel gets in one batch: a join storm costs a few netlink
+// system calls per burst, not two per entry, and a lone report is
+// written at once.
 func (d *bridgeLoop) burst(f frameIn) {
 	d.inBurst = true
 	handled := d.handleBatch(f)
@@ -519,7 +525,7 @@ func (d *bridgeLoop) burst(f frameIn) {
 		break
 	}
 	d.inBurst = false
-	d.flushMDB()
+	d.mdbw.submit(d.mdbResult)
 }
 
 // handleBatch handles the frames of one read and gives its batch back to
@@ -563,13 +569,13 @@ func toBridgeMode(m fdb.FilterMode) bridge.FilterMode {
 	return bridge.ModeExclude
 }
 
-// apply carries out the engine's actions. MDB writes are queued and
-// flushed at the end, or at the end of the burst of frames being handled
-// (burst); everything else is done at once.
+// apply carries out the engine's actions. MDB writes go to the writer
+// at the end, or at the end of the burst of frames being handled (burst);
+// everything else is done at once.
 func (d *bridgeLoop) apply(acts []snoop.Action) {
 	defer func() {
 		if !d.inBurst {
-			d.flushMDB()
+			d.mdbw.submit(d.mdbResult)
 		}
 	}()
 	for i := range acts {
@@ -577,20 +583,13 @@ func (d *bridgeLoop) apply(acts []snoop.Action) {
 		switch a.Kind {
 		case snoop.ActInstall:
 			e := d.entry(a.Port, a.Key)
-			e.Mode, e.Sources, e.Permanent = toBridgeMode(a.Mode), a.Sources, a.Static
+			// The engine reuses its source lists: the writer gets a copy.
+			e.Mode, e.Sources, e.Permanent = toBridgeMode(a.Mode), slices.Clone(a.Sources), a.Static
 			d.counters.installs.Add(1)
-			if err := d.batch.Replace(e); err != nil {
-				d.mdbDone(a, err)
-				continue
-			}
-			d.batched = append(d.batched, snoop.Action{Kind: a.Kind, Port: a.Port, Key: a.Key})
+			d.mdbw.queue(mdbOp{act: snoop.Action{Kind: a.Kind, Port: a.Port, Key: a.Key}, entry: e})
 		case snoop.ActRemove:
 			d.counters.removes.Add(1)
-			if err := d.batch.Delete(d.entry(a.Port, a.Key)); err != nil {
-				d.mdbDone(a, err)
-				continue
-			}
-			d.batched = append(d.batched, snoop.Action{Kind: a.Kind, Port: a.Port, Key: a.Key})
+			d.mdbw.queue(mdbOp{act: snoop.Action{Kind: a.Kind, Port: a.Port, Key: a.Key}, entry: d.entry(a.Port, a.Key)})
 		case snoop.ActTransmit:
 			if a.Port == snoop.ThroughBridge {
 				if err := d.sender.WriteFrame(a.Frame); err != nil {
@@ -695,15 +694,11 @@ func (d *bridgeLoop) write(q []txFrame, scratch [][]byte) [][]byte {
 	return scratch
 }
 
-// flushMDB writes the queued MDB changes and handles their results.
-func (d *bridgeLoop) flushMDB() {
-	if d.batch.Len() == 0 {
-		return
+// mdbResult handles the writes of a finished writer job that failed.
+func (d *bridgeLoop) mdbResult(r mdbDone) {
+	for _, f := range r.failed {
+		d.mdbDone(&r.ops[f.op].act, f.err)
 	}
-	for i, err := range d.batch.Flush() {
-		d.mdbDone(&d.batched[i], err)
-	}
-	d.batched = d.batched[:0]
 }
 
 // mdbDone handles the result of an ActInstall or ActRemove. Netlink
@@ -1025,6 +1020,7 @@ func (d *bridgeLoop) adoptMDB(now time.Time) error {
 // kernel's own snooping takes over (it refreshes them from reports and
 // ages them), and a restarted daemon adopts them.
 func (d *bridgeLoop) shutdown() {
+	d.mdbw.sync(d.mdbResult) // what the engine installed is in the kernel
 	if d.set.Handover {
 		n := len(d.engine.Memberships())
 		d.closePorts()
@@ -1081,6 +1077,8 @@ func (d *bridgeLoop) snapshot(now time.Time) bridgeSnapshot {
 // `show stats`.
 func (d *bridgeLoop) checkMDB(now time.Time) snoop.MDBCheck {
 	c := snoop.MDBCheck{At: now}
+	// Compare with every write made, not with some still on their way.
+	d.mdbw.sync(d.mdbResult)
 	dump, err := d.mdb.Dump(d.br.Index)
 	if err != nil {
 		c.Error = err.Error()
