@@ -50,9 +50,9 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
-	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
 
+	"github.com/igmpsnoop/igmpsnoop/bridge"
 	"github.com/igmpsnoop/igmpsnoop/integration"
 	"github.com/igmpsnoop/igmpsnoop/wire"
 )
@@ -70,6 +70,7 @@ func main() {
 		timeout     = flag.Duration("timeout", 60*time.Second, "longest wait for a storm to converge")
 		single      = flag.Int("single", 200, "single joins to time (0: none)")
 		gap         = flag.Duration("gap", 5*time.Millisecond, "time between single joins")
+		sendBatch   = flag.Int("send-batch", 16, "frames a storm's sender writes per system call (sendmmsg); 1: one per call")
 		perfOut     = flag.String("perf", "", "record the daemon's storms with `perf record -g` into this file")
 		variants    stringList
 	)
@@ -90,7 +91,7 @@ func main() {
 		}
 		ns = append(ns, n)
 	}
-	b := &bench{hosts: *hosts, timeout: *timeout, perf: *perfOut}
+	b := &bench{hosts: *hosts, timeout: *timeout, perf: *perfOut, sendBatch: max(*sendBatch, 1)}
 	if len(variants) == 0 {
 		variants = stringList{""}
 	}
@@ -192,13 +193,19 @@ type bench struct {
 	bin     string
 	lab     *integration.Lab
 	ports   []int // the hosts' switch ports, by host
-	senders []*packet.Conn
+	senders []*bridge.PortConn // one per host, writing out of its eth0
+	// sendBatch is the frames a storm's sender writes per system call.
+	sendBatch int
 	macs    []net.HardwareAddr
 	watch   *mdbWatch
 	socket  string
 	perf    string
 	// routerDrop drops what reaches the router (see setup).
 	routerDrop link.Link
+	// The switch's bridge and MDB sockets in its namespace, for flush.
+	brIndex int
+	mdb     *bridge.MDB
+	batch   *bridge.MDBBatch
 }
 
 // Querier timers: long, so nothing expires during a run, as on a real LAN.
@@ -243,6 +250,17 @@ func (b *bench) setup(prefix string, most int) error {
 		return err
 	}
 	err = integration.InNetns(lab.Switch, func() error {
+		br, err := net.InterfaceByName(lab.Bridge)
+		if err != nil {
+			return err
+		}
+		b.brIndex = br.Index
+		if b.mdb, err = bridge.OpenMDB(); err != nil {
+			return err
+		}
+		if b.batch, err = bridge.OpenMDBBatch(); err != nil {
+			return err
+		}
 		for _, h := range lab.Hosts {
 			ifi, err := net.InterfaceByName(h.Port)
 			if err != nil {
@@ -261,7 +279,7 @@ func (b *bench) setup(prefix string, most int) error {
 			if err != nil {
 				return err
 			}
-			c, err := packet.Listen(ifi, packet.Raw, 0, nil)
+			c, err := bridge.ListenPort(ifi.Index)
 			if err != nil {
 				return err
 			}
@@ -273,8 +291,18 @@ func (b *bench) setup(prefix string, most int) error {
 			return fmt.Errorf("sender in %s: %w", h.Name, err)
 		}
 	}
-	b.watch, err = watchMDB(lab.Switch, b.ports)
-	return err
+	if b.watch, err = watchMDB(lab.Switch, b.ports); err != nil {
+		return err
+	}
+	// The kernel trusts its MDB only a query response interval after it
+	// first hears a querier, and floods until then (see flush): hear one
+	// now and wait that out, once. Each round's query then finds the
+	// querier still present.
+	if err := b.query(); err != nil {
+		return err
+	}
+	time.Sleep(queryResponse + time.Second)
+	return nil
 }
 
 // dropIngress attaches a TCX program to ifname in namespace ns that drops
@@ -305,6 +333,14 @@ func dropIngress(ns, ifname string) (link.Link, error) {
 }
 
 func (b *bench) close() {
+	if b.mdb != nil {
+		b.mdb.Close()
+		b.mdb = nil
+	}
+	if b.batch != nil {
+		b.batch.Close()
+		b.batch = nil
+	}
 	if b.routerDrop != nil {
 		b.routerDrop.Close()
 		b.routerDrop = nil
@@ -329,19 +365,37 @@ func group(h, j int) netip.Addr {
 	return netip.AddrFrom4([4]byte{239, byte(1 + h), byte(j >> 8), byte(j)})
 }
 
-// flush empties the bridge's MDB: switching snooping off drops every entry.
+// flush empties the bridge's MDB of port entries, one netlink delete
+// each, keeping the bridge's querier state. (Switching snooping off and on
+// would drop them too, but it also forgets the querier: the next query then
+// starts the kernel's wait of a query response interval during which it
+// floods every multicast frame, reports included, to every port, and a
+// storm run in that window measures flooding, not snooping.)
 func (b *bench) flush() error {
-	for _, v := range []string{"0", "1"} {
-		if _, err := b.lab.Exec(b.lab.Switch, "ip", "link", "set", b.lab.Bridge, "type", "bridge", "mcast_snooping", v); err != nil {
-			return err
+	entries, err := b.mdb.Dump(b.brIndex)
+	if err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	for _, e := range entries {
+		if e.Port == b.brIndex || e.Source.IsValid() {
+			continue // the bridge's own joins; (S,G) entries go with their (*,G)
+		}
+		if err := b.batch.Delete(e); err != nil {
+			return fmt.Errorf("flush: %w", err)
 		}
 	}
-	out, err := b.lab.Exec(b.lab.Switch, "bridge", "mdb", "show", "dev", b.lab.Bridge)
-	if err != nil {
-		return err
+	for _, err := range b.batch.Flush() {
+		if err != nil && !errors.Is(err, bridge.ErrNotFound) {
+			return fmt.Errorf("flush: %w", err)
+		}
 	}
-	if n := strings.Count(out, " port "); n > 0 {
-		return fmt.Errorf("%d MDB entries left after a flush", n)
+	if entries, err = b.mdb.Dump(b.brIndex); err != nil {
+		return fmt.Errorf("flush: %w", err)
+	}
+	for _, e := range entries {
+		if e.Port != b.brIndex {
+			return fmt.Errorf("MDB entry %v on port %d left after a flush", e.Group, e.Port)
+		}
 	}
 	return nil
 }
@@ -436,7 +490,6 @@ func (b *bench) storm(sn snooper, n int, gap time.Duration) (stormResult, error)
 	for h := range sent {
 		sent[h] = make([]int64, per)
 	}
-	to := &packet.Addr{HardwareAddr: net.HardwareAddr{0x01, 0x00, 0x5e, 0, 0, 1}}
 	if gap > 0 {
 		next := time.Now()
 		for j := range per {
@@ -444,7 +497,7 @@ func (b *bench) storm(sn snooper, n int, gap time.Duration) (stormResult, error)
 				time.Sleep(time.Until(next))
 				next = next.Add(gap)
 				sent[h][j] = time.Now().UnixNano()
-				if _, err := b.senders[h].WriteTo(frames[h][j], to); err != nil {
+				if err := b.senders[h].WriteFrame(frames[h][j]); err != nil {
 					return res, fmt.Errorf("send: %w", err)
 				}
 			}
@@ -459,9 +512,15 @@ func (b *bench) storm(sn snooper, n int, gap time.Duration) (stormResult, error)
 				defer wg.Done()
 				c := b.senders[h]
 				<-start
-				for j, f := range frames[h] {
-					sent[h][j] = time.Now().UnixNano()
-					if _, err := c.WriteTo(f, to); err != nil {
+				for j := 0; j < per; j += b.sendBatch {
+					end := min(j+b.sendBatch, per)
+					// A batch's frames are stamped as it starts: their
+					// latencies include the batch's own sending.
+					now := time.Now().UnixNano()
+					for k := j; k < end; k++ {
+						sent[h][k] = now
+					}
+					if _, err := c.WriteFrames(frames[h][j:end]); err != nil {
 						sendErr.Store(err)
 						return
 					}
@@ -599,14 +658,13 @@ func (b *bench) idleCost(sn snooper, members int, d time.Duration) error {
 	}
 	per := members / b.hosts
 	b.watch.arm(per)
-	to := &packet.Addr{HardwareAddr: net.HardwareAddr{0x01, 0x00, 0x5e, 0, 0, 1}}
 	for h := range b.hosts {
 		for j := range per {
 			f, err := wire.EncodeReport(wire.Report{Version: 2, SrcMAC: b.macs[h], Src: b.lab.Hosts[h].Addr, Group: group(h, j)})
 			if err != nil {
 				return err
 			}
-			if _, err := b.senders[h].WriteTo(f, to); err != nil {
+			if err := b.senders[h].WriteFrame(f); err != nil {
 				return err
 			}
 			if j%256 == 255 {
