@@ -192,14 +192,14 @@ type bench struct {
 	timeout time.Duration
 	bin     string
 	lab     *integration.Lab
-	ports   []int // the hosts' switch ports, by host
+	ports   []int              // the hosts' switch ports, by host
 	senders []*bridge.PortConn // one per host, writing out of its eth0
 	// sendBatch is the frames a storm's sender writes per system call.
 	sendBatch int
-	macs    []net.HardwareAddr
-	watch   *mdbWatch
-	socket  string
-	perf    string
+	macs      []net.HardwareAddr
+	watch     *mdbWatch
+	socket    string
+	perf      string
 	// routerDrop drops what reaches the router (see setup).
 	routerDrop link.Link
 	// The switch's bridge and MDB sockets in its namespace, for flush.
