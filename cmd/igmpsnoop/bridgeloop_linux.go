@@ -27,14 +27,16 @@ const frameSize = 2048
 // rtprotKernel marks MDB entries the kernel learned itself.
 const rtprotKernel = 2
 
-// readBatch is how many frames a port reader takes from its socket in one
-// system call (and hands to the loop in one channel send).
+// readBatch is how many frames a busy port's reader takes from its socket
+// in one system call (and hands to the loop in one channel send). A
+// reader starts with batches of one frame, so that an idle port holds one
+// frame buffer (a container host may have a thousand ports), and moves to
+// readBatch once a read fills its batch.
 const readBatch = 16
 
 // batchesPerPort bounds the batches a port reader has in flight. When the
 // loop falls behind, the reader waits for one to come back while frames
-// queue on its socket, so its next read takes a full batch; an idle port
-// holds one batch (readBatch × frameSize bytes).
+// queue on its socket, so its next read takes a full batch.
 const batchesPerPort = 3
 
 // frameIn is what a port reader hands the loop: the frames of one read,
@@ -103,11 +105,17 @@ type bridgeLoop struct {
 	frames chan frameIn
 	// tx carries frames to send out of ports to the transmitter goroutine
 	// (transmitter), so the loop does not wait for them.
-	tx     chan txFrame
-	links  chan bridge.LinkEvent
-	ctl    chan ctlIn
-	reconf chan reconfIn
-	done   chan struct{} // closed when run returns
+	tx chan []txFrame
+	// txq gathers the frames to relay while a burst is handled, handed to
+	// the transmitter as one job at its end (flushTx); txSpare brings the
+	// jobs' slices back.
+	txq       []txFrame
+	txSpare   chan []txFrame
+	txScratch [][]byte // for the loop's own writes (flushTx)
+	links     chan bridge.LinkEvent
+	ctl       chan ctlIn
+	reconf    chan reconfIn
+	done      chan struct{} // closed when run returns
 
 	counters mdbCounters
 	// loopSeconds observes how long the loop takes per frame.
@@ -124,7 +132,7 @@ func newBridgeLoop(log *zap.Logger, set bridgeSettings, proto uint8, hub *eventH
 	d := &bridgeLoop{
 		log: log.With(zap.String("bridge", set.Name)), set: set, proto: proto, hub: hub, loopSeconds: observe,
 		ports: make(map[int]*portIO), dec: wire.NewDecoder(),
-		frames: make(chan frameIn, 1024), links: make(chan bridge.LinkEvent, 256), tx: make(chan txFrame, 1024),
+		frames: make(chan frameIn, 1024), links: make(chan bridge.LinkEvent, 256), tx: make(chan []txFrame, txJobs), txSpare: make(chan []txFrame, txJobs),
 		ctl: make(chan ctlIn), reconf: make(chan reconfIn), done: make(chan struct{}),
 	}
 	d.pool.New = func() any { return new([frameSize]byte) }
@@ -526,6 +534,7 @@ func (d *bridgeLoop) burst(f frameIn) {
 	}
 	d.inBurst = false
 	d.mdbw.submit(d.mdbResult)
+	d.flushTx()
 }
 
 // handleBatch handles the frames of one read and gives its batch back to
@@ -576,6 +585,7 @@ func (d *bridgeLoop) apply(acts []snoop.Action) {
 	defer func() {
 		if !d.inBurst {
 			d.mdbw.submit(d.mdbResult)
+			d.flushTx()
 		}
 	}()
 	for i := range acts {
@@ -618,47 +628,49 @@ type txFrame struct {
 	n    int
 }
 
-// transmit sends frame out of port p. The transmitter goroutine does the
-// writing, so relaying a join storm to the router ports runs beside the
-// loop rather than in it; frames keep their order. frame is copied (the
-// engine's frames alias the reader's buffer). When the transmitter is
-// behind by a full queue, the loop writes itself.
+// txJobs bounds the relay jobs queued for the transmitter.
+const txJobs = 64
+
+// transmit queues frame to go out of port p. The transmitter goroutine
+// does the writing, so relaying a join storm to the router ports runs
+// beside the loop rather than in it; the frames of a burst go to it as one
+// job (flushTx), and keep their order. frame is copied (the engine's
+// frames alias the reader's buffer).
 func (d *bridgeLoop) transmit(p *portIO, frame []byte) {
 	buf := d.pool.Get().(*[frameSize]byte)
 	n := copy(buf[:], frame)
-	f := txFrame{conn: p.conn, port: p.link.Name, buf: buf, n: n}
+	d.txq = append(d.txq, txFrame{conn: p.conn, port: p.link.Name, buf: buf, n: n})
+}
+
+// flushTx hands the queued frames to the transmitter, or writes them when
+// it is a full queue behind.
+func (d *bridgeLoop) flushTx() {
+	if len(d.txq) == 0 {
+		return
+	}
 	select {
-	case d.tx <- f:
+	case d.tx <- d.txq:
+		select {
+		case d.txq = <-d.txSpare:
+		default:
+			d.txq = nil
+		}
 	default:
-		d.write([]txFrame{f}, nil)
+		d.txScratch = d.write(d.txq, d.txScratch)
+		d.txq = d.txq[:0]
 	}
 }
 
-// maxTxBatch bounds the frames the transmitter writes in one go.
-const maxTxBatch = 64
-
-// transmitter writes the frames transmit queues until d.tx is closed,
-// taking those queued together in one batch: a storm's relays to a router
-// port cost a system call per batch, not per frame.
+// transmitter writes the jobs flushTx hands it until d.tx is closed.
 func (d *bridgeLoop) transmitter(done chan<- struct{}) {
 	defer close(done)
-	q := make([]txFrame, 0, maxTxBatch)
 	var scratch [][]byte
-	for f := range d.tx {
-		q = append(q[:0], f)
-	more:
-		for len(q) < maxTxBatch {
-			select {
-			case f, ok := <-d.tx:
-				if !ok {
-					break more
-				}
-				q = append(q, f)
-			default:
-				break more
-			}
-		}
+	for q := range d.tx {
 		scratch = d.write(q, scratch)
+		select {
+		case d.txSpare <- q[:0]:
+		default:
+		}
 	}
 }
 
@@ -908,13 +920,16 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 // that is not the end of the port, so the reader carries on.
 func (d *bridgeLoop) read(p *portIO, index int, name string) {
 	defer close(p.done)
-	made := 0 // batches this reader has allocated
+	src := batchSource{size: 1}
 	for {
-		b, ok := nextBatch(p, &made)
+		b, ok := src.next(p)
 		if !ok {
 			return
 		}
 		err := p.conn.ReadBatch(b)
+		if err == nil && b.Len() == b.Cap() {
+			src.size = readBatch // busy: read more per call from now on
+		}
 		if err != nil {
 			p.free <- b
 			if errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrClosed) {
@@ -936,24 +951,36 @@ func (d *bridgeLoop) read(p *portIO, index int, name string) {
 	}
 }
 
-// nextBatch returns a batch for p's reader to fill: one the loop gave
-// back, a new one while the reader has fewer than batchesPerPort, or else
-// the next one given back. It returns false if the port stops first.
-func nextBatch(p *portIO, made *int) (*bridge.FrameBatch, bool) {
-	select {
-	case b := <-p.free:
-		return b, true
-	default:
-	}
-	if *made < batchesPerPort {
-		*made++
-		return bridge.NewFrameBatch(readBatch, frameSize), true
-	}
-	select {
-	case b := <-p.free:
-		return b, true
-	case <-p.stop:
-		return nil, false
+// batchSource hands a port reader the batches to fill: those the loop
+// gave back, or new ones while the reader has fewer than batchesPerPort.
+type batchSource struct {
+	made int // batches allocated and not dropped
+	size int // frames per batch the reader wants now
+}
+
+// next returns a batch of at least s.size frames: one given back, a new
+// one, or else the next one given back (batches smaller than s.size are
+// dropped on their way back). It returns false if the port stops first.
+func (s *batchSource) next(p *portIO) (*bridge.FrameBatch, bool) {
+	for {
+		var b *bridge.FrameBatch
+		select {
+		case b = <-p.free:
+		default:
+			if s.made < batchesPerPort {
+				s.made++
+				return bridge.NewFrameBatch(s.size, frameSize), true
+			}
+			select {
+			case b = <-p.free:
+			case <-p.stop:
+				return nil, false
+			}
+		}
+		if b.Cap() >= s.size {
+			return b, true
+		}
+		s.made--
 	}
 }
 
