@@ -18,8 +18,17 @@
 // convergence is from the first report sent to the last MDB entry
 // notified; latency is, per report, from its send to its entry's
 // notification. Rounds alternate the kernel and each daemon variant
-// (-daemon-args, repeatable: one variant each); convergence is the median
-// over rounds, latencies are pooled.
+// (-daemon-args, repeatable: one variant each), after -warmup uncounted
+// ones; convergence is the median over rounds, latencies are pooled.
+//
+// The lab gives the kernel its steady, best case: a querier heard long
+// enough ago that the bridge trusts its MDB (until a query response
+// interval after it first hears one, the kernel floods every report to
+// every port), entries flushed between rounds by netlink deletes that
+// keep that state, bridge netfilter hooks off. Storm senders write 16
+// frames per system call (-send-batch). The router stands for another
+// machine and drops what reaches it at ingress, so its own processing of
+// the relayed reports is not charged to the switch's CPUs.
 //
 // With -idle, a daemon holding -idle-members memberships (querier timers of
 // 125 s, so none expires) is left alone for the given time, and its CPU
@@ -133,7 +142,7 @@ func main() {
 				}
 				r.runs[k] = append(r.runs[k], s)
 				fmt.Fprintf(os.Stderr, "  %6d joins (gap %v), round %d, %-20s converged in %v (%d/%d entries)\n",
-					n, gap, i+1, sn.name, s.convergence.Round(time.Microsecond), s.learned, n)
+					n, gap, i+1-*warmup, sn.name, s.convergence.Round(time.Microsecond), s.learned, n)
 			}
 		}
 		return r
