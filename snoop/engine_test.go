@@ -294,6 +294,30 @@ func TestPortDownFlushes(t *testing.T) {
 	}
 }
 
+// TestUnknownRecordsCounted checks that records of unknown types, which the
+// decoder skips (RFC 3376 §4.2.12), are counted per port, and the report's
+// other records still learned and the report relayed as it came.
+func TestUnknownRecordsCounted(t *testing.T) {
+	e := newEngine(t)
+	e.HandleMessage(t0, uplink, query(routeIP, netip.IPv4Unspecified(), 3), rawFrame)
+	m := v3(rec(wire.ChangeToExclude))
+	m.SkippedRecords = 2
+	acts := e.HandleMessage(t0, hostA, m, rawFrame)
+	if !isMember(e, hostA, grp) {
+		t.Fatal("the known record was not learned")
+	}
+	relayed := kinds(acts, ActTransmit)
+	if len(relayed) != 1 || relayed[0].Port != uplink || string(relayed[0].Frame) != string(rawFrame) {
+		t.Errorf("relayed %v, want the frame as it came to the router port", relayed)
+	}
+	if n := e.Stats().Ports["a"].Ignored["unknown_record_type"]; n != 2 {
+		t.Errorf("port a ignored unknown_record_type = %d, want 2", n)
+	}
+	if n := e.Stats().Ignored["unknown_record_type"]; n != 2 {
+		t.Errorf("ignored unknown_record_type = %d, want 2", n)
+	}
+}
+
 func TestLimitRefusesAndCounts(t *testing.T) {
 	e := newEngine(t, func(c *Config) { c.Limits = fdb.Limits{MaxPerPort: 1} })
 	e.HandleMessage(t0, hostA, report(2, grp), rawFrame)

@@ -24,6 +24,9 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 			e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
 		}
 	case wire.KindReportV3:
+		for range m.SkippedRecords {
+			e.ignore(ifindex, ignoreUnknownRecord)
+		}
 		refused := 0
 		for i := range m.Records {
 			r := &m.Records[i]

@@ -21,6 +21,7 @@ const (
 	ignoreFilterDeny                        // denied by the port's profile
 	ignoreNoSnooping                        // snooping is off on the port
 	ignoreRouterRefused                     // a query or router message on a port that refuses them
+	ignoreUnknownRecord                     // an IGMPv3/MLDv2 record of an unknown type, skipped (RFC 3376 §4.2.12)
 	ignoreCount
 )
 
@@ -35,6 +36,7 @@ var ignoreNames = [ignoreCount]string{
 	ignoreFilterDeny:    "filter_deny",
 	ignoreNoSnooping:    "snooping_disabled",
 	ignoreRouterRefused: "query_refused",
+	ignoreUnknownRecord: "unknown_record_type",
 }
 
 // messageLabel names a message by type and version for counters.

@@ -421,7 +421,9 @@ func decodeRecords(p []byte, m *Message, alen int) error {
 		}
 		// Unknown record types are skipped, the rest still processed
 		// (RFC 3376 §4.2.12, RFC 3810 §5.2.12); OVS stopped at the first one.
-		if typ >= ModeIsInclude && typ <= BlockOldSources {
+		if typ < ModeIsInclude || typ > BlockOldSources {
+			m.SkippedRecords++
+		} else {
 			group := p[off+4 : start]
 			if !isMulticastBytes(group) {
 				return errRecordGroup

@@ -429,6 +429,9 @@ var accepts6 = []acceptCase{
 			{Type: ModeIsInclude, Group: addr("ff3e::1"), Sources: addrs("2001:db8::1")},
 			{Type: BlockOldSources, Group: addr("ff3e::2"), Sources: addrs("2001:db8::2")},
 		})
+		if m.SkippedRecords != 1 {
+			t.Errorf("SkippedRecords = %d, want 1", m.SkippedRecords)
+		}
 	}},
 	{"MLD tagged VLAN 42", func(t testing.TB) []byte {
 		return mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: addr(llSrc), VLAN: 42,

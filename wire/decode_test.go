@@ -406,6 +406,9 @@ func TestAccepts(t *testing.T) {
 				{Type: ChangeToInclude, Group: addr("239.1.1.2"), Sources: addrs("10.0.0.2")},
 			}
 			wantRecords(t, m, want)
+			if m.SkippedRecords != 2 {
+				t.Errorf("SkippedRecords = %d, want 2", m.SkippedRecords)
+			}
 		}},
 		{"aux data skipped by words", func(t testing.TB) []byte {
 			return rawFrame("192.0.2.9", "224.0.0.22", v3Report(2,

@@ -174,10 +174,12 @@ func reencode(m *Message) (frame []byte, ok bool, err error) {
 }
 
 // semantics is what must survive decode -> encode -> decode: everything but
-// the addressing the encoder chooses itself (destination, MACs, TTL).
+// the addressing the encoder chooses itself (destination, MACs, TTL) and
+// the records of unknown types it leaves out.
 func semantics(m *Message) *Message {
 	c := normalized(m)
 	c.Dst, c.DstMAC, c.TTL, c.RouterAlert = netip.Addr{}, nil, 0, false
+	c.SkippedRecords = 0 // unknown records are not re-encoded
 	return c
 }
 

@@ -165,8 +165,10 @@ type Message struct {
 	Sources            []netip.Addr  // v3 group-and-source-specific query sources
 
 	// Records of an IGMPv3 or MLDv2 report, unknown record types dropped
-	// (RFC 3376 §4.2.12, RFC 3810 §5.2.12).
-	Records []GroupRecord
+	// (RFC 3376 §4.2.12, RFC 3810 §5.2.12); SkippedRecords counts those,
+	// so that they can be counted, not silently lost.
+	Records        []GroupRecord
+	SkippedRecords int
 }
 
 // Generation puts IGMP and MLD versions on one scale for compatibility
@@ -274,6 +276,9 @@ func (m *Message) String() string {
 			}
 			fmt.Fprintf(&b, " %v %v ", r.Type, r.Group)
 			writeAddrs(&b, r.Sources)
+		}
+		if m.SkippedRecords > 0 {
+			fmt.Fprintf(&b, " (%d of unknown type skipped)", m.SkippedRecords)
 		}
 	case KindMRDAdvert:
 		fmt.Fprintf(&b, "mrd_advert interval %v qqi %v qrv %d", m.AdvertInterval, m.QueryInterval, m.QRV)
