@@ -198,29 +198,9 @@ func AppendReport(b []byte, r Report) ([]byte, error) {
 		return b, fmt.Errorf("report: version %d not 1, 2 or 3: %w", r.Version, ErrInvalid)
 	}
 
-	n := 8
-	for i, rec := range r.Records {
-		if rec.Type < ModeIsInclude || rec.Type > BlockOldSources {
-			return b, fmt.Errorf("report: record %d: unknown record type %d: %w", i, rec.Type, ErrInvalid)
-		}
-		if !isMulticastAddr(rec.Group) {
-			return b, fmt.Errorf("report: record %d: group %v is not an IPv4 multicast address: %w", i, rec.Group, ErrInvalid)
-		}
-		if len(rec.Sources) > 0xffff {
-			return b, fmt.Errorf("report: record %d: %d sources: %w", i, len(rec.Sources), ErrInvalid)
-		}
-		for _, s := range rec.Sources {
-			if !s.Is4() {
-				return b, fmt.Errorf("report: record %d: source %v is not IPv4: %w", i, s, ErrInvalid)
-			}
-		}
-		n += 8 + 4*len(rec.Sources)
-		if ipHeaderLen+n > maxIPLen {
-			return b, fmt.Errorf("report: records do not fit in one packet: %w", ErrInvalid)
-		}
-	}
-	if len(r.Records) > 0xffff {
-		return b, fmt.Errorf("report: %d records: %w", len(r.Records), ErrInvalid)
+	n, err := recordsLen(r.Records, igmpRecords)
+	if err != nil {
+		return b, fmt.Errorf("report: %w", err)
 	}
 
 	b, p := appendHeaders(b, r.SrcMAC, r.VLAN, r.Src, dst, n)
@@ -228,19 +208,7 @@ func AppendReport(b []byte, r Report) ([]byte, error) {
 	if r.Version != 3 {
 		copy(p[4:8], ip4(r.Group))
 	} else {
-		binary.BigEndian.PutUint16(p[6:8], uint16(len(r.Records)))
-		off := 8
-		for _, rec := range r.Records {
-			p[off] = uint8(rec.Type)
-			binary.BigEndian.PutUint16(p[off+2:], uint16(len(rec.Sources)))
-			copy(p[off+4:], ip4(rec.Group))
-			off += 8
-			for _, s := range rec.Sources {
-				a := s.As4()
-				copy(p[off:], a[:])
-				off += 4
-			}
-		}
+		putRecords(p, r.Records)
 	}
 	binary.BigEndian.PutUint16(p[2:4], checksum(p))
 	return b, nil

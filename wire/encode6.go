@@ -125,30 +125,11 @@ func appendMLDReport(b []byte, r Report) ([]byte, error) {
 		if r.Group.IsValid() && r.Group != netip.IPv6Unspecified() {
 			return b, fmt.Errorf("report: an MLDv2 report carries addresses in records, not Group: %w", ErrInvalid)
 		}
-		if len(r.Records) > 0xffff {
-			return b, fmt.Errorf("report: %d records: %w", len(r.Records), ErrInvalid)
+		var err error
+		if n, err = recordsLen(r.Records, mldRecords); err != nil {
+			return b, fmt.Errorf("report: %w", err)
 		}
-		typ, dst, n = TypeMLDReportV2, MLDv2Routers, 8
-		for i, rec := range r.Records {
-			if rec.Type < ModeIsInclude || rec.Type > BlockOldSources {
-				return b, fmt.Errorf("report: record %d: unknown record type %d: %w", i, rec.Type, ErrInvalid)
-			}
-			if !isMulticast6(rec.Group) {
-				return b, fmt.Errorf("report: record %d: group %v is not an IPv6 multicast address: %w", i, rec.Group, ErrInvalid)
-			}
-			if len(rec.Sources) > 0xffff {
-				return b, fmt.Errorf("report: record %d: %d sources: %w", i, len(rec.Sources), ErrInvalid)
-			}
-			for _, s := range rec.Sources {
-				if !s.Is6() {
-					return b, fmt.Errorf("report: record %d: source %v is not IPv6: %w", i, s, ErrInvalid)
-				}
-			}
-			n += 20 + 16*len(rec.Sources)
-			if hopByHopLen+n > maxIPv6Plen {
-				return b, fmt.Errorf("report: records do not fit in one packet: %w", ErrInvalid)
-			}
-		}
+		typ, dst = TypeMLDReportV2, MLDv2Routers
 	default:
 		return b, fmt.Errorf("report: MLD version %d not 1 or 2: %w", r.Version, ErrInvalid)
 	}
@@ -159,20 +140,7 @@ func appendMLDReport(b []byte, r Report) ([]byte, error) {
 		g := r.Group.As16()
 		copy(p[8:24], g[:])
 	} else {
-		binary.BigEndian.PutUint16(p[6:8], uint16(len(r.Records)))
-		off := 8
-		for _, rec := range r.Records {
-			p[off] = uint8(rec.Type)
-			binary.BigEndian.PutUint16(p[off+2:], uint16(len(rec.Sources)))
-			g := rec.Group.As16()
-			copy(p[off+4:], g[:])
-			off += 20
-			for _, s := range rec.Sources {
-				a := s.As16()
-				copy(p[off:], a[:])
-				off += 16
-			}
-		}
+		putRecords(p, r.Records)
 	}
 	binary.BigEndian.PutUint16(p[2:4], checksum6(r.Src, dst, ipProtoICMPv6, p))
 	return b, nil

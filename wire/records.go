@@ -1,0 +1,78 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+)
+
+// recordFamily is what IGMPv3 and MLDv2 group records differ in; their
+// layout is otherwise the same (RFC 3376 §4.2.4, RFC 3810 §5.2.4).
+type recordFamily struct {
+	name      string                // "IPv4" or "IPv6"
+	alen      int                   // address length
+	multicast func(netip.Addr) bool // a valid group
+	family    func(netip.Addr) bool // a valid source
+	room      int                   // bytes the message may take after the IP headers
+}
+
+var (
+	igmpRecords = recordFamily{name: "IPv4", alen: 4, multicast: isMulticastAddr, family: netip.Addr.Is4, room: maxIPLen - ipHeaderLen}
+	mldRecords  = recordFamily{name: "IPv6", alen: 16, multicast: isMulticast6, family: netip.Addr.Is6, room: maxIPv6Plen - hopByHopLen}
+)
+
+// recordsLen checks a report's records and returns the length of the
+// message that carries them: an 8-byte header, then the records.
+func recordsLen(recs []GroupRecord, f recordFamily) (int, error) {
+	if len(recs) > 0xffff {
+		return 0, fmt.Errorf("%d records: %w", len(recs), ErrInvalid)
+	}
+	n := 8
+	for i, rec := range recs {
+		if rec.Type < ModeIsInclude || rec.Type > BlockOldSources {
+			return 0, fmt.Errorf("record %d: unknown record type %d: %w", i, rec.Type, ErrInvalid)
+		}
+		if !f.multicast(rec.Group) {
+			return 0, fmt.Errorf("record %d: group %v is not an %s multicast address: %w", i, rec.Group, f.name, ErrInvalid)
+		}
+		if len(rec.Sources) > 0xffff {
+			return 0, fmt.Errorf("record %d: %d sources: %w", i, len(rec.Sources), ErrInvalid)
+		}
+		for _, s := range rec.Sources {
+			if !f.family(s) {
+				return 0, fmt.Errorf("record %d: source %v is not %s: %w", i, s, f.name, ErrInvalid)
+			}
+		}
+		n += 4 + f.alen*(1+len(rec.Sources))
+		if n > f.room {
+			return 0, fmt.Errorf("records do not fit in one packet: %w", ErrInvalid)
+		}
+	}
+	return n, nil
+}
+
+// putRecords writes the record count and the records (checked by
+// recordsLen) into the message p, after its 8-byte header's first half.
+func putRecords(p []byte, recs []GroupRecord) {
+	binary.BigEndian.PutUint16(p[6:8], uint16(len(recs)))
+	off := 8
+	for _, rec := range recs {
+		p[off] = uint8(rec.Type)
+		binary.BigEndian.PutUint16(p[off+2:], uint16(len(rec.Sources)))
+		off += 4
+		off += putAddr(p[off:], rec.Group)
+		for _, s := range rec.Sources {
+			off += putAddr(p[off:], s)
+		}
+	}
+}
+
+// putAddr writes a's 4 or 16 bytes at the start of p and returns how many.
+func putAddr(p []byte, a netip.Addr) int {
+	if a.Is4() {
+		b := a.As4()
+		return copy(p, b[:])
+	}
+	b := a.As16()
+	return copy(p, b[:])
+}
