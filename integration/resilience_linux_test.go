@@ -1120,16 +1120,16 @@ func TestFaultsPortChanges(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		// (`show ports` lists a port only once it is up: the log tells.)
-		waitFor(t, 5*time.Second, "new port seen while down", func() (bool, string) {
-			return strings.Contains(d.Log(), `"port": "h9", "ifindex"`), "not in the log yet"
+		waitFor(t, 5*time.Second, "new port shown while down", func() (bool, string) {
+			p, ok := portShown(t, h9.Port)
+			return ok && !p.Up && p.STP == "disabled", fmt.Sprintf("%+v, shown %t", p, ok)
 		})
 		if err := l.exec(l.Switch, "ip", "link", "set", h9.Port, "up"); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 5*time.Second, "new port up", func() (bool, string) {
 			p, ok := portShown(t, h9.Port)
-			return ok && p.Up, fmt.Sprintf("%+v", p)
+			return ok && p.Up && p.STP == "forwarding", fmt.Sprintf("%+v", p)
 		})
 		h9i = portIndex(t, l, h9.Port)
 		if m9, err = l.Join(h9, g1); err != nil {

@@ -91,6 +91,17 @@ func (e *Engine) SetQuerierAddr6(now time.Time, a netip.Addr) []Action {
 
 // PortUp makes a port known and able to learn, with its policy: static
 // router port, static groups.
+// PortAdded makes a port known before it is active (down, or not yet
+// learning by STP), so that Ports lists it; PortUp activates it. A port
+// the engine knows already is left as it is.
+func (e *Engine) PortAdded(ifindex int, name string) {
+	if e.ports[ifindex] != nil {
+		return
+	}
+	e.ports[ifindex] = &port{name: name, policy: e.cfg.policy(name)}
+	e.portsChanged()
+}
+
 func (e *Engine) PortUp(now time.Time, ifindex int, name string) []Action {
 	e.out = e.out[:0]
 	p := e.ports[ifindex]

@@ -294,6 +294,38 @@ func TestPortDownFlushes(t *testing.T) {
 	}
 }
 
+// TestPortAddedListedBeforeUp checks that a port known but not yet active
+// is listed (down, with its policy), learns nothing, and is activated by
+// PortUp; PortAdded on an active port changes nothing.
+func TestPortAddedListedBeforeUp(t *testing.T) {
+	e := newEngine(t)
+	const idle = 7
+	e.PortAdded(idle, "fast")
+	view := func() (PortView, bool) {
+		for _, v := range e.Ports() {
+			if v.Port == "fast" {
+				return v, true
+			}
+		}
+		return PortView{}, false
+	}
+	if v, ok := view(); !ok || v.Up || !v.FastLeave {
+		t.Fatalf("added port listed as %+v, %t; want down, with its fast-leave policy", v, ok)
+	}
+	if acts := e.HandleMessage(t0, idle, report(2, grp), rawFrame); len(acts) != 0 || isMember(e, idle, grp) {
+		t.Fatal("learned on a port that is not up")
+	}
+	e.PortUp(t0, idle, "fast")
+	e.PortAdded(idle, "fast")
+	if v, _ := view(); !v.Up {
+		t.Fatalf("after PortUp and a second PortAdded: %+v, want up", v)
+	}
+	e.HandleMessage(t0, idle, report(2, grp), rawFrame)
+	if !isMember(e, idle, grp) {
+		t.Fatal("not learned once up")
+	}
+}
+
 // TestUnknownRecordsCounted checks that records of unknown types, which the
 // decoder skips (RFC 3376 §4.2.12), are counted per port, and the report's
 // other records still learned and the report relayed as it came.

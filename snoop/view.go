@@ -234,6 +234,10 @@ type PortView struct {
 	// daemon read them (filled in by the daemon).
 	GuardDropped  uint64 `json:"guard_dropped"`
 	SocketDropped uint64 `json:"socket_dropped"`
+	// STP is the port's spanning-tree state as the bridge reports it
+	// (forwarding, blocking, disabled for a port that is down, ...),
+	// filled in by the daemon. Up is false until it lets the port learn.
+	STP string `json:"stp,omitempty"`
 }
 
 // Ports returns every known port in name order.

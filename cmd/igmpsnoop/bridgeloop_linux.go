@@ -327,6 +327,7 @@ func (d *bridgeLoop) answer(now time.Time, req Request) any {
 				if p.link.Name != views[i].Port {
 					continue
 				}
+				views[i].STP = p.link.State.String()
 				if n, err := p.guard.Dropped(); err == nil {
 					views[i].GuardDropped = n
 				}
@@ -907,6 +908,7 @@ func (d *bridgeLoop) addPort(l bridge.Link) error {
 		free: make(chan *bridge.FrameBatch, batchesPerPort)}
 	d.ports[l.Index] = p
 	go d.read(p, l.Index, l.Name)
+	d.engine.PortAdded(l.Index, l.Name)
 	if l.Up && l.Learning() {
 		d.apply(d.engine.PortUp(time.Now(), l.Index, l.Name))
 	}

@@ -317,8 +317,11 @@ func printTable(w io.Writer, what string, r *reply) error {
 		fmt.Fprintln(tw, "BRIDGE\tPORT\tSTATE\tGROUPS\tPOLICY\tRX\tREFUSED\tIGNORED\tDROPS")
 		for _, p := range r.Ports {
 			state := "down"
-			if p.Up {
+			switch {
+			case p.Up:
 				state = "up"
+			case p.STP != "" && p.STP != "disabled":
+				state = p.STP // up, but STP keeps it from learning
 			}
 			groups := fmt.Sprint(p.Groups)
 			if p.MaxGroups > 0 {
