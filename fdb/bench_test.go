@@ -31,8 +31,8 @@ func fillTable(tb testing.TB, t *Table, n int, now time.Time) {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		pg.Mode, pg.GroupExpires, pg.Generation = Exclude, TimeOf(now.Add(260*time.Second)), 2
-		pg.V2HostUntil, pg.Refreshed, pg.Installed = pg.GroupExpires, TimeOf(now), TimeOf(now)
+		pg.Mode, pg.GroupExpires, pg.Generation = Exclude, t.TimeOf(now.Add(260*time.Second)), 2
+		pg.V2HostUntil, pg.Refreshed, pg.Installed = pg.GroupExpires, t.TimeOf(now), t.TimeOf(now)
 		pg.InstalledMode = Exclude
 		pg.Hosts = append(pg.Hosts, Host{Addr: netip.AddrFrom4([4]byte{10, 1, 0, byte(port)}), Mode: Exclude, Expires: pg.GroupExpires})
 	}
@@ -49,7 +49,7 @@ func BenchmarkTableMemory(b *testing.B) {
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)
-		t := New(Limits{MaxKeys: 12288, MaxPerPort: 4096})
+		t := New(Limits{MaxKeys: 12288, MaxPerPort: 4096}, time.Now())
 		fillTable(b, t, n, now)
 		runtime.GC()
 		runtime.ReadMemStats(&after)
@@ -65,7 +65,7 @@ func BenchmarkTableMemory(b *testing.B) {
 // BenchmarkTableGet looks up an existing membership among 100 000.
 func BenchmarkTableGet(b *testing.B) {
 	const n = 100000
-	t := New(Limits{})
+	t := New(Limits{}, time.Now())
 	fillTable(b, t, n, time.Now())
 	b.ReportAllocs()
 	i := 0
@@ -84,7 +84,7 @@ func BenchmarkTableGet(b *testing.B) {
 // 100 000 others.
 func BenchmarkTableJoinRemove(b *testing.B) {
 	const n = 100000
-	t := New(Limits{MaxKeys: 12288, MaxPerPort: 4096})
+	t := New(Limits{MaxKeys: 12288, MaxPerPort: 4096}, time.Now())
 	fillTable(b, t, n, time.Now())
 	b.ReportAllocs()
 	i := 0

@@ -5,5 +5,6 @@
 // It is a pure, bounded data structure (Open vSwitch's single-table model):
 // no goroutines, no I/O, no clock. The caller passes time in and decides
 // what an expiry means; limits are enforced here so no caller can forget
-// them.
+// them. Even the origin that the table's compact Times count from is the
+// caller's, given to New: the package holds no state of its own.
 package fdb

@@ -46,11 +46,11 @@ type Source struct {
 
 // Forwards reports whether traffic from this source flows at now, given
 // the port group's mode.
-func (s Source) Forwards(mode FilterMode, now time.Time) bool {
+func (s Source) Forwards(mode FilterMode, now Time) bool {
 	if mode == Exclude {
 		return !s.Expires.IsZero()
 	}
-	return s.Expires.After(now)
+	return s.Expires > now
 }
 
 // Host is one reporter behind a port and what it asked for (explicit host
@@ -251,16 +251,16 @@ func (pg *PortGroup) Source(addr netip.Addr) (int, bool) {
 
 // SetSource sets addr's timer, adding the source if new. It reports false
 // if the source is new and max (> 0) sources are already there.
-func (pg *PortGroup) SetSource(addr netip.Addr, expires time.Time, max int) bool {
+func (pg *PortGroup) SetSource(addr netip.Addr, expires Time, max int) bool {
 	i, ok := pg.Source(addr)
 	if ok {
-		pg.Sources[i].Expires = TimeOf(expires)
+		pg.Sources[i].Expires = expires
 		return true
 	}
 	if max > 0 && len(pg.Sources) >= max {
 		return false
 	}
-	pg.Sources = slices.Insert(pg.Sources, i, Source{Addr: addr, Expires: TimeOf(expires)})
+	pg.Sources = slices.Insert(pg.Sources, i, Source{Addr: addr, Expires: expires})
 	return true
 }
 
@@ -289,11 +289,10 @@ func (pg *PortGroup) DeleteHost(addr netip.Addr) {
 // Forwarding returns the sources traffic flows from at now: in INCLUDE
 // mode the sources with running timers, in EXCLUDE mode the excluded ones
 // (everything else flows).
-func (pg *PortGroup) Forwarding(now time.Time) (FilterMode, []netip.Addr) {
+func (pg *PortGroup) Forwarding(now Time) (FilterMode, []netip.Addr) {
 	var out []netip.Addr
-	n := TimeOf(now)
 	for _, s := range pg.Sources {
-		if pg.Mode == Exclude && s.Expires.IsZero() || pg.Mode == Include && s.Expires > n {
+		if pg.Mode == Exclude && s.Expires.IsZero() || pg.Mode == Include && s.Expires > now {
 			out = append(out, s.Addr)
 		}
 	}
@@ -369,7 +368,11 @@ func (t *Table) RouterPort(port int) bool {
 // A bridge's groups are bounded by mcast_hash_max, so large tables have
 // many ports per group, and this keeps the index to a few bytes per
 // membership (BenchmarkTableMemory).
+//
+// Its Times count from its own Clock, so every Time in its port groups
+// means something only to it (TimeOf, TimeAt).
 type Table struct {
+	clock   Clock
 	limits  Limits
 	groups  map[Key][]*PortGroup // each sorted by port
 	n       int                  // port groups
@@ -377,9 +380,11 @@ type Table struct {
 	routers map[RouterKey]*Router
 }
 
-// New returns an empty table with the given limits.
-func New(limits Limits) *Table {
+// New returns an empty table with the given limits, whose Times count
+// from origin (see Clock; time.Now() is the one to give).
+func New(limits Limits, origin time.Time) *Table {
 	return &Table{
+		clock:   NewClock(origin),
 		limits:  limits,
 		groups:  make(map[Key][]*PortGroup),
 		ports:   make(map[int]int),
@@ -389,6 +394,16 @@ func New(limits Limits) *Table {
 
 // SetLimits changes the limits; existing port groups stay.
 func (t *Table) SetLimits(l Limits) { t.limits = l }
+
+// Clock returns the clock the table's Times count by.
+func (t *Table) Clock() Clock { return t.clock }
+
+// TimeOf returns x as a Time of this table (see Clock.TimeOf).
+func (t *Table) TimeOf(x time.Time) Time { return t.clock.TimeOf(x) }
+
+// TimeAt returns the instant a Time of this table stands for (see
+// Clock.TimeAt).
+func (t *Table) TimeAt(x Time) time.Time { return t.clock.TimeAt(x) }
 
 // find returns where port's membership is, or would be, in pgs.
 func find(pgs []*PortGroup, port int) (int, bool) {

@@ -11,7 +11,7 @@ import (
 func key(g string) Key { return Key{Group: netip.MustParseAddr(g)} }
 
 func TestJoinRemoveCounts(t *testing.T) {
-	tb := New(Limits{})
+	tb := New(Limits{}, time.Now())
 	m, created, err := tb.Join(key("239.1.1.1"), 3)
 	if err != nil || !created || m == nil {
 		t.Fatalf("first join: m=%v created=%v err=%v", m, created, err)
@@ -66,7 +66,7 @@ func TestLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tb := New(tt.limits)
+			tb := New(tt.limits, time.Now())
 			var err error
 			for _, j := range tt.joins {
 				if _, _, err = tb.Join(key(j.g), j.port); err != nil {
@@ -85,7 +85,7 @@ func TestLimits(t *testing.T) {
 
 func TestSourcesSortedAndBounded(t *testing.T) {
 	var pg PortGroup
-	now := time.Unix(100, 0)
+	now := NewClock(time.Now()).TimeOf(time.Unix(100, 0))
 	for _, a := range []string{"10.0.0.3", "10.0.0.1", "10.0.0.2", "10.0.0.1"} {
 		if !pg.SetSource(netip.MustParseAddr(a), now, 3) {
 			t.Fatalf("SetSource(%s) refused under the limit", a)
@@ -108,13 +108,14 @@ func TestSourcesSortedAndBounded(t *testing.T) {
 }
 
 func TestForwarding(t *testing.T) {
-	now := time.Unix(100, 0)
+	c := NewClock(time.Now())
+	now := c.TimeOf(time.Unix(100, 0))
 	a, b := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
-	inc := PortGroup{Mode: Include, Sources: []Source{{a, TimeOf(now.Add(time.Second))}, {b, TimeOf(now)}}}
+	inc := PortGroup{Mode: Include, Sources: []Source{{a, c.TimeOf(time.Unix(101, 0))}, {b, now}}}
 	if mode, srcs := inc.Forwarding(now); mode != Include || len(srcs) != 1 || srcs[0] != a {
 		t.Fatalf("INCLUDE forwarding = %v %v, want include [a] (b's timer ran out)", mode, srcs)
 	}
-	exc := PortGroup{Mode: Exclude, Sources: []Source{{a, TimeOf(now.Add(time.Second))}, {b, 0}}}
+	exc := PortGroup{Mode: Exclude, Sources: []Source{{a, c.TimeOf(time.Unix(101, 0))}, {b, 0}}}
 	if mode, srcs := exc.Forwarding(now); mode != Exclude || len(srcs) != 1 || srcs[0] != b {
 		t.Fatalf("EXCLUDE forwarding = %v %v, want exclude [b] (timer off = excluded)", mode, srcs)
 	}
@@ -129,7 +130,7 @@ func TestForwarding(t *testing.T) {
 }
 
 func TestRemovePortAndRouters(t *testing.T) {
-	tb := New(Limits{})
+	tb := New(Limits{}, time.Now())
 	now := time.Unix(1000, 0)
 	for _, g := range []string{"239.0.0.2", "239.0.0.1"} {
 		if _, _, err := tb.Join(key(g), 7); err != nil {

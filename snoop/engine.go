@@ -37,13 +37,18 @@ type Engine struct {
 }
 
 // New returns an engine for cfg, which must be valid.
+//
+// It reads the clock once, for the origin its table's compact times count
+// from: that only anchors their range (about 146 years either side), and
+// being time.Now() it carries the monotonic reading that makes the times
+// the caller passes from time.Now() count by the monotonic clock.
 func New(cfg Config) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("snoop config: %w", err)
 	}
 	return &Engine{
 		cfg:      cfg,
-		table:    fdb.New(cfg.Limits),
+		table:    fdb.New(cfg.Limits, time.Now()),
 		ports:    make(map[int]*port),
 		families: make(map[famKey]*family),
 		srcKeys:  make(map[srcKey]int),
@@ -89,8 +94,6 @@ func (e *Engine) SetQuerierAddr6(now time.Time, a netip.Addr) []Action {
 	return e.out
 }
 
-// PortUp makes a port known and able to learn, with its policy: static
-// router port, static groups.
 // PortAdded makes a port known before it is active (down, or not yet
 // learning by STP), so that Ports lists it; PortUp activates it. A port
 // the engine knows already is left as it is.
@@ -102,6 +105,8 @@ func (e *Engine) PortAdded(ifindex int, name string) {
 	e.portsChanged()
 }
 
+// PortUp makes a port known and able to learn, with its policy: static
+// router port, static groups.
 func (e *Engine) PortUp(now time.Time, ifindex int, name string) []Action {
 	e.out = e.out[:0]
 	p := e.ports[ifindex]
@@ -158,13 +163,14 @@ func (e *Engine) addStatic(now time.Time, ifindex int, k fdb.Key, sg StaticGroup
 	pg.SetQueriesLeft(0)
 	pg.SetSourceQueriesLeft(0)
 	pg.Sources = pg.Sources[:0]
+	end := e.table.TimeOf(forever)
 	if len(sg.Sources) > 0 {
 		pg.Mode, pg.GroupExpires = fdb.Include, 0
 		for _, s := range sg.Sources {
-			pg.SetSource(s, forever, 0)
+			pg.SetSource(s, end, 0)
 		}
 	} else {
-		pg.Mode, pg.GroupExpires = fdb.Exclude, fdb.TimeOf(forever)
+		pg.Mode, pg.GroupExpires = fdb.Exclude, end
 	}
 	if created {
 		e.event(Event{Kind: EventJoin, Port: ifindex, Key: k, Detail: "static"})
@@ -227,7 +233,7 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterM
 	if remaining <= 0 || remaining > gmi {
 		remaining = gmi
 	}
-	until := now.Add(remaining)
+	until := e.table.TimeOf(now.Add(remaining))
 	pg.Sources = pg.Sources[:0]
 	if mode == fdb.Include && len(sources) > 0 {
 		pg.Mode = fdb.Include
@@ -235,13 +241,13 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterM
 			pg.SetSource(s, until, e.cfg.MaxSources)
 		}
 	} else {
-		pg.Mode, pg.GroupExpires = fdb.Exclude, fdb.TimeOf(until)
+		pg.Mode, pg.GroupExpires = fdb.Exclude, until
 		for _, s := range sources {
-			pg.SetSource(s, time.Time{}, e.cfg.MaxSources)
+			pg.SetSource(s, 0, e.cfg.MaxSources)
 		}
 	}
 	e.countSourceKeys(key, pg.InstalledSources, -1)
-	pg.InstalledMode, pg.InstalledSources = pg.Forwarding(now)
+	pg.InstalledMode, pg.InstalledSources = pg.Forwarding(e.table.TimeOf(now))
 	e.countSourceKeys(key, pg.InstalledSources, +1)
 	// Installed stays zero so the next report rewrites the entry.
 	e.schedule(pg)
@@ -380,14 +386,21 @@ func (e *Engine) limitHit(ifindex int, key fdb.Key, reporter netip.Addr, err err
 }
 
 // NextDeadline returns when Tick next has work, if ever.
-func (e *Engine) NextDeadline() (time.Time, bool) { return e.timers.next() }
+func (e *Engine) NextDeadline() (time.Time, bool) {
+	at, ok := e.timers.next()
+	if !ok {
+		return time.Time{}, false
+	}
+	return e.table.TimeAt(at), true
+}
 
 // Tick runs every timer due at now: expiries, queries, router port and
 // querier aging.
 func (e *Engine) Tick(now time.Time) []Action {
 	e.out = e.out[:0]
+	n := e.table.TimeOf(now)
 	for {
-		t, ok := e.timers.popDue(now)
+		t, ok := e.timers.popDue(n)
 		if !ok {
 			e.maybeCompact()
 			return e.out

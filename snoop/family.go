@@ -203,7 +203,7 @@ func (e *Engine) adoptTimers(f *family, m *wire.Message) {
 func (e *Engine) groupQueried(now time.Time, f *family, m *wire.Message) {
 	// An MRC of 0 would prune every port at once: never less than our own
 	// last member query time.
-	lmqt := fdb.TimeOf(now.Add(time.Duration(e.cfg.LastMemberQueryCount) * max(m.MaxResp, e.cfg.LastMemberQueryInterval)))
+	lmqt := e.table.TimeOf(now.Add(time.Duration(e.cfg.LastMemberQueryCount) * max(m.MaxResp, e.cfg.LastMemberQueryInterval)))
 	key := fdb.Key{VLAN: m.VLAN, Group: m.Group}
 	for pi := range e.ports {
 		pg := e.table.Get(key, pi)
@@ -301,12 +301,12 @@ func (e *Engine) scheduleFamily(f *family) {
 		return
 	}
 	f.wake = at
-	e.timers.add(familyWake(at, f.key))
+	e.timers.add(familyWake(e.table.TimeOf(at), f.key))
 }
 
 func (e *Engine) familyTimer(now time.Time, t timer) {
 	f := e.families[t.family()]
-	if f == nil || !t.at.Equal(f.wake) {
+	if f == nil || t.at != e.table.TimeOf(f.wake) {
 		return
 	}
 	f.wake = time.Time{}

@@ -138,11 +138,11 @@ func isReduction(t wire.RecordType, sources []netip.Addr) bool {
 
 // compat is a port group's compatibility mode (RFC 3376 §7.3.2): the oldest
 // generation whose Older Host Present timer runs.
-func compat(pg *fdb.PortGroup, now time.Time) int {
+func compat(pg *fdb.PortGroup, now fdb.Time) int {
 	switch {
-	case pg.V1HostUntil().After(now):
+	case pg.V1HostUntil() > now:
 		return 1
-	case pg.V2HostUntil.After(now):
+	case pg.V2HostUntil > now:
 		return 2
 	}
 	return 3
@@ -193,16 +193,17 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 	if pg.Static {
 		return false
 	}
+	n := e.table.TimeOf(now)
 	switch gen {
 	case 1:
-		pg.SetV1HostUntil(fdb.TimeOf(now.Add(gmi)))
+		pg.SetV1HostUntil(e.table.TimeOf(now.Add(gmi)))
 	case 2:
-		pg.V2HostUntil = fdb.TimeOf(now.Add(gmi))
+		pg.V2HostUntil = e.table.TimeOf(now.Add(gmi))
 	}
 	// RFC 3376 §7.3.2 (and RFC 3810 §8.3.2): with older hosts present, a
 	// group is any-source, so BLOCK and exclude lists mean nothing, and an
 	// IGMPv1 host cannot leave, so leaves are ignored.
-	if c := compat(pg, now); c < 3 {
+	if c := compat(pg, n); c < 3 {
 		switch {
 		case t == wire.BlockOldSources:
 			e.ignore(ifindex, ignoreCompat)
@@ -216,18 +217,18 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 	}
 	if !isReduction(t, sources) {
 		pg.Generation = uint8(gen)
-		pg.Refreshed = fdb.TimeOf(now)
+		pg.Refreshed = n
 	}
 	e.trackHost(now, gmi, pg, host, t, sources)
 	groupQuery, sourceQuery := e.transition(now, gmi, pg, t, sources)
 	if !isReduction(t, sources) && t != wire.ChangeToInclude {
 		pg.Leaving = false
 	}
-	if pg.Mode == fdb.Exclude && pg.GroupExpires.After(now.Add(e.cfg.LastMemberQueryTime())) {
+	if pg.Mode == fdb.Exclude && pg.GroupExpires > e.table.TimeOf(now.Add(e.cfg.LastMemberQueryTime())) {
 		pg.SetQueriesLeft(0) // answered: the group timer is back up
 	}
 	if groupQuery || len(sourceQuery) > 0 {
-		if p.policy.FastLeave && !pg.UntrackedUntil().After(now) {
+		if p.policy.FastLeave && pg.UntrackedUntil() <= n {
 			e.fastLeave(now, pg, groupQuery, sourceQuery)
 		} else {
 			e.startQueries(now, f, pg, groupQuery, sourceQuery)
@@ -249,11 +250,11 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 // in EXCLUDE mode X has running timers and Y (timer off) is excluded. It
 // returns whether Q(G) and which Q(G,S) the tables ask for.
 func (e *Engine) transition(now time.Time, gmi time.Duration, pg *fdb.PortGroup, t wire.RecordType, b []netip.Addr) (groupQuery bool, sourceQuery []netip.Addr) {
-	until := now.Add(gmi)
+	until := e.table.TimeOf(now.Add(gmi))
 	has := func(s netip.Addr) bool { _, ok := pg.Source(s); return ok }
 	excluded := func(s netip.Addr) bool { i, ok := pg.Source(s); return ok && pg.Sources[i].Expires.IsZero() }
 	inB := func(s netip.Addr) bool { return slices.Contains(b, s) }
-	setAll := func(expires time.Time) {
+	setAll := func(expires fdb.Time) {
 		for _, s := range b {
 			e.setSource(now, gmi, pg, s, expires)
 		}
@@ -288,11 +289,11 @@ func (e *Engine) transition(now time.Time, gmi time.Duration, pg *fdb.PortGroup,
 						sourceQuery = append(sourceQuery, s)
 					}
 				} else {
-					e.setSource(now, gmi, pg, s, time.Time{})
+					e.setSource(now, gmi, pg, s, 0)
 				}
 			}
 			keepOnly()
-			pg.Mode, pg.GroupExpires = fdb.Exclude, fdb.TimeOf(until)
+			pg.Mode, pg.GroupExpires = fdb.Exclude, until
 		}
 		return groupQuery, sourceQuery
 	}
@@ -313,7 +314,7 @@ func (e *Engine) transition(now time.Time, gmi time.Duration, pg *fdb.PortGroup,
 				continue
 			}
 			if !has(s) {
-				e.setSource(now, gmi, pg, s, pg.GroupExpires.Time())
+				e.setSource(now, gmi, pg, s, pg.GroupExpires)
 			}
 			sourceQuery = append(sourceQuery, s)
 		}
@@ -322,7 +323,7 @@ func (e *Engine) transition(now time.Time, gmi time.Duration, pg *fdb.PortGroup,
 		// TO_EX: the same but (A-X-Y)=Group Timer; Send Q(G,A-Y)
 		newTimer := until
 		if t == wire.ChangeToExclude {
-			newTimer = pg.GroupExpires.Time()
+			newTimer = pg.GroupExpires
 		}
 		for _, s := range b {
 			if excluded(s) {
@@ -336,14 +337,14 @@ func (e *Engine) transition(now time.Time, gmi time.Duration, pg *fdb.PortGroup,
 			}
 		}
 		keepOnly()
-		pg.GroupExpires = fdb.TimeOf(until)
+		pg.GroupExpires = until
 	}
 	return groupQuery, sourceQuery
 }
 
 // setSource sets a source timer. Past the source limit the port group
 // becomes EXCLUDE {} (every source forwards): a superset, never a loss.
-func (e *Engine) setSource(now time.Time, gmi time.Duration, pg *fdb.PortGroup, s netip.Addr, expires time.Time) {
+func (e *Engine) setSource(now time.Time, gmi time.Duration, pg *fdb.PortGroup, s netip.Addr, expires fdb.Time) {
 	if pg.SetSource(s, expires, e.cfg.MaxSources) {
 		return
 	}
@@ -351,17 +352,18 @@ func (e *Engine) setSource(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 	e.event(Event{Kind: EventLimit, Port: pg.Port, Key: pg.Key, Addr: s, Detail: "source limit: forwarding every source"})
 	pg.Sources = pg.Sources[:0]
 	pg.Mode = fdb.Exclude
-	if until := now.Add(gmi); pg.GroupExpires.Before(until) {
-		pg.GroupExpires = fdb.TimeOf(until)
+	if until := e.table.TimeOf(now.Add(gmi)); pg.GroupExpires < until {
+		pg.GroupExpires = until
 	}
 }
 
 // trackHost updates what one host behind the port wants (explicit host
 // tracking), applying its record to its own state.
 func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, addr netip.Addr, t wire.RecordType, b []netip.Addr) {
-	pg.Hosts = slices.DeleteFunc(pg.Hosts, func(h fdb.Host) bool { return !h.Expires.After(now) })
+	n, until := e.table.TimeOf(now), e.table.TimeOf(now.Add(gmi))
+	pg.Hosts = slices.DeleteFunc(pg.Hosts, func(h fdb.Host) bool { return h.Expires <= n })
 	if !addr.IsValid() || addr.IsUnspecified() {
-		pg.SetUntrackedUntil(fdb.TimeOf(now.Add(gmi)))
+		pg.SetUntrackedUntil(until)
 		return
 	}
 	h := pg.Host(addr)
@@ -370,7 +372,7 @@ func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 			return
 		}
 		if e.cfg.MaxHosts > 0 && len(pg.Hosts) >= e.cfg.MaxHosts {
-			pg.SetUntrackedUntil(fdb.TimeOf(now.Add(gmi)))
+			pg.SetUntrackedUntil(until)
 			return
 		}
 		pg.Hosts = append(pg.Hosts, fdb.Host{Addr: addr, Mode: fdb.Include})
@@ -395,13 +397,13 @@ func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 		// Past the limit the host's wishes are unknown: stop trusting the
 		// tracking for fast-leave rather than grow without bound.
 		h.Sources = h.Sources[:max]
-		pg.SetUntrackedUntil(fdb.TimeOf(now.Add(gmi)))
+		pg.SetUntrackedUntil(until)
 	}
 	if h.Mode == fdb.Include && len(h.Sources) == 0 {
 		pg.DeleteHost(addr)
 		return
 	}
-	h.Expires = fdb.TimeOf(now.Add(gmi))
+	h.Expires = until
 	// Newest first, so views show the latest reporter first.
 	i := slices.IndexFunc(pg.Hosts, func(x fdb.Host) bool { return x.Addr == addr })
 	hc := pg.Hosts[i]
@@ -413,15 +415,16 @@ func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 // other tracked host behind the port wants stops now; what one still wants
 // stays. Explicit host tracking is what makes this safe on shared ports.
 func (e *Engine) fastLeave(now time.Time, pg *fdb.PortGroup, groupQuery bool, sourceQuery []netip.Addr) {
+	n := e.table.TimeOf(now)
 	if groupQuery && !slices.ContainsFunc(pg.Hosts, func(h fdb.Host) bool { return h.Mode == fdb.Exclude }) {
-		pg.GroupExpires = fdb.TimeOf(now)
+		pg.GroupExpires = n
 	}
 	for _, s := range sourceQuery {
 		if slices.ContainsFunc(pg.Hosts, func(h fdb.Host) bool { return h.Wants(s) }) {
 			continue
 		}
 		if i, ok := pg.Source(s); ok && !pg.Sources[i].Expires.IsZero() {
-			pg.Sources[i].Expires = fdb.TimeOf(now)
+			pg.Sources[i].Expires = n
 		}
 	}
 	pg.Leaving = true
@@ -436,7 +439,7 @@ func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, group
 		e.event(Event{Kind: EventQueryFailed, Port: pg.Port, Key: pg.Key, Detail: "no link-local address to send MLD queries from"})
 		return
 	}
-	lmqt := fdb.TimeOf(now.Add(e.cfg.LastMemberQueryTime()))
+	lmqt := e.table.TimeOf(now.Add(e.cfg.LastMemberQueryTime()))
 	count := uint8(e.cfg.LastMemberQueryCount)
 	if e.sendGeneration(now, f) < 3 {
 		// Only IGMPv3/MLDv2 queries name sources: without one to ask,
@@ -464,7 +467,7 @@ func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, group
 	}
 	if pg.QueriesLeft() > 0 || pg.SourceQueriesLeft() > 0 {
 		pg.Leaving = true
-		pg.SetNextQuery(fdb.TimeOf(now))
+		pg.SetNextQuery(e.table.TimeOf(now))
 		e.sendQueries(now, f, pg)
 	}
 }
@@ -485,7 +488,7 @@ func (e *Engine) proxySource(f *family) netip.Addr {
 
 // sendQueries sends the queries due for a port group out of its port.
 func (e *Engine) sendQueries(now time.Time, f *family, pg *fdb.PortGroup) {
-	if pg.NextQuery().After(now) || pg.QueriesLeft() == 0 && pg.SourceQueriesLeft() == 0 {
+	if pg.NextQuery() > e.table.TimeOf(now) || pg.QueriesLeft() == 0 && pg.SourceQueriesLeft() == 0 {
 		return
 	}
 	gen := e.sendGeneration(now, f)
@@ -497,10 +500,10 @@ func (e *Engine) sendQueries(now time.Time, f *family, pg *fdb.PortGroup) {
 	if n := pg.SourceQueriesLeft(); n > 0 {
 		pg.SetSourceQueriesLeft(n - 1)
 		// Only the sources nobody has vouched for since (RFC 3376 §6.6.3.2).
-		lmqt := now.Add(e.cfg.LastMemberQueryTime())
+		lmqt := e.table.TimeOf(now.Add(e.cfg.LastMemberQueryTime()))
 		pg.SetSourceQueries(slices.DeleteFunc(pg.SourceQueries(), func(s netip.Addr) bool {
 			i, ok := pg.Source(s)
-			return !ok || pg.Sources[i].Expires.IsZero() || pg.Sources[i].Expires.After(lmqt)
+			return !ok || pg.Sources[i].Expires.IsZero() || pg.Sources[i].Expires > lmqt
 		}))
 		if len(pg.SourceQueries()) == 0 || gen < 3 {
 			pg.SetSourceQueriesLeft(0)
@@ -511,7 +514,7 @@ func (e *Engine) sendQueries(now time.Time, f *family, pg *fdb.PortGroup) {
 			pg.SetSourceQueries(nil)
 		}
 	}
-	pg.SetNextQuery(fdb.TimeOf(now.Add(lmqi)))
+	pg.SetNextQuery(e.table.TimeOf(now.Add(lmqi)))
 }
 
 // sendGeneration is the version of the queries we send for leaves: the
@@ -540,9 +543,10 @@ func (e *Engine) expire(now time.Time, pg *fdb.PortGroup) bool {
 	if pg.Static {
 		return false
 	}
+	n := e.table.TimeOf(now)
 	if pg.Mode == fdb.Include {
 		// A source whose timer ran out stops forwarding and is deleted.
-		pg.Sources = slices.DeleteFunc(pg.Sources, func(s fdb.Source) bool { return !s.Expires.After(now) })
+		pg.Sources = slices.DeleteFunc(pg.Sources, func(s fdb.Source) bool { return s.Expires <= n })
 		if len(pg.Sources) == 0 {
 			e.remove(pg)
 			return true
@@ -551,11 +555,11 @@ func (e *Engine) expire(now time.Time, pg *fdb.PortGroup) bool {
 	}
 	// EXCLUDE: an expired requested source becomes excluded.
 	for i := range pg.Sources {
-		if s := &pg.Sources[i]; !s.Expires.IsZero() && !s.Expires.After(now) {
+		if s := &pg.Sources[i]; !s.Expires.IsZero() && s.Expires <= n {
 			s.Expires = 0
 		}
 	}
-	if pg.GroupExpires.After(now) {
+	if pg.GroupExpires > n {
 		return false
 	}
 	// Group timer out: keep the requested sources in INCLUDE mode, or go.
@@ -585,7 +589,7 @@ const maxKernelSources = 31
 
 // mdbState is what the MDB entry of a port group must hold: its
 // forwarding state, or any-source where the kernel cannot express it.
-func (e *Engine) mdbState(now time.Time, pg *fdb.PortGroup) (fdb.FilterMode, []netip.Addr) {
+func (e *Engine) mdbState(now fdb.Time, pg *fdb.PortGroup) (fdb.FilterMode, []netip.Addr) {
 	mode, srcs := pg.Forwarding(now)
 	if !e.cfg.SourceLists || len(srcs) > maxKernelSources {
 		return fdb.Exclude, nil
@@ -596,7 +600,8 @@ func (e *Engine) mdbState(now time.Time, pg *fdb.PortGroup) (fdb.FilterMode, []n
 // sync writes the port group's MDB entry if what it must forward changed,
 // or, on a report, if the kernel's timer needs refreshing.
 func (e *Engine) sync(now time.Time, pg *fdb.PortGroup, refresh bool) {
-	mode, srcs := e.mdbState(now, pg)
+	n := e.table.TimeOf(now)
+	mode, srcs := e.mdbState(n, pg)
 	if !e.sourceKeysFit(pg, srcs) {
 		if len(pg.InstalledSources) > 0 || pg.InstalledMode != fdb.Exclude {
 			e.ignore(pg.Port, ignoreTableLimit)
@@ -604,13 +609,13 @@ func (e *Engine) sync(now time.Time, pg *fdb.PortGroup, refresh bool) {
 		mode, srcs = fdb.Exclude, nil
 	}
 	changed := mode != pg.InstalledMode || !slices.Equal(srcs, pg.InstalledSources)
-	due := refresh && now.Sub(pg.Installed.Time()) >= e.cfg.MDBRefreshInterval
+	due := refresh && now.Sub(e.table.TimeAt(pg.Installed)) >= e.cfg.MDBRefreshInterval
 	if !changed && !due && !pg.Installed.IsZero() {
 		return
 	}
 	e.countSourceKeys(pg.Key, pg.InstalledSources, -1)
 	e.countSourceKeys(pg.Key, srcs, +1)
-	pg.Installed, pg.InstalledMode, pg.InstalledSources = fdb.TimeOf(now), mode, srcs
+	pg.Installed, pg.InstalledMode, pg.InstalledSources = n, mode, srcs
 	e.emit(Action{Kind: ActInstall, Port: pg.Port, Key: pg.Key, Mode: mode, Sources: slices.Clone(srcs), Static: pg.Static})
 }
 

@@ -88,8 +88,8 @@ func TestHostSourceListsAreBounded(t *testing.T) {
 		e.HandleMessage(t0, hostA, v3(rec(wire.BlockOldSources, addr(i+1))), rawFrame)
 	}
 	pg := e.table.Get(grpKey, hostA)
-	if len(pg.Hosts) != 1 || len(pg.Hosts[0].Sources) > 8 || !pg.UntrackedUntil().After(t0) {
-		t.Fatalf("host state %+v, untracked until %v", pg.Hosts, pg.UntrackedUntil())
+	if len(pg.Hosts) != 1 || len(pg.Hosts[0].Sources) > 8 || pg.UntrackedUntil() <= e.table.TimeOf(t0) {
+		t.Fatalf("host state %+v, untracked until %v", pg.Hosts, e.table.TimeAt(pg.UntrackedUntil()))
 	}
 }
 

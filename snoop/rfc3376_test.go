@@ -18,10 +18,10 @@ type state struct {
 	group  time.Time
 }
 
-func snapshot(pg *fdb.PortGroup) state {
-	s := state{mode: pg.Mode, timers: map[int]time.Time{}, group: pg.GroupExpires.Time()}
+func snapshot(e *Engine, pg *fdb.PortGroup) state {
+	s := state{mode: pg.Mode, timers: map[int]time.Time{}, group: e.table.TimeAt(pg.GroupExpires)}
 	for _, src := range pg.Sources {
-		s.timers[int(src.Addr.As4()[3])] = src.Expires.Time()
+		s.timers[int(src.Addr.As4()[3])] = e.table.TimeAt(src.Expires)
 	}
 	return s
 }
@@ -84,7 +84,7 @@ func TestRFC3376Transitions(t *testing.T) {
 			if pg == nil {
 				t.Fatal("membership gone")
 			}
-			got := snapshot(pg)
+			got := snapshot(e, pg)
 			if got.mode != tt.want.mode || !got.group.Equal(tt.want.group) || len(got.timers) != len(tt.want.timers) {
 				t.Fatalf("state = %v group %v sources %v\nwant  %v group %v sources %v", got.mode, got.group.Sub(t0), got.timers, tt.want.mode, tt.want.group.Sub(t0), tt.want.timers)
 			}

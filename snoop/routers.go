@@ -51,7 +51,7 @@ func (e *Engine) setRouter(now time.Time, k fdb.RouterKey, expires time.Time, vi
 	}
 	e.event(Event{Kind: EventRouterAdd, Port: k.Port, Addr: addr, Detail: via})
 	if !expires.IsZero() {
-		e.timers.add(routerWake(expires, k))
+		e.timers.add(routerWake(e.table.TimeOf(expires), k))
 	}
 }
 
@@ -76,7 +76,7 @@ func (e *Engine) routerTimer(now time.Time, t timer) {
 		e.table.RemoveRouter(k)
 		e.event(Event{Kind: EventRouterExpire, Port: k.Port, Detail: r.Via})
 		e.routerGone(k.Port)
-	case !t.at.Equal(r.Expires):
-		e.timers.add(routerWake(r.Expires, k))
+	case t.at != e.table.TimeOf(r.Expires):
+		e.timers.add(routerWake(e.table.TimeOf(r.Expires), k))
 	}
 }

@@ -31,12 +31,12 @@ func groupWake(at fdb.Time, pg *fdb.PortGroup) timer {
 	return timer{at: at, kind: timerGroup, key: pg.Key, port: pg.Port}
 }
 
-func routerWake(at time.Time, k fdb.RouterKey) timer {
-	return timer{at: fdb.TimeOf(at), kind: timerRouter, key: fdb.Key{VLAN: k.VLAN}, port: k.Port, v6: k.IPv6}
+func routerWake(at fdb.Time, k fdb.RouterKey) timer {
+	return timer{at: at, kind: timerRouter, key: fdb.Key{VLAN: k.VLAN}, port: k.Port, v6: k.IPv6}
 }
 
-func familyWake(at time.Time, k famKey) timer {
-	return timer{at: fdb.TimeOf(at), kind: timerFamily, key: fdb.Key{VLAN: k.VLAN}, v6: k.IPv6}
+func familyWake(at fdb.Time, k famKey) timer {
+	return timer{at: at, kind: timerFamily, key: fdb.Key{VLAN: k.VLAN}, v6: k.IPv6}
 }
 
 func (t timer) router() fdb.RouterKey {
@@ -59,9 +59,9 @@ func (h *timerHeap) add(t timer) {
 }
 
 // popDue removes and returns the earliest timer if it is due at now.
-func (h *timerHeap) popDue(now time.Time) (timer, bool) {
+func (h *timerHeap) popDue(now fdb.Time) (timer, bool) {
 	old := *h
-	if len(old) == 0 || old[0].at.After(now) {
+	if len(old) == 0 || old[0].at > now {
 		return timer{}, false
 	}
 	t := old[0]
@@ -102,11 +102,11 @@ func (h timerHeap) down(i int) {
 	}
 }
 
-func (h timerHeap) next() (time.Time, bool) {
+func (h timerHeap) next() (fdb.Time, bool) {
 	if len(h) == 0 {
-		return time.Time{}, false
+		return 0, false
 	}
-	return h[0].at.Time(), true
+	return h[0].at, true
 }
 
 // maybeCompact rebuilds the timer heap when stale items (left by
@@ -125,7 +125,7 @@ func (e *Engine) maybeCompact() {
 	}
 	for _, r := range e.table.Routers() {
 		if !r.Expires.IsZero() {
-			e.timers.add(routerWake(r.Expires, r.RouterKey))
+			e.timers.add(routerWake(e.table.TimeOf(r.Expires), r.RouterKey))
 		}
 	}
 	for _, f := range e.families {

@@ -98,6 +98,7 @@ func version(gen int, v6 bool) int {
 func (e *Engine) Groups(now time.Time) []GroupView {
 	pgs := e.table.Groups()
 	out := make([]GroupView, 0, len(pgs))
+	n := e.table.TimeOf(now)
 	for i := range pgs {
 		pg := &pgs[i]
 		v6 := pg.Key.Group.Is6()
@@ -108,13 +109,13 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 			Port:    e.PortName(pg.Port),
 			Mode:    pg.Mode.String(),
 			Version: version(int(pg.Generation), v6),
-			Compat:  "v" + strconv.Itoa(version(compat(pg, now), v6)),
+			Compat:  "v" + strconv.Itoa(version(compat(pg, n), v6)),
 			Leaving: pg.Leaving,
 			Static:  pg.Static,
 		}
 		if pg.Mode == fdb.Exclude {
 			if !pg.Static {
-				row.ExpiresMs = msUntil(now, pg.GroupExpires.Time())
+				row.ExpiresMs = msUntil(now, e.table.TimeAt(pg.GroupExpires))
 			}
 			for _, s := range pg.Sources {
 				if s.Expires.IsZero() {
@@ -129,7 +130,7 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 			r := row
 			r.Source = s.Addr.String()
 			if !pg.Static {
-				r.ExpiresMs = msUntil(now, s.Expires.Time())
+				r.ExpiresMs = msUntil(now, e.table.TimeAt(s.Expires))
 			}
 			r.Reporters = reporters(pg, s.Addr)
 			out = append(out, r)
