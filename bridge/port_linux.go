@@ -266,7 +266,8 @@ const auxSpace = 64
 
 // FrameBatch holds the buffers PortConn.ReadBatch fills in one system call
 // (recvmmsg): under a join storm a reader takes what is queued at once
-// rather than a frame per call. It is not safe for concurrent use.
+// rather than a frame per call. Make one with NewFrameBatch. It is not
+// safe for concurrent use.
 type FrameBatch struct {
 	bufs [][]byte
 	lens []int
@@ -315,7 +316,7 @@ func (b *FrameBatch) Cap() int { return len(b.bufs) }
 
 // Frame returns frame i of the last ReadBatch, as ReadFrame would have
 // returned it. It aliases the batch's buffer: valid until the next
-// ReadBatch.
+// ReadBatch. A zero-length buffer takes a frame and keeps none of it.
 func (b *FrameBatch) Frame(i int) []byte { return b.bufs[i][:b.lens[i]] }
 
 // ReadBatch blocks until an incoming control frame arrives, then reads it
@@ -324,6 +325,9 @@ func (b *FrameBatch) Frame(i int) []byte { return b.bufs[i][:b.lens[i]] }
 // buffer's size). After Close it returns an error wrapping net.ErrClosed at
 // once.
 func (c *PortConn) ReadBatch(b *FrameBatch) error {
+	if len(b.hdrs) == 0 {
+		return fmt.Errorf("read on port %d: a batch with no buffers (use NewFrameBatch)", c.ifindex)
+	}
 	for i := range b.hdrs {
 		h := &b.hdrs[i].Hdr
 		h.Control = &b.oob[i*auxSpace]
@@ -435,6 +439,7 @@ func (c *PortConn) WriteFrame(frame []byte) error {
 func (c *PortConn) WriteFrames(frames [][]byte) (sent int, err error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
+	defer func() { clear(c.wiovs) }() // keep no frame alive
 	for i, f := range frames {
 		if len(f) < 14 {
 			frames = frames[:i] // send those before it, then refuse it

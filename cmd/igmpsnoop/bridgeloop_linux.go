@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,10 +30,16 @@ const rtprotKernel = 2
 
 // readBatch is how many frames a busy port's reader takes from its socket
 // in one system call (and hands to the loop in one channel send). A
-// reader starts with batches of one frame, so that an idle port holds one
-// frame buffer (a container host may have a thousand ports), and moves to
-// readBatch once a read fills its batch.
+// reader reads one frame per batch while its port is quiet, so that a
+// quiet port holds a few frame buffers at most (a container host may have
+// a thousand ports); it moves to readBatch when it has to wait for the
+// loop to give a batch back (frames are queueing), and back after
+// quietReads reads of at most one frame.
 const readBatch = 16
+
+// quietReads is how many reads of one frame or none make a busy port's
+// reader go back to one-frame batches.
+const quietReads = 64
 
 // batchesPerPort bounds the batches a port reader has in flight. When the
 // loop falls behind, the reader waits for one to come back while frames
@@ -109,13 +116,12 @@ type bridgeLoop struct {
 	// txq gathers the frames to relay while a burst is handled, handed to
 	// the transmitter as one job at its end (flushTx); txSpare brings the
 	// jobs' slices back.
-	txq       []txFrame
-	txSpare   chan []txFrame
-	txScratch [][]byte // for the loop's own writes (flushTx)
-	links     chan bridge.LinkEvent
-	ctl       chan ctlIn
-	reconf    chan reconfIn
-	done      chan struct{} // closed when run returns
+	txq     []txFrame
+	txSpare chan []txFrame
+	links   chan bridge.LinkEvent
+	ctl     chan ctlIn
+	reconf  chan reconfIn
+	done    chan struct{} // closed when run returns
 
 	counters mdbCounters
 	// loopSeconds observes how long the loop takes per frame.
@@ -629,8 +635,9 @@ type txFrame struct {
 	n    int
 }
 
-// txJobs bounds the relay jobs queued for the transmitter.
-const txJobs = 64
+// txJobs bounds the relay jobs queued for the transmitter; with at most
+// maxBurst frames per job and router port, it bounds the frames waiting.
+const txJobs = 8
 
 // transmit queues frame to go out of port p. The transmitter goroutine
 // does the writing, so relaying a join storm to the router ports runs
@@ -643,22 +650,18 @@ func (d *bridgeLoop) transmit(p *portIO, frame []byte) {
 	d.txq = append(d.txq, txFrame{conn: p.conn, port: p.link.Name, buf: buf, n: n})
 }
 
-// flushTx hands the queued frames to the transmitter, or writes them when
-// it is a full queue behind.
+// flushTx hands the queued frames to the transmitter. When it is a full
+// queue behind, the loop waits for it (it never waits on the loop): the
+// frames must not overtake those queued before them, a join its leave.
 func (d *bridgeLoop) flushTx() {
 	if len(d.txq) == 0 {
 		return
 	}
+	d.tx <- d.txq
 	select {
-	case d.tx <- d.txq:
-		select {
-		case d.txq = <-d.txSpare:
-		default:
-			d.txq = nil
-		}
+	case d.txq = <-d.txSpare:
 	default:
-		d.txScratch = d.write(d.txq, d.txScratch)
-		d.txq = d.txq[:0]
+		d.txq = nil
 	}
 }
 
@@ -675,10 +678,12 @@ func (d *bridgeLoop) transmitter(done chan<- struct{}) {
 	}
 }
 
-// write sends the frames of q, in order, each run of frames for the same
-// port in one WriteFrames; a frame the port refuses is logged and skipped.
-// It returns scratch, grown, for the next call.
+// write sends the frames of q, in order for each port, each port's in one
+// WriteFrames (relays to several router ports interleave them); a frame
+// the port refuses is logged and skipped. It returns scratch, grown, for
+// the next call.
 func (d *bridgeLoop) write(q []txFrame, scratch [][]byte) [][]byte {
+	slices.SortStableFunc(q, func(a, b txFrame) int { return strings.Compare(a.port, b.port) })
 	for len(q) > 0 {
 		run := 1
 		for run < len(q) && q[run].conn == q[0].conn {
@@ -929,8 +934,8 @@ func (d *bridgeLoop) read(p *portIO, index int, name string) {
 			return
 		}
 		err := p.conn.ReadBatch(b)
-		if err == nil && b.Len() == b.Cap() {
-			src.size = readBatch // busy: read more per call from now on
+		if err == nil {
+			src.read(b.Len())
 		}
 		if err != nil {
 			p.free <- b
@@ -954,15 +959,19 @@ func (d *bridgeLoop) read(p *portIO, index int, name string) {
 }
 
 // batchSource hands a port reader the batches to fill: those the loop
-// gave back, or new ones while the reader has fewer than batchesPerPort.
+// gave back, or new ones while the reader has fewer than batchesPerPort,
+// sized for how busy the port is (see readBatch).
 type batchSource struct {
-	made int // batches allocated and not dropped
-	size int // frames per batch the reader wants now
+	made  int // batches allocated and not dropped
+	size  int // frames per batch the reader wants now
+	quiet int // reads in a row of at most one frame
 }
 
-// next returns a batch of at least s.size frames: one given back, a new
-// one, or else the next one given back (batches smaller than s.size are
-// dropped on their way back). It returns false if the port stops first.
+// next returns a batch of s.size frames: one given back, a new one, or
+// else the next one given back; having to wait for that means the loop is
+// behind and frames are queueing, so from then on batches are larger.
+// Batches of another size are dropped on their way back. It returns false
+// if the port stops first.
 func (s *batchSource) next(p *portIO) (*bridge.FrameBatch, bool) {
 	for {
 		var b *bridge.FrameBatch
@@ -973,16 +982,29 @@ func (s *batchSource) next(p *portIO) (*bridge.FrameBatch, bool) {
 				s.made++
 				return bridge.NewFrameBatch(s.size, frameSize), true
 			}
+			s.size, s.quiet = readBatch, 0
 			select {
 			case b = <-p.free:
 			case <-p.stop:
 				return nil, false
 			}
 		}
-		if b.Cap() >= s.size {
+		if b.Cap() == s.size {
 			return b, true
 		}
 		s.made--
+	}
+}
+
+// read notes how many frames a read took, and goes back to one-frame
+// batches after quietReads reads of at most one.
+func (s *batchSource) read(n int) {
+	if n > 1 {
+		s.quiet = 0
+		return
+	}
+	if s.quiet++; s.quiet >= quietReads {
+		s.size, s.quiet = 1, 0
 	}
 }
 
@@ -1014,6 +1036,10 @@ func (d *bridgeLoop) closePorts() {
 // not interrupt forwarding) and removes entries the kernel learned before
 // our guards were up, so that every port entry is ours.
 func (d *bridgeLoop) adoptMDB(now time.Time) error {
+	// Ports coming up may have queued static groups: read the MDB with
+	// them in, or a kernel entry found here could be ours by the time it
+	// is deleted.
+	d.mdbw.sync(d.mdbResult)
 	entries, err := d.mdb.Dump(d.br.Index)
 	if err != nil {
 		return fmt.Errorf("read MDB of %s: %w", d.br.Name, err)
