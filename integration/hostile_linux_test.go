@@ -476,8 +476,8 @@ func hostileCases(mac net.HardwareAddr) []hostileCase {
 		frame: hxSetIGMP(report(2, hxGroup4(36)), append([]byte{0x99, 0, 0, 0}, hxGroup4(36).AsSlice()...))})
 	// Records of unknown types are skipped, the rest of the report still
 	// processed (RFC 3376 §4.2.12), group unchecked: the report is taken
-	// and nothing counts the skipped record.
-	add(hostileCase{name: "igmpv3 record of unknown type 7 for 10.1.1.1", accepted: "igmp_report_v3",
+	// and the skipped record counted.
+	add(hostileCase{name: "igmpv3 record of unknown type 7 for 10.1.1.1", ignored: "unknown_record_type",
 		frame: hxSetIGMP(reportV3(), hxReportV3(0x22, 1, hxRecord(7, 0, 0, hxUnicast4)))})
 	// Ethernet padding past the IP packet is dropped, so a frame cut by
 	// the socket still decodes when the packet lies in its first 2048
