@@ -335,6 +335,9 @@ func (s *linkState) apply(deleted bool, m linkMsg) []LinkEvent {
 		}
 		s.ports[idx] = m.link
 		var evs []LinkEvent
+		if m.link.Name != old.Name {
+			evs = append(evs, LinkEvent{Kind: PortRenamed, Link: m.link})
+		}
 		switch {
 		case m.link.Up && !old.Up:
 			evs = append(evs, LinkEvent{Kind: PortUp, Link: m.link})

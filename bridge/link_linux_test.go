@@ -160,6 +160,15 @@ func TestWatchLinks(t *testing.T) {
 	// Carrier loss on the peer side is a PortDown too.
 	h2.IP("link", "set", "eth0", "down")
 	expectEvent(t, events, PortDown, "p2", wait)
+	// Renamed while down (Linux renames nothing that is up).
+	l.br.IP("link", "set", "p2", "down")
+	l.br.IP("link", "set", "p2", "name", "p2x")
+	ev = expectEvent(t, events, PortRenamed, "p2x", wait)
+	if ev.Link.Index != l.br.Index("p2x") || ev.Link.Up {
+		t.Errorf("renamed port = %+v, want ifindex %d, down", ev.Link, l.br.Index("p2x"))
+	}
+	l.br.IP("link", "set", "p2x", "name", "p2")
+	expectEvent(t, events, PortRenamed, "p2", wait)
 	l.br.IP("link", "set", "p2", "nomaster")
 	expectEvent(t, events, PortRemoved, "p2", wait)
 	l.br.IP("link", "set", "p2", "master", "br0")
@@ -534,7 +543,7 @@ func TestSTPStateString(t *testing.T) {
 			t.Errorf("%d: %q, want %q", uint8(s), s.String(), want)
 		}
 	}
-	if PortState.String() != "port-state" {
-		t.Errorf("PortState = %q", PortState.String())
+	if PortState.String() != "port-state" || PortRenamed.String() != "port-renamed" {
+		t.Errorf("PortState = %q, PortRenamed = %q", PortState.String(), PortRenamed.String())
 	}
 }

@@ -140,6 +140,9 @@ const (
 	// Every port event carries the port's current state, so a caller that
 	// keeps the latest Link of each port is always up to date.
 	PortState
+	// PortRenamed: a port's name changed (Linux renames only links that
+	// are down); Link.Name holds the new one.
+	PortRenamed
 )
 
 func (k LinkEventKind) String() string {
@@ -158,6 +161,8 @@ func (k LinkEventKind) String() string {
 		return "bridge-gone"
 	case PortState:
 		return "port-state"
+	case PortRenamed:
+		return "port-renamed"
 	}
 	return fmt.Sprintf("link-event(%d)", uint8(k))
 }

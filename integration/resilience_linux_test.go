@@ -1184,11 +1184,18 @@ func TestFaultsPortChanges(t *testing.T) {
 		for _, s := range [][]string{
 			{"ip", "link", "set", "dev", h2.Port, "down"},
 			{"ip", "link", "set", "dev", h2.Port, "name", newName},
-			{"ip", "link", "set", "dev", newName, "up"},
 		} {
 			if err := l.exec(l.Switch, s[0], s[1:]...); err != nil {
 				t.Fatal(err)
 			}
+		}
+		waitFor(t, 5*time.Second, "renamed port shown under its new name while down", func() (bool, string) {
+			p, ok := portShown(t, newName)
+			_, old := portShown(t, h2.Port)
+			return ok && !p.Up && !old, fmt.Sprintf("%+v (old name shown: %v)", p, old)
+		})
+		if err := l.exec(l.Switch, "ip", "link", "set", "dev", newName, "up"); err != nil {
+			t.Fatal(err)
 		}
 		waitFor(t, 5*time.Second, "renamed port shown under its new name", func() (bool, string) {
 			p, ok := portShown(t, newName)

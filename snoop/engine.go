@@ -95,13 +95,20 @@ func (e *Engine) SetQuerierAddr6(now time.Time, a netip.Addr) []Action {
 }
 
 // PortAdded makes a port known before it is active (down, or not yet
-// learning by STP), so that Ports lists it; PortUp activates it. A port
-// the engine knows already is left as it is.
+// learning by STP), so that Ports lists it; PortUp activates it. For a
+// known port that is not active it takes the name (and the policy that
+// goes with it) the port has now: Linux renames only ports that are down.
+// An active port is left as it is.
 func (e *Engine) PortAdded(ifindex int, name string) {
-	if e.ports[ifindex] != nil {
+	p := e.ports[ifindex]
+	switch {
+	case p == nil:
+		e.ports[ifindex] = &port{name: name, policy: e.cfg.policy(name)}
+	case !p.up && p.name != name:
+		p.name, p.policy = name, e.cfg.policy(name)
+	default:
 		return
 	}
-	e.ports[ifindex] = &port{name: name, policy: e.cfg.policy(name)}
 	e.portsChanged()
 }
 

@@ -315,10 +315,16 @@ func TestPortAddedListedBeforeUp(t *testing.T) {
 	if acts := e.HandleMessage(t0, idle, report(2, grp), rawFrame); len(acts) != 0 || isMember(e, idle, grp) {
 		t.Fatal("learned on a port that is not up")
 	}
-	e.PortUp(t0, idle, "fast")
+	// Renamed while down: listed, and governed, under its new name.
+	e.PortAdded(idle, "plain")
+	if v, ok := view(); ok {
+		t.Fatalf("still listed under the old name: %+v", v)
+	}
 	e.PortAdded(idle, "fast")
-	if v, _ := view(); !v.Up {
-		t.Fatalf("after PortUp and a second PortAdded: %+v, want up", v)
+	e.PortUp(t0, idle, "fast")
+	e.PortAdded(idle, "other") // up: left alone
+	if v, _ := view(); !v.Up || !v.FastLeave {
+		t.Fatalf("after PortUp and a PortAdded while up: %+v, want up, fast-leave", v)
 	}
 	e.HandleMessage(t0, idle, report(2, grp), rawFrame)
 	if !isMember(e, idle, grp) {

@@ -855,6 +855,12 @@ func (d *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
 			d.apply(d.engine.PortDown(time.Now(), ev.Link.Index))
 			d.log.Info("port inactive", zap.String("port", ev.Link.Name), zap.Bool("up", ev.Link.Up), zap.Stringer("stp", ev.Link.State))
 		}
+	case bridge.PortRenamed:
+		if p := d.ports[ev.Link.Index]; p != nil {
+			d.log.Info("port renamed", zap.String("from", p.link.Name), zap.String("port", ev.Link.Name))
+			p.link = ev.Link
+			d.engine.PortAdded(ev.Link.Index, ev.Link.Name) // down: listed under its new name
+		}
 	case bridge.PortRemoved:
 		d.log.Info("port removed", zap.String("port", ev.Link.Name))
 		d.apply(d.engine.PortRemoved(now, ev.Link.Index))
