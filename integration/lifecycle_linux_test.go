@@ -94,15 +94,7 @@ func TestHandoverKeepsForwardingAcrossARestart(t *testing.T) {
 	caps := captures(t, l, h1.Name, h2.Name)
 	args := append([]string{"--handover"}, fastTimers...)
 	d := startDaemon(t, l, args...)
-	m, err := l.Join(h1, g1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Leave()
-	waitFor(t, 10*time.Second, "h1 learned", func() (bool, string) {
-		_, ok, seen := member(t, d, g1, h1.Port)
-		return ok && querierOf(t, d, "igmp").Present, seen
-	})
+	joinLearnedQuerier(t, l, d, h1, g1)
 	time.Sleep(1500 * time.Millisecond)
 	if err := d.Stop(); err != nil {
 		t.Fatal(err)

@@ -855,15 +855,7 @@ func TestCrashRestartThenCheckKeepsAdoptedEntries(t *testing.T) {
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name)
 	d := startDaemon(t, l, resTimers...)
-	m, err := l.Join(h1, g1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Leave()
-	waitFor(t, 10*time.Second, "h1 learned", func() (bool, string) {
-		_, ok, seen := member(t, d, g1, h1.Port)
-		return ok && querierOf(t, d, "igmp").Present, seen
-	})
+	joinLearnedQuerier(t, l, d, h1, g1)
 	d.Kill()
 	d2 := startDaemon(t, l, resTimers...)
 	if r, ok, seen := member(t, d2, g1, h1.Port); !ok {
@@ -890,15 +882,7 @@ func TestFaultGroupQueryThenCheck(t *testing.T) {
 	l := newLab(t, Config{Hosts: 2})
 	h1 := l.Hosts[0]
 	d := startDaemon(t, l, resTimers...)
-	m, err := l.Join(h1, g1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Leave()
-	waitFor(t, 10*time.Second, "h1 learned", func() (bool, string) {
-		_, ok, seen := member(t, d, g1, h1.Port)
-		return ok && querierOf(t, d, "igmp").Present, seen
-	})
+	joinLearnedQuerier(t, l, d, h1, g1)
 	resCheck(t, d, "before the query")
 	// h1 goes silent, so nothing rewrites the entry before the check: it
 	// stays a member until the last member query time has passed.
@@ -1282,15 +1266,7 @@ func TestFaultQuerierLostMembersKeepTraffic(t *testing.T) {
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name)
 	d := startDaemon(t, l, resTimers...)
-	m, err := l.Join(h1, g1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer m.Leave()
-	waitFor(t, 10*time.Second, "h1 learned", func() (bool, string) {
-		_, ok, seen := member(t, d, g1, h1.Port)
-		return ok && querierOf(t, d, "igmp").Present, seen
-	})
+	joinLearnedQuerier(t, l, d, h1, g1)
 	time.Sleep(1500 * time.Millisecond) // the bridge floods for a response interval after a new querier
 	expectDelivery(t, l, g1, 20, map[string]int{h1.Name: 20, h2.Name: 0}, caps)
 	if err := l.SetRouterQuerier(false); err != nil {

@@ -399,3 +399,15 @@ func TestWarnsWithoutQuerier(t *testing.T) {
 		t.Fatalf("show querier = %+v; want none present", q)
 	}
 }
+
+// joinLearnedQuerier is joinLearned that also waits until the daemon has
+// heard the querier, for tests that go on to rely on forwarding by the MDB.
+func joinLearnedQuerier(t *testing.T, l *Lab, d *Daemon, h Host, g netip.Addr) *Membership {
+	t.Helper()
+	m := joinLearned(t, l, d, h, g)
+	waitFor(t, 10*time.Second, "the querier heard", func() (bool, string) {
+		q := querierOf(t, d, "igmp")
+		return q.Present, fmt.Sprintf("%+v", q)
+	})
+	return m
+}
