@@ -316,6 +316,48 @@ func TestTwoBridges(t *testing.T) {
 	}
 }
 
+// TestReloadAddsAndRemovesBridges: `igmpsnoop reload` starts snooping on
+// a bridge the file now names, for as long as the daemon runs (not just
+// the request), and stops on one it no longer names, leaving the others.
+func TestReloadAddsAndRemovesBridges(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, Config{Hosts: 1})
+	b1hosts, err := l.AddBridge("br1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := labTimers + "bridges:\n  - name: br0\n"
+	cfg := writeConfig(t, one)
+	d := startDaemon(t, l, "--config", cfg)
+	if _, err := d.ShowCLI("groups", "--bridge", "br1"); err == nil {
+		t.Fatal("br1 snooped before it was configured")
+	}
+	rewriteConfig(t, cfg, one+"  - name: br1\n")
+	if out, err := run(d.Bin, "reload", "--socket", d.Socket); err != nil {
+		t.Fatalf("reload adding br1: %v\n%s", err, out)
+	}
+	// Longer than a control request may take: the new loop must outlive it.
+	time.Sleep(6 * time.Second)
+	joinHost(t, l, d, b1hosts[0], g3)
+	waitFor(t, 10*time.Second, "br1 learned after the reload", func() (bool, string) {
+		_, ok, seen := member(t, d, g3, b1hosts[0].Port)
+		return ok, seen
+	})
+	rewriteConfig(t, cfg, one)
+	if out, err := run(d.Bin, "reload", "--socket", d.Socket); err != nil {
+		t.Fatalf("reload removing br1: %v\n%s", err, out)
+	}
+	if out, err := d.ShowCLI("groups", "--bridge", "br1"); err == nil {
+		t.Fatalf("br1 still snooped after it left the file:\n%s", out)
+	}
+	if _, err := d.ShowCLI("groups", "--bridge", "br0"); err != nil {
+		t.Fatalf("br0 no longer snooped: %v", err)
+	}
+	if d.Exited() {
+		t.Fatalf("daemon exited: %v", d.Err())
+	}
+}
+
 // TestEventsStream: `igmpsnoop events` shows a join and an expiry as they
 // happen.
 func TestEventsStream(t *testing.T) {

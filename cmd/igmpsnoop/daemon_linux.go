@@ -31,6 +31,11 @@ type daemon struct {
 	set     *settings
 	bridges map[string]*runningBridge
 
+	// reloads carries `igmpsnoop reload` to runDaemon's loop, so every
+	// reload runs there, one at a time, with the daemon's context (a
+	// bridge it starts lives as long as the daemon, not the request).
+	reloads chan chan error
+
 	wg sync.WaitGroup
 }
 
@@ -42,7 +47,7 @@ type runningBridge struct {
 
 // runDaemon runs until ctx ends (SIGINT/SIGTERM); SIGHUP reloads.
 func runDaemon(ctx context.Context, log *zap.Logger, flags *runFlags, set *settings) error {
-	d := &daemon{log: log, flags: flags, hub: newEventHub(), set: set, bridges: map[string]*runningBridge{}}
+	d := &daemon{log: log, flags: flags, hub: newEventHub(), set: set, bridges: map[string]*runningBridge{}, reloads: make(chan chan error)}
 	d.metrics = newMetrics(d.snapshots)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -88,6 +93,8 @@ func runDaemon(ctx context.Context, log *zap.Logger, flags *runFlags, set *setti
 			if err := d.reload(ctx, failed); err != nil {
 				log.Error("reload refused: the running configuration stays", zap.Error(err))
 			}
+		case reply := <-d.reloads:
+			reply <- d.reload(ctx, failed)
 		case name := <-failed:
 			// The bridge went (deleted, or its loop failed): wait for it to
 			// come back and snoop it again, as configured.
@@ -258,18 +265,24 @@ func (d *daemon) loops(only string) ([]*bridgeLoop, error) {
 
 // ask answers a control request, from every bridge or the one named.
 func (d *daemon) ask(ctx context.Context, req Request) (any, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	switch req.Command {
-	case "config":
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		return configReply{Config: d.set.effective()}, nil
-	case "reload":
-		if err := d.reload(ctx, make(chan string, 16)); err != nil {
+	if req.Command == "reload" {
+		reply := make(chan error, 1)
+		select {
+		case d.reloads <- reply:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if err := <-reply; err != nil {
 			return nil, err
 		}
 		return okReply{OK: true}, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if req.Command == "config" {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return configReply{Config: d.set.effective()}, nil
 	}
 	loops, err := d.loops(req.Bridge)
 	if err != nil {
