@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,10 +33,6 @@ type PortConn struct {
 
 	mu                sync.Mutex
 	received, dropped uint64 // running totals: PACKET_STATISTICS resets on read
-
-	wmu   sync.Mutex // WriteFrames's scratch, reused across calls
-	whdrs []unix.Mmsghdr
-	wiovs []unix.Iovec
 }
 
 const (
@@ -437,9 +432,6 @@ func (c *PortConn) WriteFrame(frame []byte) error {
 // returns how many were sent: when that is fewer than len(frames), err
 // says why frames[sent] was not, and none after it was tried.
 func (c *PortConn) WriteFrames(frames [][]byte) (sent int, err error) {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	defer func() { clear(c.wiovs) }() // keep no frame alive
 	for i, f := range frames {
 		if len(f) < 14 {
 			frames = frames[:i] // send those before it, then refuse it
@@ -447,23 +439,24 @@ func (c *PortConn) WriteFrames(frames [][]byte) (sent int, err error) {
 			break
 		}
 	}
-	c.whdrs = slices.Grow(c.whdrs[:0], len(frames))[:len(frames)]
-	c.wiovs = slices.Grow(c.wiovs[:0], len(frames))[:len(frames)]
+	// Two allocations per call, not a buffer kept under a lock held
+	// while sending.
+	hdrs := make([]unix.Mmsghdr, len(frames))
+	iovs := make([]unix.Iovec, len(frames))
 	for i, f := range frames {
 		// No destination address: the socket is bound to the port, and
 		// the kernel takes the protocol from the frame's header.
-		c.wiovs[i] = unix.Iovec{Base: &f[0]}
-		c.wiovs[i].SetLen(len(f))
-		c.whdrs[i] = unix.Mmsghdr{}
-		c.whdrs[i].Hdr.Iov = &c.wiovs[i]
-		c.whdrs[i].Hdr.SetIovlen(1)
+		iovs[i] = unix.Iovec{Base: &f[0]}
+		iovs[i].SetLen(len(f))
+		hdrs[i].Hdr.Iov = &iovs[i]
+		hdrs[i].Hdr.SetIovlen(1)
 	}
 	for sent < len(frames) {
 		var n int
 		var werr error
 		rerr := c.raw.Write(func(fd uintptr) bool {
 			for {
-				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&c.whdrs[sent])), uintptr(len(frames)-sent), 0, 0, 0)
+				r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&hdrs[sent])), uintptr(len(frames)-sent), 0, 0, 0)
 				if e == unix.EINTR {
 					continue
 				}
