@@ -44,15 +44,6 @@ type Source struct {
 	Expires Time
 }
 
-// Forwards reports whether traffic from this source flows at now, given
-// the port group's mode.
-func (s Source) Forwards(mode FilterMode, now Time) bool {
-	if mode == Exclude {
-		return !s.Expires.IsZero()
-	}
-	return s.Expires > now
-}
-
 // Host is one reporter behind a port and what it asked for (explicit host
 // tracking): its own filter mode and sources as of its latest report.
 type Host struct {
@@ -264,13 +255,6 @@ func (pg *PortGroup) SetSource(addr netip.Addr, expires Time, max int) bool {
 	return true
 }
 
-// DeleteSource removes addr.
-func (pg *PortGroup) DeleteSource(addr netip.Addr) {
-	if i, ok := pg.Source(addr); ok {
-		pg.Sources = slices.Delete(pg.Sources, i, i+1)
-	}
-}
-
 // Host returns the tracked host with addr, or nil.
 func (pg *PortGroup) Host(addr netip.Addr) *Host {
 	for i := range pg.Hosts {
@@ -346,9 +330,16 @@ type RouterKey struct {
 type Router struct {
 	RouterKey
 	Expires time.Time // zero: static
-	// Via names what revealed the router: "query", "pim", "mrd", "static".
+	// Via names what revealed the router: "query", "pim", "mrd", ViaStatic.
 	Via string
 }
+
+// ViaStatic is the Via of a router port configured as such: it never
+// expires, and nothing learned replaces it.
+const ViaStatic = "static"
+
+// Static reports whether the router port is configured, not learned.
+func (r *Router) Static() bool { return r.Via == ViaStatic }
 
 // RouterPort reports whether port is a router port for any protocol or VLAN.
 func (t *Table) RouterPort(port int) bool {
@@ -394,9 +385,6 @@ func New(limits Limits, origin time.Time) *Table {
 
 // SetLimits changes the limits; existing port groups stay.
 func (t *Table) SetLimits(l Limits) { t.limits = l }
-
-// Clock returns the clock the table's Times count by.
-func (t *Table) Clock() Clock { return t.clock }
 
 // TimeOf returns x as a Time of this table (see Clock.TimeOf).
 func (t *Table) TimeOf(x time.Time) Time { return t.clock.TimeOf(x) }
@@ -529,14 +517,6 @@ func (t *Table) KeysOf(port int) []Key {
 	return out
 }
 
-// PortsOf appends to dst the ports with a membership of k, in port order.
-func (t *Table) PortsOf(dst []int, k Key) []int {
-	for _, pg := range t.groups[k] {
-		dst = append(dst, pg.Port)
-	}
-	return dst
-}
-
 // Groups returns deep copies of all port groups ordered by VLAN, group
 // and port, for display.
 func (t *Table) Groups() []PortGroup {
@@ -568,7 +548,7 @@ func (t *Table) SetRouter(k RouterKey, expires time.Time, via string) (created b
 		t.routers[k] = &Router{RouterKey: k, Expires: expires, Via: via}
 		return true
 	}
-	if r.Via == "static" {
+	if r.Static() {
 		return false
 	}
 	if expires.IsZero() || expires.After(r.Expires) {
@@ -576,7 +556,7 @@ func (t *Table) SetRouter(k RouterKey, expires time.Time, via string) (created b
 	}
 	r.Via = via
 	if expires.IsZero() {
-		r.Via = "static"
+		r.Via = ViaStatic
 	}
 	return false
 }
@@ -619,7 +599,7 @@ func cmpBool(a, b bool) int {
 func (t *Table) AppendRouterPorts(dst []int, vlan uint16, ipv6 bool, except int) []int {
 	start := len(dst)
 	for k, r := range t.routers {
-		if (k.VLAN == vlan || r.Via == "static") && k.IPv6 == ipv6 && k.Port != except && !slices.Contains(dst[start:], k.Port) {
+		if (k.VLAN == vlan || r.Static()) && k.IPv6 == ipv6 && k.Port != except && !slices.Contains(dst[start:], k.Port) {
 			dst = append(dst, k.Port)
 		}
 	}

@@ -134,10 +134,10 @@ func (e *Engine) applyPolicy(now time.Time, ifindex int, p *port) {
 		k := fdb.RouterKey{Port: ifindex, IPv6: v6}
 		r := e.table.Router(k)
 		switch {
-		case p.policy.Router && (r == nil || r.Via != "static"):
+		case p.policy.Router && (r == nil || !r.Static()):
 			e.table.RemoveRouter(k)
-			e.setRouter(now, k, time.Time{}, "static", netip.Addr{})
-		case !p.policy.Router && r != nil && r.Via == "static":
+			e.setRouter(now, k, time.Time{}, fdb.ViaStatic, netip.Addr{})
+		case !p.policy.Router && r != nil && r.Static():
 			e.table.RemoveRouter(k)
 			e.event(Event{Kind: EventRouterExpire, Port: ifindex, Detail: "no longer static"})
 		}
@@ -146,9 +146,11 @@ func (e *Engine) applyPolicy(now time.Time, ifindex int, p *port) {
 	for _, sg := range p.policy.StaticGroups {
 		want[fdb.Key{VLAN: sg.VLAN, Group: sg.Group}] = sg
 	}
-	for _, pg := range e.table.Groups() {
-		if _, ok := want[pg.Key]; pg.Port == ifindex && pg.Static && !ok {
-			e.remove(e.table.Get(pg.Key, ifindex))
+	for _, k := range e.table.KeysOf(ifindex) {
+		if pg := e.table.Get(k, ifindex); pg.Static {
+			if _, ok := want[k]; !ok {
+				e.remove(pg)
+			}
 		}
 	}
 	for k, sg := range want {
@@ -337,10 +339,8 @@ func learnable(g netip.Addr) bool {
 	if scope := b[1] & 0x0f; scope <= 1 {
 		return false
 	}
-	return g != allNodes
+	return g != wire.AllNodes
 }
-
-var allNodes = netip.MustParseAddr("ff02::1")
 
 // relay sends a report or leave to every router port of its protocol and
 // VLAN but the one it came in on (RFC 4541 C1): the ingress guard keeps it

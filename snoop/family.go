@@ -275,12 +275,8 @@ func (e *Engine) generalQuery(now time.Time, f *family) {
 // encodeQuery builds a query of generation gen for f from src, for group
 // (invalid: general) and sources.
 func (e *Engine) encodeQuery(f *family, gen int, src, group netip.Addr, sources []netip.Addr, maxResp time.Duration) ([]byte, error) {
-	version := gen
-	if f.key.IPv6 {
-		version = gen - 1
-	}
 	q := wire.Query{
-		Version: version, SrcMAC: e.cfg.QuerySourceMAC, Src: src, Group: group,
+		Version: version(gen, f.key.IPv6), SrcMAC: e.cfg.QuerySourceMAC, Src: src, Group: group,
 		MaxResp: maxResp, Sources: sources, VLAN: f.key.VLAN,
 	}
 	if gen == 3 {

@@ -26,7 +26,7 @@ func (e *Engine) handleRouterMessage(now time.Time, ifindex int, m *wire.Message
 		}
 		e.setRouter(now, k, now.Add(ttl), "mrd", m.Src)
 	case wire.KindMRDTermination:
-		if r := e.table.Router(k); r != nil && r.Via != "static" {
+		if r := e.table.Router(k); r != nil && !r.Static() {
 			e.table.RemoveRouter(k)
 			e.event(Event{Kind: EventRouterExpire, Port: ifindex, Addr: m.Src, Detail: "mrd termination"})
 			e.routerGone(ifindex)
@@ -37,7 +37,7 @@ func (e *Engine) handleRouterMessage(now time.Time, ifindex int, m *wire.Message
 // setRouter makes k a router port until expires (zero: static).
 func (e *Engine) setRouter(now time.Time, k fdb.RouterKey, expires time.Time, via string, addr netip.Addr) {
 	created := e.table.SetRouter(k, expires, via)
-	if !expires.IsZero() && e.table.Router(k).Via != "static" {
+	if !expires.IsZero() && !e.table.Router(k).Static() {
 		// The kernel must forward to it too, and may not have learned it:
 		// it ignores queriers with higher addresses than the one it counts
 		// (ours, when we query). Renewed at most once a refresh interval.

@@ -1104,7 +1104,7 @@ func (d *bridgeLoop) shutdown() {
 		}
 	}
 	for _, r := range d.engine.Routers(time.Now()) {
-		if r.Via != "static" {
+		if r.Via != fdb.ViaStatic {
 			if p := d.portByName(r.Port); p != nil && !d.fixedRouterPort(r.Port) {
 				_ = bridge.SetPortRouter(p.link.Index, bridge.PortRouterLearned)
 			}

@@ -17,6 +17,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/igmpsnoop/igmpsnoop/fdb"
 	"github.com/igmpsnoop/igmpsnoop/snoop"
 )
 
@@ -285,7 +286,7 @@ func printTable(w io.Writer, what string, r *reply) error {
 		fmt.Fprintln(tw, "BRIDGE\tPORT\tVLAN\tPROTO\tVIA\tEXPIRES")
 		for _, rt := range r.Routers {
 			exp := seconds(rt.ExpiresMs)
-			if rt.Via == "static" {
+			if rt.Via == fdb.ViaStatic {
 				exp = "never"
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", rt.Bridge, rt.Port, rt.VLAN, rt.Protocol, rt.Via, exp)
