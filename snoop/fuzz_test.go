@@ -58,11 +58,12 @@ func FuzzEngine(f *testing.F) {
 				}
 			}
 			var m *wire.Message
+			what := ""
 			switch step[0] % 9 {
 			case 0:
 				now = now.Add(time.Duration(binary.BigEndian.Uint16(step[2:4])) * 10 * time.Millisecond)
 				e.Tick(now)
-				continue
+				what = "a tick"
 			case 1:
 				m = &wire.Message{Kind: wire.KindReport, Proto: proto, Version: int(step[3]%2) + 1, Src: host, Group: g}
 			case 2:
@@ -94,17 +95,20 @@ func FuzzEngine(f *testing.F) {
 				}
 			case 6:
 				e.PortDown(now, port)
-				continue
+				what = "port down"
 			case 7:
 				e.PortUp(now, port, names[port%4])
-				continue
+				what = "port up"
 			case 8:
 				kinds := []wire.Kind{wire.KindPIMHello, wire.KindMRDAdvert, wire.KindMRDTermination}
 				m = &wire.Message{Kind: kinds[step[3]%3], Proto: proto, Src: host, AdvertInterval: time.Duration(step[4]) * time.Second}
 			}
-			e.HandleMessage(now, port, m, rawFrame)
+			if m != nil {
+				e.HandleMessage(now, port, m, rawFrame)
+				what = m.String()
+			}
 			if err := e.CheckInvariants(); err != nil {
-				t.Fatalf("after %v on port %d: %v", m, port, err)
+				t.Fatalf("after %s on port %d: %v", what, port, err)
 			}
 		}
 		now = now.Add(24 * time.Hour)
