@@ -13,48 +13,55 @@ import (
 	"time"
 )
 
+// demo is a running `igmpsnoop lab`; exited is closed once it has exited,
+// with its Wait error in err.
+type demo struct {
+	cmd    *exec.Cmd
+	exited chan struct{}
+	err    error
+}
+
 // labDemo starts `igmpsnoop lab args...` with its temporary files under a
 // directory of the test's, so leftovers of it can be found.
-func labDemo(t *testing.T, args ...string) (cmd *exec.Cmd, out *syncBuffer, tmp string) {
+func labDemo(t *testing.T, args ...string) (d *demo, out *syncBuffer, tmp string) {
 	t.Helper()
 	tmp = t.TempDir()
 	out = &syncBuffer{}
-	cmd = exec.Command(daemonBin, append([]string{"lab"}, args...)...)
+	cmd := exec.Command(daemonBin, append([]string{"lab"}, args...)...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	d = &demo{cmd: cmd, exited: make(chan struct{})}
+	go func() { d.err = cmd.Wait(); close(d.exited) }()
 	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
+		_ = cmd.Process.Kill() // fails harmlessly once it has exited
+		<-d.exited
 		if t.Failed() {
 			t.Logf("igmpsnoop lab output:\n%s", out.String())
 		}
 	})
-	return cmd, out, tmp
+	return d, out, tmp
 }
 
-// waitExit waits up to timeout for cmd and returns its exit code.
-func waitExit(t *testing.T, cmd *exec.Cmd, timeout time.Duration) int {
+// waitExit waits up to timeout for the demo to exit and returns its exit
+// code.
+func waitExit(t *testing.T, d *demo, timeout time.Duration) int {
 	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
 	select {
-	case err := <-done:
+	case <-d.exited:
 		var ee *exec.ExitError
-		if errors.As(err, &ee) {
+		if errors.As(d.err, &ee) {
 			return ee.ExitCode()
 		}
-		if err != nil {
-			t.Fatal(err)
+		if d.err != nil {
+			t.Fatal(d.err)
 		}
 		return 0
 	case <-time.After(timeout):
-		_ = cmd.Process.Kill()
-		<-done
+		_ = d.cmd.Process.Kill()
+		<-d.exited
 		t.Fatalf("igmpsnoop lab still running after %v", timeout)
 		return -1
 	}
@@ -92,8 +99,8 @@ func checkLabGone(t *testing.T, out, tmp string) {
 // pruning from its own measurements and leaves nothing behind.
 func TestLabDemo(t *testing.T) {
 	needRoot(t)
-	cmd, out, tmp := labDemo(t, "--step", "3s", "--ascii")
-	code := waitExit(t, cmd, 2*time.Minute)
+	d, out, tmp := labDemo(t, "--step", "3s", "--ascii")
+	code := waitExit(t, d, 2*time.Minute)
 	s := out.String()
 	if code != 0 {
 		t.Fatalf("exit code %d, want 0", code)
@@ -121,19 +128,24 @@ func TestLabDemo(t *testing.T) {
 // must stop the daemon, remove the lab and exit promptly.
 func TestLabDemoInterrupted(t *testing.T) {
 	needRoot(t)
-	cmd, out, tmp := labDemo(t, "--step", "3s", "--ascii")
+	d, out, tmp := labDemo(t, "--step", "3s", "--ascii")
 	deadline := time.Now().Add(time.Minute)
 	for !strings.Contains(out.String(), "step 2/6") {
-		if time.Now().After(deadline) || cmd.ProcessState != nil {
+		select {
+		case <-d.exited:
+			t.Fatal("the demo exited before step 2")
+		default:
+		}
+		if time.Now().After(deadline) {
 			t.Fatal("the demo did not reach step 2")
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	start := time.Now()
-	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+	if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	code := waitExit(t, cmd, 15*time.Second)
+	code := waitExit(t, d, 15*time.Second)
 	t.Logf("exited %v after SIGINT", time.Since(start).Round(time.Millisecond))
 	s := out.String()
 	if code != 1 || !strings.Contains(s, "interrupted") || !strings.Contains(s, "Lab removed") {

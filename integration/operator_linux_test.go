@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/netip"
 	"os"
@@ -455,12 +456,13 @@ func TestMetricsScrape(t *testing.T) {
 		if !ok {
 			return 0, false
 		}
-	next:
 		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
 			for _, lp := range m.GetLabel() {
-				if want, ok := labels[lp.GetName()]; ok && want != lp.GetValue() {
-					continue next
-				}
+				have[lp.GetName()] = lp.GetValue()
+			}
+			if !hasLabels(have, labels) {
+				continue
 			}
 			if m.Gauge != nil {
 				return m.Gauge.GetValue(), true
@@ -474,25 +476,46 @@ func TestMetricsScrape(t *testing.T) {
 		}
 		return 0, false
 	}
+	// show stats, read right after: the gauges must agree with it (no
+	// member comes or goes meanwhile).
+	var st struct{ Stats []snoop.Stats }
+	if err := d.Show("stats", &st); err != nil || len(st.Stats) != 1 {
+		t.Fatalf("show stats: %v %+v", err, st)
+	}
+	groups := float64(st.Stats[0].Groups)
 	checks := []struct {
-		name   string
-		labels map[string]string
-		min    float64
+		name     string
+		labels   map[string]string
+		min, max float64
 	}{
-		{"igmpsnoop_groups", map[string]string{"bridge": "br0"}, 1},
-		{"igmpsnoop_memberships", map[string]string{"bridge": "br0", "port": "h1"}, 1},
-		{"igmpsnoop_router_ports", map[string]string{"bridge": "br0"}, 1},
-		{"igmpsnoop_messages_received_total", map[string]string{"bridge": "br0", "type": "igmp_report_v3"}, 1},
-		{"igmpsnoop_messages_refused_total", map[string]string{"bridge": "br0", "reason": "bad_igmp_checksum"}, 0},
-		{"igmpsnoop_mdb_operations_total", map[string]string{"bridge": "br0", "op": "install"}, 1},
-		{"igmpsnoop_mdb_errors_total", map[string]string{"bridge": "br0", "op": "install"}, 0},
-		{"igmpsnoop_engine_loop_seconds", map[string]string{"bridge": "br0"}, 1},
-		{"igmpsnoop_querier_present", map[string]string{"bridge": "br0", "protocol": "igmp"}, 1},
+		{"igmpsnoop_groups", map[string]string{"bridge": "br0"}, groups, groups},
+		{"igmpsnoop_memberships", map[string]string{"bridge": "br0", "port": "h1"}, 1, 1},
+		{"igmpsnoop_router_ports", map[string]string{"bridge": "br0"}, 1, math.Inf(1)},
+		{"igmpsnoop_messages_received_total", map[string]string{"bridge": "br0", "type": "igmp_report_v3"}, 1, math.Inf(1)},
+		{"igmpsnoop_messages_refused_total", map[string]string{"bridge": "br0", "reason": "bad_igmp_checksum"}, 0, 0},
+		{"igmpsnoop_mdb_operations_total", map[string]string{"bridge": "br0", "op": "install"}, 1, math.Inf(1)},
+		{"igmpsnoop_mdb_errors_total", map[string]string{"bridge": "br0", "op": "install"}, 0, 0},
+		{"igmpsnoop_engine_loop_seconds", map[string]string{"bridge": "br0"}, 1, math.Inf(1)},
+		{"igmpsnoop_querier_present", map[string]string{"bridge": "br0", "protocol": "igmp"}, 1, 1},
 	}
 	for _, c := range checks {
 		v, ok := value(c.name, c.labels)
-		if !ok || v < c.min {
-			t.Errorf("%s%v = %v (present %v), want >= %v", c.name, c.labels, v, ok, c.min)
+		if !ok || v < c.min || v > c.max {
+			t.Errorf("%s%v = %v (present %v), want %v..%v", c.name, c.labels, v, ok, c.min, c.max)
 		}
 	}
+	// A series lacking a label asked for is not a match.
+	if _, ok := value("igmpsnoop_memberships", map[string]string{"bridge": "br0", "port": "h1", "vlan": "1"}); ok {
+		t.Error("a series without a label asked for matched")
+	}
+}
+
+// hasLabels reports whether have holds every label of want, with its value.
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
 }

@@ -68,13 +68,18 @@ func TestSSMSourceFiltering(t *testing.T) {
 		r2, ok2, _ := row(t, d, g, h2.Port, "")
 		return ok1 && r1.Mode == "include" && ok2 && r2.Mode == "exclude" && querierOf(t, d, "igmp").Present, seen
 	})
+	found := false
 	for _, e := range mdb(t, l) {
-		if e.Port == e.Bridge || e.Group != g || e.Source.IsValid() {
+		if e.Port != portIndex(t, l, h1.Port) || e.Group != g || e.Source.IsValid() {
 			continue
 		}
-		if e.Port == portIndex(t, l, h1.Port) && (e.Mode != bridge.ModeInclude || !slices.Equal(e.Sources, []netip.Addr{Sender1})) {
+		found = true
+		if e.Mode != bridge.ModeInclude || !slices.Equal(e.Sources, []netip.Addr{Sender1}) {
 			t.Errorf("h1's MDB entry %v, want INCLUDE {%v}", e, Sender1)
 		}
+	}
+	if !found {
+		t.Errorf("no MDB entry for %v on h1", g)
 	}
 	send := func(src netip.Addr) {
 		if err := l.SendFrom(src, g, 20, 5*time.Millisecond); err != nil {
