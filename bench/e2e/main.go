@@ -85,6 +85,9 @@ func main() {
 	)
 	flag.Var(&variants, "daemon-args", "a daemon variant: extra arguments for `igmpsnoop run`, space-separated (repeatable; default: one variant, no extra arguments)")
 	flag.Parse()
+	if *single != 0 && (*single < *hosts || *single%*hosts != 0) {
+		fatalf("bad -single %d: must be 0 or a multiple of -hosts (%d)", *single, *hosts)
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "e2e: needs root (network namespaces, raw sockets, the daemon's BPF guard)")
 		os.Exit(2)
@@ -95,8 +98,8 @@ func main() {
 			continue
 		}
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < *hosts {
-			fatalf("bad size %q: must be a number of at least -hosts", s)
+		if err != nil || n < *hosts || n%*hosts != 0 {
+			fatalf("bad size %q: must be a multiple of -hosts (%d): each host sends as many joins", s, *hosts)
 		}
 		ns = append(ns, n)
 	}
