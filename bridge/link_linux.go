@@ -126,9 +126,6 @@ func SubscribeLinks(bridgeIndex int) (*LinkWatcher, error) {
 	return w, nil
 }
 
-// Bridge returns the bridge's link as of the snapshot (before Run).
-func (w *LinkWatcher) Bridge() Link { return w.state.bridge }
-
 // Ports returns the bridge's ports as of the snapshot, sorted by ifindex.
 // Call it before Run: Run owns the state afterwards.
 func (w *LinkWatcher) Ports() []Link { return w.state.portList() }

@@ -25,9 +25,6 @@ import (
 // and a larger one is truncated and then refused by the decoder.
 const frameSize = 2048
 
-// rtprotKernel marks MDB entries the kernel learned itself.
-const rtprotKernel = 2
-
 // readBatch is how many frames a busy port's reader takes from its socket
 // in one system call (and hands to the loop in one channel send). A
 // reader reads one frame per batch while its port is quiet, so that a
@@ -1063,7 +1060,7 @@ func (d *bridgeLoop) adoptMDB(now time.Time) error {
 			}
 			d.apply(d.engine.Adopt(now, e.Port, fdb.Key{VLAN: e.VID, Group: e.Group}, mode, e.Sources, e.Timer))
 			adopted++
-		case e.Proto == rtprotKernel:
+		case e.Proto == bridge.ProtoKernel:
 			if err := d.mdb.Delete(e); err != nil && !errors.Is(err, bridge.ErrNotFound) {
 				d.log.Warn("cannot remove kernel-learned entry", zap.Stringer("group", e.Group), zap.Error(err))
 				continue
@@ -1164,7 +1161,7 @@ func (d *bridgeLoop) checkMDB(now time.Time) snoop.MDBCheck {
 		c.Entries++
 		k := key{e.Port, e.Group, e.VID}
 		switch {
-		case e.Proto == rtprotKernel:
+		case e.Proto == bridge.ProtoKernel:
 			c.Kernel++
 			if d.mdb.Delete(e) == nil {
 				c.Repaired++

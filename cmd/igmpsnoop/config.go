@@ -13,6 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/igmpsnoop/igmpsnoop/bridge"
 	"github.com/igmpsnoop/igmpsnoop/snoop"
 )
 
@@ -248,31 +249,23 @@ func (b *bridgeSettings) policy(name string) snoop.PortPolicy {
 	return b.Engine.PortDefault
 }
 
-// fixedRouterPort tells whether the kernel must treat a port as a
-// permanent router port: static router ports, flood ports, and ports
-// without snooping all get every group.
-func (b *bridgeSettings) fixedRouterPort(name string) bool {
-	p := b.policy(name)
-	return p.Router || p.Flood || p.NoSnooping
-}
-
 // kernelRouterMode is the port's multicast router mode in the kernel, and
 // whether configuration fixes it: permanent for router/flood ports,
 // disabled for ports that refuse queries, else left to learning.
 func (b *bridgeSettings) kernelRouterMode(name string) (uint8, bool) {
 	switch p := b.policy(name); {
 	case p.Router || p.Flood || p.NoSnooping:
-		return 2, true
+		return bridge.PortRouterPermanent, true
 	case p.RefuseQueries:
-		return 0, true
+		return bridge.PortRouterDisabled, true
 	}
-	return 1, false
+	return bridge.PortRouterLearned, false
 }
 
 // resolve turns a parsed file into settings, applying defaults and
 // checking everything the engine would refuse, with lines where known.
 func (f *fileConfig) resolve() (*settings, error) {
-	s := &settings{Socket: f.Socket, LogLevel: f.LogLevel, LogFormat: f.LogFormat, MetricsAddress: f.MetricsAddress, Proto: 77}
+	s := &settings{Socket: f.Socket, LogLevel: f.LogLevel, LogFormat: f.LogFormat, MetricsAddress: f.MetricsAddress, Proto: bridge.DefaultProto}
 	if s.Socket == "" {
 		s.Socket = DefaultSocket
 	}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/igmpsnoop/igmpsnoop/bridge"
 )
 
 func TestReferenceConfig(t *testing.T) {
@@ -48,14 +50,45 @@ func TestReferenceConfig(t *testing.T) {
 	if len(sg) != 2 || sg[1].Sources[0] != netip.MustParseAddr("192.0.2.10") {
 		t.Fatalf("static groups %+v", sg)
 	}
-	if !s.Bridges[0].fixedRouterPort("tap-legacy") || !s.Bridges[0].fixedRouterPort("uplink") || s.Bridges[0].fixedRouterPort("tap-settop") {
-		t.Fatal("fixed router ports")
+	for port, want := range map[string]struct {
+		mode  uint8
+		fixed bool
+	}{
+		"tap-legacy": {bridge.PortRouterPermanent, true},
+		"uplink":     {bridge.PortRouterPermanent, true},
+		"tap-settop": {bridge.PortRouterLearned, false},
+	} {
+		if mode, fixed := s.Bridges[0].kernelRouterMode(port); mode != want.mode || fixed != want.fixed {
+			t.Errorf("kernelRouterMode(%s) = %d, %t; want %d, %t", port, mode, fixed, want.mode, want.fixed)
+		}
 	}
 	out := s.effective()
 	for _, want := range []string{"name: br0", "profile: iptv", "max_groups_action: replace", "query_interval: 30s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show config lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestKernelRouterModeRefuseQueries: a port that refuses queries is never
+// made a router port by the kernel either.
+func TestKernelRouterModeRefuseQueries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	body := "bridges:\n  - name: br0\n    ports:\n      tap1: {refuse_queries: true}\n      up: {router: true, refuse_queries: true}\n"
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, s, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.Bridges[0]
+	if mode, fixed := b.kernelRouterMode("tap1"); mode != bridge.PortRouterDisabled || !fixed {
+		t.Errorf("refuse_queries port: mode %d, fixed %t; want disabled, fixed", mode, fixed)
+	}
+	// A configured router port stays one: configuration wins over refusal.
+	if mode, _ := b.kernelRouterMode("up"); mode != bridge.PortRouterPermanent {
+		t.Errorf("router port that refuses queries: mode %d, want permanent", mode)
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/netip"
 	"time"
+
+	"github.com/igmpsnoop/igmpsnoop/bridge"
 )
 
 // runFlags are the flags of `run`. Every flag has a configuration file
@@ -40,7 +42,7 @@ func parseRun(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&r.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	fs.StringVar(&r.logFormat, "log-format", "console", "log format: console or json")
 	fs.StringVar(&r.metrics, "metrics-address", "", "serve Prometheus metrics at this address, e.g. 127.0.0.1:9477 (default: off)")
-	fs.IntVar(&r.proto, "proto", 77, "rt_protocol number marking our MDB entries (4..255)")
+	fs.IntVar(&r.proto, "proto", bridge.DefaultProto, "rt_protocol number marking our MDB entries (4..255)")
 	fs.DurationVar(&r.queryInterval, "query-interval", d.QueryInterval, "query interval (RFC 3376 §8.2)")
 	fs.DurationVar(&r.queryResponse, "query-response-interval", d.QueryResponseInterval, "query response interval (RFC 3376 §8.3)")
 	fs.DurationVar(&r.lmqi, "last-member-interval", d.LastMemberQueryInterval, "last member query interval (RFC 3376 §8.8)")
