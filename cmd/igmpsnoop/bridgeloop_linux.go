@@ -603,7 +603,7 @@ func (d *bridgeLoop) apply(acts []snoop.Action) {
 			d.mdbw.queue(mdbOp{act: snoop.Action{Kind: a.Kind, Port: a.Port, Key: a.Key}, entry: e})
 		case snoop.ActRemove:
 			d.counters.removes.Add(1)
-			d.mdbw.queue(mdbOp{act: snoop.Action{Kind: a.Kind, Port: a.Port, Key: a.Key}, entry: d.entry(a.Port, a.Key)})
+			d.mdbw.queue(removeOp(d.entry(a.Port, a.Key)))
 		case snoop.ActTransmit:
 			if a.Port == snoop.ThroughBridge {
 				if err := d.sender.WriteFrame(a.Frame); err != nil {
@@ -1047,7 +1047,8 @@ func (d *bridgeLoop) adoptMDB(now time.Time) error {
 	if err != nil {
 		return fmt.Errorf("read MDB of %s: %w", d.br.Name, err)
 	}
-	adopted, cleaned := 0, 0
+	adopted := 0
+	var kernel []mdbOp
 	for _, e := range entries {
 		if e.Port == d.br.Index || e.Source.IsValid() || d.ports[e.Port] == nil {
 			continue // host joins, and (S,G) entries the kernel derives from (*,G) ones
@@ -1061,13 +1062,10 @@ func (d *bridgeLoop) adoptMDB(now time.Time) error {
 			d.apply(d.engine.Adopt(now, e.Port, fdb.Key{VLAN: e.VID, Group: e.Group}, mode, e.Sources, e.Timer))
 			adopted++
 		case e.Proto == bridge.ProtoKernel:
-			if err := d.mdb.Delete(e); err != nil && !errors.Is(err, bridge.ErrNotFound) {
-				d.log.Warn("cannot remove kernel-learned entry", zap.Stringer("group", e.Group), zap.Error(err))
-				continue
-			}
-			cleaned++
+			kernel = append(kernel, removeOp(e))
 		}
 	}
+	cleaned := len(kernel) - d.writeMDB(kernel)
 	d.log.Info("MDB taken over", zap.Int("adopted", adopted), zap.Int("kernel_entries_removed", cleaned))
 	return nil
 }
@@ -1084,22 +1082,22 @@ func (d *bridgeLoop) shutdown() {
 		d.closePorts()
 		// Static groups are permanent entries: they go with the daemon
 		// that was configured to hold them.
+		var static []mdbOp
 		for _, m := range d.engine.Memberships() {
 			if m.Static {
-				_ = d.mdb.Delete(d.entry(m.Port, m.Key))
+				static = append(static, removeOp(d.entry(m.Port, m.Key)))
 			}
 		}
+		d.writeMDB(static)
 		d.log.Info("stopped: entries handed over to the kernel's snooping", zap.Int("mdb_entries", n))
 		return
 	}
-	removed := 0
-	for _, m := range d.engine.Memberships() {
-		if err := d.mdb.Delete(d.entry(m.Port, m.Key)); err == nil {
-			removed++
-		} else if !errors.Is(err, bridge.ErrNotFound) {
-			d.log.Warn("MDB remove at exit failed", zap.Stringer("group", m.Key.Group), zap.Error(err))
-		}
+	ms := d.engine.Memberships()
+	ops := make([]mdbOp, 0, len(ms))
+	for _, m := range ms {
+		ops = append(ops, removeOp(d.entry(m.Port, m.Key)))
 	}
+	removed := len(ops) - d.writeMDB(ops)
 	for _, r := range d.engine.Routers(time.Now()) {
 		if r.Via != fdb.ViaStatic {
 			if p := d.portByName(r.Port); p != nil && !d.fixedRouterPort(r.Port) {
@@ -1154,6 +1152,7 @@ func (d *bridgeLoop) checkMDB(now time.Time) snoop.MDBCheck {
 		want[key{pg.Port, pg.Key.Group, pg.Key.VLAN}] = pg
 	}
 	have := map[key]bool{}
+	var repairs []mdbOp
 	for _, e := range dump {
 		if e.Port == d.br.Index || e.Source.IsValid() || d.ports[e.Port] == nil {
 			continue
@@ -1163,37 +1162,30 @@ func (d *bridgeLoop) checkMDB(now time.Time) snoop.MDBCheck {
 		switch {
 		case e.Proto == bridge.ProtoKernel:
 			c.Kernel++
-			if d.mdb.Delete(e) == nil {
-				c.Repaired++
-			}
+			repairs = append(repairs, removeOp(e))
 		case e.Proto != d.proto:
 			// Someone else's static entry: not ours to judge.
 		default:
 			pg, ok := want[k]
 			if !ok {
 				c.Extra++
-				if d.mdb.Delete(e) == nil {
-					c.Repaired++
-				}
+				repairs = append(repairs, removeOp(e))
 				continue
 			}
 			have[k] = true
 			if d.sourceLists && (toBridgeMode(pg.InstalledMode) != e.Mode || !slices.Equal(pg.InstalledSources, e.Sources)) {
 				c.Different++
-				if d.install(pg) == nil {
-					c.Repaired++
-				}
+				repairs = append(repairs, d.reinstallOp(pg))
 			}
 		}
 	}
 	for k, pg := range want {
 		if !have[k] {
 			c.Missing++
-			if d.install(pg) == nil {
-				c.Repaired++
-			}
+			repairs = append(repairs, d.reinstallOp(pg))
 		}
 	}
+	c.Repaired = len(repairs) - d.writeMDB(repairs)
 	if !c.Consistent() {
 		d.log.Warn("MDB differed from the table; repaired", zap.Int("missing", c.Missing), zap.Int("extra", c.Extra),
 			zap.Int("different", c.Different), zap.Int("kernel_learned", c.Kernel), zap.Int("repaired", c.Repaired))
@@ -1201,16 +1193,32 @@ func (d *bridgeLoop) checkMDB(now time.Time) snoop.MDBCheck {
 	return c
 }
 
-// install writes a membership's entry as the engine last installed it.
-func (d *bridgeLoop) install(pg fdb.PortGroup) error {
+// reinstallOp writes a membership's entry as the engine last installed it.
+func (d *bridgeLoop) reinstallOp(pg fdb.PortGroup) mdbOp {
 	e := d.entry(pg.Port, pg.Key)
-	e.Mode, e.Sources, e.Permanent = toBridgeMode(pg.InstalledMode), pg.InstalledSources, pg.Static
+	e.Mode, e.Sources, e.Permanent = toBridgeMode(pg.InstalledMode), slices.Clone(pg.InstalledSources), pg.Static
 	d.counters.installs.Add(1)
-	if err := d.mdb.Replace(e); err != nil {
-		d.counters.installErrors.Add(1)
-		return err
+	return mdbOp{act: snoop.Action{Kind: snoop.ActInstall, Port: pg.Port, Key: pg.Key}, entry: e}
+}
+
+// removeOp deletes e.
+func removeOp(e bridge.Entry) mdbOp {
+	return mdbOp{act: snoop.Action{Kind: snoop.ActRemove, Port: e.Port, Key: fdb.Key{VLAN: e.VID, Group: e.Group}}, entry: e}
+}
+
+// writeMDB has the writer apply ops, waits for the kernel's answers and
+// returns how many it refused (each handled as any write's failure is;
+// an entry already gone counts as refused, not as removed).
+func (d *bridgeLoop) writeMDB(ops []mdbOp) (failed int) {
+	d.mdbw.sync(d.mdbResult) // earlier writes' failures are not these
+	for _, op := range ops {
+		d.mdbw.queue(op)
 	}
-	return nil
+	d.mdbw.sync(func(r mdbDone) {
+		failed += len(r.failed)
+		d.mdbResult(r)
+	})
+	return failed
 }
 
 // checkInterval is how often the MDB is compared with the table.
