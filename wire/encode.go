@@ -104,16 +104,8 @@ func AppendQuery(b []byte, q Query) ([]byte, error) {
 		if q.MaxResp < 0 || q.MaxResp > MaxCode(MaxRespUnit) {
 			return b, fmt.Errorf("query: v3 max response %v outside 0-%v: %w", q.MaxResp, MaxCode(MaxRespUnit), ErrInvalid)
 		}
-		if q.QueryInterval < 0 || q.QueryInterval > MaxCode(QueryIntervalUnit) {
-			return b, fmt.Errorf("query: query interval %v outside 0-%v: %w", q.QueryInterval, MaxCode(QueryIntervalUnit), ErrInvalid)
-		}
-		if general && len(q.Sources) > 0 {
-			return b, fmt.Errorf("query: a general query cannot list sources: %w", ErrInvalid)
-		}
-		for _, s := range q.Sources {
-			if !s.Is4() {
-				return b, fmt.Errorf("query: source %v is not IPv4: %w", s, ErrInvalid)
-			}
+		if err := checkV3Query(q, general, igmpRecords); err != nil {
+			return b, err
 		}
 		mrc = EncodeCode(q.MaxResp, MaxRespUnit)
 	default:
@@ -134,19 +126,7 @@ func AppendQuery(b []byte, q Query) ([]byte, error) {
 	p[0], p[1] = TypeQuery, mrc
 	copy(p[4:8], ip4(q.Group))
 	if q.Version == 3 {
-		qrv := q.QRV
-		if qrv > 7 {
-			qrv = 0
-		}
-		if q.SuppressRouterSide {
-			qrv |= 0x08
-		}
-		p[8], p[9] = qrv, EncodeCode(q.QueryInterval, QueryIntervalUnit)
-		binary.BigEndian.PutUint16(p[10:12], uint16(len(q.Sources)))
-		for i, s := range q.Sources {
-			a := s.As4()
-			copy(p[12+4*i:], a[:])
-		}
+		putV3QueryTail(p[8:], q)
 	}
 	binary.BigEndian.PutUint16(p[2:4], checksum(p))
 	return b, nil
@@ -214,6 +194,29 @@ func AppendReport(b []byte, r Report) ([]byte, error) {
 	return b, nil
 }
 
+// appendEthernet appends an Ethernet header (with an 802.1Q tag if vlan
+// is not 0) of ethertype etype and n zero bytes of payload to b. It returns
+// b, the frame, and the payload's offset in it.
+func appendEthernet(b []byte, dstMAC [6]byte, srcMAC net.HardwareAddr, vlan, etype uint16, n int) (out, frame []byte, payload int) {
+	hdr := ethLen
+	if vlan != 0 {
+		hdr += tagLen
+	}
+	start := len(b)
+	b = append(b, make([]byte, hdr+n)...)
+	f := b[start:]
+	copy(f[0:6], dstMAC[:])
+	copy(f[6:12], srcMAC)
+	o := 12
+	if vlan != 0 {
+		binary.BigEndian.PutUint16(f[o:], ethTypeDot1Q)
+		binary.BigEndian.PutUint16(f[o+2:], vlan)
+		o += tagLen
+	}
+	binary.BigEndian.PutUint16(f[o:], etype)
+	return b, f, o + 2
+}
+
 func checkFrame(mac net.HardwareAddr, src netip.Addr, vlan uint16) error {
 	if !src.Is4() {
 		return fmt.Errorf("source %v is not an IPv4 address: %w", src, ErrInvalid)
@@ -250,27 +253,9 @@ func ip4(a netip.Addr) []byte {
 // message of n bytes, followed by n zero bytes, and returns the frame and
 // the IGMP part to fill in.
 func appendHeaders(b []byte, srcMAC net.HardwareAddr, vlan uint16, src, dst netip.Addr, n int) (frame, igmp []byte) {
-	hdr := ethLen + ipHeaderLen
-	if vlan != 0 {
-		hdr += tagLen
-	}
-	start := len(b)
-	b = append(b, make([]byte, hdr+n)...)
-	f := b[start:]
-
 	// 01:00:5e + the low 23 bits of the group (RFC 1112 §6.4).
 	d := dst.As4()
-	copy(f[0:6], []byte{0x01, 0x00, 0x5e, d[1] & 0x7f, d[2], d[3]})
-	copy(f[6:12], srcMAC)
-	o := 12
-	if vlan != 0 {
-		binary.BigEndian.PutUint16(f[o:], 0x8100)
-		binary.BigEndian.PutUint16(f[o+2:], vlan)
-		o += tagLen
-	}
-	binary.BigEndian.PutUint16(f[o:], 0x0800)
-	o += 2
-
+	b, f, o := appendEthernet(b, [6]byte{0x01, 0x00, 0x5e, d[1] & 0x7f, d[2], d[3]}, srcMAC, vlan, ethTypeIPv4, ipHeaderLen+n)
 	ip := f[o : o+ipHeaderLen]
 	ip[0] = 0x40 | ipHeaderLen/4
 	ip[1] = 0xc0 // internetwork control (RFC 3376 §4)

@@ -47,16 +47,8 @@ func appendMLDQuery(b []byte, q Query) ([]byte, error) {
 		if q.MaxResp < 0 || q.MaxResp > MaxMLDMaxResp {
 			return b, fmt.Errorf("query: MLDv2 max response %v outside 0-%v: %w", q.MaxResp, MaxMLDMaxResp, ErrInvalid)
 		}
-		if q.QueryInterval < 0 || q.QueryInterval > MaxCode(QueryIntervalUnit) {
-			return b, fmt.Errorf("query: query interval %v outside 0-%v: %w", q.QueryInterval, MaxCode(QueryIntervalUnit), ErrInvalid)
-		}
-		if general && len(q.Sources) > 0 {
-			return b, fmt.Errorf("query: a general query cannot list sources: %w", ErrInvalid)
-		}
-		for _, s := range q.Sources {
-			if !s.Is6() {
-				return b, fmt.Errorf("query: source %v is not IPv6: %w", s, ErrInvalid)
-			}
+		if err := checkV3Query(q, general, mldRecords); err != nil {
+			return b, err
 		}
 		if hopByHopLen+mldV2QueryMinLen+16*len(q.Sources) > maxIPv6Plen {
 			return b, fmt.Errorf("query: %d sources do not fit in one packet: %w", len(q.Sources), ErrInvalid)
@@ -76,19 +68,7 @@ func appendMLDQuery(b []byte, q Query) ([]byte, error) {
 	}
 	copy(p[8:24], g[:])
 	if q.Version == 2 {
-		qrv := q.QRV
-		if qrv > 7 {
-			qrv = 0
-		}
-		if q.SuppressRouterSide {
-			qrv |= 0x08
-		}
-		p[24], p[25] = qrv, EncodeCode(q.QueryInterval, QueryIntervalUnit)
-		binary.BigEndian.PutUint16(p[26:28], uint16(len(q.Sources)))
-		for i, s := range q.Sources {
-			a := s.As16()
-			copy(p[mldV2QueryMinLen+16*i:], a[:])
-		}
+		putV3QueryTail(p[24:], q)
 	}
 	binary.BigEndian.PutUint16(p[2:4], checksum6(q.Src, dst, ipProtoICMPv6, p))
 	return b, nil
@@ -154,27 +134,9 @@ func isMulticast6(a netip.Addr) bool { return a.Is6() && a.As16()[0] == 0xff }
 // for an ICMPv6 message of n bytes, followed by n zero bytes, and returns
 // the frame and the ICMPv6 part to fill in.
 func appendHeaders6(b []byte, srcMAC net.HardwareAddr, vlan uint16, src, dst netip.Addr, n int) (frame, icmp []byte) {
-	hdr := ethLen + ipv6HeaderLen + hopByHopLen
-	if vlan != 0 {
-		hdr += tagLen
-	}
-	start := len(b)
-	b = append(b, make([]byte, hdr+n)...)
-	f := b[start:]
-
 	// 33:33 + the low 32 bits of the destination (RFC 2464 §7).
 	d := dst.As16()
-	copy(f[0:6], []byte{0x33, 0x33, d[12], d[13], d[14], d[15]})
-	copy(f[6:12], srcMAC)
-	o := 12
-	if vlan != 0 {
-		binary.BigEndian.PutUint16(f[o:], 0x8100)
-		binary.BigEndian.PutUint16(f[o+2:], vlan)
-		o += tagLen
-	}
-	binary.BigEndian.PutUint16(f[o:], ethTypeIPv6)
-	o += 2
-
+	b, f, o := appendEthernet(b, [6]byte{0x33, 0x33, d[12], d[13], d[14], d[15]}, srcMAC, vlan, ethTypeIPv6, ipv6HeaderLen+hopByHopLen+n)
 	ip := f[o : o+ipv6HeaderLen]
 	ip[0] = 0x60 // version 6, traffic class 0 and no flow label, as Linux sends MLD
 	binary.BigEndian.PutUint16(ip[4:], uint16(hopByHopLen+n))

@@ -76,3 +76,40 @@ func putAddr(p []byte, a netip.Addr) int {
 	b := a.As16()
 	return copy(p, b[:])
 }
+
+// checkV3Query checks what IGMPv3 and MLDv2 queries share: the query
+// interval's range, and sources only on a group-specific query, of the
+// family's kind.
+func checkV3Query(q Query, general bool, f recordFamily) error {
+	if q.QueryInterval < 0 || q.QueryInterval > MaxCode(QueryIntervalUnit) {
+		return fmt.Errorf("query: query interval %v outside 0-%v: %w", q.QueryInterval, MaxCode(QueryIntervalUnit), ErrInvalid)
+	}
+	if general && len(q.Sources) > 0 {
+		return fmt.Errorf("query: a general query cannot list sources: %w", ErrInvalid)
+	}
+	for _, s := range q.Sources {
+		if !f.family(s) {
+			return fmt.Errorf("query: source %v is not %s: %w", s, f.name, ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// putV3QueryTail writes what follows the group in an IGMPv3 or MLDv2 query
+// into p: S flag and QRV (one saturated past 7 is sent as 0, RFC 3376
+// §4.1.6), QQIC, the source count and the sources.
+func putV3QueryTail(p []byte, q Query) {
+	qrv := q.QRV
+	if qrv > 7 {
+		qrv = 0
+	}
+	if q.SuppressRouterSide {
+		qrv |= 0x08
+	}
+	p[0], p[1] = qrv, EncodeCode(q.QueryInterval, QueryIntervalUnit)
+	binary.BigEndian.PutUint16(p[2:4], uint16(len(q.Sources)))
+	off := 4
+	for _, s := range q.Sources {
+		off += putAddr(p[off:], s)
+	}
+}
