@@ -17,7 +17,9 @@
 //   - MDB: OpenMDB gives a raw rtnetlink client for the bridge's multicast
 //     database (RTM_NEWMDB with NLM_F_REPLACE, RTM_DELMDB, RTM_GETMDB dumps),
 //     including (*,G) filter modes and source lists (ProbeSourceLists tells
-//     whether the kernel takes them).
+//     whether the kernel takes them); MDBBatch writes many entries per
+//     system call; SubscribeMDB reads the kernel's RTNLGRP_MDB
+//     notifications of new entries.
 //   - Guard: AttachGuard puts a small eBPF program on a port's TCX ingress
 //     hook that drops IGMP and MLD reports and leaves, and queries from the
 //     unspecified address, before the bridge can learn from them, so that
@@ -41,6 +43,7 @@
 // link is created. Callers that work in another namespace must lock their
 // goroutine to a thread that is in it while calling Lookup, Addresses,
 // ReadOptions, the Set* functions, PortRouter, ProbeSourceLists,
-// SubscribeLinks, OpenMDB, AttachGuard, ListenPort and OpenBridgeSender; the
+// SubscribeLinks, OpenMDB, OpenMDBBatch, SubscribeMDB, AttachGuard, ListenPort
+// and OpenBridgeSender; the
 // objects returned keep working from any goroutine.
 package bridge

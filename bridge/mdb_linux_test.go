@@ -326,3 +326,46 @@ func TestMDBConcurrent(t *testing.T) {
 		t.Errorf("dump has %d entries, want 200", len(es))
 	}
 }
+
+// TestSubscribeMDB: the watcher sees entries as they are added, on the
+// bridge asked for only, and returns nothing when its timeout passes.
+func TestSubscribeMDB(t *testing.T) {
+	l := newLab(t, 1)
+	m := openTestMDB(t, l.br)
+	var w *MDBWatcher
+	l.br.Do(func() {
+		var err error
+		if w, err = SubscribeMDB(1<<20, 200*time.Millisecond); err != nil {
+			t.Fatalf("SubscribeMDB: %v", err)
+		}
+	})
+	defer w.Close()
+	g := netip.MustParseAddr("239.77.30.1")
+	if err := m.Replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g}); err != nil {
+		t.Fatal(err)
+	}
+	var got []Entry
+	for range 20 {
+		es, err := w.Read(l.brIdx)
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		if got = append(got, es...); len(got) > 0 {
+			break
+		}
+	}
+	if len(got) != 1 || got[0].Port != l.ports[0] || got[0].Group != g || got[0].Proto != DefaultProto {
+		t.Fatalf("notified %v, want our entry for %v on port %d", got, g, l.ports[0])
+	}
+	// Another bridge's index: nothing of ours.
+	if err := m.Replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: netip.MustParseAddr("239.77.30.2")}); err != nil {
+		t.Fatal(err)
+	}
+	if es, err := w.Read(l.brIdx + 1000); err != nil || len(es) != 0 {
+		t.Fatalf("Read for another bridge = %v, %v; want nothing", es, err)
+	}
+	// Nothing happens: the timeout returns no entries, no error.
+	if es, err := w.Read(l.brIdx); err != nil || len(es) != 0 {
+		t.Fatalf("idle Read = %v, %v; want nothing", es, err)
+	}
+}

@@ -303,7 +303,7 @@ func (b *bench) setup(prefix string, most int) error {
 			return fmt.Errorf("sender in %s: %w", h.Name, err)
 		}
 	}
-	if b.watch, err = watchMDB(lab.Switch, b.ports); err != nil {
+	if b.watch, err = watchMDB(lab.Switch, b.brIndex, b.ports); err != nil {
 		return err
 	}
 	// The kernel trusts its MDB only a query response interval after it
