@@ -324,22 +324,7 @@ func (d *bridgeLoop) answer(now time.Time, req Request) any {
 		d.lastCheck = &c
 		return c
 	case "ports":
-		views := d.engine.Ports()
-		for i := range views {
-			for _, p := range d.ports {
-				if p.link.Name != views[i].Port {
-					continue
-				}
-				views[i].STP = p.link.State.String()
-				if n, err := p.guard.Dropped(); err == nil {
-					views[i].GuardDropped = n
-				}
-				if _, n, err := p.conn.Stats(); err == nil {
-					views[i].SocketDropped = n
-				}
-			}
-		}
-		return views
+		return d.portViews()
 	case "snapshot":
 		return d.snapshot(now)
 	}
@@ -600,7 +585,7 @@ func (d *bridgeLoop) apply(acts []snoop.Action) {
 			// The engine reuses its source lists: the writer gets a copy.
 			e.Mode, e.Sources, e.Permanent = toBridgeMode(a.Mode), slices.Clone(a.Sources), a.Static
 			d.counters.installs.Add(1)
-			d.mdbw.queue(mdbOp{act: snoop.Action{Kind: a.Kind, Port: a.Port, Key: a.Key}, entry: e})
+			d.mdbw.queue(mdbOp{entry: e})
 		case snoop.ActRemove:
 			d.counters.removes.Add(1)
 			d.mdbw.queue(removeOp(d.entry(a.Port, a.Key)))
@@ -712,31 +697,28 @@ func (d *bridgeLoop) write(q []txFrame, scratch [][]byte) [][]byte {
 // mdbResult handles the writes of a finished writer job that failed.
 func (d *bridgeLoop) mdbResult(r mdbDone) {
 	for _, f := range r.failed {
-		d.mdbDone(&r.ops[f.op].act, f.err)
+		d.mdbFailed(r.ops[f.op], f.err)
 	}
 }
 
-// mdbDone handles the result of an ActInstall or ActRemove. Netlink
-// errors are logged, not fatal: one refused entry must not stop snooping
-// for the others.
-func (d *bridgeLoop) mdbDone(a *snoop.Action, err error) {
-	if err == nil {
-		return
-	}
-	switch a.Kind {
-	case snoop.ActInstall:
-		d.counters.installErrors.Add(1)
-		// E.g. a port still in the disabled STP state just after
-		// coming up: the next report retries.
-		d.engine.InstallFailed(a.Port, a.Key)
-		d.log.Error("MDB install failed", zap.String("port", d.engine.PortName(a.Port)), zap.Stringer("group", a.Key.Group), zap.Error(err))
-	case snoop.ActRemove:
+// mdbFailed handles an MDB write the kernel refused. Netlink errors are
+// logged, not fatal: one refused entry must not stop snooping for the
+// others.
+func (d *bridgeLoop) mdbFailed(op mdbOp, err error) {
+	port := op.entry.Port
+	if op.remove {
 		if errors.Is(err, bridge.ErrNotFound) {
 			return
 		}
 		d.counters.removeErrors.Add(1)
-		d.log.Error("MDB remove failed", zap.String("port", d.engine.PortName(a.Port)), zap.Stringer("group", a.Key.Group), zap.Error(err))
+		d.log.Error("MDB remove failed", zap.String("port", d.engine.PortName(port)), zap.Stringer("group", op.entry.Group), zap.Error(err))
+		return
 	}
+	d.counters.installErrors.Add(1)
+	// E.g. a port still in the disabled STP state just after coming up:
+	// the next report retries.
+	d.engine.InstallFailed(port, op.key())
+	d.log.Error("MDB install failed", zap.String("port", d.engine.PortName(port)), zap.Stringer("group", op.entry.Group), zap.Error(err))
 }
 
 func (d *bridgeLoop) logEvent(ev snoop.Event) {
@@ -1117,10 +1099,34 @@ func (d *bridgeLoop) portByName(name string) *portIO {
 	return nil
 }
 
+// portViews is the engine's view of the ports, with what only the daemon
+// knows: STP state and the kernel's drop counters.
+func (d *bridgeLoop) portViews() []snoop.PortView {
+	views := d.engine.Ports()
+	byName := make(map[string]*portIO, len(d.ports))
+	for _, p := range d.ports {
+		byName[p.link.Name] = p
+	}
+	for i := range views {
+		p := byName[views[i].Port]
+		if p == nil {
+			continue
+		}
+		views[i].STP = p.link.State.String()
+		if n, err := p.guard.Dropped(); err == nil {
+			views[i].GuardDropped = n
+		}
+		if _, n, err := p.conn.Stats(); err == nil {
+			views[i].SocketDropped = n
+		}
+	}
+	return views
+}
+
 // snapshot gathers the bridge's figures for metrics.
 func (d *bridgeLoop) snapshot(now time.Time) bridgeSnapshot {
 	s := bridgeSnapshot{Bridge: d.set.Name, Stats: d.engine.Stats(), Routers: len(d.engine.Routers(now)), Queriers: d.engine.Queriers(now)}
-	s.Ports, _ = d.answer(now, Request{Command: "ports"}).([]snoop.PortView)
+	s.Ports = d.portViews()
 	s.MDB.Installs, s.MDB.InstallErrors = d.counters.installs.Load(), d.counters.installErrors.Load()
 	s.MDB.Removes, s.MDB.RemoveErrors = d.counters.removes.Load(), d.counters.removeErrors.Load()
 	return s
@@ -1198,12 +1204,12 @@ func (d *bridgeLoop) reinstallOp(pg fdb.PortGroup) mdbOp {
 	e := d.entry(pg.Port, pg.Key)
 	e.Mode, e.Sources, e.Permanent = toBridgeMode(pg.InstalledMode), slices.Clone(pg.InstalledSources), pg.Static
 	d.counters.installs.Add(1)
-	return mdbOp{act: snoop.Action{Kind: snoop.ActInstall, Port: pg.Port, Key: pg.Key}, entry: e}
+	return mdbOp{entry: e}
 }
 
 // removeOp deletes e.
 func removeOp(e bridge.Entry) mdbOp {
-	return mdbOp{act: snoop.Action{Kind: snoop.ActRemove, Port: e.Port, Key: fdb.Key{VLAN: e.VID, Group: e.Group}}, entry: e}
+	return mdbOp{entry: e, remove: true}
 }
 
 // writeMDB has the writer apply ops, waits for the kernel's answers and

@@ -2,15 +2,17 @@ package main
 
 import (
 	"github.com/igmpsnoop/igmpsnoop/bridge"
-	"github.com/igmpsnoop/igmpsnoop/snoop"
+	"github.com/igmpsnoop/igmpsnoop/fdb"
 )
 
-// mdbOp is one MDB write: the entry, and the engine action it carries
-// out (kind, port and key), for its result.
+// mdbOp is one MDB write: the entry to install (replace) or remove.
 type mdbOp struct {
-	act   snoop.Action
-	entry bridge.Entry
+	entry  bridge.Entry
+	remove bool
 }
+
+// key is the membership the op writes.
+func (op mdbOp) key() fdb.Key { return fdb.Key{VLAN: op.entry.VID, Group: op.entry.Group} }
 
 // mdbFailure is a write the kernel (or the encoder) refused: ops[op].
 type mdbFailure struct {
@@ -62,10 +64,10 @@ func (w *mdbWriter) run() {
 		queued = queued[:0]
 		for i := range ops {
 			var err error
-			if ops[i].act.Kind == snoop.ActInstall {
-				err = w.batch.Replace(ops[i].entry)
-			} else {
+			if ops[i].remove {
 				err = w.batch.Delete(ops[i].entry)
+			} else {
+				err = w.batch.Replace(ops[i].entry)
 			}
 			if err != nil {
 				failed = append(failed, mdbFailure{i, err})
