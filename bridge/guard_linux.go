@@ -82,17 +82,21 @@ func loadGuard(ifindex int, opts GuardOptions) (*Guard, error) {
 	if err != nil {
 		return nil, fmt.Errorf("guard on link %d: create drop counter: %w", ifindex, err)
 	}
-	g.prog, err = ebpf.NewProgram(&ebpf.ProgramSpec{
+	if g.prog, err = g.program(opts); err != nil {
+		g.Close()
+		return nil, fmt.Errorf("guard on link %d: load program: %w", ifindex, err)
+	}
+	return g, nil
+}
+
+// program loads the guard's program for opts, counting into g.drops.
+func (g *Guard) program(opts GuardOptions) (*ebpf.Program, error) {
+	return ebpf.NewProgram(&ebpf.ProgramSpec{
 		Name:         "igs_guard",
 		Type:         ebpf.SchedCLS,
 		Instructions: guardProgram(g.drops.FD(), opts),
 		License:      "Dual MIT/GPL",
 	})
-	if err != nil {
-		g.Close()
-		return nil, fmt.Errorf("guard on link %d: load program: %w", ifindex, err)
-	}
-	return g, nil
 }
 
 // Update switches the guard to new options in place: the new program
@@ -101,12 +105,7 @@ func (g *Guard) Update(opts GuardOptions) error {
 	if opts == g.opts {
 		return nil
 	}
-	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "igs_guard",
-		Type:         ebpf.SchedCLS,
-		Instructions: guardProgram(g.drops.FD(), opts),
-		License:      "Dual MIT/GPL",
-	})
+	prog, err := g.program(opts)
 	if err != nil {
 		return fmt.Errorf("guard on link %d: load program: %w", g.ifindex, err)
 	}

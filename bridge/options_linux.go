@@ -34,22 +34,24 @@ func ReadOptions(bridgeIndex int) (Options, error) {
 // lifetime the kernel gives TEMPORARY MDB entries when they are added or
 // replaced. The kernel keeps it in centiseconds; d is rounded to that.
 func SetMembershipInterval(bridgeIndex int, d time.Duration) error {
-	cs := (d + 5*time.Millisecond) / (10 * time.Millisecond)
-	if cs < 1 {
-		return fmt.Errorf("set membership interval of bridge %d: %v is below the kernel's 10ms resolution", bridgeIndex, d)
-	}
-	return setBridgeOption(bridgeIndex, "membership interval", iflaBrMcastMembershipInt, nl.Uint64Attr(uint64(cs)))
+	return setBridgeInterval(bridgeIndex, "membership interval", iflaBrMcastMembershipInt, d)
 }
 
 // SetQuerierInterval sets the bridge's mcast_querier_interval: how long
 // the kernel believes in a querier it heard (and so prunes by the MDB
 // rather than flooding) after its last query.
 func SetQuerierInterval(bridgeIndex int, d time.Duration) error {
+	return setBridgeInterval(bridgeIndex, "querier interval", iflaBrMcastQuerierInt, d)
+}
+
+// setBridgeInterval sets a bridge option the kernel keeps in
+// centiseconds, d rounded to that.
+func setBridgeInterval(bridgeIndex int, what string, attr int, d time.Duration) error {
 	cs := (d + 5*time.Millisecond) / (10 * time.Millisecond)
 	if cs < 1 {
-		return fmt.Errorf("set querier interval of bridge %d: %v is below the kernel's 10ms resolution", bridgeIndex, d)
+		return fmt.Errorf("set %s of bridge %d: %v is below the kernel's 10ms resolution", what, bridgeIndex, d)
 	}
-	return setBridgeOption(bridgeIndex, "querier interval", iflaBrMcastQuerierInt, nl.Uint64Attr(uint64(cs)))
+	return setBridgeOption(bridgeIndex, what, attr, nl.Uint64Attr(uint64(cs)))
 }
 
 // SetIGMPVersion sets the bridge's mcast_igmp_version, 2 or 3. With 3 the
