@@ -825,19 +825,9 @@ func TestHostileFrames(t *testing.T) {
 	}
 	delivery("before")
 
-	var mac net.HardwareAddr
-	var conn *packet.Conn
-	err := InNetns(h2.Name, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		mac = ifi.HardwareAddr
-		conn, err = packet.Listen(ifi, packet.Raw, 0, nil)
-		return err
-	})
+	conn, mac, err := RawSocket(h2.Name)
 	if err != nil {
-		t.Fatalf("packet socket in %s: %v", h2.Name, err)
+		t.Fatal(err)
 	}
 	defer conn.Close()
 

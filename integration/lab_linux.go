@@ -526,6 +526,26 @@ func (l *Lab) StartQuerier(src netip.Addr, interval, maxResp time.Duration) (sto
 	return l.StartQuerierIn(l.Router, src, interval, maxResp)
 }
 
+// RawSocket opens a send-only packet socket on eth0 in namespace ns, to
+// inject frames as that host, and returns eth0's MAC address.
+func RawSocket(ns string) (*packet.Conn, net.HardwareAddr, error) {
+	var conn *packet.Conn
+	var mac net.HardwareAddr
+	err := InNetns(ns, func() error {
+		ifi, err := net.InterfaceByName("eth0")
+		if err != nil {
+			return err
+		}
+		mac = ifi.HardwareAddr
+		conn, err = packet.Listen(ifi, packet.Raw, 0, nil)
+		return err
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("packet socket on eth0 in %s: %w", ns, err)
+	}
+	return conn, mac, nil
+}
+
 // StartQuerierIn is StartQuerier from namespace ns's eth0: a host posing
 // as a querier.
 func (l *Lab) StartQuerierIn(ns string, src netip.Addr, interval, maxResp time.Duration) (stop func(), err error) {
@@ -536,15 +556,7 @@ func (l *Lab) StartQuerierIn(ns string, src netip.Addr, interval, maxResp time.D
 	if err != nil {
 		return nil, err
 	}
-	var conn *packet.Conn
-	err = InNetns(ns, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		conn, err = packet.Listen(ifi, packet.Raw, 0, nil)
-		return err
-	})
+	conn, _, err := RawSocket(ns)
 	if err != nil {
 		return nil, fmt.Errorf("querier socket: %w", err)
 	}

@@ -41,17 +41,11 @@ func resFloodGroup(base byte, i int) netip.Addr {
 // resHostMAC returns the MAC address of eth0 in h's namespace.
 func resHostMAC(t *testing.T, h Host) net.HardwareAddr {
 	t.Helper()
-	var mac net.HardwareAddr
-	if err := InNetns(h.Name, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		mac = ifi.HardwareAddr
-		return nil
-	}); err != nil {
+	conn, mac, err := RawSocket(h.Name)
+	if err != nil {
 		t.Fatal(err)
 	}
+	conn.Close()
 	return mac
 }
 
@@ -106,16 +100,9 @@ type resFlood struct {
 // passes or maxTime.
 func resStartFlood(t *testing.T, h Host, frames [][]byte, gap time.Duration, maxRounds int, maxTime time.Duration) *resFlood {
 	t.Helper()
-	var conn *packet.Conn
-	if err := InNetns(h.Name, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		conn, err = packet.Listen(ifi, packet.Raw, 0, nil)
-		return err
-	}); err != nil {
-		t.Fatalf("flood socket in %s: %v", h.Name, err)
+	conn, _, err := RawSocket(h.Name)
+	if err != nil {
+		t.Fatal(err)
 	}
 	f := &resFlood{stopc: make(chan struct{}), done: make(chan struct{}), start: time.Now()}
 	go func() {
@@ -901,19 +888,13 @@ func TestFaultGroupQueryThenCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := InNetns(l.Router, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		conn, err := packet.Listen(ifi, packet.Raw, 0, nil)
-		if err != nil {
-			return err
-		}
-		defer conn.Close()
-		_, err = conn.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[:6])})
-		return err
-	}); err != nil {
+	conn, _, err := RawSocket(l.Router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = conn.WriteTo(frame, &packet.Addr{HardwareAddr: net.HardwareAddr(frame[:6])})
+	conn.Close()
+	if err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(100 * time.Millisecond)

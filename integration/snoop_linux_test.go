@@ -55,11 +55,7 @@ type groupsJSON struct {
 // leaves the group when the test ends.
 func joinLearned(t *testing.T, l *Lab, d *Daemon, h Host, g netip.Addr) *Membership {
 	t.Helper()
-	m, err := l.Join(h, g)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { m.Leave() })
+	m := joinHost(t, l, d, h, g)
 	waitFor(t, 10*time.Second, fmt.Sprintf("%v learned on %s", g, h.Port), func() (bool, string) {
 		_, ok, seen := member(t, d, g, h.Port)
 		return ok, seen
