@@ -312,3 +312,43 @@ func TestRouterWithHigherAddressStillGetsTraffic(t *testing.T) {
 	expectDelivery(t, l, g1, 20, map[string]int{h1.Name: 20, h2.Name: 0, l.Router: 20}, caps)
 	expectDelivery(t, l, g9, 20, map[string]int{h1.Name: 0, h2.Name: 0, l.Router: 20}, caps)
 }
+
+// TestFastLeavePrunesAtOnce: on a --fast-leave port the last host's leave
+// prunes at once, with no group-specific query; on another port the leave
+// is queried first, and the member kept for the last member query time.
+func TestFastLeavePrunesAtOnce(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, Config{Hosts: 2})
+	h1, h2 := l.Hosts[0], l.Hosts[1]
+	caps := captures(t, l, h1.Name, h2.Name)
+	// A long last member query time (2 × 4 s): only fast-leave prunes
+	// within the waits below.
+	d := startDaemon(t, l, "--fast-leave", h1.Port, "--query-interval", "2s", "--query-response-interval", "1s",
+		"--last-member-interval", "4s", "--last-member-count", "2", "--log-level", "debug")
+	m1 := joinLearnedQuerier(t, l, d, h1, g1)
+	m2 := joinLearned(t, l, d, h2, g1)
+	for _, c := range caps {
+		c.Reset()
+	}
+	proxy := netip.IPv4Unspecified() // the source of the daemon's group-specific queries
+	if err := m1.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "h1 pruned at once", func() (bool, string) {
+		_, ok, seen := member(t, d, g1, h1.Port)
+		return !ok, seen
+	})
+	if n := caps[h1.Name].IGMPFrom(proxy); n != 0 {
+		t.Errorf("the fast-leave port was sent %d queries from %v", n, proxy)
+	}
+	if err := m2.Leave(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 3*time.Second, "h2's leave queried", func() (bool, string) {
+		n := caps[h2.Name].IGMPFrom(proxy)
+		return n > 0, fmt.Sprintf("%d queries from %v", n, proxy)
+	})
+	if _, ok, seen := member(t, d, g1, h2.Port); !ok {
+		t.Errorf("h2 pruned before its last member query time: %s", seen)
+	}
+}
