@@ -51,6 +51,7 @@ const (
 	EventQueryFailed                        // a query could not be built or has no usable source
 	EventTimersChanged                      // the querier's timers changed the membership interval
 	EventFilterDeny                         // a join refused by the port's profile
+	EventQueryClamped                       // a query's response time cut to what its (older) version can carry
 )
 
 var eventNames = map[EventKind]string{
@@ -59,6 +60,7 @@ var eventNames = map[EventKind]string{
 	EventRouterExpire: "router_expire", EventQuerierHeard: "querier_heard",
 	EventQuerierLost: "querier_lost", EventQuerierSelf: "querier_self",
 	EventQueryFailed: "query_failed", EventTimersChanged: "timers_changed", EventFilterDeny: "filter_deny",
+	EventQueryClamped: "query_clamped",
 }
 
 func (k EventKind) String() string {

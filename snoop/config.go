@@ -3,11 +3,13 @@ package snoop
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"net/netip"
 	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/fdb"
+	"github.com/igmpsnoop/igmpsnoop/wire"
 )
 
 // Protocol defaults, named as in RFC 3376 §8 (RFC 2236 §8 and RFC 3810 §9
@@ -71,6 +73,35 @@ type Config struct {
 	// QuerySourceMAC is the Ethernet source of the queries the engine sends
 	// (the bridge's address).
 	QuerySourceMAC net.HardwareAddr
+
+	// SSMRanges are the source-specific multicast ranges (RFC 4607): for
+	// their groups only INCLUDE-mode joins count (RFC 4604 §2.2). Nil
+	// means DefaultSSMRanges; an empty, non-nil slice means none.
+	SSMRanges []netip.Prefix
+
+	// QuerierPorts, if not empty, are the only ports (by name) whose
+	// queries, PIM hellos and MRD messages are believed: every other port
+	// refuses them as a RefuseQueries port does, so no host can take part
+	// in the querier election.
+	QuerierPorts []string
+}
+
+// DefaultSSMRanges returns the SSM ranges of RFC 4607 §1: 232.0.0.0/8 and
+// FF3x::/96 for every scope x (RFC 3306 §6, RFC 4607 §1).
+func DefaultSSMRanges() []netip.Prefix {
+	out := []netip.Prefix{netip.MustParsePrefix("232.0.0.0/8")}
+	for scope := range 16 {
+		out = append(out, netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0xff, 1: 0x30 | byte(scope)}), 96))
+	}
+	return out
+}
+
+// ssmRanges is the SSM ranges in force.
+func (c *Config) ssmRanges() []netip.Prefix {
+	if c.SSMRanges == nil {
+		return DefaultSSMRanges()
+	}
+	return c.SSMRanges
 }
 
 // DefaultConfig returns the RFC defaults.
@@ -87,6 +118,7 @@ func DefaultConfig() Config {
 		SourceLists:             true,
 		MaxSources:              DefaultMaxSources,
 		MaxHosts:                DefaultMaxHosts,
+		SSMRanges:               DefaultSSMRanges(),
 	}
 }
 
@@ -128,6 +160,12 @@ func (c Config) Validate() error {
 	if c.QuerierAddr6.IsValid() && !(c.QuerierAddr6.Is6() && c.QuerierAddr6.IsLinkLocalUnicast()) {
 		errs = append(errs, fmt.Errorf("MLD querier address %v: must be IPv6 link-local (RFC 3810 §5.1.14)", c.QuerierAddr6))
 	}
+	errs = append(errs, c.validateCodes()...)
+	for _, p := range c.SSMRanges {
+		if !p.IsValid() || !p.Addr().IsMulticast() || p.Masked() != p {
+			errs = append(errs, fmt.Errorf("ssm_ranges %v: must be a multicast prefix with no host bits set", p))
+		}
+	}
 	if c.MaxSources < 0 || c.MaxHosts < 0 {
 		errs = append(errs, errors.New("source and host limits must not be negative"))
 	}
@@ -136,6 +174,59 @@ func (c Config) Validate() error {
 	}
 	errs = append(errs, c.PortDefault.validate("port default"))
 	return errors.Join(errs...)
+}
+
+// The longest durations a query's fields can carry, by version: IGMPv2's
+// Max Resp Time counts tenths of a second in 8 bits (RFC 2236 §2.2),
+// MLDv1's Maximum Response Delay milliseconds in 16 bits (RFC 2710 §3.4);
+// IGMPv3's and MLDv2's float codes reach 3174.4 s and 8387.584 s, and
+// QQIC 31744 s (RFC 3376 §4.1.1, §4.1.7; RFC 3810 §5.1.3, §5.1.9).
+var (
+	maxRespIGMPv2 = 255 * wire.MaxRespUnit
+	maxRespIGMPv3 = wire.MaxCode(wire.MaxRespUnit)
+	maxRespMLDv1  = 0xffff * wire.MLDMaxRespUnit
+	maxRespMLDv2  = wire.MaxMLDMaxResp
+	maxQQI        = wire.MaxCode(wire.QueryIntervalUnit)
+)
+
+// maxRespOf is the longest Max Resp Code a query of generation gen carries
+// (an IGMPv1 query carries none: hosts use 10 s).
+func maxRespOf(gen int, v6 bool) time.Duration {
+	switch {
+	case !v6 && gen == 1:
+		return math.MaxInt64 // not sent
+	case v6 && gen <= 2:
+		return maxRespMLDv1
+	case v6:
+		return maxRespMLDv2
+	case gen <= 2:
+		return maxRespIGMPv2
+	}
+	return maxRespIGMPv3
+}
+
+// validateCodes refuses timers the configured query versions cannot carry:
+// a query that cannot say its response time would never be sent.
+func (c Config) validateCodes() []error {
+	var errs []error
+	check := func(key, flag string, d time.Duration) {
+		for _, f := range []struct {
+			v6      bool
+			gen     int
+			version string
+		}{{false, c.IGMPVersion, fmt.Sprintf("IGMPv%d (igmp_version, --igmp-version)", c.IGMPVersion)},
+			{true, c.MLDVersion + 1, fmt.Sprintf("MLDv%d (mld_version, --mld-version)", c.MLDVersion)}} {
+			if limit := maxRespOf(f.gen, f.v6); d > limit {
+				errs = append(errs, fmt.Errorf("%s %v (%s): %s queries carry at most %v", key, d, flag, f.version, limit))
+			}
+		}
+	}
+	check("query_response_interval", "--query-response-interval", c.QueryResponseInterval)
+	check("last_member_interval", "--last-member-interval", c.LastMemberQueryInterval)
+	if c.QueryInterval > maxQQI {
+		errs = append(errs, fmt.Errorf("query_interval %v (--query-interval): QQIC carries at most %v (RFC 3376 §4.1.7)", c.QueryInterval, maxQQI))
+	}
+	return errs
 }
 
 func (c Config) startupQueryInterval() time.Duration {

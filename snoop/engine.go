@@ -34,6 +34,7 @@ type Engine struct {
 	// the kernel with ActRouterPort.
 	routerPushed map[int]time.Time
 	portCounters map[int]*portCounters
+	ssm          []netip.Prefix // the SSM ranges in force
 }
 
 // New returns an engine for cfg, which must be valid.
@@ -55,6 +56,7 @@ func New(cfg Config) (*Engine, error) {
 
 		routerPushed: make(map[int]time.Time),
 		portCounters: make(map[int]*portCounters),
+		ssm:          cfg.ssmRanges(),
 	}, nil
 }
 
@@ -103,9 +105,9 @@ func (e *Engine) PortAdded(ifindex int, name string) {
 	p := e.ports[ifindex]
 	switch {
 	case p == nil:
-		e.ports[ifindex] = &port{name: name, policy: e.cfg.policy(name)}
+		e.ports[ifindex] = &port{name: name, policy: e.cfg.Policy(name)}
 	case !p.up && p.name != name:
-		p.name, p.policy = name, e.cfg.policy(name)
+		p.name, p.policy = name, e.cfg.Policy(name)
 	default:
 		return
 	}
@@ -121,7 +123,7 @@ func (e *Engine) PortUp(now time.Time, ifindex int, name string) []Action {
 		p = &port{}
 		e.ports[ifindex] = p
 	}
-	p.name, p.up, p.policy = name, true, e.cfg.policy(name)
+	p.name, p.up, p.policy = name, true, e.cfg.Policy(name)
 	e.portsChanged()
 	e.applyPolicy(now, ifindex, p)
 	return e.out
@@ -342,6 +344,16 @@ func learnable(g netip.Addr) bool {
 	return g != wire.AllNodes
 }
 
+// inSSMRange tells whether g is in one of the SSM ranges.
+func (e *Engine) inSSMRange(g netip.Addr) bool {
+	for _, p := range e.ssm {
+		if p.Contains(g) {
+			return true
+		}
+	}
+	return false
+}
+
 // relay sends a report or leave to every router port of its protocol and
 // VLAN but the one it came in on (RFC 4541 C1): the ingress guard keeps it
 // from the bridge, which would otherwise have forwarded it. Never to host
@@ -374,10 +386,14 @@ func (e *Engine) portsChanged() {
 	slices.Sort(e.floodReports)
 }
 
-// flood sends a frame out of every port but ingress.
-func (e *Engine) flood(ingress int, frame []byte) {
+// floodToHosts sends a proxy query (one whose source takes no part in
+// elections, or must not) out of every host port but ingress. Never out of
+// a router port: a querier behind it compares addresses, and 0.0.0.0, the
+// lowest, would silence it (RFC 3376 §6.6.2 as FRR and Linux implement
+// it), leaving the LAN without a querier and the bridge flooding.
+func (e *Engine) floodToHosts(ingress int, frame []byte) {
 	for i, p := range e.ports {
-		if i != ingress && p.up {
+		if i != ingress && p.up && !e.table.RouterPort(i) {
 			e.emit(Action{Kind: ActTransmit, Port: i, Frame: frame})
 		}
 	}
@@ -467,6 +483,7 @@ func (e *Engine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 	e.out = e.out[:0]
 	wasQuerier := e.cfg.Querier
 	e.cfg = cfg
+	e.ssm = cfg.ssmRanges()
 	e.table.SetLimits(cfg.Limits)
 	for _, f := range e.families {
 		if !f.other.addr.IsValid() {
@@ -486,7 +503,7 @@ func (e *Engine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 		}
 	}
 	for _, p := range e.ports {
-		p.policy = cfg.policy(p.name)
+		p.policy = cfg.Policy(p.name)
 	}
 	e.portsChanged()
 	for i, p := range e.ports {

@@ -2,6 +2,7 @@ package snoop
 
 import (
 	"cmp"
+	"fmt"
 	"net/netip"
 	"slices"
 	"time"
@@ -44,6 +45,9 @@ type family struct {
 	startupLeft int
 	nextQuery   time.Time
 	wake        time.Time
+	// clampedGen is the older generation whose queries had their response
+	// time cut to its limit, so that the event is given once, not per query.
+	clampedGen int
 }
 
 func (f *family) gmi() time.Duration {
@@ -125,11 +129,12 @@ func better(a, b netip.Addr) bool {
 func (e *Engine) handleQuery(now time.Time, ifindex int, m *wire.Message, frame []byte) {
 	f := e.family(famKey{VLAN: m.VLAN, IPv6: m.Src.Is6()})
 	if m.Src.IsUnspecified() {
-		// A snooping switch's proxy query: the ingress guard keeps it from
-		// the bridge, which would make its port a router port (DESIGN.md
-		// fact 8), so flood it ourselves (queries reach every host). It
-		// neither makes a router port nor wins an election (RFC 4541 C2, C5).
-		e.flood(ifindex, frame)
+		// A snooping switch's proxy query, or a host's forgery: the ingress
+		// guard keeps it from the bridge, which would make its port a router
+		// port, so we pass it on ourselves, to host ports only (see
+		// floodToHosts). It neither makes a router port nor wins an
+		// election (RFC 4541 C2, C5).
+		e.floodToHosts(ifindex, frame)
 	} else {
 		// Elect first: it adopts the querier's timers, which the router
 		// port's and older querier's lifetimes depend on.
@@ -171,22 +176,24 @@ func (e *Engine) elect(now time.Time, f *family, ifindex int, m *wire.Message) {
 }
 
 // adoptTimers takes the querier's robustness, query interval and response
-// time, as non-queriers must (RFC 3376 §4.1.6, §4.1.7): our membership
-// timers must match the queries hosts actually answer.
+// time as they are, as non-queriers must (RFC 3376 §4.1.6, §4.1.7, §8;
+// RFC 3810 §9): our membership timers must match the queries hosts
+// actually answer. A field the query does not carry (IGMPv2 and MLDv1
+// queries, QRV 0, QQIC 0) means the configured value (§4.1.6, §4.1.7),
+// not the last one adopted. The fields' own widths bound what a query can
+// ask for (QRV ≤ 7, QQIC ≤ 31744 s, MRC ≤ 3174.4 s / 8387.584 s); forged
+// queries are kept out by the election and by ports that refuse queries,
+// not by distorting a real querier's timers.
 func (e *Engine) adoptTimers(f *family, m *wire.Message) {
-	r, qi, qri := f.robustness, f.qi, f.qri
-	// Bounded to a factor of four of the configuration either way: one
-	// forged query must not stretch memberships (and the bridge's entry
-	// lifetime) to days, nor shrink them to nothing.
-	clamp := func(v, conf time.Duration) time.Duration { return min(max(v, conf/4), conf*4) }
+	r, qi, qri := e.cfg.Robustness, e.cfg.QueryInterval, e.cfg.QueryResponseInterval
 	if m.QRV > 0 {
 		r = int(m.QRV)
 	}
 	if m.QueryInterval > 0 {
-		qi = clamp(m.QueryInterval, e.cfg.QueryInterval)
+		qi = m.QueryInterval
 	}
 	if m.MaxResp > 0 {
-		qri = min(clamp(m.MaxResp, e.cfg.QueryResponseInterval), qi)
+		qri = m.MaxResp
 	}
 	if r == f.robustness && qi == f.qi && qri == f.qri {
 		return
@@ -239,10 +246,7 @@ func (e *Engine) becomeQuerier(now time.Time, f *family) {
 // queryGeneration is the generation our queries use: the configured one,
 // or an older one while a querier of it is present (RFC 3376 §7.3.1).
 func (e *Engine) queryGeneration(now time.Time, f *family) int {
-	gen := e.cfg.IGMPVersion
-	if f.key.IPv6 {
-		gen = e.cfg.MLDVersion + 1
-	}
+	gen := e.configuredGeneration(f)
 	for g := 1; g < gen; g++ {
 		if f.olderUntil[g].After(now) {
 			return g
@@ -251,9 +255,17 @@ func (e *Engine) queryGeneration(now time.Time, f *family) int {
 	return gen
 }
 
+// configuredGeneration is the generation of the version we query with.
+func (e *Engine) configuredGeneration(f *family) int {
+	if f.key.IPv6 {
+		return e.cfg.MLDVersion + 1
+	}
+	return e.cfg.IGMPVersion
+}
+
 func (e *Engine) generalQuery(now time.Time, f *family) {
 	gen := e.queryGeneration(now, f)
-	frame, err := e.encodeQuery(f, gen, e.ownAddr(f), netip.Addr{}, nil, f.qri)
+	frame, err := e.encodeQuery(f, gen, e.ownAddr(f), netip.Addr{}, nil, f.qri, false)
 	if err == nil {
 		e.emit(Action{Kind: ActTransmit, Port: ThroughBridge, Frame: frame})
 		e.stats.sentQueries++
@@ -274,10 +286,24 @@ func (e *Engine) generalQuery(now time.Time, f *family) {
 
 // encodeQuery builds a query of generation gen for f from src, for group
 // (invalid: general) and sources.
-func (e *Engine) encodeQuery(f *family, gen int, src, group netip.Addr, sources []netip.Addr, maxResp time.Duration) ([]byte, error) {
+func (e *Engine) encodeQuery(f *family, gen int, src, group netip.Addr, sources []netip.Addr, maxResp time.Duration, suppress bool) ([]byte, error) {
+	// The configuration's timers fit its versions (Config.Validate); an
+	// older querier or host can lower the version below them at run time.
+	// Cut the response time to what that version carries, and say so,
+	// rather than send no query.
+	if limit := maxRespOf(gen, f.key.IPv6); maxResp > limit {
+		if f.clampedGen != gen {
+			f.clampedGen = gen
+			e.event(Event{Kind: EventQueryClamped, Detail: fmt.Sprintf("%s v%d queries carry at most %v: response time %v cut to it",
+				protoName(f.key.IPv6), version(gen, f.key.IPv6), limit, maxResp)})
+		}
+		maxResp = limit
+	} else if gen == e.configuredGeneration(f) {
+		f.clampedGen = 0 // back to our version: a later drop is news again
+	}
 	q := wire.Query{
 		Version: version(gen, f.key.IPv6), SrcMAC: e.cfg.QuerySourceMAC, Src: src, Group: group,
-		MaxResp: maxResp, Sources: sources, VLAN: f.key.VLAN,
+		MaxResp: maxResp, Sources: sources, VLAN: f.key.VLAN, SuppressRouterSide: suppress,
 	}
 	if gen == 3 {
 		q.QRV, q.QueryInterval = uint8(min(f.robustness, 7)), f.qi

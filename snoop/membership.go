@@ -160,6 +160,13 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 		e.ignore(ifindex, ignoreNoSnooping)
 		return false
 	}
+	if (gen < 3 || t == wire.ModeIsExclude || t == wire.ChangeToExclude) && e.inSSMRange(key.Group) {
+		// RFC 4604 §2.2.1 (IGMP) and §2.2.2 (MLD): in an SSM range only
+		// source-specific (INCLUDE) state exists; any-source requests and
+		// v1/v2 messages are ignored, and not passed upstream either.
+		e.ignore(ifindex, ignoreSSMExclude)
+		return true
+	}
 	if !isReduction(t, sources) {
 		var ok bool
 		if sources, ok = e.filter(ifindex, p, host, key, t, sources); !ok {
@@ -194,11 +201,16 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 		return false
 	}
 	n := e.table.TimeOf(now)
-	switch gen {
-	case 1:
-		pg.SetV1HostUntil(e.table.TimeOf(now.Add(gmi)))
-	case 2:
-		pg.V2HostUntil = e.table.TimeOf(now.Add(gmi))
+	// Older Host Present timers run from reports only (RFC 3376 §7.3.2,
+	// RFC 3810 §8.3.2): a v2 leave is a TO_IN {}, and one from any host
+	// must not switch source filtering off for the group.
+	if t != wire.ChangeToInclude {
+		switch gen {
+		case 1:
+			pg.SetV1HostUntil(e.table.TimeOf(now.Add(gmi)))
+		case 2:
+			pg.V2HostUntil = e.table.TimeOf(now.Add(gmi))
+		}
 	}
 	// RFC 3376 §7.3.2 (and RFC 3810 §8.3.2): with older hosts present, a
 	// group is any-source, so BLOCK and exclude lists mean nothing, and an
@@ -223,9 +235,6 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 	groupQuery, sourceQuery := e.transition(now, gmi, pg, t, sources)
 	if !isReduction(t, sources) && t != wire.ChangeToInclude {
 		pg.Leaving = false
-	}
-	if pg.Mode == fdb.Exclude && pg.GroupExpires > e.table.TimeOf(now.Add(e.cfg.LastMemberQueryTime())) {
-		pg.SetQueriesLeft(0) // answered: the group timer is back up
 	}
 	if groupQuery || len(sourceQuery) > 0 {
 		if p.policy.FastLeave && pg.UntrackedUntil() <= n {
@@ -435,6 +444,13 @@ func (e *Engine) fastLeave(now time.Time, pg *fdb.PortGroup, groupQuery bool, so
 // §6.6.3). Without a usable query source (MLD needs a link-local one) the
 // timers stay: nobody would be asked to answer.
 func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, groupQuery bool, sourceQuery []netip.Addr) {
+	if e.proxying(f) && e.table.RouterPort(pg.Port) {
+		// A proxy query must not reach a router (see floodToHosts). The
+		// leave reached the querier (it shares the port's segment, or we
+		// relayed it): its own group-specific queries, which we follow
+		// (groupQueried), decide; until then the timers stay.
+		return
+	}
 	if !e.proxySource(f).IsValid() {
 		e.event(Event{Kind: EventQueryFailed, Port: pg.Port, Key: pg.Key, Detail: "no link-local address to send MLD queries from"})
 		return
@@ -472,43 +488,73 @@ func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, group
 	}
 }
 
-// proxySource is the source of the queries we send for leaves: our
-// querier address if we are the querier, else 0.0.0.0 for IGMP (a proxy
-// query, RFC 4541 C5) and our link-local address for MLD (hosts ignore
-// MLD queries from elsewhere, RFC 3810 §5.1.14).
+// proxying tells whether the queries we send for leaves are proxy queries
+// (we are not the elected querier, or query from 0.0.0.0): they must not
+// reach routers, whose elections they would disturb.
+func (e *Engine) proxying(f *family) bool {
+	return !f.ownActive || e.ownAddr(f).IsUnspecified()
+}
+
+// proxySource is the source of the queries we send for leaves. As the
+// querier, our querier address. Otherwise for IGMP 0.0.0.0, which takes
+// no part in elections (RFC 4541 §2.1.1 (4)). MLD has no such address:
+// hosts drop queries not from a link-local source (RFC 3810 §5.1.14), and
+// every router and snooper elects the lowest one it hears (§7.6.2), ours
+// included. So while another querier is elected, we speak with its
+// address: hosts answer as they would answer it, and whoever hears the
+// query keeps the querier it has. Without one, our own link-local.
 func (e *Engine) proxySource(f *family) netip.Addr {
-	if f.key.IPv6 {
-		return e.cfg.QuerierAddr6
-	}
-	if f.ownActive {
+	switch {
+	case f.ownActive:
 		return e.ownAddr(f)
+	case !f.key.IPv6:
+		return netip.IPv4Unspecified()
+	case f.other.addr.IsValid():
+		return f.other.addr
 	}
-	return netip.IPv4Unspecified()
+	return e.cfg.QuerierAddr6
 }
 
 // sendQueries sends the queries due for a port group out of its port.
+// Retransmissions go on after a report answers, with the S flag set so
+// that other routers keep their timers (RFC 3376 §6.6.3.1, RFC 3810
+// §7.6.3.1); group-and-source queries go in two halves, sources a report
+// has renewed with S set, the others without (§6.6.3.2, §7.6.3.2).
 func (e *Engine) sendQueries(now time.Time, f *family, pg *fdb.PortGroup) {
 	if pg.NextQuery() > e.table.TimeOf(now) || pg.QueriesLeft() == 0 && pg.SourceQueriesLeft() == 0 {
 		return
 	}
 	gen := e.sendGeneration(now, f)
 	lmqi := e.cfg.LastMemberQueryInterval
+	lmqt := e.table.TimeOf(now.Add(e.cfg.LastMemberQueryTime()))
 	if n := pg.QueriesLeft(); n > 0 {
 		pg.SetQueriesLeft(n - 1)
-		e.transmitQuery(f, gen, pg, nil, lmqi)
+		e.transmitQuery(f, gen, pg, nil, lmqi, pg.Mode == fdb.Exclude && pg.GroupExpires > lmqt)
 	}
 	if n := pg.SourceQueriesLeft(); n > 0 {
 		pg.SetSourceQueriesLeft(n - 1)
-		// Only the sources nobody has vouched for since (RFC 3376 §6.6.3.2).
-		lmqt := e.table.TimeOf(now.Add(e.cfg.LastMemberQueryTime()))
+		// Sources gone or excluded since need no more asking.
 		pg.SetSourceQueries(slices.DeleteFunc(pg.SourceQueries(), func(s netip.Addr) bool {
 			i, ok := pg.Source(s)
-			return !ok || pg.Sources[i].Expires.IsZero() || pg.Sources[i].Expires > lmqt
+			return !ok || pg.Sources[i].Expires.IsZero()
 		}))
 		if len(pg.SourceQueries()) == 0 || gen < 3 {
 			pg.SetSourceQueriesLeft(0)
 		} else {
-			e.transmitQuery(f, 3, pg, pg.SourceQueries(), lmqi)
+			var renewed, waiting []netip.Addr
+			for _, s := range pg.SourceQueries() {
+				if i, _ := pg.Source(s); pg.Sources[i].Expires > lmqt {
+					renewed = append(renewed, s)
+				} else {
+					waiting = append(waiting, s)
+				}
+			}
+			if len(renewed) > 0 {
+				e.transmitQuery(f, 3, pg, renewed, lmqi, true)
+			}
+			if len(waiting) > 0 {
+				e.transmitQuery(f, 3, pg, waiting, lmqi, false)
+			}
 		}
 		if pg.SourceQueriesLeft() == 0 {
 			pg.SetSourceQueries(nil)
@@ -527,8 +573,8 @@ func (e *Engine) sendGeneration(now time.Time, f *family) int {
 	return max(gen, 2)
 }
 
-func (e *Engine) transmitQuery(f *family, gen int, pg *fdb.PortGroup, sources []netip.Addr, maxResp time.Duration) {
-	frame, err := e.encodeQuery(f, gen, e.proxySource(f), pg.Key.Group, sources, maxResp)
+func (e *Engine) transmitQuery(f *family, gen int, pg *fdb.PortGroup, sources []netip.Addr, maxResp time.Duration, suppress bool) {
+	frame, err := e.encodeQuery(f, gen, e.proxySource(f), pg.Key.Group, sources, maxResp, suppress && gen == 3)
 	if err != nil {
 		e.event(Event{Kind: EventQueryFailed, Port: pg.Port, Key: pg.Key, Detail: err.Error()})
 		return

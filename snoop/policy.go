@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // PortPolicy is what the operator decides for one port (or, as
@@ -137,10 +138,15 @@ func (p PortPolicy) validate(what string) error {
 	return errors.Join(errs...)
 }
 
-// policy returns the policy of a port by name.
-func (c *Config) policy(name string) PortPolicy {
-	if p, ok := c.Ports[name]; ok {
-		return p
+// Policy returns the policy of a port by name: its own, or the default;
+// a port not among QuerierPorts (when they are given) refuses queries.
+func (c *Config) Policy(name string) PortPolicy {
+	p, ok := c.Ports[name]
+	if !ok {
+		p = c.PortDefault
 	}
-	return c.PortDefault
+	if len(c.QuerierPorts) > 0 && !slices.Contains(c.QuerierPorts, name) {
+		p.RefuseQueries = true
+	}
+	return p
 }

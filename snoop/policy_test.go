@@ -24,13 +24,13 @@ func iptv() *Profile {
 	return &Profile{Name: "iptv", Rules: []Rule{
 		{Permit: false, First: netip.MustParseAddr("239.1.2.9"), Last: netip.MustParseAddr("239.1.2.9")},
 		{Permit: true, First: netip.MustParseAddr("239.1.0.0"), Last: netip.MustParseAddr("239.1.255.255")},
-		{Permit: true, First: netip.MustParseAddr("232.0.0.0"), Last: netip.MustParseAddr("232.255.255.255"),
+		{Permit: true, First: netip.MustParseAddr("239.232.0.0"), Last: netip.MustParseAddr("239.232.255.255"),
 			Sources: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/30")}},
 	}}
 }
 
 func TestProfileFiltersJoins(t *testing.T) {
-	ssm := netip.MustParseAddr("232.1.1.1")
+	ssm := netip.MustParseAddr("239.232.1.1") // source-restricted by the profile, outside the SSM range
 	tests := []struct {
 		name    string
 		msg     *wire.Message

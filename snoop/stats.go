@@ -22,6 +22,7 @@ const (
 	ignoreNoSnooping                        // snooping is off on the port
 	ignoreRouterRefused                     // a query or router message on a port that refuses them
 	ignoreUnknownRecord                     // an IGMPv3/MLDv2 record of an unknown type, skipped (RFC 3376 §4.2.12)
+	ignoreSSMExclude                        // an any-source request (or v1/v2 message) for a group in an SSM range (RFC 4604 §2.2)
 	ignoreCount
 )
 
@@ -37,6 +38,7 @@ var ignoreNames = [ignoreCount]string{
 	ignoreNoSnooping:    "snooping_disabled",
 	ignoreRouterRefused: "query_refused",
 	ignoreUnknownRecord: "unknown_record_type",
+	ignoreSSMExclude:    "ssm_exclude",
 }
 
 // messageLabel names a message by type and version for counters.

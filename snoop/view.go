@@ -22,8 +22,12 @@ type GroupView struct {
 	Source string `json:"source"`
 	// Mode is the port's filter mode for the group: "include" or "exclude".
 	Mode string `json:"mode"`
-	// Excluded lists the sources an EXCLUDE-mode membership blocks.
-	Excluded []string `json:"excluded,omitempty"`
+	// Excluded lists the sources an EXCLUDE-mode membership blocks (its
+	// Y set, RFC 3376 §6.2.1), Requested the sources it still has running
+	// timers for (its X set: forwarded, and kept in INCLUDE mode when the
+	// group timer runs out). The MDB entry carries only Y.
+	Excluded  []string          `json:"excluded,omitempty"`
+	Requested []SourceTimerView `json:"requested,omitempty"`
 	// Version is the protocol version of the latest report (IGMP 1-3,
 	// MLD 1-2); 0 if unknown (adopted from an earlier run).
 	Version int `json:"version"`
@@ -38,6 +42,12 @@ type GroupView struct {
 	Leaving bool `json:"leaving"`
 	// Static memberships come from the configuration and never expire.
 	Static bool `json:"static"`
+}
+
+// SourceTimerView is a source with its timer.
+type SourceTimerView struct {
+	Source    string `json:"source"`
+	ExpiresMs int64  `json:"expires_ms"`
 }
 
 // RouterView is one router port.
@@ -120,6 +130,8 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 			for _, s := range pg.Sources {
 				if s.Expires.IsZero() {
 					row.Excluded = append(row.Excluded, s.Addr.String())
+				} else {
+					row.Requested = append(row.Requested, SourceTimerView{Source: s.Addr.String(), ExpiresMs: msUntil(now, e.table.TimeAt(s.Expires))})
 				}
 			}
 			row.Reporters = reporters(pg, netip.Addr{})

@@ -242,12 +242,7 @@ type bridgeSettings struct {
 }
 
 // policy returns a port's policy by name.
-func (b *bridgeSettings) policy(name string) snoop.PortPolicy {
-	if p, ok := b.Engine.Ports[name]; ok {
-		return p
-	}
-	return b.Engine.PortDefault
-}
+func (b *bridgeSettings) policy(name string) snoop.PortPolicy { return b.Engine.Policy(name) }
 
 // kernelRouterMode is the port's multicast router mode in the kernel, and
 // whether configuration fixes it: permanent for router/flood ports,

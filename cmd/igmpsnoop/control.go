@@ -392,6 +392,15 @@ func printGroups(tw io.Writer, gs []snoop.GroupView) {
 			row = fmt.Sprintf("%d\t%s", g.VLAN, row)
 		}
 		fmt.Fprintln(tw, row)
+		// An EXCLUDE membership's requested sources (its X set), each with
+		// its own timer, under the row that excludes Y.
+		for _, r := range g.Requested {
+			row := fmt.Sprintf("%s	%s	%s	%s	%s	%s	%s", g.Group, g.Port, r.Source+" requested", g.Mode, ver, seconds(r.ExpiresMs), "-")
+			if vlans {
+				row = fmt.Sprintf("%d	%s", g.VLAN, row)
+			}
+			fmt.Fprintln(tw, row)
+		}
 	}
 	if len(gs) == 0 {
 		fmt.Fprintln(tw, "no groups")
