@@ -49,6 +49,8 @@ type bridgeConfig struct {
 	HandoverOnExit        *bool                  `yaml:"handover_on_exit"`
 	MaxGroups             *int                   `yaml:"max_groups"`
 	MaxSources            *int                   `yaml:"max_sources"`
+	SSMRanges             *[]prefix              `yaml:"ssm_ranges"`
+	QuerierPorts          *[]string              `yaml:"querier_ports"`
 	PortDefaults          portConfig             `yaml:"port_defaults"`
 	Ports                 map[string]*portConfig `yaml:"ports"`
 }
@@ -295,6 +297,9 @@ func (f *fileConfig) resolve() (*settings, error) {
 		seen[b.Name.Value] = b.Name.Line
 		bs, err := resolveBridge(&f.Defaults, b, profiles)
 		if err != nil {
+			if b.Name.Line == 0 { // given with --bridge, not in a file
+				return nil, fmt.Errorf("bridge %s: %w", b.Name.Value, err)
+			}
 			return nil, fmt.Errorf("line %d: bridge %s: %w", b.Name.Line, b.Name.Value, err)
 		}
 		s.Bridges = append(s.Bridges, bs)
@@ -381,6 +386,13 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (brid
 	c.IGMPVersion = pick(c.IGMPVersion, b.IGMPVersion, d.IGMPVersion)
 	c.MLDVersion = pick(c.MLDVersion, b.MLDVersion, d.MLDVersion)
 	c.MaxSources = pick(c.MaxSources, b.MaxSources, d.MaxSources)
+	if r := pick(nil, b.SSMRanges, d.SSMRanges); r != nil {
+		c.SSMRanges = make([]netip.Prefix, 0, len(r))
+		for _, p := range r {
+			c.SSMRanges = append(c.SSMRanges, p.Prefix)
+		}
+	}
+	c.QuerierPorts = pick(nil, b.QuerierPorts, d.QuerierPorts)
 	bs := bridgeSettings{Name: b.Name.Value, AnySource: pick(false, b.AnySource, d.AnySource), Handover: pick(false, b.HandoverOnExit, d.HandoverOnExit)}
 	if mg := pick(-1, b.MaxGroups, d.MaxGroups); mg >= 0 {
 		c.Limits.MaxKeys, bs.MaxGroupsSet = mg, true
@@ -535,6 +547,8 @@ func (s *settings) effective() string {
 		HandoverOnExit        bool            `yaml:"handover_on_exit"`
 		MaxGroups             string          `yaml:"max_groups"`
 		MaxSources            int             `yaml:"max_sources"`
+		SSMRanges             []string        `yaml:"ssm_ranges"`
+		QuerierPorts          []string        `yaml:"querier_ports,omitempty"`
 		PortDefaults          port            `yaml:"port_defaults"`
 		Ports                 map[string]port `yaml:"ports,omitempty"`
 	}
@@ -557,6 +571,11 @@ func (s *settings) effective() string {
 		if c.QuerierAddr4.IsValid() {
 			ob.QuerierAddress = c.QuerierAddr4.String()
 		}
+		ob.SSMRanges = []string{} // none is shown as [], not left out
+		for _, p := range c.SSMRanges {
+			ob.SSMRanges = append(ob.SSMRanges, p.String())
+		}
+		ob.QuerierPorts = c.QuerierPorts
 		if b.MaxGroupsSet {
 			ob.MaxGroups = fmt.Sprint(c.Limits.MaxKeys)
 		}

@@ -29,6 +29,7 @@ type runFlags struct {
 	querierAddr                                 string
 
 	fastLeave, staticRouters, floodPorts stringList
+	ssmRanges, querierPorts              stringList
 }
 
 func parseRun(args []string, stderr io.Writer) (*runFlags, error) {
@@ -59,6 +60,8 @@ func parseRun(args []string, stderr io.Writer) (*runFlags, error) {
 	fs.StringVar(&r.querierAddr, "querier-address", "", "IPv4 source of our IGMP queries (default: the bridge's address, else 0.0.0.0)")
 	fs.IntVar(&r.igmpVersion, "igmp-version", d.IGMPVersion, "IGMP version of our queries (2 or 3)")
 	fs.IntVar(&r.mldVersion, "mld-version", d.MLDVersion, "MLD version of our queries (1 or 2)")
+	fs.Var(&r.ssmRanges, "ssm-range", "source-specific multicast range, e.g. 232.0.0.0/8 (repeatable; replaces the defaults 232.0.0.0/8 and ff3x::/96): only INCLUDE joins count there (RFC 4604)")
+	fs.Var(&r.querierPorts, "querier-port", "port whose queries are believed (repeatable; default every port not refusing queries): the others refuse queries, PIM hellos and MRD")
 	fs.BoolVar(&r.anySource, "any-source", false, "install any-source entries only, ignoring IGMPv3/MLDv2 source lists")
 	fs.BoolVar(&r.handover, "handover", false, "at exit, leave our MDB entries to the kernel's snooping instead of removing them (no gap in forwarding; a restart adopts them)")
 	if err := fs.Parse(args); err != nil {
@@ -116,6 +119,18 @@ func (r *runFlags) settings() (*fileConfig, *settings, error) {
 		}
 		qa = &address{a}
 	}
+	var ssm *[]prefix
+	if set["ssm-range"] {
+		ps := make([]prefix, 0, len(r.ssmRanges))
+		for _, v := range r.ssmRanges {
+			p, err := netip.ParsePrefix(v)
+			if err != nil || !p.Addr().IsMulticast() {
+				return nil, nil, fmt.Errorf("--ssm-range %q: not a multicast prefix (e.g. 232.0.0.0/8, ff3e::/96)", v)
+			}
+			ps = append(ps, prefix{p.Masked()})
+		}
+		ssm = &ps
+	}
 	for i := range f.Bridges {
 		b := &f.Bridges[i]
 		over := func(name string, apply func()) {
@@ -140,6 +155,10 @@ func (r *runFlags) settings() (*fileConfig, *settings, error) {
 		if qa != nil {
 			b.QuerierAddress = qa
 		}
+		if ssm != nil {
+			b.SSMRanges = ssm
+		}
+		over("querier-port", func() { qp := []string(r.querierPorts); b.QuerierPorts = &qp })
 		yes := true
 		for _, p := range r.fastLeave {
 			b.port(p).FastLeave = &yes
