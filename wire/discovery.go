@@ -2,6 +2,9 @@ package wire
 
 import (
 	"encoding/binary"
+	"fmt"
+	"net"
+	"net/netip"
 	"time"
 )
 
@@ -84,4 +87,49 @@ func decodeMRD(p []byte, m *Message) error {
 	// above 255 (IGMPv3 and MLDv2 carry 3 bits of it).
 	m.QRV = uint8(min(binary.BigEndian.Uint16(p[6:8]), 0xff))
 	return nil
+}
+
+// Solicitation describes a Multicast Router Solicitation to send (RFC 4286
+// §5): it asks the multicast routers on the link to advertise at once, so
+// that a snooper that starts, or a port that comes up, learns where the
+// routers are without waiting for their next advertisement.
+type Solicitation struct {
+	SrcMAC net.HardwareAddr
+	// Src is the IP source, and its family picks the form: IPv4 (0.0.0.0
+	// allowed, for a switch without an address) makes the IGMP one, type
+	// 0x31; IPv6 the ICMPv6 one, type 152, which must come from a
+	// link-local address as every IPv6 MRD message does.
+	Src  netip.Addr
+	VLAN uint16 // 802.1Q VLAN id to tag with; 0 = untagged
+}
+
+// EncodeSolicitation builds a complete Ethernet frame carrying s: the
+// 4-byte solicitation (type, reserved 0, checksum) to All-Routers
+// (224.0.0.2 or ff02::2), with TTL or Hop Limit 1 and a Router Alert, as
+// RFC 4286 §2 and §5 require of it.
+func EncodeSolicitation(s Solicitation) ([]byte, error) { return AppendSolicitation(nil, s) }
+
+// AppendSolicitation is EncodeSolicitation appending to b.
+func AppendSolicitation(b []byte, s Solicitation) ([]byte, error) {
+	if s.Src.Is6() {
+		if err := checkLink(s.SrcMAC, s.VLAN); err != nil {
+			return b, fmt.Errorf("solicitation: %w", err)
+		}
+		if !isLinkLocal6(s.Src) {
+			return b, fmt.Errorf("solicitation: MRD source %v is not link-local (RFC 4286): %w", s.Src, ErrInvalid)
+		}
+		// The Router Alert RFC 4286 §2 asks for is appendHeaders6's,
+		// with value 0 as for MLD (RFC 2711).
+		out, p := appendHeaders6(b, s.SrcMAC, s.VLAN, s.Src, AllRouters6, mrdShortLen)
+		p[0] = TypeMRDSolicit6
+		binary.BigEndian.PutUint16(p[2:4], checksum6(s.Src, AllRouters6, ipProtoICMPv6, p))
+		return out, nil
+	}
+	if err := checkFrame(s.SrcMAC, s.Src, s.VLAN); err != nil {
+		return b, fmt.Errorf("solicitation: %w", err)
+	}
+	out, p := appendHeaders(b, s.SrcMAC, s.VLAN, s.Src, AllRouters, mrdShortLen)
+	p[0] = TypeMRDSolicit
+	binary.BigEndian.PutUint16(p[2:4], checksum(p))
+	return out, nil
 }
