@@ -16,9 +16,29 @@ import (
 // Interval fields (RFC 4286 §3): seconds.
 const MRDIntervalUnit = time.Second
 
+// PIM hello options (RFC 7761 §4.9.2): OptionType and OptionLength of 2
+// bytes each, then OptionLength bytes of value, with no padding.
+const (
+	pimOptHeaderLen    = 4
+	pimOptHoldtime     = 1 // Holdtime: 2 bytes of seconds
+	pimHoldtimeLen     = 2
+	pimHoldtimeForever = 0xffff
+)
+
+// DefaultPIMHoldtime is how long to keep a router whose hello has no
+// Holdtime option: RFC 7761 §4.11's Default_Hello_Holdtime, 3.5 times the
+// 30 s Hello_Period.
+const DefaultPIMHoldtime = 105 * time.Second
+
+// HoldtimeForever is the Holdtime of a hello whose option carries 0xffff:
+// the neighbor never times out (RFC 7761 §4.9.2). It is 1<<62 ns, about
+// 146 years: longer than any timer, yet far enough from the int64 limit
+// that adding it to a time or another duration does not overflow.
+const HoldtimeForever = time.Duration(1 << 62)
+
 // decodePIM accepts a PIMv2 hello to ALL-PIM-ROUTERS of either family and
-// refuses every other PIM message. The hello options (holdtime, DR
-// priority, ...) are not read.
+// refuses every other PIM message. Of the hello options it reads the
+// Holdtime, and refuses a hello whose options run past its end.
 func decodePIM(p []byte, m *Message) error {
 	if len(p) < pimHeaderLen {
 		return errShortPIM
@@ -44,7 +64,41 @@ func decodePIM(p []byte, m *Message) error {
 	if m.Dst != dst {
 		return errPIMDst
 	}
+	return decodeHelloOptions(p[pimHeaderLen:], m)
+}
+
+// decodeHelloOptions walks a hello's options for the Holdtime. Unknown
+// options are skipped, as RFC 7761 §4.9.2 requires; of several Holdtime
+// options the first counts.
+func decodeHelloOptions(o []byte, m *Message) error {
+	for len(o) > 0 {
+		if len(o) < pimOptHeaderLen {
+			return errPIMOptionHeader
+		}
+		typ, n := binary.BigEndian.Uint16(o[0:2]), int(binary.BigEndian.Uint16(o[2:4]))
+		if pimOptHeaderLen+n > len(o) {
+			return errPIMOptionLength
+		}
+		if typ == pimOptHoldtime {
+			if n != pimHoldtimeLen {
+				return errPIMHoldtimeLength
+			}
+			if !m.HasHoldtime {
+				m.HasHoldtime, m.Holdtime = true, holdtime(binary.BigEndian.Uint16(o[4:6]))
+			}
+		}
+		o = o[pimOptHeaderLen+n:]
+	}
 	return nil
+}
+
+// holdtime converts a Holdtime option's seconds; 0 stays 0, a goodbye
+// (RFC 7761 §4.9.2: the neighbor is timed out at once).
+func holdtime(sec uint16) time.Duration {
+	if sec == pimHoldtimeForever {
+		return HoldtimeForever
+	}
+	return time.Duration(sec) * time.Second
 }
 
 // decodeMRD decodes an MRD advertisement or termination of either family
