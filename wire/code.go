@@ -33,25 +33,64 @@ func DecodeCode(code uint8, unit time.Duration) time.Duration {
 	return time.Duration((mant|0x10)<<(exp+3)) * unit
 }
 
-// EncodeCode is the inverse of DecodeCode. Durations that the float format
-// cannot represent exactly are rounded down, as Linux does
-// (igmpv3_exp_field_encode), so a host never waits longer than asked;
-// anything at or beyond MaxCode(unit) becomes 0xff, negatives become 0, and
-// a non-positive unit yields 0.
+// EncodeCode is the inverse of DecodeCode for the values we send: a
+// duration the code cannot represent exactly is rounded up to the next
+// value it can (sub-unit parts included), so that what a receiver decodes
+// is never shorter than d. Unlike Linux (igmpv3_exp_field_encode, which
+// rounds down), this keeps the advertised QQIC at or above the query
+// interval our own timers use: non-queriers derive their Group Membership
+// and Other Querier Present intervals from it (RFC 3376 §8.4, §8.5), and a
+// shorter one would age out members and queriers between our queries.
+// Anything beyond MaxCode(unit) saturates to 0xff; zero and negative
+// durations, and a non-positive unit, yield 0.
 func EncodeCode(d, unit time.Duration) uint8 {
 	if d <= 0 || unit <= 0 {
 		return 0
 	}
-	v := uint64(d / unit)
+	v := ceilDiv(d, unit)
 	switch {
 	case v < 128:
 		return uint8(v)
 	case v >= maxCodeValue:
 		return 0xff
 	}
-	exp := bits.Len64(v) - 8 // 0..7: the top bit sits at position exp+7
-	mant := (v >> (exp + 3)) & 0x0f
+	exp, mant := ceilFloat(v, 4)
 	return 0x80 | uint8(exp)<<4 | uint8(mant)
+}
+
+// AdvertisedCode is what a receiver decodes from EncodeCode(d, unit): the
+// value a query advertises for d, at least d unless saturated at
+// MaxCode(unit). The engine runs its own timers on it, so that they match
+// what it tells the other routers and hosts.
+func AdvertisedCode(d, unit time.Duration) time.Duration {
+	return DecodeCode(EncodeCode(d, unit), unit)
+}
+
+// ceilDiv is d/unit rounded up, for positive d and unit, without the
+// overflow of (d+unit-1)/unit.
+func ceilDiv(d, unit time.Duration) uint64 {
+	v := uint64(d / unit)
+	if d%unit != 0 {
+		v++
+	}
+	return v
+}
+
+// ceilFloat rounds v up to the float format of the coded fields: an
+// implied top bit and an mbits-bit mantissa, shifted left by exp+3 (RFC
+// 3376 §4.1.1, RFC 3810 §5.1.3). v must be at least the first float value,
+// 1<<(mbits+3), and below the largest, so exp stays within 0..7.
+func ceilFloat(v uint64, mbits int) (exp, mant uint64) {
+	exp = uint64(bits.Len64(v) - mbits - 4) // the top bit sits at position exp+mbits+3
+	shift := exp + 3
+	mant = v >> shift & (1<<mbits - 1)
+	if v&(1<<shift-1) != 0 {
+		mant++
+		if mant == 1<<mbits { // carried into the implied bit
+			mant, exp = 0, exp+1
+		}
+	}
+	return exp, mant
 }
 
 // MLDMaxRespUnit is the unit of the MLD Maximum Response Code (RFC 3810
@@ -63,8 +102,18 @@ const MLDMaxRespUnit = time.Millisecond
 const maxMLDCodeValue = 8387584
 
 // MaxMLDMaxResp is the longest response delay an MLDv2 query can carry,
-// 8387.584 s. MLDv1 carries at most 65.535 s.
+// 8387.584 s.
 const MaxMLDMaxResp = maxMLDCodeValue * MLDMaxRespUnit
+
+// Limits of the linear fields of the older versions.
+const (
+	// MaxRespV2 is the longest IGMPv2 Max Response Time: 255 tenths of a
+	// second (RFC 2236 §2.2).
+	MaxRespV2 = 255 * MaxRespUnit
+	// MaxRespMLDv1 is the longest MLDv1 Maximum Response Delay: 65535
+	// milliseconds (RFC 2710 §3.4).
+	MaxRespMLDv1 = 0xffff * MLDMaxRespUnit
+)
 
 // DecodeMLDCode decodes an MLDv2 Maximum Response Code (RFC 3810 §5.1.3):
 // below 32768 it counts milliseconds; from 32768 on it is a float with a
@@ -78,24 +127,30 @@ func DecodeMLDCode(code uint16) time.Duration {
 	return time.Duration((mant|0x1000)<<(exp+3)) * MLDMaxRespUnit
 }
 
-// EncodeMLDCode is the inverse of DecodeMLDCode. Like EncodeCode it rounds
-// down what the float cannot represent (so a listener never waits longer
-// than asked), saturates at MaxMLDMaxResp (0xffff) and encodes negative
-// durations as 0. Sub-millisecond parts are dropped.
+// EncodeMLDCode is the inverse of DecodeMLDCode for the values we send.
+// Like EncodeCode it rounds up what the code cannot represent, sub-
+// millisecond parts included, so a listener never decodes a shorter delay
+// than d; it saturates at MaxMLDMaxResp (0xffff) and encodes zero and
+// negative durations as 0.
 func EncodeMLDCode(d time.Duration) uint16 {
 	if d <= 0 {
 		return 0
 	}
-	v := uint64(d / MLDMaxRespUnit)
+	v := ceilDiv(d, MLDMaxRespUnit)
 	switch {
 	case v < 32768:
 		return uint16(v)
 	case v >= maxMLDCodeValue:
 		return 0xffff
 	}
-	exp := bits.Len64(v) - 16 // 0..7: the top bit sits at position exp+15
-	mant := (v >> (exp + 3)) & 0x0fff
+	exp, mant := ceilFloat(v, 12)
 	return 0x8000 | uint16(exp)<<12 | uint16(mant)
+}
+
+// AdvertisedMLDCode is what a listener decodes from EncodeMLDCode(d): at
+// least d unless saturated at MaxMLDMaxResp.
+func AdvertisedMLDCode(d time.Duration) time.Duration {
+	return DecodeMLDCode(EncodeMLDCode(d))
 }
 
 // checksum is the Internet checksum (RFC 1071) of b. Summing a region that

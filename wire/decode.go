@@ -114,6 +114,10 @@ var (
 	errNotPIMHello    = refuse(ReasonNotPIMHello, "")
 	errPIMChecksum    = refuse(ReasonBadPIMChecksum, "")
 	errPIMDst         = refuse(ReasonBadDestination, "PIM hello not sent to ALL-PIM-ROUTERS")
+
+	errPIMOptionHeader   = refuse(ReasonTruncated, "PIM hello option header beyond message")
+	errPIMOptionLength   = refuse(ReasonTruncated, "PIM hello option length beyond message")
+	errPIMHoldtimeLength = refuse(ReasonBadPIMOption, "PIM Holdtime option length not 2")
 )
 
 // Decoder decodes and validates frames without allocating; it holds no

@@ -118,6 +118,17 @@ var refusals6 = []refusalCase{
 		return f
 	}, ReasonBadPIMChecksum},
 
+	// bad_pim_option
+	{"PIM Holdtime option of 4 bytes", func(t testing.TB) []byte {
+		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(pimOpt(1, 0, 0, 0, 105)), true)
+	}, ReasonBadPIMOption},
+	{"IPv6 PIM Holdtime option of 0 bytes", func(t testing.TB) []byte {
+		return raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHelloWith(pimOpt(19, 0, 0, 0, 1), pimOpt(1)))
+	}, ReasonBadPIMOption},
+	{"PIM second Holdtime option of 1 byte", func(t testing.TB) []byte {
+		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(pimOpt(1, 0, 105), pimOpt(1, 105)), true)
+	}, ReasonBadPIMOption},
+
 	// bad_hop_limit
 	{"MLD report with Hop Limit 2", func(t testing.TB) []byte {
 		return raw6(llSrc, "ff05::1:3", 2, []ext6{hbh(hbhRA...)}, ipProtoICMPv6, mld1(TypeMLDReportV1, 0, "ff05::1:3"))
@@ -212,6 +223,23 @@ var refusals6 = []refusalCase{
 	}, ReasonTruncated},
 	{"IPv4 MRD termination of 3 bytes", func(t testing.TB) []byte {
 		return rawIPv4("10.0.0.1", "224.0.0.106", 1, ipProtoIGMP, []byte{TypeMRDTermination, 0, 0}, false)
+	}, ReasonTruncated},
+	{"PIM hello with a 1-byte tail", func(t testing.TB) []byte {
+		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, append(pimHello(), 0x7f), true)
+	}, ReasonTruncated},
+	{"IPv6 PIM hello option header cut to 3 bytes", func(t testing.TB) []byte {
+		return raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, append(pimHello(), 0, 20, 0))
+	}, ReasonTruncated},
+	{"PIM hello option length beyond message", func(t testing.TB) []byte {
+		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, append(pimHello(), pimOpt(20, 1, 2, 3, 4)[:7]...), true)
+	}, ReasonTruncated},
+	{"IPv6 PIM Holdtime option cut", func(t testing.TB) []byte {
+		return raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHello()[:9])
+	}, ReasonTruncated},
+	{"PIM hello option length 65535", func(t testing.TB) []byte {
+		o := pimOpt(20, 1, 2, 3, 4)
+		o[2], o[3] = 0xff, 0xff
+		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(pimOpt(1, 0, 105), o), true)
 	}, ReasonTruncated},
 	{"PIM header cut", func(t testing.TB) []byte {
 		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, []byte{0x20, 0, 0}, false)
@@ -493,26 +521,50 @@ var accepts6 = []acceptCase{
 		}
 	}},
 	{"IPv4 PIM hello, odd length, TTL not enforced", func(t testing.TB) []byte {
-		return rawIPv4("10.0.0.1", "224.0.0.13", 64, ipProtoPIM, append(pimHello(), 0x7f), true)
+		// An unknown option of 1 byte makes the message odd for the checksum.
+		return rawIPv4("10.0.0.1", "224.0.0.13", 64, ipProtoPIM, append(pimHello(), pimOpt(65001, 0x7f)...), true)
 	}, func(t *testing.T, m *Message) {
 		if m.Kind != KindPIMHello || m.Proto != IGMP || m.TTL != 64 || m.Generation() != 0 || m.String() != "10.0.0.1 > 224.0.0.13 pim hello" {
 			t.Errorf("got %v", m)
 		}
+		wantHoldtime(t, m, true, 105*time.Second)
 	}},
 	{"IPv6 PIM hello", func(t testing.TB) []byte {
 		return raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHello())
 	}, func(t *testing.T, m *Message) {
-		if m.Kind != KindPIMHello || m.Proto != MLD || m.Src != addr(llSrc) {
+		if m.Kind != KindPIMHello || m.Proto != MLD || m.Src != addr(llSrc) || m.String() != "fe80::1 > ff02::d pim hello" {
 			t.Errorf("got %v", m)
 		}
+		wantHoldtime(t, m, true, 105*time.Second)
 	}},
 	{"IPv6 PIM hello behind Destination Options", func(t testing.TB) []byte {
-		return raw6(llSrc, "ff02::d", 1, []ext6{dest8}, ipProtoPIM, append(pimHello(), 1))
-	}, func(t *testing.T, m *Message) {
-		if m.Kind != KindPIMHello {
-			t.Errorf("got %v", m)
-		}
-	}},
+		return raw6(llSrc, "ff02::d", 1, []ext6{dest8}, ipProtoPIM, append(pimHello(), pimOpt(20, 1, 2, 3, 4)...))
+	}, func(t *testing.T, m *Message) { wantHoldtime(t, m, true, 105*time.Second) }},
+	{"PIM hello without options", func(t testing.TB) []byte {
+		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(), true)
+	}, func(t *testing.T, m *Message) { wantHoldtime(t, m, false, 0) }},
+	{"PIM hello without a Holdtime option", func(t testing.TB) []byte {
+		return raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHelloWith(pimOpt(19, 0, 0, 0, 1), pimOpt(20, 9, 9, 9, 9)))
+	}, func(t *testing.T, m *Message) { wantHoldtime(t, m, false, 0) }},
+	{"PIM goodbye: Holdtime 0", func(t testing.TB) []byte {
+		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(pimOpt(1, 0, 0)), true)
+	}, func(t *testing.T, m *Message) { wantHoldtime(t, m, true, 0) }},
+	{"IPv6 PIM goodbye among options", func(t testing.TB) []byte {
+		return raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHelloWith(pimOpt(20, 1, 2, 3, 4), pimOpt(1, 0, 0), pimOpt(19, 0, 0, 0, 1)))
+	}, func(t *testing.T, m *Message) { wantHoldtime(t, m, true, 0) }},
+	{"PIM Holdtime 0xffff never times out", func(t testing.TB) []byte {
+		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(pimOpt(1, 0xff, 0xff)), true)
+	}, func(t *testing.T, m *Message) { wantHoldtime(t, m, true, HoldtimeForever) }},
+	{"PIM Holdtime 0xfffe is seconds", func(t testing.TB) []byte {
+		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(pimOpt(1, 0xff, 0xfe)), true)
+	}, func(t *testing.T, m *Message) { wantHoldtime(t, m, true, 65534*time.Second) }},
+	{"PIM Holdtime after unknown and empty options", func(t testing.TB) []byte {
+		return rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(
+			pimOpt(65535), pimOpt(24, make([]byte, 18)...), pimOpt(21, 1, 0, 0, 0), pimOpt(1, 0, 210)), true)
+	}, func(t *testing.T, m *Message) { wantHoldtime(t, m, true, 210*time.Second) }},
+	{"PIM hello with two Holdtime options: the first counts", func(t testing.TB) []byte {
+		return raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHelloWith(pimOpt(1, 0, 30), pimOpt(1, 0, 90)))
+	}, func(t *testing.T, m *Message) { wantHoldtime(t, m, true, 30*time.Second) }},
 }
 
 func TestGeneration(t *testing.T) {

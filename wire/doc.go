@@ -1,6 +1,6 @@
 // Package wire turns Ethernet frames into validated IGMP and MLD messages
 // (and the PIM hellos and MRD messages that reveal multicast routers) and
-// builds the query and report frames the daemon sends.
+// builds the query, report and MRD solicitation frames the daemon sends.
 //
 // It has no Linux imports: it works on byte slices, so every decoder is
 // testable and fuzzable anywhere. Each refusal has a named Reason so callers

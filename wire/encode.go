@@ -30,14 +30,15 @@ type Query struct {
 	// to the group.
 	Group netip.Addr
 	// MaxResp is ignored for IGMPv1 (hosts use 10 s). IGMPv2 carries it in
-	// whole tenths, 0.1-25.5 s; IGMPv3 in the float code of EncodeCode
-	// (rounded down). MLDv1 carries whole milliseconds up to 65.535 s;
-	// MLDv2 the float code of EncodeMLDCode (rounded down).
+	// tenths, up to MaxRespV2; IGMPv3 in the float code of EncodeCode.
+	// MLDv1 carries milliseconds up to MaxRespMLDv1; MLDv2 the float code
+	// of EncodeMLDCode. Every version rounds up to what its field can
+	// carry (see EncodeCode), so hosts never get less time than asked.
 	MaxResp time.Duration
 	// IGMPv3 and MLDv2 only. A QRV above 7 is sent as 0, as RFC 3376
 	// §4.1.6 and RFC 3810 §5.1.8 say.
 	QRV                uint8
-	QueryInterval      time.Duration // QQIC, rounded down to the code
+	QueryInterval      time.Duration // QQIC, rounded up to the code (AdvertisedCode)
 	Sources            []netip.Addr  // group-and-source-specific query
 	SuppressRouterSide bool          // S flag
 	VLAN               uint16        // 802.1Q VLAN id to tag with; 0 = untagged
@@ -95,11 +96,12 @@ func AppendQuery(b []byte, q Query) ([]byte, error) {
 			return b, fmt.Errorf("query: IGMPv1 has no group-specific query: %w", ErrInvalid)
 		}
 	case 2:
-		if q.MaxResp < MaxRespUnit || q.MaxResp > 255*MaxRespUnit {
-			// 0 would turn it into a v1 query (RFC 3376 §7.1).
-			return b, fmt.Errorf("query: v2 max response %v outside 100ms-25.5s: %w", q.MaxResp, ErrInvalid)
+		// 0 would turn it into a v1 query (RFC 3376 §7.1); anything
+		// positive rounds up to at least one tenth.
+		if q.MaxResp <= 0 || q.MaxResp > MaxRespV2 {
+			return b, fmt.Errorf("query: IGMPv2 max response %v not above 0 and at most %v (RFC 2236 §2.2): %w", q.MaxResp, MaxRespV2, ErrInvalid)
 		}
-		mrc = uint8(q.MaxResp / MaxRespUnit)
+		mrc = uint8(ceilDiv(q.MaxResp, MaxRespUnit))
 	case 3:
 		if q.MaxResp < 0 || q.MaxResp > MaxCode(MaxRespUnit) {
 			return b, fmt.Errorf("query: v3 max response %v outside 0-%v: %w", q.MaxResp, MaxCode(MaxRespUnit), ErrInvalid)

@@ -10,9 +10,8 @@ import (
 // Frame layout of the MLD frames the encoders build: IPv6, then a
 // Hop-by-Hop header holding the Router Alert, then ICMPv6.
 const (
-	hopByHopLen  = 8 // Router Alert (4) + PadN (4) fills one 8-octet unit
-	maxIPv6Plen  = 0xffff
-	mldV1MaxResp = 0xffff * MLDMaxRespUnit
+	hopByHopLen = 8 // Router Alert (4) + PadN (4) fills one 8-octet unit
+	maxIPv6Plen = 0xffff
 )
 
 // appendMLDQuery is AppendQuery for an IPv6 q.Src (RFC 2710 §3, RFC 3810
@@ -36,13 +35,13 @@ func appendMLDQuery(b []byte, q Query) ([]byte, error) {
 	n := mldMinLen
 	switch q.Version {
 	case 1:
-		if q.MaxResp < 0 || q.MaxResp > mldV1MaxResp {
-			return b, fmt.Errorf("query: MLDv1 max response %v outside 0-%v: %w", q.MaxResp, mldV1MaxResp, ErrInvalid)
+		if q.MaxResp < 0 || q.MaxResp > MaxRespMLDv1 {
+			return b, fmt.Errorf("query: MLDv1 max response %v outside 0-%v (RFC 2710 §3.4): %w", q.MaxResp, MaxRespMLDv1, ErrInvalid)
 		}
 		if q.QRV != 0 || q.QueryInterval != 0 || len(q.Sources) > 0 || q.SuppressRouterSide {
 			return b, fmt.Errorf("query: QRV, query interval, sources and S flag need MLD version 2: %w", ErrInvalid)
 		}
-		mrc = uint16(q.MaxResp / MLDMaxRespUnit)
+		mrc = uint16(ceilDiv(q.MaxResp, MLDMaxRespUnit)) // rounded up, as EncodeMLDCode
 	case 2:
 		if q.MaxResp < 0 || q.MaxResp > MaxMLDMaxResp {
 			return b, fmt.Errorf("query: MLDv2 max response %v outside 0-%v: %w", q.MaxResp, MaxMLDMaxResp, ErrInvalid)

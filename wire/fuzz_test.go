@@ -33,6 +33,9 @@ func FuzzDecode(f *testing.F) {
 	for _, c := range accepts6 {
 		f.Add(c.frame(f))
 	}
+	for _, fr := range solicitSeeds(f) {
+		f.Add(fr)
+	}
 
 	f.Fuzz(func(t *testing.T, frame []byte) {
 		fresh, err := Decode(frame)
@@ -64,6 +67,7 @@ func FuzzIGMP(f *testing.F) {
 	}
 	f.Add(v3Report(2, record(9, 1, 1, "10.9.9.9", 10, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd), record(1, 0, 1, "232.1.1.1", 10, 0, 0, 1)), byte(224), byte(22))
 	f.Add(append(igmp8(0x11, 0x8f, "232.1.1.1"), 0x0a, 0xff, 0, 2, 10, 0, 0, 1, 10, 0, 0, 2), byte(232), byte(1))
+	f.Add([]byte{TypeMRDSolicit, 0, 0, 0}, byte(224), byte(2))
 
 	f.Fuzz(func(t *testing.T, igmp []byte, dst0, dst3 byte) {
 		if len(igmp) > 1400 {
@@ -194,6 +198,7 @@ func FuzzMLD(f *testing.F) {
 	for _, c := range accepts6 {
 		seeds = append(seeds, c.frame(f))
 	}
+	seeds = append(seeds, solicitSeeds(f)...)
 	for i, fr := range seeds {
 		if len(fr) >= 54 && fr[12] == 0x86 && fr[13] == 0xdd && fr[14]>>4 == 6 {
 			add(fr, byte(i)) // vary source and destination choices
@@ -237,3 +242,22 @@ func FuzzMLD(f *testing.F) {
 var v2Report6Seed = mldFrame(llSrc, "ff02::16", mld2Report(2,
 	record6(1, 0, 2, "ff3e::1", append(a6("2001:db8::1"), a6("2001:db8::2")...)...),
 	record6(2, 0, 0, "ff05::1:3")))
+
+// solicitSeeds are the MRD solicitations EncodeSolicitation builds, tagged
+// and untagged, of both families.
+func solicitSeeds(t testing.TB) [][]byte {
+	var out [][]byte
+	for _, s := range []Solicitation{
+		{SrcMAC: testMAC, Src: addr("192.0.2.1")},
+		{SrcMAC: testMAC, Src: addr("0.0.0.0"), VLAN: 10},
+		{SrcMAC: testMAC, Src: addr(llSrc)},
+		{SrcMAC: testMAC, Src: addr(llSrc), VLAN: 10},
+	} {
+		fr, err := EncodeSolicitation(s)
+		if err != nil {
+			t.Fatalf("EncodeSolicitation(%v): %v", s.Src, err)
+		}
+		out = append(out, fr)
+	}
+	return out
+}

@@ -33,8 +33,9 @@ var goldenFixtures = []struct {
 	{"dcb_ets.pcap", "dcb_ets.tcpdump.txt", map[string]int{"report_v3": 13, "refused not_mld": 7, "refused not_igmp": 16, "refused not_ip": 31}},
 	// Built by this package's encoders and test builders (synthetic_test.go).
 	{"synthetic.pcap", "synthetic.tcpdump.txt", map[string]int{
-		"query": 6, "report": 3, "leave": 1, "report_v3": 3, "mrd_advert": 2, "mrd_termination": 2, "other": 2, "pim_hello": 2,
+		"query": 6, "report": 3, "leave": 1, "report_v3": 3, "mrd_advert": 2, "mrd_termination": 2, "other": 2, "pim_hello": 1,
 		"refused not_mld": 1, "refused bad_icmpv6_checksum": 1, "refused bad_pim_checksum": 1,
+		"refused truncated": 1, // a PIM hello with a 1-byte tail, "[|pimv2]" to tcpdump
 	}},
 }
 
@@ -74,6 +75,11 @@ func TestGolden(t *testing.T) {
 				if want := tcpdumpStyle(t, &m); !matchTcpdump(want, td.text) {
 					t.Errorf("frame %d: rendered %q, tcpdump %q", fr.n, want, td.text)
 				}
+				if td.holdtime != "" {
+					if want := tcpdumpHoldtime(t, td.holdtime); !m.HasHoldtime || m.Holdtime != want {
+						t.Errorf("frame %d: holdtime %v (present %v), tcpdump %s", fr.n, m.Holdtime, m.HasHoldtime, td.holdtime)
+					}
+				}
 			}
 			want := readGolden(t, strings.TrimSuffix(fx.pcap, ".pcap")+".golden")
 			if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -86,12 +92,33 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// TestPIMHelloHoldtimes: every hello of the real capture PIMv2_hellos.pcap
+// carries a Holdtime option of 105 s (0x0069), among Generation ID, DR
+// Priority and State Refresh options; `tcpdump -vv` shows each as
+// "Hold Time Option (1), length 2, Value: 1m45s".
+func TestPIMHelloHoldtimes(t *testing.T) {
+	frames := readPcap(t, "PIMv2_hellos.pcap")
+	if len(frames) != 6 {
+		t.Fatalf("%d frames, want 6", len(frames))
+	}
+	for _, fr := range frames {
+		m, err := Decode(fr.data)
+		if err != nil {
+			t.Fatalf("frame %d: %v", fr.n, err)
+		}
+		if m.Kind != KindPIMHello || !m.HasHoldtime || m.Holdtime != 105*time.Second {
+			t.Errorf("frame %d: %v, holdtime %v (present %v), want 1m45s", fr.n, m, m.Holdtime, m.HasHoldtime)
+		}
+	}
+}
+
 type tcpdumpLine struct {
 	src, dst, text string
 	igmp           bool // tcpdump decoded it as something this package accepts
 	v6             bool // IPv6: hlim and rtalert are known
 	hlim           int
-	rtalert        bool // tcpdump showed a Router Alert with the MLD value 0
+	rtalert        bool   // tcpdump showed a Router Alert with the MLD value 0
+	holdtime       string // -vv: a PIM hello's Hold Time Option value ("1m45s", "infinity")
 }
 
 var (
@@ -134,6 +161,12 @@ func readTcpdump(t *testing.T, name string) map[int]tcpdumpLine {
 				// -v: "PIMv2, length N" then "Hello, cksum 0x... (correct)"
 				l.text = "PIMv2, Hello, " + l.text[len("PIMv2, "):] + " " + more
 				l.igmp = !strings.Contains(more, "(incorrect)")
+			case strings.HasPrefix(more, holdtimeOption) && l.holdtime == "":
+				// -vv: the hello's options follow, one a line.
+				l.holdtime = strings.TrimPrefix(more, holdtimeOption)
+			case strings.Contains(more, "[|pimv2]"):
+				// tcpdump ran out of message inside a hello option.
+				l.igmp = false
 			}
 			out[last] = l
 			continue
@@ -165,6 +198,23 @@ var (
 	// tcpdump 4.99 does not name the MRD types (RFC 4286).
 	mrdRE = regexp.MustCompile(`^unknown icmp6 type \(15[123]\)`)
 )
+
+// holdtimeOption starts tcpdump -vv's line for a PIM Holdtime option.
+const holdtimeOption = "Hold Time Option (1), length 2, Value: "
+
+// tcpdumpHoldtime reads the holdtime as tcpdump prints it (print-pim.c):
+// "infinity" for 0xffff, else a duration such as "1m45s".
+func tcpdumpHoldtime(t *testing.T, s string) time.Duration {
+	t.Helper()
+	if s == "infinity" {
+		return HoldtimeForever
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.Fatalf("tcpdump holdtime %q: %v", s, err)
+	}
+	return d
+}
 
 // ipLine parses "src > dst: text" after "IP ", or without it.
 func ipLine(s string) tcpdumpLine {

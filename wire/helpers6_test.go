@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"net/netip"
+	"testing"
 	"time"
 )
 
@@ -139,6 +140,30 @@ func mrd(typ, interval uint8, qi, rv uint16) []byte {
 // pimHello is a PIMv2 hello with a Holdtime option of 105 s (10 bytes);
 // its checksum is left for the frame builder.
 func pimHello() []byte { return []byte{0x20, 0, 0, 0, 0, 1, 0, 2, 0, 105} }
+
+// pimHelloWith is a PIMv2 hello carrying opts; checksum left for the frame
+// builder.
+func pimHelloWith(opts ...[]byte) []byte {
+	h := []byte{0x20, 0, 0, 0}
+	for _, o := range opts {
+		h = append(h, o...)
+	}
+	return h
+}
+
+// pimOpt is a hello option (RFC 7761 §4.9.2) of type typ whose length is
+// that of value.
+func pimOpt(typ uint16, value ...byte) []byte {
+	return append([]byte{byte(typ >> 8), byte(typ), byte(len(value) >> 8), byte(len(value))}, value...)
+}
+
+// wantHoldtime checks a decoded PIM hello's Holdtime option.
+func wantHoldtime(t *testing.T, m *Message, has bool, d time.Duration) {
+	t.Helper()
+	if m.Kind != KindPIMHello || m.HasHoldtime != has || m.Holdtime != d {
+		t.Errorf("got %v with holdtime %v (present %v), want %v (present %v)", m, m.Holdtime, m.HasHoldtime, d, has)
+	}
+}
 
 // rawIPv4 builds an untagged IPv4 frame with the given TTL and protocol
 // from src to dst carrying payload; the payload checksum at bytes 2-3 is

@@ -137,6 +137,14 @@ type Message struct {
 	// saturated at 255).
 	AdvertInterval time.Duration
 
+	// Holdtime is a PIM hello's Holdtime option (RFC 7761 §4.9.2) when
+	// HasHoldtime is set: how long the router stays a neighbor. 0 is a
+	// goodbye (the router is going away); 0xffff, never time out, is
+	// HoldtimeForever. A hello without the option leaves HasHoldtime
+	// unset: use DefaultPIMHoldtime.
+	Holdtime    time.Duration
+	HasHoldtime bool
+
 	SrcMAC net.HardwareAddr
 	DstMAC net.HardwareAddr
 	VLAN   uint16 // 802.1Q VLAN id, 0 if untagged or priority-tagged (VID 0)

@@ -59,6 +59,10 @@ const (
 	// link-local nor :: (§5.2.13; :: is accepted as RFC 4541 M4 requires),
 	// or an IPv6 MRD message from a source that is not link-local.
 	ReasonBadSource
+	// ReasonBadPIMOption: a PIM hello option that is malformed though within
+	// the message: a Holdtime option whose length is not 2 (RFC 7761
+	// §4.9.2). Options cut by the message's end are ReasonTruncated.
+	ReasonBadPIMOption
 	reasonCount
 )
 
@@ -84,6 +88,7 @@ var reasonNames = [reasonCount]string{
 	ReasonBadHopLimit:       "bad_hop_limit",
 	ReasonNoRouterAlert:     "no_router_alert",
 	ReasonBadSource:         "bad_source",
+	ReasonBadPIMOption:      "bad_pim_option",
 }
 
 // String returns the reason's snake_case name, as used in counters.

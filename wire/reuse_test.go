@@ -41,6 +41,10 @@ func TestNoStaleState(t *testing.T) {
 	noRA6 := raw6(llSrc, "ff05::1:3", 1, nil, ipProtoICMPv6, mld1(TypeMLDReportV1, 0, "ff05::1:3"))
 	advert6 := raw6(llSrc, "ff02::6a", 1, []ext6{hbh(hbhRA...)}, ipProtoICMPv6, mrd(TypeMRDAdvert6, 20, 125, 2))
 	pim6 := raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHello())
+	pimBare := rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(pimOpt(19, 0, 0, 0, 1)), true)
+	pimForever := rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(pimOpt(1, 0xff, 0xff)), true)
+	pimGoodbye6 := raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHelloWith(pimOpt(1, 0, 0)))
+	badHoldtime := rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(pimOpt(1, 0, 9), pimOpt(1, 0, 0, 9)), true)
 
 	seq := []struct {
 		name  string
@@ -54,6 +58,10 @@ func TestNoStaleState(t *testing.T) {
 		{"big MLDv2 report again", big6}, {"MLDv2 GSSQ", gssq6}, {"IPv6 MRD advert", advert6},
 		{"small v3 report after MLD", small}, {"IPv6 PIM hello", pim6}, {"v2 report without RA after MLD", v2},
 		{"big again", big}, {"big MLDv2 report after IGMP", big6},
+		{"PIM hello with Holdtime 0xffff", pimForever}, {"PIM hello without Holdtime", pimBare},
+		{"IPv6 PIM goodbye", pimGoodbye6}, {"v2 report after a goodbye", v2},
+		{"PIM hello with Holdtime 0xffff again", pimForever}, {"refused second Holdtime", badHoldtime},
+		{"PIM hello without Holdtime after a refusal", pimBare}, {"IPv6 PIM hello after IGMP", pim6},
 	}
 	d := NewDecoder()
 	var m Message
@@ -80,6 +88,16 @@ func TestNoStaleState(t *testing.T) {
 	}
 	if len(m.Records) != 1 || len(m.Records[0].Sources) != 1 || m.Records[0].Sources[0] != addr("10.9.9.9") || m.VLAN != 0 {
 		t.Errorf("after big then small: %v", &m)
+	}
+	// And a hello without the Holdtime option after one with it.
+	if err := d.Decode(pimForever, &m); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Decode(pimBare, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m.HasHoldtime || m.Holdtime != 0 {
+		t.Errorf("after a hello with Holdtime 0xffff, one without has holdtime %v (present %v)", m.Holdtime, m.HasHoldtime)
 	}
 }
 
@@ -126,6 +144,23 @@ func TestCloneIsDeep(t *testing.T) {
 	}
 }
 
+// TestCloneKeepsHoldtime: the PIM fields survive Clone and the decoder's
+// reuse of the original.
+func TestCloneKeepsHoldtime(t *testing.T) {
+	d := NewDecoder()
+	var m Message
+	if err := d.Decode(rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(pimOpt(1, 0xff, 0xff)), true), &m); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Clone()
+	if err := d.Decode(rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(), true), &m); err != nil {
+		t.Fatal(err)
+	}
+	if !c.HasHoldtime || c.Holdtime != HoldtimeForever || m.HasHoldtime {
+		t.Errorf("clone holdtime %v (present %v), reused message present %v", c.Holdtime, c.HasHoldtime, m.HasHoldtime)
+	}
+}
+
 func allocFrames(t testing.TB) map[string][]byte {
 	src := addr("192.0.2.9")
 	return map[string][]byte{
@@ -157,11 +192,16 @@ func allocFrames(t testing.TB) map[string][]byte {
 			f[len(f)-1] ^= 1
 			return f
 		}(),
-		"IPv6 PIM hello":      raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHello()),
-		"IPv4 MRD advert":     rawIPv4("10.0.0.1", "224.0.0.106", 1, ipProtoIGMP, mrd(TypeMRDAdvert, 20, 125, 2), true),
-		"IPv6 MRD advert":     raw6(llSrc, "ff02::6a", 1, []ext6{hbh(hbhRA...)}, ipProtoICMPv6, mrd(TypeMRDAdvert6, 20, 125, 2)),
-		"IPv4 PIM hello":      rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHello(), true),
-		"refused UDP over v6": raw6(llSrc, "ff02::fb", 255, nil, 17, make([]byte, 16)),
+		"IPv6 PIM hello":  raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHello()),
+		"IPv4 MRD advert": rawIPv4("10.0.0.1", "224.0.0.106", 1, ipProtoIGMP, mrd(TypeMRDAdvert, 20, 125, 2), true),
+		"IPv6 MRD advert": raw6(llSrc, "ff02::6a", 1, []ext6{hbh(hbhRA...)}, ipProtoICMPv6, mrd(TypeMRDAdvert6, 20, 125, 2)),
+		"IPv4 PIM hello":  rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHello(), true),
+		"IPv4 PIM hello with options": rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, pimHelloWith(
+			pimOpt(1, 0, 105), pimOpt(20, 0x3f, 0x0e, 0xf4, 0xcd), pimOpt(19, 0, 0, 0, 1), pimOpt(21, 1, 0, 0, 0)), true),
+		"IPv6 PIM goodbye with options": raw6(llSrc, "ff02::d", 1, nil, ipProtoPIM, pimHelloWith(
+			pimOpt(20, 1, 2, 3, 4), pimOpt(1, 0, 0), pimOpt(24, make([]byte, 18)...))),
+		"refused PIM option beyond message": rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, append(pimHello(), 0, 20, 0, 8, 1), true),
+		"refused UDP over v6":               raw6(llSrc, "ff02::fb", 255, nil, 17, make([]byte, 16)),
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net/netip"
+	"sort"
 	"testing"
 	"time"
 )
@@ -25,7 +26,9 @@ func TestMLDQueryRoundTrip(t *testing.T) {
 			Message{Version: 1, Dst: AllNodes, Group: any6}},
 		{"v1 largest MaxResp 65.535s", Query{Version: 1, Src: src, MaxResp: 65535 * time.Millisecond},
 			Message{Version: 1, Dst: AllNodes, Group: any6, MaxResp: 65535 * time.Millisecond}},
-		{"v1 sub-millisecond dropped", Query{Version: 1, Src: src, MaxResp: 1500*time.Microsecond + 999},
+		{"v1 sub-millisecond rounds up", Query{Version: 1, Src: src, MaxResp: 1500*time.Microsecond + 999},
+			Message{Version: 1, Dst: AllNodes, Group: any6, MaxResp: 2 * time.Millisecond}},
+		{"v1 1ns rounds up to 1ms", Query{Version: 1, Src: src, MaxResp: 1},
 			Message{Version: 1, Dst: AllNodes, Group: any6, MaxResp: time.Millisecond}},
 		{"v1 group-specific", Query{Version: 1, Src: src, Group: addr("ff05::1:3"), MaxResp: time.Second},
 			Message{Version: 1, Dst: addr("ff05::1:3"), Group: addr("ff05::1:3"), MaxResp: time.Second}},
@@ -35,8 +38,12 @@ func TestMLDQueryRoundTrip(t *testing.T) {
 			Message{Version: 2, Dst: AllNodes, Group: any6, MaxResp: 32767 * time.Millisecond, QRV: 2}},
 		{"v2 MRC 32768 ms first float", Query{Version: 2, Src: src, MaxResp: 32768 * time.Millisecond, QRV: 2},
 			Message{Version: 2, Dst: AllNodes, Group: any6, MaxResp: 32768 * time.Millisecond, QRV: 2}},
-		{"v2 float rounds down", Query{Version: 2, Src: src, MaxResp: 32775 * time.Millisecond, QRV: 2},
-			Message{Version: 2, Dst: AllNodes, Group: any6, MaxResp: 32768 * time.Millisecond, QRV: 2}},
+		{"v2 float rounds up", Query{Version: 2, Src: src, MaxResp: 32775 * time.Millisecond, QRV: 2},
+			Message{Version: 2, Dst: AllNodes, Group: any6, MaxResp: 32776 * time.Millisecond, QRV: 2}},
+		{"v2 QQI 300s advertised as 304s", Query{Version: 2, Src: src, MaxResp: 10 * time.Second, QRV: 2, QueryInterval: 300 * time.Second},
+			Message{Version: 2, Dst: AllNodes, Group: any6, MaxResp: 10 * time.Second, QRV: 2, QueryInterval: 304 * time.Second}},
+		{"v2 sub-millisecond MRC rounds up", Query{Version: 2, Src: src, MaxResp: 10*time.Second + time.Microsecond, QRV: 2},
+			Message{Version: 2, Dst: AllNodes, Group: any6, MaxResp: 10001 * time.Millisecond, QRV: 2}},
 		{"v2 largest codes", Query{Version: 2, Src: src, MaxResp: MaxMLDMaxResp, QueryInterval: MaxCode(QueryIntervalUnit)},
 			Message{Version: 2, Dst: AllNodes, Group: any6, MaxResp: 8387584 * time.Millisecond, QueryInterval: 31744 * time.Second}},
 		{"v2 QRV above 7 sent as 0", Query{Version: 2, Src: src, MaxResp: time.Second, QRV: 8},
@@ -168,6 +175,7 @@ func TestMLDEncoderRefusesBadInput(t *testing.T) {
 		"IPv4-mapped group":        {Version: 2, Src: src, Group: addr("::ffff:239.1.1.1"), MaxResp: time.Second},
 		"v1 MaxResp negative":      {Version: 1, Src: src, MaxResp: -time.Millisecond},
 		"v1 MaxResp 65.536s":       {Version: 1, Src: src, MaxResp: 65536 * time.Millisecond},
+		"v1 MaxResp just over":     {Version: 1, Src: src, MaxResp: MaxRespMLDv1 + 1},
 		"v1 with sources":          {Version: 1, Src: src, Group: g, Sources: addrs("2001:db8::1")},
 		"v1 with QRV":              {Version: 1, Src: src, QRV: 2},
 		"v1 with S":                {Version: 1, Src: src, SuppressRouterSide: true},
@@ -259,11 +267,15 @@ func TestMLDCodes(t *testing.T) {
 		{10000, 0x2710, 10000},
 		{32767, 0x7fff, 32767},
 		{32768, 0x8000, 32768}, // first float: exp 0, mant 0
-		{32775, 0x8000, 32768}, // not representable: rounded down
+		{32769, 0x8001, 32776}, // not representable: rounded up
+		{32775, 0x8001, 32776},
 		{32776, 0x8001, 32776},
-		{65535, 0x8fff, 65528},
+		{65528, 0x8fff, 65528},
+		{65529, 0x9000, 65536}, // rounding up carries into the exponent
+		{65535, 0x9000, 65536},
 		{65536, 0x9000, 65536}, // exp 1
 		{4194304, 0xf000, 4194304},
+		{8386561, 0xffff, 8387584},
 		{8387584, 0xffff, 8387584}, // largest
 		{8387585, 0xffff, 8387584}, // saturates
 		{1 << 40, 0xffff, 8387584},
@@ -276,20 +288,46 @@ func TestMLDCodes(t *testing.T) {
 		if got := DecodeMLDCode(tt.code); got != time.Duration(tt.back)*time.Millisecond {
 			t.Errorf("DecodeMLDCode(%#04x) = %v, want %v", tt.code, got, time.Duration(tt.back)*time.Millisecond)
 		}
+		if got := AdvertisedMLDCode(d); got != time.Duration(tt.back)*time.Millisecond {
+			t.Errorf("AdvertisedMLDCode(%v) = %v, want %v", d, got, time.Duration(tt.back)*time.Millisecond)
+		}
 	}
-	// Every code survives decode -> encode; encoding never rounds up.
+	// Every code survives decode -> encode.
+	values := make([]time.Duration, 0, 0x10000) // every decodable value, ascending
 	for c := 0; c <= 0xffff; c++ {
+		values = append(values, DecodeMLDCode(uint16(c)))
 		if got := EncodeMLDCode(DecodeMLDCode(uint16(c))); got != uint16(c) {
 			t.Fatalf("code %#04x -> %v -> %#04x", c, DecodeMLDCode(uint16(c)), got)
 		}
 	}
-	for v := time.Duration(0); v <= 9_000_000; v += 7 {
-		if back := DecodeMLDCode(EncodeMLDCode(v * time.Millisecond)); back > v*time.Millisecond {
-			t.Fatalf("%v rounds up to %v", v*time.Millisecond, back)
+	// Below saturation, what is advertised is the smallest value at or
+	// above the delay asked, sub-millisecond remainders included.
+	for v := time.Duration(0); v <= 8387584; v += 7 {
+		for _, d := range []time.Duration{v * time.Millisecond, v*time.Millisecond - time.Nanosecond} {
+			if d < 0 {
+				continue
+			}
+			want := values[sort.Search(len(values), func(i int) bool { return values[i] >= d })]
+			if got := AdvertisedMLDCode(d); got != want {
+				t.Fatalf("AdvertisedMLDCode(%v) = %v, want %v", d, got, want)
+			}
 		}
 	}
-	if EncodeMLDCode(-time.Second) != 0 || EncodeMLDCode(time.Microsecond) != 0 {
-		t.Error("negative and sub-millisecond durations should encode as 0")
+	for _, tt := range []struct{ d, want time.Duration }{
+		{time.Microsecond, time.Millisecond},
+		{10*time.Second + time.Nanosecond, 10001 * time.Millisecond},
+		{125 * time.Second, 125008 * time.Millisecond}, // (7812.5 rounded up to 7813) << 4 ms
+		{1<<63 - 1, MaxMLDMaxResp},
+		{0, 0},
+		{-time.Second, 0},
+		{-1 << 63, 0},
+	} {
+		if got := AdvertisedMLDCode(tt.d); got != tt.want {
+			t.Errorf("AdvertisedMLDCode(%v) = %v, want %v", tt.d, got, tt.want)
+		}
+	}
+	if EncodeMLDCode(-time.Second) != 0 || EncodeMLDCode(0) != 0 {
+		t.Error("zero and negative durations should encode as 0")
 	}
 	if MaxMLDMaxResp != DecodeMLDCode(0xffff) {
 		t.Errorf("MaxMLDMaxResp %v, DecodeMLDCode(0xffff) %v", MaxMLDMaxResp, DecodeMLDCode(0xffff))

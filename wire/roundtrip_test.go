@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net/netip"
 	"reflect"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,6 +32,10 @@ func TestQueryRoundTrip(t *testing.T) {
 			Message{Version: 2, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 25500 * time.Millisecond}},
 		{"v2 min 100ms", Query{Version: 2, Src: src, MaxResp: 100 * time.Millisecond},
 			Message{Version: 2, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 100 * time.Millisecond}},
+		{"v2 50ms rounds up to a tenth", Query{Version: 2, Src: src, MaxResp: 50 * time.Millisecond},
+			Message{Version: 2, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 100 * time.Millisecond}},
+		{"v2 10.05s rounds up to 10.1s", Query{Version: 2, Src: src, MaxResp: 10050 * time.Millisecond},
+			Message{Version: 2, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 10100 * time.Millisecond}},
 		{"v2 from 0.0.0.0", Query{Version: 2, Src: netip.IPv4Unspecified(), MaxResp: time.Second},
 			Message{Version: 2, Src: netip.IPv4Unspecified(), Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: time.Second}},
 		{"v3 general", Query{Version: 3, Src: src, MaxResp: 10 * time.Second, QRV: 2, QueryInterval: 125 * time.Second},
@@ -40,8 +46,12 @@ func TestQueryRoundTrip(t *testing.T) {
 			Message{Version: 3, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 12700 * time.Millisecond, QueryInterval: 127 * time.Second}},
 		{"v3 MRC 128 first float", Query{Version: 3, Src: src, MaxResp: 12800 * time.Millisecond, QueryInterval: 128 * time.Second},
 			Message{Version: 3, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 12800 * time.Millisecond, QueryInterval: 128 * time.Second}},
-		{"v3 float rounds down", Query{Version: 3, Src: src, MaxResp: 13500 * time.Millisecond, QueryInterval: 135 * time.Second},
-			Message{Version: 3, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 12800 * time.Millisecond, QueryInterval: 128 * time.Second}},
+		{"v3 float rounds up", Query{Version: 3, Src: src, MaxResp: 13500 * time.Millisecond, QueryInterval: 135 * time.Second},
+			Message{Version: 3, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 13600 * time.Millisecond, QueryInterval: 136 * time.Second}},
+		{"v3 QQI 300s advertised as 304s", Query{Version: 3, Src: src, MaxResp: 10 * time.Second, QRV: 2, QueryInterval: 300 * time.Second},
+			Message{Version: 3, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 10 * time.Second, QRV: 2, QueryInterval: 304 * time.Second}},
+		{"v3 linear MRC rounds up 10.05s to 10.1s", Query{Version: 3, Src: src, MaxResp: 10050 * time.Millisecond, QueryInterval: 125*time.Second + time.Millisecond},
+			Message{Version: 3, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 10100 * time.Millisecond, QueryInterval: 126 * time.Second}},
 		{"v3 largest codes", Query{Version: 3, Src: src, MaxResp: MaxCode(MaxRespUnit), QueryInterval: MaxCode(QueryIntervalUnit)},
 			Message{Version: 3, Dst: AllSystems, Group: netip.IPv4Unspecified(), MaxResp: 3174400 * time.Millisecond, QueryInterval: 31744 * time.Second}},
 		{"v3 QRV above 7 sent as 0", Query{Version: 3, Src: src, MaxResp: time.Second, QRV: 9},
@@ -164,8 +174,9 @@ func TestEncoderRefusesBadInput(t *testing.T) {
 		"unicast group":           {Version: 2, Src: src, Group: addr("10.1.1.1"), MaxResp: time.Second},
 		"v1 group-specific":       {Version: 1, Src: src, Group: g},
 		"v2 MaxResp 0":            {Version: 2, Src: src},
-		"v2 MaxResp 50ms":         {Version: 2, Src: src, MaxResp: 50 * time.Millisecond},
+		"v2 MaxResp negative":     {Version: 2, Src: src, MaxResp: -time.Millisecond},
 		"v2 MaxResp 25.6s":        {Version: 2, Src: src, MaxResp: 25600 * time.Millisecond},
+		"v2 MaxResp just over":    {Version: 2, Src: src, MaxResp: MaxRespV2 + 1},
 		"v2 with sources":         {Version: 2, Src: src, Group: g, MaxResp: time.Second, Sources: addrs("10.0.0.1")},
 		"v2 with QRV":             {Version: 2, Src: src, MaxResp: time.Second, QRV: 2},
 		"v3 MaxResp negative":     {Version: 3, Src: src, MaxResp: -time.Second},
@@ -220,6 +231,35 @@ func TestEncoderRefusesBadInput(t *testing.T) {
 	}
 }
 
+// TestEncoderNamesLimits: a MaxResp too long for the older versions' linear
+// fields is refused with the limit in the message.
+func TestEncoderNamesLimits(t *testing.T) {
+	for _, tt := range []struct {
+		q     Query
+		limit string
+	}{
+		{Query{Version: 2, Src: addr("192.0.2.1"), MaxResp: MaxRespV2 + time.Nanosecond}, "25.5s"},
+		{Query{Version: 1, Src: addr(llSrc), MaxResp: MaxRespMLDv1 + time.Nanosecond}, "1m5.535s"},
+	} {
+		tt.q.SrcMAC = testMAC
+		_, err := EncodeQuery(tt.q)
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), tt.limit) {
+			t.Errorf("%v max response %v: err = %v, want ErrInvalid naming %s", tt.q.Src, tt.q.MaxResp, err, tt.limit)
+		}
+	}
+	// At the limit itself, sub-unit remainders still round up to it.
+	for _, q := range []Query{
+		{Version: 2, Src: addr("192.0.2.1"), MaxResp: MaxRespV2 - time.Nanosecond},
+		{Version: 1, Src: addr(llSrc), MaxResp: MaxRespMLDv1 - time.Nanosecond},
+	} {
+		q.SrcMAC = testMAC
+		m, err := Decode(mustQuery(t, q))
+		if err != nil || m.MaxResp != q.MaxResp+time.Nanosecond {
+			t.Errorf("%v max response %v: decoded %v, %v", q.Src, q.MaxResp, m, err)
+		}
+	}
+}
+
 func TestAppendReusesBuffer(t *testing.T) {
 	buf := make([]byte, 0, 128)
 	f, err := AppendQuery(buf, Query{Version: 2, SrcMAC: testMAC, Src: addr("192.0.2.1"), MaxResp: time.Second})
@@ -251,16 +291,21 @@ func TestCodes(t *testing.T) {
 		{0, 0x00, 0},
 		{1, 0x01, 1},
 		{100, 0x64, 100},
+		{125, 0x7d, 125},
 		{127, 0x7f, 127},
 		{128, 0x80, 128}, // first float: exp 0, mant 0
-		{135, 0x80, 128}, // not representable: rounded down
+		{129, 0x81, 136}, // not representable: rounded up
+		{135, 0x81, 136},
 		{136, 0x81, 136},
 		{248, 0x8f, 248},
-		{255, 0x8f, 248},
+		{249, 0x90, 256}, // rounding up carries into the exponent
+		{255, 0x90, 256},
 		{256, 0x90, 256}, // exp 1
+		{300, 0x93, 304},
 		{3072, 0xc8, 3072},
 		{30720, 0xfe, 30720},
-		{31743, 0xfe, 30720},
+		{30721, 0xff, 31744},
+		{31743, 0xff, 31744},
 		{31744, 0xff, 31744}, // largest
 		{31745, 0xff, 31744}, // saturates
 		{1 << 30, 0xff, 31744},
@@ -274,21 +319,56 @@ func TestCodes(t *testing.T) {
 			if got := DecodeCode(tt.code, unit); got != time.Duration(tt.back)*unit {
 				t.Errorf("DecodeCode(%#02x, %v) = %v, want %v", tt.code, unit, got, time.Duration(tt.back)*unit)
 			}
+			if got := AdvertisedCode(d, unit); got != time.Duration(tt.back)*unit {
+				t.Errorf("AdvertisedCode(%v, %v) = %v, want %v", d, unit, got, time.Duration(tt.back)*unit)
+			}
 		}
 	}
 	// The fixture igmpv3-queries.pcap uses 0xfe; tcpdump shows it as 51m12s.
 	if got := DecodeCode(0xfe, MaxRespUnit); got != 51*time.Minute+12*time.Second {
 		t.Errorf("DecodeCode(0xfe) = %v, want 51m12s", got)
 	}
-	// Every code survives decode -> encode, and encoding never rounds up.
+	// Every code survives decode -> encode.
+	var values []time.Duration // every decodable value, ascending
 	for c := 0; c < 256; c++ {
+		v := DecodeCode(uint8(c), time.Second)
+		values = append(values, v)
 		if got := EncodeCode(DecodeCode(uint8(c), MaxRespUnit), MaxRespUnit); got != uint8(c) {
 			t.Errorf("code %#02x -> %v -> %#02x", c, DecodeCode(uint8(c), MaxRespUnit), got)
 		}
 	}
-	for v := time.Duration(0); v <= 40000; v++ {
-		if back := DecodeCode(EncodeCode(v*time.Second, time.Second), time.Second); back > v*time.Second {
-			t.Fatalf("%v rounds up to %v", v*time.Second, back)
+	// Below saturation, what is advertised is the smallest value at or
+	// above the duration asked, sub-unit remainders included.
+	for v := time.Duration(0); v <= 31744; v++ {
+		for _, d := range []time.Duration{v * time.Second, v*time.Second - time.Nanosecond} {
+			if d < 0 {
+				continue
+			}
+			want := values[sort.Search(len(values), func(i int) bool { return values[i] >= d })]
+			if got := AdvertisedCode(d, time.Second); got != want {
+				t.Fatalf("AdvertisedCode(%v) = %v, want %v", d, got, want)
+			}
+		}
+	}
+	for _, tt := range []struct{ d, unit, want time.Duration }{
+		{10 * time.Second, QueryIntervalUnit, 10 * time.Second},
+		{125 * time.Second, QueryIntervalUnit, 125 * time.Second},
+		{128 * time.Second, QueryIntervalUnit, 128 * time.Second},
+		{31744 * time.Second, QueryIntervalUnit, 31744 * time.Second},
+		{300 * time.Second, QueryIntervalUnit, 304 * time.Second},
+		{10050 * time.Millisecond, MaxRespUnit, 10100 * time.Millisecond},
+		{time.Nanosecond, MaxRespUnit, MaxRespUnit},
+		{time.Nanosecond, QueryIntervalUnit, time.Second},
+		{40000 * time.Second, QueryIntervalUnit, MaxCode(QueryIntervalUnit)},
+		{1<<63 - 1, MaxRespUnit, MaxCode(MaxRespUnit)},
+		{0, QueryIntervalUnit, 0},
+		{-time.Second, QueryIntervalUnit, 0},
+		{-1 << 63, MaxRespUnit, 0},
+		{time.Second, 0, 0},
+		{time.Second, -time.Second, 0},
+	} {
+		if got := AdvertisedCode(tt.d, tt.unit); got != tt.want {
+			t.Errorf("AdvertisedCode(%v, %v) = %v, want %v", tt.d, tt.unit, got, tt.want)
 		}
 	}
 	if EncodeCode(-time.Second, time.Second) != 0 || EncodeCode(time.Second, 0) != 0 {

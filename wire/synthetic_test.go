@@ -64,7 +64,7 @@ func syntheticFrames(t testing.TB) [][]byte {
 		rawIPv4("10.0.0.1", "224.0.0.106", 1, ipProtoIGMP, mrd(TypeMRDAdvert, 20, 125, 2), true),
 		rawIPv4("10.0.0.1", "224.0.0.2", 1, ipProtoIGMP, []byte{TypeMRDSolicit, 0, 0, 0}, true),
 		rawIPv4("10.0.0.1", "224.0.0.106", 1, ipProtoIGMP, []byte{TypeMRDTermination, 0, 0, 0}, true),
-		rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, append(pimHello(), 0x7f), true),
+		rawIPv4("10.0.0.1", "224.0.0.13", 1, ipProtoPIM, append(pimHello(), 0x7f), true), // option cut: refused
 		raw6("::", "ff02::1:ff00:2", 255, nil, ipProtoICMPv6, append([]byte{135, 0, 0, 0, 0, 0, 0, 0}, a6("fe80::2")...)),
 		badSum,
 		badPIM,
