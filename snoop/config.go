@@ -182,9 +182,9 @@ func (c Config) Validate() error {
 // IGMPv3's and MLDv2's float codes reach 3174.4 s and 8387.584 s, and
 // QQIC 31744 s (RFC 3376 §4.1.1, §4.1.7; RFC 3810 §5.1.3, §5.1.9).
 var (
-	maxRespIGMPv2 = 255 * wire.MaxRespUnit
+	maxRespIGMPv2 = wire.MaxRespV2
 	maxRespIGMPv3 = wire.MaxCode(wire.MaxRespUnit)
-	maxRespMLDv1  = 0xffff * wire.MLDMaxRespUnit
+	maxRespMLDv1  = wire.MaxRespMLDv1
 	maxRespMLDv2  = wire.MaxMLDMaxResp
 	maxQQI        = wire.MaxCode(wire.QueryIntervalUnit)
 )

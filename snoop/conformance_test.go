@@ -424,3 +424,120 @@ func TestGroupsShowRequestedSourcesOfExcludeMode(t *testing.T) {
 		t.Fatalf("group timer %d ms, want %v", r.ExpiresMs, gmi-20*time.Second)
 	}
 }
+
+// RFC 4286 §5.1: a snooping switch solicits MRD advertisements when a port
+// starts snooping, from each family it can speak (MLD needs a link-local
+// source); not on ports that refuse router messages.
+func TestPortUpSolicitsRouterAdvertisements(t *testing.T) {
+	solicitations := func(as []Action) (out []string) {
+		for _, a := range kinds(as, ActTransmit) {
+			m, err := wire.Decode(a.Frame)
+			if err != nil {
+				t.Fatalf("sent a frame that does not decode: %v", err)
+			}
+			if m.Kind == wire.KindOther && (m.IGMPType == wire.TypeMRDSolicit || m.IGMPType == wire.TypeMRDSolicit6) {
+				out = append(out, m.Src.String()+">"+m.Dst.String())
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	e := newEngine(t, withPort("host", PortPolicy{RefuseQueries: true}))
+	got := solicitations(e.PortUp(t0, 5, "new"))
+	if want := []string{"0.0.0.0>224.0.0.2", self6.String() + ">ff02::2"}; !slices.Equal(got, want) {
+		t.Fatalf("solicitations on port up: %v, want %v", got, want)
+	}
+	if got := solicitations(e.PortUp(t0, 6, "host")); len(got) != 0 {
+		t.Fatalf("solicitations on a port refusing router messages: %v", got)
+	}
+	// A bridge without a link-local address yet solicits MLD routers on
+	// every port once it has one.
+	e = newEngine(t, func(c *Config) { c.QuerierAddr6, c.QuerierAddr4 = netip.Addr{}, routeIP })
+	if got := solicitations(e.PortUp(t0, 5, "new")); !slices.Equal(got, []string{routeIP.String() + ">224.0.0.2"}) {
+		t.Fatalf("solicitations without a link-local address: %v", got)
+	}
+	acts := e.SetQuerierAddr6(t0, self6)
+	if got := transmitted(acts); !slices.Equal(got, []int{hostA, hostB, 5, uplink}) {
+		t.Fatalf("MLD solicitations once the link-local address came went out of %v, want every port", got)
+	}
+}
+
+// RFC 7761 §4.9.2 and §4.3.1: a PIM hello's Holdtime is how long its
+// router lasts (105 s without the option); 0 is a goodbye, taking the
+// router port away at once; 0xffff never times out.
+func TestPIMHelloHoldtime(t *testing.T) {
+	hello := func(hold time.Duration, has bool) *wire.Message {
+		return &wire.Message{Kind: wire.KindPIMHello, Proto: wire.IGMP, Src: netip.MustParseAddr("10.77.0.7"), Holdtime: hold, HasHoldtime: has}
+	}
+	routers := func(e *Engine, at time.Time) []RouterView { return e.Routers(at) }
+	for _, tc := range []struct {
+		name      string
+		hold      time.Duration
+		has       bool
+		aliveAt   time.Duration // still a router port then
+		goneAfter time.Duration // and not after (0: never checked)
+	}{
+		{"holdtime 30 s", 30 * time.Second, true, 30*time.Second - time.Millisecond, 30 * time.Second},
+		{"no holdtime option", 0, false, wire.DefaultPIMHoldtime - time.Millisecond, wire.DefaultPIMHoldtime},
+		{"holdtime forever", wire.HoldtimeForever, true, 365 * 24 * time.Hour, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t)
+			e.HandleMessage(t0, uplink, hello(tc.hold, tc.has), rawFrame)
+			run(e, t0.Add(tc.aliveAt))
+			if r := routers(e, t0.Add(tc.aliveAt)); len(r) != 1 || r[0].Via != "pim" {
+				t.Fatalf("router ports at %v: %+v", tc.aliveAt, r)
+			}
+			if tc.goneAfter > 0 {
+				run(e, t0.Add(tc.goneAfter))
+				if r := routers(e, t0.Add(tc.goneAfter)); len(r) != 0 {
+					t.Fatalf("router ports at %v: %+v, want none", tc.goneAfter, r)
+				}
+			}
+		})
+	}
+	t.Run("goodbye", func(t *testing.T) {
+		e := newEngine(t)
+		e.HandleMessage(t0, uplink, hello(105*time.Second, true), rawFrame)
+		acts := e.HandleMessage(t0.Add(time.Second), uplink, hello(0, true), rawFrame)
+		if r := routers(e, t0.Add(time.Second)); len(r) != 0 {
+			t.Fatalf("router ports after a goodbye: %+v", r)
+		}
+		if ra := kinds(acts, ActRouterPort); len(ra) != 1 || ra[0].Router || ra[0].Port != uplink {
+			t.Fatalf("router port actions %+v, want the kernel's router port withdrawn", ra)
+		}
+		if !slices.Contains(events(acts), EventRouterExpire) {
+			t.Fatalf("events %v, want router_expire", events(acts))
+		}
+	})
+	t.Run("goodbye where the querier is", func(t *testing.T) {
+		e := newEngine(t)
+		e.HandleMessage(t0, uplink, query(routeIP, netip.IPv4Unspecified(), 3), rawFrame)
+		e.HandleMessage(t0, uplink, hello(105*time.Second, true), rawFrame)
+		e.HandleMessage(t0.Add(time.Second), uplink, hello(0, true), rawFrame)
+		if r := routers(e, t0.Add(time.Second)); len(r) != 1 || r[0].Via != "query" {
+			t.Fatalf("router ports after a goodbye on the querier's port: %+v, want it kept for the querier", r)
+		}
+	})
+}
+
+// Our QQIC and Max Resp Code are rounded up to what the field carries
+// (RFC 3376 §4.1.1, §4.1.7): the advertised values are never shorter than
+// the real ones, and the engine times memberships by them, as every
+// other router and snooper that decodes our queries does.
+func TestOwnTimersAreTheAdvertisedOnes(t *testing.T) {
+	e := querierEngine(t, "10.77.0.5")
+	cfg := e.Config()
+	cfg.QueryInterval, cfg.QueryResponseInterval = 300*time.Second, 20500*time.Millisecond
+	if _, err := e.Reconfigure(t0, cfg); err != nil {
+		t.Fatal(err)
+	}
+	qs := generalQueries(t, e.Start(t0), false)
+	if len(qs) != 1 || qs[0].QueryInterval != 304*time.Second || qs[0].MaxResp != 20800*time.Millisecond {
+		t.Fatalf("general query %v, want QQIC 304 s and MRC 20.8 s (300 s and 20.5 s rounded up)", qs)
+	}
+	v := e.Queriers(t0)[0]
+	if v.QueryIntervalMs != 304000 || v.QueryResponseMs != 20800 || v.MembershipIntervalMs != 2*304000+20800 {
+		t.Fatalf("timers in force %+v, want the advertised 304 s and 20.8 s", v)
+	}
+}

@@ -88,7 +88,16 @@ func (e *Engine) SetQuerierAddr6(now time.Time, a netip.Addr) []Action {
 	if !a.Is6() || !a.IsLinkLocalUnicast() || a == e.cfg.QuerierAddr6 {
 		return e.out
 	}
+	hadNone := !e.cfg.QuerierAddr6.IsValid()
 	e.cfg.QuerierAddr6 = a
+	if hadNone {
+		// MLD routers could not be asked before: ask them now.
+		for i, p := range e.ports {
+			if p.up {
+				e.solicitFrom(i, p, a)
+			}
+		}
+	}
 	if f := e.family(famKey{IPv6: true}); e.cfg.Querier && !f.ownActive && !f.other.addr.IsValid() {
 		f.startupLeft = e.cfg.startupQueryCount()
 		e.becomeQuerier(now, f)
@@ -126,6 +135,7 @@ func (e *Engine) PortUp(now time.Time, ifindex int, name string) []Action {
 	p.name, p.up, p.policy = name, true, e.cfg.Policy(name)
 	e.portsChanged()
 	e.applyPolicy(now, ifindex, p)
+	e.solicit(ifindex, p)
 	return e.out
 }
 

@@ -72,8 +72,21 @@ func (e *Engine) familyOf(k fdb.Key) *family {
 	return e.family(famKey{VLAN: k.VLAN, IPv6: k.Group.Is6()})
 }
 
+// resetTimers puts f back on the configured timers, as our queries
+// advertise them: a v3 query's codes round some values up (QQIC 300 s is
+// 304 s), and the other routers and snoopers time memberships by what
+// they decode, so ours must too.
 func (e *Engine) resetTimers(f *family) {
 	f.robustness, f.qi, f.qri = e.cfg.Robustness, e.cfg.QueryInterval, e.cfg.QueryResponseInterval
+	if e.configuredGeneration(f) < 3 {
+		return // no QQIC; the response time is exact in tenths or milliseconds
+	}
+	f.qi = wire.AdvertisedCode(f.qi, wire.QueryIntervalUnit)
+	if f.key.IPv6 {
+		f.qri = wire.AdvertisedMLDCode(f.qri)
+	} else {
+		f.qri = wire.AdvertisedCode(f.qri, wire.MaxRespUnit)
+	}
 }
 
 // BridgeMembershipInterval is what the bridge's mcast_membership_interval

@@ -16,7 +16,20 @@ func (e *Engine) handleRouterMessage(now time.Time, ifindex int, m *wire.Message
 	f := e.family(famKey{VLAN: m.VLAN, IPv6: k.IPv6})
 	switch m.Kind {
 	case wire.KindPIMHello:
-		e.setRouter(now, k, now.Add(f.oqpi()), "pim", m.Src)
+		// The hello's Holdtime is how long the neighbour lasts (RFC 7761
+		// §4.9.2, 105 s without the option); 0 is a goodbye (§4.3.1).
+		hold := wire.DefaultPIMHoldtime
+		if m.HasHoldtime {
+			hold = m.Holdtime
+		}
+		switch {
+		case hold == 0:
+			e.withdrawRouter(now, f, k, m.Src, "pim goodbye")
+		case hold > maxPIMHoldtime: // 0xffff: never times out
+			e.setRouter(now, k, forever, "pim", m.Src)
+		default:
+			e.setRouter(now, k, now.Add(hold), "pim", m.Src)
+		}
 	case wire.KindMRDAdvert:
 		// Three advertisements may be lost before the router is (RFC 4286
 		// §4: the advertisement interval bounds the gap between them).
@@ -26,14 +39,60 @@ func (e *Engine) handleRouterMessage(now time.Time, ifindex int, m *wire.Message
 		}
 		e.setRouter(now, k, now.Add(ttl), "mrd", m.Src)
 	case wire.KindMRDTermination:
-		if r := e.table.Router(k); r != nil && !r.Static() {
-			e.table.RemoveRouter(k)
-			e.event(Event{Kind: EventRouterExpire, Port: ifindex, Addr: m.Src, Detail: "mrd termination"})
-			e.routerGone(ifindex)
-		}
+		e.withdrawRouter(now, f, k, m.Src, "mrd termination")
 	}
 }
 
+// maxPIMHoldtime is the longest finite PIM Holdtime, 0xfffe s; 0xffff
+// means forever (RFC 7761 §4.9.2).
+const maxPIMHoldtime = 0xfffe * time.Second
+
+// withdrawRouter ends a router port at its router's word (a PIM goodbye,
+// an MRD termination), unless it is static or the querier is heard there:
+// that one still needs the reports.
+func (e *Engine) withdrawRouter(now time.Time, f *family, k fdb.RouterKey, addr netip.Addr, why string) {
+	r := e.table.Router(k)
+	if r == nil || r.Static() {
+		return
+	}
+	if o := f.other; o.addr.IsValid() && o.port == k.Port && o.expires.After(now) {
+		r.Via, r.Expires = "query", o.expires
+		e.timers.add(routerWake(e.table.TimeOf(o.expires), k))
+		return
+	}
+	e.table.RemoveRouter(k)
+	e.event(Event{Kind: EventRouterExpire, Port: k.Port, Addr: addr, Detail: why})
+	e.routerGone(k.Port)
+}
+
+// solicit asks the routers behind a port to announce themselves with MRD
+// advertisements (RFC 4286 §5.1: when an interface starts snooping), so
+// router ports are known before their next advertisement. Not on ports
+// that refuse router messages: the answers would be refused.
+func (e *Engine) solicit(ifindex int, p *port) {
+	src4 := e.cfg.QuerierAddr4
+	if !src4.IsValid() {
+		src4 = netip.IPv4Unspecified()
+	}
+	e.solicitFrom(ifindex, p, src4)
+	// Without a link-local address yet, SetQuerierAddr6 solicits later.
+	if e.cfg.QuerierAddr6.IsValid() {
+		e.solicitFrom(ifindex, p, e.cfg.QuerierAddr6)
+	}
+}
+
+// solicitFrom sends one MRD solicitation from src out of a port.
+func (e *Engine) solicitFrom(ifindex int, p *port, src netip.Addr) {
+	if p.policy.RefuseQueries {
+		return
+	}
+	frame, err := wire.EncodeSolicitation(wire.Solicitation{SrcMAC: e.cfg.QuerySourceMAC, Src: src})
+	if err != nil {
+		e.event(Event{Kind: EventQueryFailed, Port: ifindex, Addr: src, Detail: "MRD solicitation: " + err.Error()})
+		return
+	}
+	e.emit(Action{Kind: ActTransmit, Port: ifindex, Frame: frame})
+}
 // setRouter makes k a router port until expires (zero: static).
 func (e *Engine) setRouter(now time.Time, k fdb.RouterKey, expires time.Time, via string, addr netip.Addr) {
 	created := e.table.SetRouter(k, expires, via)

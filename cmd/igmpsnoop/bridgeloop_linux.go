@@ -738,7 +738,7 @@ func (d *bridgeLoop) logEvent(ev snoop.Event) {
 		// are counted, streamed (`igmpsnoop events`) and shown; the log
 		// gets them at debug level.
 		level = zap.DebugLevel
-	case snoop.EventQuerierLost, snoop.EventQueryFailed:
+	case snoop.EventQuerierLost, snoop.EventQueryFailed, snoop.EventQueryClamped:
 		level = zap.WarnLevel
 	}
 	if ce := d.log.Check(level, "snooping event"); ce != nil {

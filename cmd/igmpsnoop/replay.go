@@ -66,7 +66,7 @@ JSON output (--json), one object per line:
            "not_snooped":REASON (only with -v); "actions":[...]}
   timer:  {"timer":true, "after_frame":N, "time_ms":T, "time":RFC3339,
            "actions":[...]}
-  action: {"action": install|remove|relay|flood|query|transmit|event|router_port,
+  action: {"action": install|remove|relay|flood|query|solicit|transmit|event|router_port,
            "text": the text line, and where they apply "port", "vlan",
            "group", "mode", "sources", "event", "addr", "detail", "router"}
   last:   {"summary":{"file", "format", "frames", "snooped", "refused":{REASON:N},
@@ -561,7 +561,11 @@ func (r *replayer) describeTransmit(a *snoop.Action, port string, in []byte) act
 		}
 		return actionRecord{Action: verb, Port: port, Text: verb + " to " + port}
 	}
-	if err := r.qdec.Decode(a.Frame, &r.qmsg); err != nil || r.qmsg.Kind != wire.KindQuery {
+	err := r.qdec.Decode(a.Frame, &r.qmsg)
+	switch {
+	case err == nil && r.qmsg.Kind == wire.KindOther && (r.qmsg.IGMPType == wire.TypeMRDSolicit || r.qmsg.IGMPType == wire.TypeMRDSolicit6):
+		return actionRecord{Action: "solicit", Port: port, Text: fmt.Sprintf("MRD solicitation out of %s (%s from %v)", port, r.qmsg.Proto, r.qmsg.Src)}
+	case err != nil || r.qmsg.Kind != wire.KindQuery:
 		return actionRecord{Action: "transmit", Port: port, Text: fmt.Sprintf("transmit %d bytes out of %s", len(a.Frame), port)}
 	}
 	q := &r.qmsg
