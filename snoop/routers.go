@@ -93,6 +93,7 @@ func (e *Engine) solicitFrom(ifindex int, p *port, src netip.Addr) {
 	}
 	e.emit(Action{Kind: ActTransmit, Port: ifindex, Frame: frame})
 }
+
 // setRouter makes k a router port until expires (zero: static).
 func (e *Engine) setRouter(now time.Time, k fdb.RouterKey, expires time.Time, via string, addr netip.Addr) {
 	created := e.table.SetRouter(k, expires, via)
