@@ -43,16 +43,18 @@ func captures(t *testing.T, l *Lab, namespaces ...string) map[string]*Capture {
 	return caps
 }
 
-// TestSSMSourceFiltering: an SSM receiver (IP_ADD_SOURCE_MEMBERSHIP) gets
-// traffic from its source and not from another source to the same group,
-// while an any-source member gets both (RFC 4541 D7).
+// TestSSMSourceFiltering: a source-specific receiver (IP_ADD_SOURCE_MEMBERSHIP)
+// gets traffic from its source and not from another source to the same
+// group, while an any-source member gets both (RFC 4541 D7). The group is
+// outside the SSM range, where any-source joins are refused
+// (TestSSMRangeRefusesExcludeJoins).
 func TestSSMSourceFiltering(t *testing.T) {
 	needRoot(t)
 	l := newLab(t, Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h1.Name, h2.Name, h3.Name)
 	d := startDaemon(t, l, fastTimers...)
-	g := netip.MustParseAddr("232.1.1.1")
+	g := netip.MustParseAddr("239.77.1.1")
 
 	ssm, err := l.JoinSource(h1, g, Sender1)
 	if err != nil {
