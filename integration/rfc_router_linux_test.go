@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"slices"
@@ -14,8 +13,6 @@ import (
 	"time"
 
 	"github.com/mdlayher/packet"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 
 	"github.com/igmpsnoop/igmpsnoop/bridge"
@@ -272,7 +269,7 @@ func rrSSMDefaultRanges(t *testing.T) {
 	if n := st.Stats[0].Ports[h2.Port].Ignored[rrSSMIgnored]; n != 0 {
 		t.Errorf("show stats --json: %s ignored[%s] = %d for an INCLUDE join, want 0", h2.Port, rrSSMIgnored, n)
 	}
-	if v, ok := rrMetric(t, l, "igmpsnoop_messages_ignored_total", map[string]string{"bridge": l.Bridge, "reason": rrSSMIgnored}); !ok || v != float64(want) {
+	if v, ok := scrapeMetrics(t, l)("igmpsnoop_messages_ignored_total", map[string]string{"bridge": l.Bridge, "reason": rrSSMIgnored}); !ok || v != float64(want) {
 		t.Errorf("igmpsnoop_messages_ignored_total{reason=%q} = %v (present %v), want %d", rrSSMIgnored, v, ok, want)
 	}
 	if out, err := d.ShowCLI("config"); err != nil || !strings.Contains(out, "232.0.0.0/8") {
@@ -638,57 +635,6 @@ func rrLinkLocal(t *testing.T, h Host) netip.Addr {
 		t.Fatalf("%s's eth0 has no link-local address: %s", h.Name, seen)
 	}
 	return ll
-}
-
-// rrMetric scrapes the daemon's metrics (at 127.0.0.1:9477 in the switch
-// namespace) and returns the value of the series of name with labels.
-func rrMetric(t *testing.T, l *Lab, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	var body string
-	err := InNetns(l.Switch, func() error {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:9477", 3*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-		b, err := io.ReadAll(c)
-		body = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	_, text, ok := strings.Cut(body, "\r\n\r\n")
-	if !ok || !strings.HasPrefix(body, "HTTP/1.0 200") {
-		t.Fatalf("scrape: %.200s", body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
-	mf, ok := families[name]
-	if !ok {
-		return 0, false
-	}
-	for _, m := range mf.GetMetric() {
-		have := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			have[lp.GetName()] = lp.GetValue()
-		}
-		if !hasLabels(have, labels) {
-			continue
-		}
-		if m.Counter != nil {
-			return m.Counter.GetValue(), true
-		}
-		if m.Gauge != nil {
-			return m.Gauge.GetValue(), true
-		}
-	}
-	return 0, false
 }
 
 // rrWait polls cond every 50 ms until it holds or deadline passes (and at
