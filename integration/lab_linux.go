@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -382,22 +383,31 @@ func (l *Lab) SendFrom(src, group netip.Addr, count int, gap time.Duration) erro
 	})
 }
 
-// Capture counts the multicast UDP frames arriving on eth0 of a namespace,
-// by destination group: what the wire delivered, whether or not a socket
-// wanted it.
-type Capture struct {
-	conn *packet.Conn
-	mu   sync.Mutex
-	n    map[flow]int
-	igmp map[netip.Addr]int // IGMP frames by IP source
-	done chan struct{}
+// Frame is a frame a Sniffer read, with the time it was read.
+type Frame struct {
+	At   time.Time
+	Data []byte // the Ethernet frame, cut to the first 4096 bytes
 }
 
-type flow struct{ src, group netip.Addr }
+// MaxSniffed bounds the frames a Sniffer keeps: it keeps the first
+// MaxSniffed after its start or latest Reset and counts the rest as
+// dropped.
+const MaxSniffed = 20000
 
-// Capture starts counting on eth0 of namespace ns.
-func (l *Lab) Capture(ns string) (*Capture, error) {
-	var c *Capture
+// Sniffer records the frames seen on eth0 of a namespace, in and out, each
+// with the time it was read: what the wire carried, whether or not a socket
+// wanted it. Its methods may be called while it records.
+type Sniffer struct {
+	conn    *packet.Conn
+	mu      sync.Mutex
+	frames  []Frame
+	dropped int
+	done    chan struct{}
+}
+
+// Sniff starts recording on eth0 of namespace ns; Close stops it.
+func (l *Lab) Sniff(ns string) (*Sniffer, error) {
+	var s *Sniffer
 	err := InNetns(ns, func() error {
 		ifi, err := net.InterfaceByName("eth0")
 		if err != nil {
@@ -407,48 +417,121 @@ func (l *Lab) Capture(ns string) (*Capture, error) {
 		if err != nil {
 			return err
 		}
-		c = &Capture{conn: conn, n: make(map[flow]int), igmp: make(map[netip.Addr]int), done: make(chan struct{})}
+		s = &Sniffer{conn: conn, done: make(chan struct{})}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("capture in %s: %w", ns, err)
+		return nil, fmt.Errorf("sniff in %s: %w", ns, err)
 	}
-	go c.read()
-	return c, nil
+	go s.read()
+	return s, nil
 }
 
-func (c *Capture) read() {
-	defer close(c.done)
-	buf := make([]byte, 2048)
+func (s *Sniffer) read() {
+	defer close(s.done)
+	buf := make([]byte, 4096)
 	for {
-		n, _, err := c.conn.ReadFrom(buf)
+		n, _, err := s.conn.ReadFrom(buf)
 		if err != nil {
 			return
 		}
-		f := buf[:n]
-		c.mu.Lock()
-		switch {
-		// IPv4: UDP (17) to a multicast group, or IGMP (2).
-		case len(f) >= 34 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 17 && f[30]&0xf0 == 0xe0:
-			c.n[flow{netip.AddrFrom4([4]byte(f[26:30])), netip.AddrFrom4([4]byte(f[30:34]))}]++
-		case len(f) >= 34 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 2:
-			c.igmp[netip.AddrFrom4([4]byte(f[26:30]))]++
-		// IPv6: UDP straight after the header, to a multicast group.
-		case len(f) >= 54 && f[12] == 0x86 && f[13] == 0xdd && f[20] == 17 && f[38] == 0xff:
-			c.n[flow{netip.AddrFrom16([16]byte(f[22:38])), netip.AddrFrom16([16]byte(f[38:54]))}]++
+		at := time.Now()
+		s.mu.Lock()
+		if len(s.frames) < MaxSniffed {
+			s.frames = append(s.frames, Frame{At: at, Data: slices.Clone(buf[:n])})
+		} else {
+			s.dropped++
 		}
-		c.mu.Unlock()
+		s.mu.Unlock()
 	}
+}
+
+// Frames returns the frames recorded so far, oldest first. The slice is
+// the caller's to read; the Sniffer goes on recording past its end.
+func (s *Sniffer) Frames() []Frame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.frames[:len(s.frames):len(s.frames)]
+}
+
+// First returns the first frame recorded after since that match accepts.
+func (s *Sniffer) First(since time.Time, match func([]byte) bool) (Frame, bool) {
+	for _, f := range s.Frames() {
+		if f.At.After(since) && match(f.Data) {
+			return f, true
+		}
+	}
+	return Frame{}, false
+}
+
+// Dropped returns how many frames arrived, since the start or the latest
+// Reset, after MaxSniffed had been recorded.
+func (s *Sniffer) Dropped() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// Reset forgets the frames recorded so far; slices Frames returned before
+// stay as they were.
+func (s *Sniffer) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frames, s.dropped = nil, 0
+}
+
+// Close stops recording and returns once the reader has stopped; the
+// frames recorded stay readable.
+func (s *Sniffer) Close() error {
+	err := s.conn.Close()
+	<-s.done
+	return err
+}
+
+// Capture counts, over the frames its Sniffer recorded on eth0 of a
+// namespace, the multicast UDP frames by flow and the IGMP frames by
+// source. Reset and Close are the Sniffer's.
+type Capture struct {
+	*Sniffer
+}
+
+type flow struct{ src, group netip.Addr }
+
+// Capture starts counting on eth0 of namespace ns.
+func (l *Lab) Capture(ns string) (*Capture, error) {
+	s, err := l.Sniff(ns)
+	if err != nil {
+		return nil, err
+	}
+	return &Capture{s}, nil
+}
+
+// udpFlow returns the flow of a multicast UDP frame: IPv4, or IPv6 with
+// UDP straight after the header.
+func udpFlow(f []byte) (flow, bool) {
+	switch {
+	case len(f) >= 34 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 17 && f[30]&0xf0 == 0xe0:
+		return flow{netip.AddrFrom4([4]byte(f[26:30])), netip.AddrFrom4([4]byte(f[30:34]))}, true
+	case len(f) >= 54 && f[12] == 0x86 && f[13] == 0xdd && f[20] == 17 && f[38] == 0xff:
+		return flow{netip.AddrFrom16([16]byte(f[22:38])), netip.AddrFrom16([16]byte(f[38:54]))}, true
+	}
+	return flow{}, false
+}
+
+// igmpSource returns the IP source of an IGMP frame.
+func igmpSource(f []byte) (netip.Addr, bool) {
+	if len(f) >= 34 && f[12] == 0x08 && f[13] == 0x00 && f[23] == 2 {
+		return netip.AddrFrom4([4]byte(f[26:30])), true
+	}
+	return netip.Addr{}, false
 }
 
 // Count returns how many frames to group arrived so far, from any source.
 func (c *Capture) Count(group netip.Addr) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	n := 0
-	for f, k := range c.n {
-		if f.group == group {
-			n += k
+	for _, f := range c.Frames() {
+		if fl, ok := udpFlow(f.Data); ok && fl.group == group {
+			n++
 		}
 	}
 	return n
@@ -456,31 +539,24 @@ func (c *Capture) Count(group netip.Addr) int {
 
 // CountFrom returns how many frames from src to group arrived so far.
 func (c *Capture) CountFrom(src, group netip.Addr) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[flow{src, group}]
+	n := 0
+	for _, f := range c.Frames() {
+		if fl, ok := udpFlow(f.Data); ok && fl == (flow{src, group}) {
+			n++
+		}
+	}
+	return n
 }
 
 // IGMPFrom returns how many IGMP frames from IP source src arrived so far.
 func (c *Capture) IGMPFrom(src netip.Addr) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.igmp[src]
-}
-
-// Reset forgets the counts.
-func (c *Capture) Reset() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	clear(c.n)
-	clear(c.igmp)
-}
-
-// Close stops counting.
-func (c *Capture) Close() error {
-	err := c.conn.Close()
-	<-c.done
-	return err
+	n := 0
+	for _, f := range c.Frames() {
+		if a, ok := igmpSource(f.Data); ok && a == src {
+			n++
+		}
+	}
+	return n
 }
 
 // Unicast sends one UDP datagram over IPv6 from one host to another's

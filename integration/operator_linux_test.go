@@ -426,56 +426,7 @@ func TestMetricsScrape(t *testing.T) {
 		_, ok, seen := member(t, d, g1, l.Hosts[0].Port)
 		return ok && querierOf(t, d, "igmp").Present, seen
 	})
-	var body string
-	err := InNetns(l.Switch, func() error {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:9477", 3*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-		b, err := io.ReadAll(c)
-		body = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, text, ok := strings.Cut(body, "\r\n\r\n")
-	if !ok || !strings.HasPrefix(body, "HTTP/1.0 200") {
-		t.Fatalf("scrape: %.200s", body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
-	value := func(name string, labels map[string]string) (float64, bool) {
-		mf, ok := families[name]
-		if !ok {
-			return 0, false
-		}
-		for _, m := range mf.GetMetric() {
-			have := map[string]string{}
-			for _, lp := range m.GetLabel() {
-				have[lp.GetName()] = lp.GetValue()
-			}
-			if !hasLabels(have, labels) {
-				continue
-			}
-			if m.Gauge != nil {
-				return m.Gauge.GetValue(), true
-			}
-			if m.Counter != nil {
-				return m.Counter.GetValue(), true
-			}
-			if m.Histogram != nil {
-				return float64(m.Histogram.GetSampleCount()), true
-			}
-		}
-		return 0, false
-	}
+	value := scrapeMetrics(t, l)
 	// show stats, read right after: the gauges must agree with it (no
 	// member comes or goes meanwhile).
 	var st struct{ Stats []snoop.Stats }
@@ -507,6 +458,64 @@ func TestMetricsScrape(t *testing.T) {
 	// A series lacking a label asked for is not a match.
 	if _, ok := value("igmpsnoop_memberships", map[string]string{"bridge": "br0", "port": "h1", "vlan": "1"}); ok {
 		t.Error("a series without a label asked for matched")
+	}
+}
+
+// scrapeMetrics scrapes the daemon's metrics, served at 127.0.0.1:9477 in
+// the switch namespace, and returns a lookup in what it scraped: the value
+// of the first series of name that has labels (of a histogram, its sample
+// count), and whether there is one.
+func scrapeMetrics(t *testing.T, l *Lab) func(name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	var body string
+	err := InNetns(l.Switch, func() error {
+		c, err := net.DialTimeout("tcp", "127.0.0.1:9477", 3*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+		b, err := io.ReadAll(c)
+		body = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("scrape: %v", err)
+	}
+	_, text, ok := strings.Cut(body, "\r\n\r\n")
+	if !ok || !strings.HasPrefix(body, "HTTP/1.0 200") {
+		t.Fatalf("scrape: %.200s", body)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatalf("metrics do not parse: %v", err)
+	}
+	return func(name string, labels map[string]string) (float64, bool) {
+		mf, ok := families[name]
+		if !ok {
+			return 0, false
+		}
+		for _, m := range mf.GetMetric() {
+			have := map[string]string{}
+			for _, lp := range m.GetLabel() {
+				have[lp.GetName()] = lp.GetValue()
+			}
+			if !hasLabels(have, labels) {
+				continue
+			}
+			if m.Gauge != nil {
+				return m.Gauge.GetValue(), true
+			}
+			if m.Counter != nil {
+				return m.Counter.GetValue(), true
+			}
+			if m.Histogram != nil {
+				return float64(m.Histogram.GetSampleCount()), true
+			}
+		}
+		return 0, false
 	}
 }
 

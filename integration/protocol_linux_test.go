@@ -29,6 +29,17 @@ func row(t *testing.T, d *Daemon, group netip.Addr, port, source string) (snoop.
 	return snoop.GroupView{}, false, fmt.Sprint(seen)
 }
 
+// sniffer starts a Sniffer on eth0 in ns, closed when the test ends.
+func sniffer(t *testing.T, l *Lab, ns string) *Sniffer {
+	t.Helper()
+	s, err := l.Sniff(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
 func captures(t *testing.T, l *Lab, namespaces ...string) map[string]*Capture {
 	t.Helper()
 	caps := map[string]*Capture{}

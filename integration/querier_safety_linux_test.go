@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/mdlayher/packet"
-	"golang.org/x/sys/unix"
 
 	"github.com/igmpsnoop/igmpsnoop/snoop"
 	"github.com/igmpsnoop/igmpsnoop/wire"
@@ -192,9 +191,10 @@ func TestMLDQueriesOfASnooperDoNotWinElections(t *testing.T) {
 	qsWaitLinkLocal(t, l, l.Router, "rbr", qsRouterLL)
 	qsWaitLinkLocal(t, l, l.Switch, "br2", netip.MustParseAddr("fe80::ff:fe00:2"))
 
-	mld := qsCaptureMLD(t, b2h1.Name)
+	mld := sniffer(t, l, b2h1.Name)
 	waitFor(t, 10*time.Second, "the router's MLD queries from its link-local reach b2h1", func() (bool, string) {
-		return mld.queries(qsRouterLL) > 0, mld.String()
+		queries := qsMLDQueries(mld)
+		return queries[qsRouterLL] > 0, fmt.Sprintf("MLD queries by source: %v", queries)
 	})
 	d0 := startDaemon(t, l, fastTimers...)
 	d2 := startDaemon(t, qsOnBridge(l, "br2"), fastTimers...)
@@ -243,7 +243,7 @@ func TestMLDQueriesOfASnooperDoNotWinElections(t *testing.T) {
 			t.Fatal(err)
 		}
 		if i == 0 {
-			mldBefore = mld.queries(qsRouterLL)
+			mldBefore = qsMLDQueries(mld)[qsRouterLL]
 			go func() {
 				defer close(sampling)
 				for j := 0; j < 200; j++ {
@@ -277,8 +277,8 @@ func TestMLDQueriesOfASnooperDoNotWinElections(t *testing.T) {
 			t.Errorf("%s's daemon: MLD querier %+v after the leaves, want the router at %v", name, q, qsRouterLL)
 		}
 	}
-	if n := mld.queries(qsRouterLL) - mldBefore; n < 2 {
-		t.Errorf("b2h1 saw %d MLD queries from the router since the first leave, want at least 2; %s", n, mld)
+	if queries := qsMLDQueries(mld); queries[qsRouterLL]-mldBefore < 2 {
+		t.Errorf("b2h1 saw %d MLD queries from the router since the first leave, want at least 2; MLD queries by source: %v", queries[qsRouterLL]-mldBefore, queries)
 	}
 }
 
@@ -358,73 +358,14 @@ func qsWaitLinkLocal(t *testing.T, l *Lab, ns, dev string, want netip.Addr) {
 	})
 }
 
-// qsMLD counts the MLD queries (ICMPv6 type 130) arriving on eth0 of a
-// namespace, by IPv6 source.
-type qsMLD struct {
-	conn *packet.Conn
-	mu   sync.Mutex
-	n    map[netip.Addr]int
-	done chan struct{}
-}
-
-func qsCaptureMLD(t *testing.T, ns string) *qsMLD {
-	t.Helper()
-	c := &qsMLD{n: make(map[netip.Addr]int), done: make(chan struct{})}
-	err := InNetns(ns, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
+// qsMLDQueries counts the MLD queries (ICMPv6 type 130) among the frames
+// s recorded, by IPv6 source.
+func qsMLDQueries(s *Sniffer) map[netip.Addr]int {
+	n := map[netip.Addr]int{}
+	for _, f := range s.Frames() {
+		if h, p := frameICMPv6(f.Data); h != nil && p[0] == 130 {
+			n[netip.AddrFrom16([16]byte(h[8:24]))]++
 		}
-		c.conn, err = packet.Listen(ifi, packet.Raw, unix.ETH_P_IPV6, nil)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("MLD capture in %s: %v", ns, err)
 	}
-	go c.read()
-	t.Cleanup(func() {
-		c.conn.Close()
-		<-c.done
-	})
-	return c
-}
-
-func (c *qsMLD) read() {
-	defer close(c.done)
-	buf := make([]byte, 2048)
-	for {
-		n, _, err := c.conn.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		f := buf[:n]
-		if len(f) < 54 || f[12] != 0x86 || f[13] != 0xdd {
-			continue
-		}
-		// Walk the extension headers (Hop-by-Hop, destination options,
-		// routing) to the ICMPv6 header, at most a few.
-		nh, off := f[20], 54
-		for i := 0; i < 4 && (nh == 0 || nh == 43 || nh == 60) && off+2 <= len(f); i++ {
-			nh, off = f[off], off+(int(f[off+1])+1)*8
-		}
-		if nh != 58 || off >= len(f) || f[off] != 130 {
-			continue
-		}
-		c.mu.Lock()
-		c.n[netip.AddrFrom16([16]byte(f[22:38]))]++
-		c.mu.Unlock()
-	}
-}
-
-// queries returns how many MLD queries from src arrived so far.
-func (c *qsMLD) queries(src netip.Addr) int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.n[src]
-}
-
-func (c *qsMLD) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return fmt.Sprintf("MLD queries by source: %v", c.n)
+	return n
 }

@@ -4,18 +4,14 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/mdlayher/packet"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	"golang.org/x/sys/unix"
 
 	"github.com/igmpsnoop/igmpsnoop/bridge"
@@ -42,15 +38,15 @@ func TestFollowsTheQueriersTimers(t *testing.T) {
 	needRoot(t)
 	l := newLab(t, Config{Hosts: 1, QueryInterval: 5 * time.Second})
 	h1 := l.Hosts[0]
-	sniff := rrSniff(t, l.Router)
+	sniff := sniffer(t, l, l.Router)
 	d := startDaemon(t, l) // default timers: no timer flags
 
 	// What the router's querier really sends (decoded as the daemon does).
 	var q *wire.Message
 	ok, _ := rrWait(time.Now().Add(12*time.Second), func() (bool, string) {
-		f, found := sniff.first(time.Time{}, func(b []byte) bool { return rrRouterQuery(l, b) != nil })
+		f, found := sniff.First(time.Time{}, func(b []byte) bool { return rrRouterQuery(l, b) != nil })
 		if found {
-			q = rrRouterQuery(l, f.b)
+			q = rrRouterQuery(l, f.Data)
 		}
 		return found, ""
 	})
@@ -272,7 +268,7 @@ func rrSSMDefaultRanges(t *testing.T) {
 	if n := st.Stats[0].Ports[h2.Port].Ignored[rrSSMIgnored]; n != 0 {
 		t.Errorf("show stats --json: %s ignored[%s] = %d for an INCLUDE join, want 0", h2.Port, rrSSMIgnored, n)
 	}
-	if v, ok := rrMetric(t, l, "igmpsnoop_messages_ignored_total", map[string]string{"bridge": l.Bridge, "reason": rrSSMIgnored}); !ok || v != float64(want) {
+	if v, ok := scrapeMetrics(t, l)("igmpsnoop_messages_ignored_total", map[string]string{"bridge": l.Bridge, "reason": rrSSMIgnored}); !ok || v != float64(want) {
 		t.Errorf("igmpsnoop_messages_ignored_total{reason=%q} = %v (present %v), want %d", rrSSMIgnored, v, ok, want)
 	}
 	if out, err := d.ShowCLI("config"); err != nil || !strings.Contains(out, "232.0.0.0/8") {
@@ -364,7 +360,7 @@ func rrMRDSolicitations(t *testing.T) {
 		out, err := l.Exec(l.Switch, "ip", "-6", "-o", "addr", "show", "dev", l.Bridge, "scope", "link")
 		return err == nil && strings.Contains(out, "fe80") && !strings.Contains(out, "tentative"), out
 	})
-	sniff := rrSniff(t, h1.Name)
+	sniff := sniffer(t, l, h1.Name)
 	d := startDaemon(t, l)
 	rrExpectSolicitations(t, sniff, time.Time{}, time.Now().Add(2*time.Second), "at daemon start")
 
@@ -390,23 +386,23 @@ func rrMRDSolicitations(t *testing.T) {
 
 // rrExpectSolicitations checks that an IGMP and an ICMPv6 MRD
 // solicitation reached the sniffer after since and by deadline.
-func rrExpectSolicitations(t *testing.T, s *rrSniffer, since, deadline time.Time, when string) {
+func rrExpectSolicitations(t *testing.T, s *Sniffer, since, deadline time.Time, when string) {
 	t.Helper()
-	var f4, f6 rrFrame
+	var f4, f6 Frame
 	var ok4, ok6 bool
 	rrWait(deadline, func() (bool, string) {
-		f4, ok4 = s.first(since, rrIsMRDSolicit4)
-		f6, ok6 = s.first(since, rrIsMRDSolicit6)
+		f4, ok4 = s.First(since, rrIsMRDSolicit4)
+		f6, ok6 = s.First(since, rrIsMRDSolicit6)
 		return ok4 && ok6, ""
 	})
 	if !ok4 {
 		t.Errorf("%s: no IGMP MRD solicitation (type 0x31 to 224.0.0.2) reached the host within 2 s", when)
-	} else if h, _ := rrIPv4(f4.b); h[8] != 1 {
+	} else if h, _ := rrIPv4(f4.Data); h[8] != 1 {
 		t.Errorf("%s: IGMP MRD solicitation with TTL %d, want 1", when, h[8])
 	}
 	if !ok6 {
 		t.Errorf("%s: no ICMPv6 MRD solicitation (type 152 to ff02::2) reached the host within 2 s", when)
-	} else if h, _ := rrICMPv6(f6.b); h[7] != 1 {
+	} else if h, _ := frameICMPv6(f6.Data); h[7] != 1 {
 		t.Errorf("%s: ICMPv6 MRD solicitation with Hop Limit %d, want 1", when, h[7])
 	}
 }
@@ -640,57 +636,6 @@ func rrLinkLocal(t *testing.T, h Host) netip.Addr {
 	return ll
 }
 
-// rrMetric scrapes the daemon's metrics (at 127.0.0.1:9477 in the switch
-// namespace) and returns the value of the series of name with labels.
-func rrMetric(t *testing.T, l *Lab, name string, labels map[string]string) (float64, bool) {
-	t.Helper()
-	var body string
-	err := InNetns(l.Switch, func() error {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:9477", 3*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-		b, err := io.ReadAll(c)
-		body = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	_, text, ok := strings.Cut(body, "\r\n\r\n")
-	if !ok || !strings.HasPrefix(body, "HTTP/1.0 200") {
-		t.Fatalf("scrape: %.200s", body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
-	mf, ok := families[name]
-	if !ok {
-		return 0, false
-	}
-	for _, m := range mf.GetMetric() {
-		have := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			have[lp.GetName()] = lp.GetValue()
-		}
-		if !hasLabels(have, labels) {
-			continue
-		}
-		if m.Counter != nil {
-			return m.Counter.GetValue(), true
-		}
-		if m.Gauge != nil {
-			return m.Gauge.GetValue(), true
-		}
-	}
-	return 0, false
-}
-
 // rrWait polls cond every 50 ms until it holds or deadline passes (and at
 // most 2000 times), and returns whether it held and what it last saw. It
 // does not fail the test: the caller says what a timeout means.
@@ -709,77 +654,6 @@ func rrWait(deadline time.Time, cond func() (bool, string)) (bool, string) {
 	return false, seen
 }
 
-// rrSniffer keeps every frame (up to rrMaxFrames) seen on eth0 of a
-// namespace, in and out, with the time it was read.
-type rrSniffer struct {
-	conn   *packet.Conn
-	mu     sync.Mutex
-	frames []rrFrame
-	done   chan struct{}
-}
-
-type rrFrame struct {
-	at time.Time
-	b  []byte
-}
-
-const rrMaxFrames = 20000
-
-// rrSniff starts a sniffer on eth0 in ns, stopped when the test ends.
-func rrSniff(t *testing.T, ns string) *rrSniffer {
-	t.Helper()
-	var s *rrSniffer
-	err := InNetns(ns, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		conn, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, nil)
-		if err != nil {
-			return err
-		}
-		s = &rrSniffer{conn: conn, done: make(chan struct{})}
-		return nil
-	})
-	if err != nil {
-		t.Fatalf("sniff in %s: %v", ns, err)
-	}
-	go s.read()
-	t.Cleanup(func() {
-		s.conn.Close()
-		<-s.done
-	})
-	return s
-}
-
-func (s *rrSniffer) read() {
-	defer close(s.done)
-	buf := make([]byte, 4096)
-	for {
-		n, _, err := s.conn.ReadFrom(buf)
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		if len(s.frames) < rrMaxFrames {
-			s.frames = append(s.frames, rrFrame{at: time.Now(), b: slices.Clone(buf[:n])})
-		}
-		s.mu.Unlock()
-	}
-}
-
-// first returns the first frame read after since that match accepts.
-func (s *rrSniffer) first(since time.Time, match func([]byte) bool) (rrFrame, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, f := range s.frames {
-		if f.at.After(since) && match(f.b) {
-			return f, true
-		}
-	}
-	return rrFrame{}, false
-}
-
 // rrIPv4 splits an untagged IPv4 frame into IP header and payload; nil if
 // it is not one.
 func rrIPv4(f []byte) (hdr, payload []byte) {
@@ -795,15 +669,16 @@ func rrIPv4(f []byte) (hdr, payload []byte) {
 	return ip[:ihl], ip[ihl:end]
 }
 
-// rrICMPv6 returns the IPv6 header and ICMPv6 message of an untagged frame,
-// past Hop-by-Hop and Destination Options headers; nil if it is not one.
-func rrICMPv6(f []byte) (hdr, icmp []byte) {
+// frameICMPv6 returns the IPv6 header and ICMPv6 message of an untagged
+// frame, past (at most four) Hop-by-Hop, Routing and Destination Options
+// headers; nil if it is not one.
+func frameICMPv6(f []byte) (hdr, icmp []byte) {
 	if len(f) < 54 || binary.BigEndian.Uint16(f[12:14]) != unix.ETH_P_IPV6 {
 		return nil, nil
 	}
 	ip := f[14:]
 	nh, off := ip[6], 40
-	for i := 0; i < 4 && (nh == 0 || nh == 60); i++ {
+	for i := 0; i < 4 && (nh == 0 || nh == 43 || nh == 60); i++ {
 		if len(ip) < off+2 {
 			return nil, nil
 		}
@@ -823,6 +698,6 @@ func rrIsMRDSolicit4(f []byte) bool {
 
 // rrIsMRDSolicit6 matches an ICMPv6 MRD solicitation (152) to ff02::2.
 func rrIsMRDSolicit6(f []byte) bool {
-	h, p := rrICMPv6(f)
+	h, p := frameICMPv6(f)
 	return h != nil && netip.AddrFrom16([16]byte(h[24:40])) == netip.MustParseAddr("ff02::2") && p[0] == 152
 }
