@@ -21,8 +21,8 @@ type FilterMode uint8
 // Filter modes. INCLUDE forwards only the listed sources; EXCLUDE forwards
 // every source except those whose timer is off.
 const (
-	Include FilterMode = iota + 1
-	Exclude
+	Include FilterMode = 1
+	Exclude FilterMode = 2
 )
 
 func (m FilterMode) String() string {
@@ -121,10 +121,16 @@ func (pg *PortGroup) edit() *rareState {
 	return pg.rare
 }
 
-// tidy frees the rare state once all of it is zero again.
+// tidy drops NextQuery once no queries are left, and frees the rare
+// state once all of it is zero again. It follows edit, so there is rare
+// state.
 func (pg *PortGroup) tidy() {
-	if r := pg.rare; r != nil && r.v1HostUntil == 0 && r.untrackedUntil == 0 && r.nextQuery == 0 &&
-		r.queriesLeft == 0 && r.sourceQueriesLeft == 0 && len(r.sourceQueries) == 0 {
+	r := pg.rare
+	if r.queriesLeft == 0 && r.sourceQueriesLeft == 0 {
+		r.nextQuery = 0
+	}
+	if r.v1HostUntil == 0 && r.untrackedUntil == 0 && r.queriesLeft == 0 && r.sourceQueriesLeft == 0 &&
+		len(r.sourceQueries) == 0 {
 		pg.rare = nil
 	}
 }
@@ -181,7 +187,7 @@ func (pg *PortGroup) SetQueriesLeft(n uint8) {
 }
 
 // NextQuery is when the next group(-and-source)-specific query is due;
-// it means nothing while no queries are left.
+// it is zero while no queries are left.
 func (pg *PortGroup) NextQuery() Time {
 	if pg.rare == nil {
 		return 0
@@ -191,14 +197,10 @@ func (pg *PortGroup) NextQuery() Time {
 
 // SetNextQuery sets NextQuery. With no queries left it is not kept.
 func (pg *PortGroup) SetNextQuery(t Time) {
-	if pg.rare == nil && pg.QueriesLeft() == 0 && pg.SourceQueriesLeft() == 0 {
-		return
+	if pg.rare != nil { // else no queries are left
+		pg.rare.nextQuery = t
+		pg.tidy()
 	}
-	pg.edit().nextQuery = t
-	if pg.rare.queriesLeft == 0 && pg.rare.sourceQueriesLeft == 0 {
-		pg.rare.nextQuery = 0
-	}
-	pg.tidy()
 }
 
 // SourceQueries lists the sources still being queried after a block or
@@ -441,7 +443,7 @@ func (t *Table) Remove(k Key, port int) bool {
 		t.groups[k] = slices.Delete(pgs, i, i+1)
 	}
 	t.n--
-	if t.ports[port]--; t.ports[port] <= 0 {
+	if t.ports[port]--; t.ports[port] == 0 {
 		delete(t.ports, port)
 	}
 	return true
@@ -451,15 +453,9 @@ func (t *Table) Remove(k Key, port int) bool {
 // returning the memberships removed in a stable order.
 func (t *Table) RemovePort(port int) []PortGroup {
 	var gone []PortGroup
-	if t.ports[port] > 0 {
-		for _, pgs := range t.groups {
-			if i, ok := find(pgs, port); ok {
-				gone = append(gone, *pgs[i])
-			}
-		}
-	}
-	for i := range gone {
-		t.Remove(gone[i].Key, port)
+	for _, k := range t.KeysOf(port) {
+		gone = append(gone, *t.Get(k, port))
+		t.Remove(k, port)
 	}
 	for k := range t.routers {
 		if k.Port == port {
@@ -578,19 +574,17 @@ func (t *Table) Routers() []Router {
 		out = append(out, *r)
 	}
 	slices.SortFunc(out, func(a, b Router) int {
-		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.VLAN, b.VLAN), cmpBool(a.IPv6, b.IPv6))
+		return cmp.Or(cmp.Compare(a.Port, b.Port), cmp.Compare(a.VLAN, b.VLAN), cmp.Compare(family(a.IPv6), family(b.IPv6)))
 	})
 	return out
 }
 
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case b:
-		return -1
+// family is the IP version a router port's key is for, to order by.
+func family(ipv6 bool) int {
+	if ipv6 {
+		return 6
 	}
-	return 1
+	return 4
 }
 
 // AppendRouterPorts appends, in port order, the router ports for a

@@ -32,12 +32,14 @@ type Clock struct {
 	originSec, originNsec int64
 }
 
-// timeBias keeps every set Time above the zero Time.
-const (
-	timeBias  = 1 << 62
-	maxOffset = math.MaxInt64 - timeBias // about 146 years
-	minOffset = 1 - timeBias
-)
+// timeBias keeps every set Time above the zero Time: a Time is its
+// offset from the origin plus timeBias, so offsets short of timeBias
+// either way (about 146 years) are kept, and further ones are clamped.
+const timeBias = 1 << 62
+
+// wallReach bounds the wall clock path's count of seconds, so that it
+// cannot overflow in nanoseconds: about 272 years, beyond timeBias.
+const wallReach = 1 << 33
 
 // NewClock returns a Clock whose Times count from origin.
 func NewClock(origin time.Time) Clock {
@@ -56,19 +58,13 @@ func (c Clock) TimeOf(t time.Time) Time {
 	} else {
 		// By the wall clock, as t.Sub(c.origin) would count, without its
 		// costly overflow check.
-		sec := t.Unix() - c.originSec
-		if sec > maxOffset/int64(time.Second) {
-			return math.MaxInt64
-		}
-		if sec < minOffset/int64(time.Second) {
-			return 1
-		}
+		sec := min(max(t.Unix()-c.originSec, -wallReach), wallReach)
 		d = sec*int64(time.Second) + int64(t.Nanosecond()) - c.originNsec
 	}
-	switch {
-	case d > maxOffset:
+	if d >= timeBias {
 		return math.MaxInt64
-	case d < minOffset:
+	}
+	if d <= -timeBias {
 		return 1
 	}
 	return Time(d + timeBias)

@@ -4,6 +4,7 @@ import (
 	"math"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 const year = 365 * 24 * time.Hour
@@ -106,4 +107,106 @@ func TestTableClock(t *testing.T) {
 	if !t1.TimeAt(t1.TimeOf(x)).Equal(x) || !t2.TimeAt(t2.TimeOf(x)).Equal(x) {
 		t.Error("a table's Times do not convert back to the instant")
 	}
+}
+
+// TestClockRangeEdges: a Time keeps every instant less than timeBias
+// (about 146 years) from the origin, to the nanosecond, and clamps the
+// ones further away to the first or the last Time, never wrapping round
+// and never giving the zero Time (Clock: "instants further away are
+// clamped"); the same by the monotonic and by the wall clock, whatever
+// the origin's nanoseconds.
+func TestClockRangeEdges(t *testing.T) {
+	const bias = time.Duration(timeBias)
+	type edge struct {
+		d    time.Duration // from the origin
+		want Time
+	}
+	later := []edge{
+		{0, timeBias},
+		{bias - 1, math.MaxInt64}, // the last instant kept, exactly
+		{bias - 1500*time.Millisecond, math.MaxInt64 - Time(1500*time.Millisecond) + 1},
+		{bias - 300*time.Millisecond, math.MaxInt64 - Time(300*time.Millisecond) + 1},
+		{bias, math.MaxInt64},
+		{bias + time.Second, math.MaxInt64},
+	}
+	earlier := []edge{
+		{-(bias - 1), 1}, // the first instant kept, exactly
+		{-(bias - 1500*time.Millisecond), Time(1500 * time.Millisecond)},
+		{-(bias - 300*time.Millisecond), Time(300 * time.Millisecond)},
+		{-bias, 1},
+		{-bias - time.Second, 1},
+	}
+	// Monotonic origins from which the instants tried keep a monotonic
+	// reading (Go keeps one between 1885 and 2157), and wall origins.
+	now := time.Now()
+	origins := []struct {
+		name           string
+		o              time.Time
+		mono           bool
+		later, earlier bool
+	}{
+		{"monotonic, 100 years ago", now.Add(-100 * year), true, true, false},
+		{"monotonic, in 80 years", now.Add(80 * year), true, false, true},
+		{"wall, .999999999", time.Date(2026, 1, 1, 0, 0, 0, 999999999, time.UTC), false, true, true},
+		{"wall, .0", time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), false, true, true},
+	}
+	for _, o := range origins {
+		c := NewClock(o.o)
+		var offsets []edge
+		if o.later {
+			offsets = append(offsets, later...)
+		}
+		if o.earlier {
+			offsets = append(offsets, earlier...)
+		}
+		for _, off := range offsets {
+			x := o.o.Add(off.d)
+			if hasMono := x.Round(0) != x; hasMono != o.mono {
+				t.Fatalf("%s: %v from the origin has a monotonic reading: %v", o.name, off.d, hasMono)
+			}
+			if got := c.TimeOf(x); got != off.want {
+				t.Errorf("%s: %v from the origin gives %d, want %d", o.name, off.d, got, off.want)
+			}
+		}
+	}
+}
+
+// TestWallClockStepMovesNoTimer: a Time made from a time.Time with a
+// monotonic reading counts by the monotonic clock, so a step of the wall
+// clock (settimeofday, an NTP step) between the origin and now moves no
+// timer (Clock).
+func TestWallClockStepMovesNoTimer(t *testing.T) {
+	origin := time.Now()
+	c := NewClock(origin)
+	at := origin.Add(10 * time.Second)
+	for _, step := range []time.Duration{-time.Hour, time.Hour} {
+		stepped := wallStepped(t, at, step)
+		if got, want := c.TimeOf(stepped), c.TimeOf(at); got != want {
+			t.Errorf("wall clock stepped by %v: the Time moved by %v", step, time.Duration(got-want))
+		}
+	}
+}
+
+// wallStepped returns the reading time.Now() gives at the instant of t
+// (which has a monotonic reading) after the wall clock was stepped by
+// step: the wall reading moves, the monotonic one does not. No API makes
+// such a reading, so it is put together as time.Time holds one: a wall
+// word and, while that word says so, the monotonic reading in ext (the
+// doc comment of time.Time in the standard library's source). It skips
+// the test if that no longer holds.
+func wallStepped(tb testing.TB, t time.Time, step time.Duration) time.Time {
+	type reading struct {
+		wall uint64
+		ext  int64
+		loc  *time.Location
+	}
+	if unsafe.Sizeof(t) != unsafe.Sizeof(reading{}) {
+		tb.Skip("time.Time is not laid out as {wall, ext, loc}: cannot step its wall clock")
+	}
+	s := t.Add(step)
+	(*reading)(unsafe.Pointer(&s)).ext = (*reading)(unsafe.Pointer(&t)).ext
+	if s.Round(0) == s || s.Sub(t) != 0 || !s.Round(0).Equal(t.Add(step).Round(0)) {
+		tb.Skip("time.Time is not laid out as {wall, ext, loc}: cannot step its wall clock")
+	}
+	return s
 }
