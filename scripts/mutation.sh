@@ -10,8 +10,9 @@
 #   ./fdb killed=81 lived=0 not_covered=0 timed_out=0 efficacy=100.00% coverage=100.00%
 #
 # efficacy is killed / (killed + lived), coverage (killed + lived) / (the
-# same + not covered). gremlins' own output, with each mutant's status and
-# place, goes to stderr. Installs gremlins v0.6.0 from the Go module proxy
+# same + not covered); timed-out mutants count in neither, so on a loaded
+# machine look at timed_out first. gremlins' own output, with each mutant's
+# status and place, and the time each package took go to stderr. Installs gremlins v0.6.0 from the Go module proxy
 # if it is missing. Not part of CI: it takes minutes.
 set -euo pipefail
 
