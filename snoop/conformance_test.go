@@ -541,3 +541,32 @@ func TestOwnTimersAreTheAdvertisedOnes(t *testing.T) {
 		t.Fatalf("timers in force %+v, want the advertised 304 s and 20.8 s", v)
 	}
 }
+
+// A router port learned from a PIM hello lasts its Holdtime, but the
+// kernel keeps a temporary router port only for the bridge's querier
+// interval (the other querier present interval): the engine renews it
+// in the kernel within every half of that, until the router expires.
+func TestDynamicRouterPortsRenewedInTheKernel(t *testing.T) {
+	e := newEngine(t, func(c *Config) {
+		c.QueryInterval, c.QueryResponseInterval = 2*time.Second, time.Second // OQPI 4.5 s
+	})
+	hello := &wire.Message{Kind: wire.KindPIMHello, Proto: wire.IGMP, Src: netip.MustParseAddr("10.77.0.7"), Holdtime: 30 * time.Second, HasHoldtime: true}
+	e.HandleMessage(t0, uplink, hello, rawFrame)
+	oqpi := e.OtherQuerierPresentInterval()
+	last := t0
+	for now := t0; now.Before(t0.Add(30 * time.Second)); now = now.Add(100 * time.Millisecond) {
+		for _, a := range kinds(e.Tick(now), ActRouterPort) {
+			if a.Port != uplink || !a.Router {
+				t.Fatalf("at %v: %+v, want a renewal of the uplink", now.Sub(t0), a)
+			}
+			last = now
+		}
+		if now.Sub(last) >= oqpi {
+			t.Fatalf("at %v: not renewed for %v, the kernel's router port has lapsed", now.Sub(t0), now.Sub(last))
+		}
+	}
+	acts := e.Tick(t0.Add(30 * time.Second))
+	if ra := kinds(acts, ActRouterPort); len(ra) != 1 || ra[0].Router {
+		t.Fatalf("at the Holdtime: %+v, want the router port withdrawn", ra)
+	}
+}

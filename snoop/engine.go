@@ -33,6 +33,9 @@ type Engine struct {
 	// routerPushed is when each dynamic router port was last pushed to
 	// the kernel with ActRouterPort.
 	routerPushed map[int]time.Time
+	// routerWakeAt is the one live wake-up of each dynamic router port;
+	// others found in the heap are stale.
+	routerWakeAt map[fdb.RouterKey]fdb.Time
 	portCounters map[int]*portCounters
 	ssm          []netip.Prefix // the SSM ranges in force
 }
@@ -55,6 +58,7 @@ func New(cfg Config) (*Engine, error) {
 		srcKeys:  make(map[srcKey]int),
 
 		routerPushed: make(map[int]time.Time),
+		routerWakeAt: make(map[fdb.RouterKey]fdb.Time),
 		portCounters: make(map[int]*portCounters),
 		ssm:          cfg.ssmRanges(),
 	}, nil

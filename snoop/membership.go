@@ -425,18 +425,21 @@ func (e *Engine) trackHost(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 // stays. Explicit host tracking is what makes this safe on shared ports.
 func (e *Engine) fastLeave(now time.Time, pg *fdb.PortGroup, groupQuery bool, sourceQuery []netip.Addr) {
 	n := e.table.TimeOf(now)
+	cut := false
 	if groupQuery && !slices.ContainsFunc(pg.Hosts, func(h fdb.Host) bool { return h.Mode == fdb.Exclude }) {
-		pg.GroupExpires = n
+		pg.GroupExpires, cut = n, true
 	}
 	for _, s := range sourceQuery {
 		if slices.ContainsFunc(pg.Hosts, func(h fdb.Host) bool { return h.Wants(s) }) {
 			continue
 		}
 		if i, ok := pg.Source(s); ok && !pg.Sources[i].Expires.IsZero() {
-			pg.Sources[i].Expires = n
+			pg.Sources[i].Expires, cut = n, true
 		}
 	}
-	pg.Leaving = true
+	// Leaving marks what a leave ends (its removal is a leave, not an
+	// expiry); a leave another tracked host outweighs ends nothing.
+	pg.Leaving = pg.Leaving || cut
 }
 
 // startQueries lowers the queried timers to the last member query time

@@ -57,10 +57,11 @@ func (e *Engine) withdrawRouter(now time.Time, f *family, k fdb.RouterKey, addr 
 	}
 	if o := f.other; o.addr.IsValid() && o.port == k.Port && o.expires.After(now) {
 		r.Via, r.Expires = "query", o.expires
-		e.timers.add(routerWake(e.table.TimeOf(o.expires), k))
+		e.scheduleRouter(now, k, r)
 		return
 	}
 	e.table.RemoveRouter(k)
+	delete(e.routerWakeAt, k)
 	e.event(Event{Kind: EventRouterExpire, Port: k.Port, Addr: addr, Detail: why})
 	e.routerGone(k.Port)
 }
@@ -111,8 +112,25 @@ func (e *Engine) setRouter(now time.Time, k fdb.RouterKey, expires time.Time, vi
 	}
 	e.event(Event{Kind: EventRouterAdd, Port: k.Port, Addr: addr, Detail: via})
 	if !expires.IsZero() {
-		e.timers.add(routerWake(e.table.TimeOf(expires), k))
+		e.scheduleRouter(now, k, e.table.Router(k))
 	}
+}
+
+// scheduleRouter sets the wake-up of a dynamic router port: its expiry, or
+// before it the renewal of its kernel state. The kernel keeps a temporary
+// router port for the bridge's querier interval only (which the daemon
+// sets to the other querier present interval), while a PIM or MRD router
+// lasts its Holdtime or three advertisement intervals, and hellos come
+// every 30 s: unrenewed, the kernel would stop forwarding to it long
+// before we forget it.
+func (e *Engine) scheduleRouter(now time.Time, k fdb.RouterKey, r *fdb.Router) {
+	at := r.Expires
+	if renew := now.Add(e.OtherQuerierPresentInterval() / 2); renew.Before(at) {
+		at = renew
+	}
+	t := e.table.TimeOf(at)
+	e.routerWakeAt[k] = t
+	e.timers.add(routerWake(t, k))
 }
 
 // routerGone withdraws a dynamic router port from the kernel once no
@@ -131,12 +149,16 @@ func (e *Engine) routerTimer(now time.Time, t timer) {
 	k := t.router()
 	r := e.table.Router(k)
 	switch {
-	case r == nil || r.Expires.IsZero():
+	case r == nil || r.Expires.IsZero() || e.routerWakeAt[k] != t.at:
+		// gone, static or rescheduled: a stale wake-up
 	case !r.Expires.After(now):
 		e.table.RemoveRouter(k)
+		delete(e.routerWakeAt, k)
 		e.event(Event{Kind: EventRouterExpire, Port: k.Port, Detail: r.Via})
 		e.routerGone(k.Port)
-	case t.at != e.table.TimeOf(r.Expires):
-		e.timers.add(routerWake(e.table.TimeOf(r.Expires), k))
+	default:
+		e.routerPushed[k.Port] = now
+		e.emit(Action{Kind: ActRouterPort, Port: k.Port, Router: true})
+		e.scheduleRouter(now, k, r)
 	}
 }

@@ -123,9 +123,12 @@ func (e *Engine) maybeCompact() {
 		pg.Wake = 0
 		e.schedule(pg)
 	}
+	clear(e.routerWakeAt)
 	for _, r := range e.table.Routers() {
 		if !r.Expires.IsZero() {
-			e.timers.add(routerWake(e.table.TimeOf(r.Expires), r.RouterKey))
+			t := e.table.TimeOf(r.Expires) // renewed from there on
+			e.routerWakeAt[r.RouterKey] = t
+			e.timers.add(routerWake(t, r.RouterKey))
 		}
 	}
 	for _, f := range e.families {
