@@ -301,9 +301,18 @@ func ipv4Section(opts GuardOptions) asm.Instructions {
 	// at all; but one from 0.0.0.0 (a snooping switch's proxy query) would
 	// make the kernel take the port for a router port (RFC 4541 2.1.1 says
 	// it must not): drop it, the daemon floods it itself.
+	// Any other IGMP type (DVMRP, mtrace, MRD, ...) must reach every port
+	// (RFC 4541 C4). The bridge floods it only to 224.0.0.0/24; to another
+	// destination it forwards it like data, to members and routers only:
+	// drop those, the daemon floods them.
 	return append(p,
-		asm.JNE.Imm(regTmp, 0x11, labelPass),
-		asm.LoadMem(regTmp, asm.RFP, slotIPv4+12, asm.Word), // source address
+		asm.JEq.Imm(regTmp, 0x11, "query"),
+		asm.LoadMem(regTmp, asm.RFP, slotIPv4+16, asm.Word), // destination address
+		asm.HostTo(asm.BE, regTmp, asm.Word),
+		asm.RSh.Imm(regTmp, 8),
+		asm.JEq.Imm(regTmp, 0xe00000, labelPass), // 224.0.0.0/24
+		asm.Ja.Label(labelDrop),
+		asm.LoadMem(regTmp, asm.RFP, slotIPv4+12, asm.Word).WithSymbol("query"), // source address
 		asm.JEq.Imm(regTmp, 0, labelDrop),
 		asm.Ja.Label(labelPass),
 	)

