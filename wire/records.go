@@ -14,11 +14,12 @@ type recordFamily struct {
 	multicast func(netip.Addr) bool // a valid group
 	family    func(netip.Addr) bool // a valid source
 	room      int                   // bytes the message may take after the IP headers
+	queryLen  int                   // a v3 query without sources (RFC 3376 §4.1, RFC 3810 §5.1)
 }
 
 var (
-	igmpRecords = recordFamily{name: "IPv4", alen: 4, multicast: isMulticastAddr, family: netip.Addr.Is4, room: maxIPLen - ipHeaderLen}
-	mldRecords  = recordFamily{name: "IPv6", alen: 16, multicast: isMulticast6, family: netip.Addr.Is6, room: maxIPv6Plen - hopByHopLen}
+	igmpRecords = recordFamily{name: "IPv4", alen: 4, multicast: isMulticastAddr, family: netip.Addr.Is4, room: maxIPLen - ipHeaderLen, queryLen: 12}
+	mldRecords  = recordFamily{name: "IPv6", alen: 16, multicast: isMulticast6, family: netip.Addr.Is6, room: maxIPv6Plen - hopByHopLen, queryLen: mldV2QueryMinLen}
 )
 
 // recordsLen checks a report's records and returns the length of the
@@ -79,13 +80,16 @@ func putAddr(p []byte, a netip.Addr) int {
 
 // checkV3Query checks what IGMPv3 and MLDv2 queries share: the query
 // interval's range, and sources only on a group-specific query, of the
-// family's kind.
+// family's kind, no more than fit in one packet.
 func checkV3Query(q Query, general bool, f recordFamily) error {
 	if q.QueryInterval < 0 || q.QueryInterval > MaxCode(QueryIntervalUnit) {
 		return fmt.Errorf("query: query interval %v outside 0-%v: %w", q.QueryInterval, MaxCode(QueryIntervalUnit), ErrInvalid)
 	}
 	if general && len(q.Sources) > 0 {
 		return fmt.Errorf("query: a general query cannot list sources: %w", ErrInvalid)
+	}
+	if most := (f.room - f.queryLen) / f.alen; len(q.Sources) > most {
+		return fmt.Errorf("query: %d sources do not fit in one packet (at most %d): %w", len(q.Sources), most, ErrInvalid)
 	}
 	for _, s := range q.Sources {
 		if !f.family(s) {

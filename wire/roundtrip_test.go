@@ -402,3 +402,44 @@ func TestReasonsTable(t *testing.T) {
 		t.Errorf("Error() = %q", errFragment.Error())
 	}
 }
+
+// TestQuerySourcesFitOnePacket: a group-and-source-specific query lists
+// at most the sources one packet can carry (RFC 3376 §4.1.8, RFC 3810
+// §5.1.10: the number of sources is limited by the packet size): the
+// IPv4 total length, or the IPv6 payload length, is 16 bits. The most
+// that fit are sent, one more is refused.
+func TestQuerySourcesFitOnePacket(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		src     netip.Addr
+		version int
+		group   netip.Addr
+		source  netip.Addr
+		most    int // (65535 - IP headers - query without sources) / address length
+	}{
+		{"IGMPv3", addr("192.0.2.1"), 3, addr("232.1.1.1"), addr("10.0.0.1"), (65535 - 24 - 12) / 4},
+		{"MLDv2", addr(llSrc), 2, addr("ff3e::1"), addr("2001:db8::1"), (65535 - 8 - 28) / 16},
+	} {
+		for _, n := range []int{tt.most, tt.most + 1} {
+			q := Query{Version: tt.version, SrcMAC: testMAC, Src: tt.src, Group: tt.group, Sources: make([]netip.Addr, n)}
+			for i := range q.Sources {
+				q.Sources[i] = tt.source
+			}
+			f, err := EncodeQuery(q)
+			if n > tt.most {
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("%s with %d sources: err = %v, want ErrInvalid", tt.name, n, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s with %d sources: %v", tt.name, n, err)
+			}
+			if m, err := Decode(f); err != nil {
+				t.Errorf("%s with %d sources: Decode: %v", tt.name, n, err)
+			} else if len(m.Sources) != n {
+				t.Errorf("%s with %d sources: decoded %d", tt.name, n, len(m.Sources))
+			}
+		}
+	}
+}
