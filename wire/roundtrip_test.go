@@ -443,3 +443,60 @@ func TestQuerySourcesFitOnePacket(t *testing.T) {
 		}
 	}
 }
+
+// TestReportRecordsFitOnePacket: a report carries at most the records one
+// packet can (RFC 3376 §4.2.16, RFC 3810 §5.2.15: a host splits the rest
+// into further reports). The IPv4 total length, or the IPv6 payload
+// length, is 16 bits: a report of exactly the longest message that fits
+// is sent, one with one more source is refused.
+func TestReportRecordsFitOnePacket(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		src     netip.Addr
+		version int
+		groups  []string
+		source  netip.Addr
+		counts  []int // sources per record, for a message of the longest length
+		longest int   // 65535 less the IP headers, rounded down to 32-bit words
+	}{
+		// 8 + (8 + 4*16373) = 65508 = (65535 - 24) &^ 3
+		{"IGMPv3", addr("192.0.2.7"), 3, []string{"232.1.1.1"}, addr("10.0.0.1"), []int{16373}, 65508},
+		// 8 + 3*20 + 16*4091 = 65524 = (65535 - 8) &^ 3
+		{"MLDv2", addr(llSrc), 2, []string{"ff3e::1", "ff3e::2", "ff3e::3"}, addr("2001:db8::1"), []int{4089, 1, 1}, 65524},
+	} {
+		for _, extra := range []int{0, 1} {
+			r := Report{Version: tt.version, SrcMAC: testMAC, Src: tt.src}
+			for i, g := range tt.groups {
+				n := tt.counts[i]
+				if i == 0 {
+					n += extra
+				}
+				rec := GroupRecord{Type: AllowNewSources, Group: addr(g), Sources: make([]netip.Addr, n)}
+				for j := range rec.Sources {
+					rec.Sources[j] = tt.source
+				}
+				r.Records = append(r.Records, rec)
+			}
+			f, err := EncodeReport(r)
+			if extra > 0 {
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("%s one source past the longest message: err = %v, want ErrInvalid", tt.name, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s of the longest message: %v", tt.name, err)
+			}
+			m, err := Decode(f)
+			if err != nil {
+				t.Fatalf("%s of the longest message: Decode: %v", tt.name, err)
+			}
+			if got := len(f) - ipOffset(f); tt.version == 3 && got != 24+tt.longest || tt.version == 2 && got != 40+8+tt.longest {
+				t.Errorf("%s: IP packet of %d bytes, want the message %d long", tt.name, got, tt.longest)
+			}
+			if len(m.Records) != len(tt.groups) || len(m.Records[0].Sources) != tt.counts[0] {
+				t.Errorf("%s: decoded %d records", tt.name, len(m.Records))
+			}
+		}
+	}
+}
