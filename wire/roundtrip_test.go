@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"sort"
@@ -498,5 +499,43 @@ func TestReportRecordsFitOnePacket(t *testing.T) {
 				t.Errorf("%s: decoded %d records", tt.name, len(m.Records))
 			}
 		}
+	}
+}
+
+// TestReasonsListsEveryReason: Reasons is what callers build their
+// counters from, so it must list each refusal reason once, in order, and
+// never ReasonNone.
+func TestReasonsListsEveryReason(t *testing.T) {
+	want := []Reason{
+		ReasonNotIGMP, ReasonTruncated, ReasonBadIPHeader, ReasonBadIPChecksum, ReasonFragment,
+		ReasonBadIGMPChecksum, ReasonBadQueryLength, ReasonBadRecord, ReasonBadGroup,
+		ReasonBadDestination, ReasonBadSourceMAC, ReasonBadSources, ReasonNotIP, ReasonNotMLD,
+		ReasonNotPIMHello, ReasonBadICMPv6Checksum, ReasonBadPIMChecksum, ReasonBadHopLimit,
+		ReasonNoRouterAlert, ReasonBadSource, ReasonBadPIMOption,
+	}
+	if got := Reasons(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Reasons() = %v, want %v", got, want)
+	}
+	// The first value past the last reason is unknown, not a name.
+	past := want[len(want)-1] + 1
+	if got, want := past.String(), fmt.Sprintf("reason(%d)", uint8(past)); got != want {
+		t.Errorf("Reason(%d).String() = %q, want %q", uint8(past), got, want)
+	}
+}
+
+// TestRefusalDetail: a refusal's message names its reason and detail,
+// and errors.Is matches a target's detail when it gives one.
+func TestRefusalDetail(t *testing.T) {
+	if got, want := errShortIP.Error(), "refused: truncated: IPv4 header"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if !errors.Is(errShortIP, &Refusal{Reason: ReasonTruncated, Detail: "IPv4 header"}) {
+		t.Error("errors.Is does not match a refusal of the same reason and detail")
+	}
+	if errors.Is(errShortIP, &Refusal{Reason: ReasonTruncated, Detail: "802.1Q tag"}) {
+		t.Error("errors.Is matches a refusal of the same reason but another detail")
+	}
+	if errors.Is(errShortIP, &Refusal{Reason: ReasonBadIPHeader, Detail: "IPv4 header"}) {
+		t.Error("errors.Is matches a refusal of another reason with the same detail")
 	}
 }
