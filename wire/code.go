@@ -44,15 +44,13 @@ func DecodeCode(code uint8, unit time.Duration) time.Duration {
 // Anything beyond MaxCode(unit) saturates to 0xff; zero and negative
 // durations, and a non-positive unit, yield 0.
 func EncodeCode(d, unit time.Duration) uint8 {
-	if d <= 0 || unit <= 0 {
+	if unit <= 0 {
 		return 0
 	}
-	v := ceilDiv(d, unit)
-	switch {
-	case v < 128:
+	// Clamped to the largest value, which encodes as 0xff.
+	v := min(ceilDiv(max(d, 0), unit), maxCodeValue)
+	if v < 128 {
 		return uint8(v)
-	case v >= maxCodeValue:
-		return 0xff
 	}
 	exp, mant := ceilFloat(v, 4)
 	return 0x80 | uint8(exp)<<4 | uint8(mant)
@@ -66,7 +64,7 @@ func AdvertisedCode(d, unit time.Duration) time.Duration {
 	return DecodeCode(EncodeCode(d, unit), unit)
 }
 
-// ceilDiv is d/unit rounded up, for positive d and unit, without the
+// ceilDiv is d/unit rounded up, for d >= 0 and positive unit, without the
 // overflow of (d+unit-1)/unit.
 func ceilDiv(d, unit time.Duration) uint64 {
 	v := uint64(d / unit)
@@ -79,7 +77,7 @@ func ceilDiv(d, unit time.Duration) uint64 {
 // ceilFloat rounds v up to the float format of the coded fields: an
 // implied top bit and an mbits-bit mantissa, shifted left by exp+3 (RFC
 // 3376 §4.1.1, RFC 3810 §5.1.3). v must be at least the first float value,
-// 1<<(mbits+3), and below the largest, so exp stays within 0..7.
+// 1<<(mbits+3), and at most the largest, so exp stays within 0..7.
 func ceilFloat(v uint64, mbits int) (exp, mant uint64) {
 	exp = uint64(bits.Len64(v) - mbits - 4) // the top bit sits at position exp+mbits+3
 	shift := exp + 3
@@ -133,15 +131,10 @@ func DecodeMLDCode(code uint16) time.Duration {
 // than d; it saturates at MaxMLDMaxResp (0xffff) and encodes zero and
 // negative durations as 0.
 func EncodeMLDCode(d time.Duration) uint16 {
-	if d <= 0 {
-		return 0
-	}
-	v := ceilDiv(d, MLDMaxRespUnit)
-	switch {
-	case v < 32768:
+	// Clamped to the largest value, which encodes as 0xffff.
+	v := min(ceilDiv(max(d, 0), MLDMaxRespUnit), maxMLDCodeValue)
+	if v < 32768 {
 		return uint16(v)
-	case v >= maxMLDCodeValue:
-		return 0xffff
 	}
 	exp, mant := ceilFloat(v, 12)
 	return 0x8000 | uint16(exp)<<12 | uint16(mant)

@@ -362,22 +362,24 @@ func decodeGroup(p []byte, m *Message, bad *Refusal) error {
 func decodeQuery(p []byte, m *Message) error {
 	m.Kind = KindQuery
 	mrc, group := p[1], p[4:8]
-	switch {
-	case len(p) == 8 && mrc == 0:
+	// RFC 3376 §7.1: the version is told by length, and for 8 octets by
+	// the code. (If chains rather than a switch here and below: coverage
+	// tools see a case's condition as outside every block.)
+	if len(p) == 8 && mrc == 0 {
 		// RFC 1112: a v1 query's group field is unused and ignored on
 		// receipt (Linux zeroes it too), so it is always general.
 		m.Version, m.MaxResp = 1, v1QueryMaxResp
 		group = zero4[:]
-	case len(p) == 8:
+	} else if len(p) == 8 {
 		// The v2 Max Resp Time is linear in tenths (RFC 2236 §2.2).
 		m.Version, m.MaxResp = 2, time.Duration(mrc)*MaxRespUnit
-	case len(p) >= 12:
+	} else if len(p) >= 12 {
 		m.Version = 3
 		m.MaxResp = DecodeCode(mrc, MaxRespUnit)
 		m.SuppressRouterSide = p[8]&0x08 != 0
 		m.QRV = p[8] & 0x07
 		m.QueryInterval = DecodeCode(p[9], QueryIntervalUnit)
-	default:
+	} else {
 		// RFC 3376 §7.1: any other length MUST be ignored.
 		return errQueryLength
 	}

@@ -290,17 +290,16 @@ func decodeMLDGroup(p []byte, m *Message, bad *Refusal) error {
 func decodeMLDQuery(p []byte, m *Message) error {
 	m.Kind = KindQuery
 	mrc := binary.BigEndian.Uint16(p[4:6])
-	switch {
-	case len(p) == mldMinLen:
+	if len(p) == mldMinLen {
 		// MLDv1 Maximum Response Delay: plain milliseconds (RFC 2710 §3.4).
 		m.Version, m.MaxResp = 1, time.Duration(mrc)*MLDMaxRespUnit
-	case len(p) >= mldV2QueryMinLen:
+	} else if len(p) >= mldV2QueryMinLen {
 		m.Version = 2
 		m.MaxResp = DecodeMLDCode(mrc)
 		m.SuppressRouterSide = p[24]&0x08 != 0
 		m.QRV = p[24] & 0x07
 		m.QueryInterval = DecodeCode(p[25], QueryIntervalUnit)
-	default:
+	} else {
 		// Any other length MUST be ignored (RFC 3810 §8.1).
 		return errMLDQueryLength
 	}

@@ -57,6 +57,9 @@ var refusals6 = []refusalCase{
 	{"unknown extension header (253)", func(t testing.TB) []byte {
 		return raw6(llSrc, "ff02::16", 1, []ext6{hbh(hbhRA...), {253, make([]byte, 8)}}, ipProtoICMPv6, mld1(TypeMLDReportV1, 0, "ff02::16"))
 	}, ReasonNotMLD},
+	{"IPv6 header alone, No Next Header (RFC 8200 §4.7)", func(t testing.TB) []byte {
+		return raw6(llSrc, "ff02::1", 1, nil, nhNoNext, nil)
+	}, ReasonNotMLD},
 	{"fragment of UDP", func(t testing.TB) []byte {
 		return raw6(llSrc, "ff02::fb", 1, []ext6{{nhFragment, []byte{0, 0, 0, 1, 0, 0, 0, 1}}}, 17, make([]byte, 16))
 	}, ReasonNotMLD},
@@ -194,6 +197,12 @@ var refusals6 = []refusalCase{
 	}, ReasonTruncated},
 	{"Hop-by-Hop header cut", func(t testing.TB) []byte {
 		return raw6(llSrc, "ff02::16", 1, []ext6{hbh(0, 0, optRouterAlert, 2)}, ipProtoICMPv6, nil)
+	}, ReasonTruncated},
+	{"Fragment header cut to 4 of its 8 octets (RFC 8200 §4.5)", func(t testing.TB) []byte {
+		return raw6(llSrc, "ff02::16", 1, []ext6{hbh(hbhRA...), {nhFragment, []byte{0, 0, 0, 1}}}, ipProtoICMPv6, nil)
+	}, ReasonTruncated},
+	{"Destination Options header cut to 1 octet", func(t testing.TB) []byte {
+		return raw6(llSrc, "ff02::16", 1, []ext6{hbh(hbhRA...), destOpts(0)}, ipProtoICMPv6, nil)
 	}, ReasonTruncated},
 	{"AH length past the packet", func(t testing.TB) []byte {
 		return raw6(llSrc, "ff02::16", 1, []ext6{hbh(hbhRA...), {nhAH, []byte{0, 200, 0, 0, 0, 0, 0, 0}}}, ipProtoICMPv6, mld2Report(0))

@@ -82,9 +82,28 @@ func TestRefusals(t *testing.T) {
 			ipOf(f)[9] = 17
 			return fixIP(f)
 		}, ReasonNotIGMP},
+		{"IPv4 header alone (20 bytes), of UDP", func(t testing.TB) []byte {
+			f := stripOptions(v2ReportFrame(t))[:14+20]
+			ip := ipOf(f)
+			ip[9] = 17
+			binary.BigEndian.PutUint16(ip[2:], 20)
+			return fixIP(f)
+		}, ReasonNotIGMP},
 		{"two 802.1Q tags", func(t testing.TB) []byte {
 			f := mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: addr("192.0.2.9"), Group: addr("239.1.1.1"), VLAN: 10})
 			return append(append(append([]byte{}, f[:16]...), 0x81, 0x00, 0x00, 0x14), f[16:]...)
+		}, ReasonNotIP},
+		// The Ethernet header, or the tag, with nothing after it: its
+		// type says what it is, not that something is cut.
+		{"Ethernet header alone, of ARP", func(t testing.TB) []byte {
+			f := v2ReportFrame(t)[:14]
+			f[12], f[13] = 0x08, 0x06
+			return f
+		}, ReasonNotIP},
+		{"802.1Q tag alone, of ARP", func(t testing.TB) []byte {
+			f := mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: addr("192.0.2.9"), Group: addr("239.1.1.1"), VLAN: 10})[:18]
+			f[16], f[17] = 0x08, 0x06
+			return f
 		}, ReasonNotIP},
 		{"802.1ad S-tag", func(t testing.TB) []byte {
 			f := mustReport(t, Report{Version: 2, SrcMAC: testMAC, Src: addr("192.0.2.9"), Group: addr("239.1.1.1"), VLAN: 10})
@@ -103,6 +122,11 @@ func TestRefusals(t *testing.T) {
 		{"IP total length beyond frame", func(t testing.TB) []byte {
 			f := v2ReportFrame(t)
 			return f[:len(f)-1]
+		}, ReasonTruncated},
+		{"IP total length equal to the header: no IGMP message (RFC 791 §3.1)", func(t testing.TB) []byte {
+			f := v2ReportFrame(t) // the IGMP octets that follow are padding now
+			binary.BigEndian.PutUint16(ipOf(f)[2:], 24)
+			return fixIP(f)
 		}, ReasonTruncated},
 		{"IGMP under 8 bytes", func(t testing.TB) []byte {
 			return rawFrame("192.0.2.9", "239.1.1.1", []byte{0x16, 0, 0, 0, 239, 1})
@@ -282,6 +306,17 @@ func TestRefusals(t *testing.T) {
 			return f
 		}, ReasonBadSourceMAC},
 
+		// bad_source: sources that can never send (RFC 1812 §5.3.7)
+		{"IPv4 source 224.0.0.1, the first multicast address", func(t testing.TB) []byte {
+			return rawFrame("224.0.0.1", "239.1.1.1", igmp8(0x16, 0, "239.1.1.1"))
+		}, ReasonBadSource},
+		{"IPv4 source 255.255.255.255, broadcast", func(t testing.TB) []byte {
+			return rawFrame("255.255.255.255", "239.1.1.1", igmp8(0x16, 0, "239.1.1.1"))
+		}, ReasonBadSource},
+		{"IPv4 source 127.0.0.1, loopback", func(t testing.TB) []byte {
+			return rawFrame("127.0.0.1", "224.0.0.1", igmp8(0x11, 100, "0.0.0.0"))
+		}, ReasonBadSource},
+
 		// bad_sources
 		{"general query with sources", func(t testing.TB) []byte {
 			return rawFrame("192.0.2.1", "224.0.0.1", append(igmp8(0x11, 100, "0.0.0.0"), 2, 125, 0, 1, 10, 0, 0, 1))
@@ -446,6 +481,24 @@ func TestAccepts(t *testing.T) {
 		}, func(t *testing.T, m *Message) {
 			if m.RouterAlert {
 				t.Error("RouterAlert without the option")
+			}
+		}},
+		{"a two-byte IP option ends the header (RFC 791 §3.1)", func(t testing.TB) []byte {
+			f := v2ReportFrame(t)
+			copy(ipOf(f)[20:24], []byte{0x01, 0x01, 0x1e, 0x02}) // NOP NOP, experiment (RFC 4727) of length 2
+			return fixIP(f)
+		}, func(t *testing.T, m *Message) {
+			wantGroup(t, m, KindReport, 2, "239.1.1.1")
+			if m.RouterAlert {
+				t.Error("RouterAlert without the option")
+			}
+		}},
+		{"IPv4 source 223.255.255.255, the last below multicast", func(t testing.TB) []byte {
+			return rawFrame("223.255.255.255", "239.1.1.1", igmp8(0x16, 0, "239.1.1.1"))
+		}, func(t *testing.T, m *Message) {
+			wantGroup(t, m, KindReport, 2, "239.1.1.1")
+			if m.Src != addr("223.255.255.255") {
+				t.Errorf("Src %v", m.Src)
 			}
 		}},
 		{"TTL is reported, not enforced", func(t testing.TB) []byte {

@@ -113,19 +113,20 @@ func decodeMRD(p []byte, m *Message) error {
 		m.Kind = KindMRDAdvert
 	}
 	if m.Proto == MLD {
-		switch {
-		case m.TTL != 1:
+		if m.TTL != 1 {
 			return errMRDHopLimit
-		case !isLinkLocal6(m.Src):
+		}
+		if !isLinkLocal6(m.Src) {
 			return errMRDSource
-		case m.Dst != AllSnoopers6:
+		}
+		if m.Dst != AllSnoopers6 {
 			return errMRDDst6
 		}
 	} else {
-		switch {
-		case m.TTL != 1:
+		if m.TTL != 1 {
 			return errMRDTTL
-		case m.Dst != AllSnoopers:
+		}
+		if m.Dst != AllSnoopers {
 			return errMRDDst
 		}
 	}

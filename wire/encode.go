@@ -119,10 +119,7 @@ func AppendQuery(b []byte, q Query) ([]byte, error) {
 
 	n := 8
 	if q.Version == 3 {
-		n = 12 + 4*len(q.Sources)
-	}
-	if ipHeaderLen+n > maxIPLen {
-		return b, fmt.Errorf("query: %d sources do not fit in one packet: %w", len(q.Sources), ErrInvalid)
+		n = 12 + 4*len(q.Sources) // checkV3Query bounded the sources
 	}
 	b, p := appendHeaders(b, q.SrcMAC, q.VLAN, q.Src, dst, n)
 	p[0], p[1] = TypeQuery, mrc

@@ -49,9 +49,6 @@ func appendMLDQuery(b []byte, q Query) ([]byte, error) {
 		if err := checkV3Query(q, general, mldRecords); err != nil {
 			return b, err
 		}
-		if hopByHopLen+mldV2QueryMinLen+16*len(q.Sources) > maxIPv6Plen {
-			return b, fmt.Errorf("query: %d sources do not fit in one packet: %w", len(q.Sources), ErrInvalid)
-		}
 		mrc = EncodeMLDCode(q.MaxResp)
 		n = mldV2QueryMinLen + 16*len(q.Sources)
 	default:

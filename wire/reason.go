@@ -112,7 +112,7 @@ func (r Reason) NotSnooped() bool {
 
 // Reasons lists every refusal reason except ReasonNone, for counters.
 func Reasons() []Reason {
-	rs := make([]Reason, 0, reasonCount-1)
+	rs := make([]Reason, 0, reasonCount)
 	for r := ReasonNone + 1; r < reasonCount; r++ {
 		rs = append(rs, r)
 	}

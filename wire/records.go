@@ -13,20 +13,23 @@ type recordFamily struct {
 	alen      int                   // address length
 	multicast func(netip.Addr) bool // a valid group
 	family    func(netip.Addr) bool // a valid source
-	room      int                   // bytes the message may take after the IP headers
+	// room is the longest message that fits after the IP headers in one
+	// packet, whose length field is 16 bits. Every report and query is a
+	// whole number of 32-bit words, and so is room: the longest one fits
+	// exactly.
+	room     int
+	queryLen int // a v3 query without sources (RFC 3376 §4.1, RFC 3810 §5.1)
 }
 
 var (
-	igmpRecords = recordFamily{name: "IPv4", alen: 4, multicast: isMulticastAddr, family: netip.Addr.Is4, room: maxIPLen - ipHeaderLen}
-	mldRecords  = recordFamily{name: "IPv6", alen: 16, multicast: isMulticast6, family: netip.Addr.Is6, room: maxIPv6Plen - hopByHopLen}
+	igmpRecords = recordFamily{name: "IPv4", alen: 4, multicast: isMulticastAddr, family: netip.Addr.Is4, room: (maxIPLen - ipHeaderLen) &^ 3, queryLen: 12}
+	mldRecords  = recordFamily{name: "IPv6", alen: 16, multicast: isMulticast6, family: netip.Addr.Is6, room: (maxIPv6Plen - hopByHopLen) &^ 3, queryLen: mldV2QueryMinLen}
 )
 
 // recordsLen checks a report's records and returns the length of the
-// message that carries them: an 8-byte header, then the records.
+// message that carries them: an 8-byte header, then the records. Bounded
+// by room, the record and source counts fit their 16-bit fields.
 func recordsLen(recs []GroupRecord, f recordFamily) (int, error) {
-	if len(recs) > 0xffff {
-		return 0, fmt.Errorf("%d records: %w", len(recs), ErrInvalid)
-	}
 	n := 8
 	for i, rec := range recs {
 		if rec.Type < ModeIsInclude || rec.Type > BlockOldSources {
@@ -35,17 +38,14 @@ func recordsLen(recs []GroupRecord, f recordFamily) (int, error) {
 		if !f.multicast(rec.Group) {
 			return 0, fmt.Errorf("record %d: group %v is not an %s multicast address: %w", i, rec.Group, f.name, ErrInvalid)
 		}
-		if len(rec.Sources) > 0xffff {
-			return 0, fmt.Errorf("record %d: %d sources: %w", i, len(rec.Sources), ErrInvalid)
+		n += 4 + f.alen*(1+len(rec.Sources))
+		if n > f.room {
+			return 0, fmt.Errorf("records do not fit in one packet: %w", ErrInvalid)
 		}
 		for _, s := range rec.Sources {
 			if !f.family(s) {
 				return 0, fmt.Errorf("record %d: source %v is not %s: %w", i, s, f.name, ErrInvalid)
 			}
-		}
-		n += 4 + f.alen*(1+len(rec.Sources))
-		if n > f.room {
-			return 0, fmt.Errorf("records do not fit in one packet: %w", ErrInvalid)
 		}
 	}
 	return n, nil
@@ -79,13 +79,16 @@ func putAddr(p []byte, a netip.Addr) int {
 
 // checkV3Query checks what IGMPv3 and MLDv2 queries share: the query
 // interval's range, and sources only on a group-specific query, of the
-// family's kind.
+// family's kind, no more than fit in one packet.
 func checkV3Query(q Query, general bool, f recordFamily) error {
 	if q.QueryInterval < 0 || q.QueryInterval > MaxCode(QueryIntervalUnit) {
 		return fmt.Errorf("query: query interval %v outside 0-%v: %w", q.QueryInterval, MaxCode(QueryIntervalUnit), ErrInvalid)
 	}
 	if general && len(q.Sources) > 0 {
 		return fmt.Errorf("query: a general query cannot list sources: %w", ErrInvalid)
+	}
+	if most := (f.room - f.queryLen) / f.alen; len(q.Sources) > most {
+		return fmt.Errorf("query: %d sources do not fit in one packet (at most %d): %w", len(q.Sources), most, ErrInvalid)
 	}
 	for _, s := range q.Sources {
 		if !f.family(s) {

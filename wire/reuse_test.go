@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -229,5 +230,33 @@ func BenchmarkDecode(b *testing.B) {
 				_ = d.Decode(f, &m)
 			}
 		})
+	}
+}
+
+// TestCloneEqualsOriginal: Clone is a deep copy, so it equals what it
+// copies, field for field: slices present stay present with the same
+// contents, and absent ones stay absent.
+func TestCloneEqualsOriginal(t *testing.T) {
+	frames := map[string][]byte{
+		"IGMPv3 report with records": mustReport(t, Report{Version: 3, SrcMAC: testMAC, Src: addr("192.0.2.9"), Records: []GroupRecord{
+			{Type: ModeIsInclude, Group: addr("232.1.1.1"), Sources: addrs("10.0.0.1", "10.0.0.2")},
+			{Type: ModeIsExclude, Group: addr("239.1.1.1")},
+		}}),
+		"IGMPv3 group-and-source-specific query": v3GSQuery(t),
+		"IGMPv2 report (no records, no sources)": v2ReportFrame(t),
+		"MLDv2 report":                           v2Report6(t),
+	}
+	for name, f := range frames {
+		m, err := Decode(f)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if c := m.Clone(); !reflect.DeepEqual(c, m) {
+			t.Errorf("%s: clone\n %+v\ndiffers from\n %+v", name, *c, *m)
+		}
+	}
+	var zero Message
+	if c := zero.Clone(); !reflect.DeepEqual(c, &zero) {
+		t.Errorf("clone of the zero Message: %+v", *c)
 	}
 }

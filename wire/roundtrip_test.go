@@ -3,6 +3,7 @@ package wire
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net/netip"
 	"reflect"
 	"sort"
@@ -400,5 +401,141 @@ func TestReasonsTable(t *testing.T) {
 	}
 	if !reflect.DeepEqual(errFragment.Error(), "refused: fragment") {
 		t.Errorf("Error() = %q", errFragment.Error())
+	}
+}
+
+// TestQuerySourcesFitOnePacket: a group-and-source-specific query lists
+// at most the sources one packet can carry (RFC 3376 §4.1.8, RFC 3810
+// §5.1.10: the number of sources is limited by the packet size): the
+// IPv4 total length, or the IPv6 payload length, is 16 bits. The most
+// that fit are sent, one more is refused.
+func TestQuerySourcesFitOnePacket(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		src     netip.Addr
+		version int
+		group   netip.Addr
+		source  netip.Addr
+		most    int // (65535 - IP headers - query without sources) / address length
+	}{
+		{"IGMPv3", addr("192.0.2.1"), 3, addr("232.1.1.1"), addr("10.0.0.1"), (65535 - 24 - 12) / 4},
+		{"MLDv2", addr(llSrc), 2, addr("ff3e::1"), addr("2001:db8::1"), (65535 - 8 - 28) / 16},
+	} {
+		for _, n := range []int{tt.most, tt.most + 1} {
+			q := Query{Version: tt.version, SrcMAC: testMAC, Src: tt.src, Group: tt.group, Sources: make([]netip.Addr, n)}
+			for i := range q.Sources {
+				q.Sources[i] = tt.source
+			}
+			f, err := EncodeQuery(q)
+			if n > tt.most {
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("%s with %d sources: err = %v, want ErrInvalid", tt.name, n, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s with %d sources: %v", tt.name, n, err)
+			}
+			if m, err := Decode(f); err != nil {
+				t.Errorf("%s with %d sources: Decode: %v", tt.name, n, err)
+			} else if len(m.Sources) != n {
+				t.Errorf("%s with %d sources: decoded %d", tt.name, n, len(m.Sources))
+			}
+		}
+	}
+}
+
+// TestReportRecordsFitOnePacket: a report carries at most the records one
+// packet can (RFC 3376 §4.2.16, RFC 3810 §5.2.15: a host splits the rest
+// into further reports). The IPv4 total length, or the IPv6 payload
+// length, is 16 bits: a report of exactly the longest message that fits
+// is sent, one with one more source is refused.
+func TestReportRecordsFitOnePacket(t *testing.T) {
+	for _, tt := range []struct {
+		name    string
+		src     netip.Addr
+		version int
+		groups  []string
+		source  netip.Addr
+		counts  []int // sources per record, for a message of the longest length
+		longest int   // 65535 less the IP headers, rounded down to 32-bit words
+	}{
+		// 8 + (8 + 4*16373) = 65508 = (65535 - 24) &^ 3
+		{"IGMPv3", addr("192.0.2.7"), 3, []string{"232.1.1.1"}, addr("10.0.0.1"), []int{16373}, 65508},
+		// 8 + 3*20 + 16*4091 = 65524 = (65535 - 8) &^ 3
+		{"MLDv2", addr(llSrc), 2, []string{"ff3e::1", "ff3e::2", "ff3e::3"}, addr("2001:db8::1"), []int{4089, 1, 1}, 65524},
+	} {
+		for _, extra := range []int{0, 1} {
+			r := Report{Version: tt.version, SrcMAC: testMAC, Src: tt.src}
+			for i, g := range tt.groups {
+				n := tt.counts[i]
+				if i == 0 {
+					n += extra
+				}
+				rec := GroupRecord{Type: AllowNewSources, Group: addr(g), Sources: make([]netip.Addr, n)}
+				for j := range rec.Sources {
+					rec.Sources[j] = tt.source
+				}
+				r.Records = append(r.Records, rec)
+			}
+			f, err := EncodeReport(r)
+			if extra > 0 {
+				if !errors.Is(err, ErrInvalid) {
+					t.Errorf("%s one source past the longest message: err = %v, want ErrInvalid", tt.name, err)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("%s of the longest message: %v", tt.name, err)
+			}
+			m, err := Decode(f)
+			if err != nil {
+				t.Fatalf("%s of the longest message: Decode: %v", tt.name, err)
+			}
+			if got := len(f) - ipOffset(f); tt.version == 3 && got != 24+tt.longest || tt.version == 2 && got != 40+8+tt.longest {
+				t.Errorf("%s: IP packet of %d bytes, want the message %d long", tt.name, got, tt.longest)
+			}
+			if len(m.Records) != len(tt.groups) || len(m.Records[0].Sources) != tt.counts[0] {
+				t.Errorf("%s: decoded %d records", tt.name, len(m.Records))
+			}
+		}
+	}
+}
+
+// TestReasonsListsEveryReason: Reasons is what callers build their
+// counters from, so it must list each refusal reason once, in order, and
+// never ReasonNone.
+func TestReasonsListsEveryReason(t *testing.T) {
+	want := []Reason{
+		ReasonNotIGMP, ReasonTruncated, ReasonBadIPHeader, ReasonBadIPChecksum, ReasonFragment,
+		ReasonBadIGMPChecksum, ReasonBadQueryLength, ReasonBadRecord, ReasonBadGroup,
+		ReasonBadDestination, ReasonBadSourceMAC, ReasonBadSources, ReasonNotIP, ReasonNotMLD,
+		ReasonNotPIMHello, ReasonBadICMPv6Checksum, ReasonBadPIMChecksum, ReasonBadHopLimit,
+		ReasonNoRouterAlert, ReasonBadSource, ReasonBadPIMOption,
+	}
+	if got := Reasons(); !reflect.DeepEqual(got, want) {
+		t.Errorf("Reasons() = %v, want %v", got, want)
+	}
+	// The first value past the last reason is unknown, not a name.
+	past := want[len(want)-1] + 1
+	if got, want := past.String(), fmt.Sprintf("reason(%d)", uint8(past)); got != want {
+		t.Errorf("Reason(%d).String() = %q, want %q", uint8(past), got, want)
+	}
+}
+
+// TestRefusalDetail: a refusal's message names its reason and detail,
+// and errors.Is matches a target's detail when it gives one.
+func TestRefusalDetail(t *testing.T) {
+	if got, want := errShortIP.Error(), "refused: truncated: IPv4 header"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if !errors.Is(errShortIP, &Refusal{Reason: ReasonTruncated, Detail: "IPv4 header"}) {
+		t.Error("errors.Is does not match a refusal of the same reason and detail")
+	}
+	if errors.Is(errShortIP, &Refusal{Reason: ReasonTruncated, Detail: "802.1Q tag"}) {
+		t.Error("errors.Is matches a refusal of the same reason but another detail")
+	}
+	if errors.Is(errShortIP, &Refusal{Reason: ReasonBadIPHeader, Detail: "IPv4 header"}) {
+		t.Error("errors.Is matches a refusal of another reason with the same detail")
 	}
 }
