@@ -235,13 +235,13 @@ func (e *Engine) groupQueried(now time.Time, f *family, m *wire.Message) {
 			continue
 		}
 		if len(m.Sources) == 0 {
-			if pg.Mode == fdb.Exclude && lmqt < pg.GroupExpires {
-				pg.GroupExpires = lmqt
+			if pg.Mode == fdb.Exclude {
+				pg.GroupExpires = min(pg.GroupExpires, lmqt)
 			}
 		} else {
 			for _, s := range m.Sources {
-				if i, ok := pg.Source(s); ok && lmqt < pg.Sources[i].Expires {
-					pg.Sources[i].Expires = lmqt
+				if i, ok := pg.Source(s); ok {
+					pg.Sources[i].Expires = min(pg.Sources[i].Expires, lmqt) // an excluded source's 0 stays
 				}
 			}
 		}

@@ -361,9 +361,7 @@ func (e *Engine) setSource(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 	e.event(Event{Kind: EventLimit, Port: pg.Port, Key: pg.Key, Addr: s, Detail: "source limit: forwarding every source"})
 	pg.Sources = pg.Sources[:0]
 	pg.Mode = fdb.Exclude
-	if until := e.table.TimeOf(now.Add(gmi)); pg.GroupExpires < until {
-		pg.GroupExpires = until
-	}
+	pg.GroupExpires = max(pg.GroupExpires, e.table.TimeOf(now.Add(gmi)))
 }
 
 // trackHost updates what one host behind the port wants (explicit host
@@ -463,9 +461,7 @@ func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, group
 		sourceQuery = nil
 	}
 	if groupQuery && pg.Mode == fdb.Exclude {
-		if lmqt < pg.GroupExpires {
-			pg.GroupExpires = lmqt
-		}
+		pg.GroupExpires = min(pg.GroupExpires, lmqt)
 		pg.SetQueriesLeft(count)
 	}
 	for _, s := range sourceQuery {
@@ -473,9 +469,7 @@ func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, group
 		if !ok || pg.Sources[i].Expires.IsZero() {
 			continue
 		}
-		if lmqt < pg.Sources[i].Expires {
-			pg.Sources[i].Expires = lmqt
-		}
+		pg.Sources[i].Expires = min(pg.Sources[i].Expires, lmqt)
 		if !slices.Contains(pg.SourceQueries(), s) {
 			pg.SetSourceQueries(append(pg.SourceQueries(), s))
 		}
