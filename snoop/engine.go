@@ -251,10 +251,10 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterM
 		return e.out // the configuration says what it holds
 	}
 	gmi := e.familyOf(key).gmi()
-	if remaining <= 0 || remaining > gmi {
-		remaining = gmi
+	if remaining <= 0 {
+		remaining = gmi // unknown
 	}
-	until := e.table.TimeOf(now.Add(remaining))
+	until := e.table.TimeOf(now.Add(min(remaining, gmi)))
 	pg.Sources = pg.Sources[:0]
 	if mode == fdb.Include && len(sources) > 0 {
 		pg.Mode = fdb.Include
