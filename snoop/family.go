@@ -287,11 +287,10 @@ func (e *Engine) generalQuery(now time.Time, f *family) {
 	}
 	// Startup Query Count queries in all, Startup Query Interval apart
 	// (RFC 3376 §8.6, §8.7), this one included; then every query interval.
+	f.startupLeft = max(f.startupLeft-1, 0)
 	interval := f.qi
 	if f.startupLeft > 0 {
-		if f.startupLeft--; f.startupLeft > 0 {
-			interval = e.cfg.startupQueryInterval()
-		}
+		interval = e.cfg.startupQueryInterval()
 	}
 	f.nextQuery = now.Add(interval)
 	e.scheduleFamily(f)
