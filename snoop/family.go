@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/fdb"
@@ -360,18 +361,10 @@ func (e *Engine) familyTimer(now time.Time, t timer) {
 	e.scheduleFamily(f)
 }
 
+// sortFamKeys orders families as views list them: by VLAN, IGMP before
+// MLD.
 func sortFamKeys(ks []famKey) {
 	slices.SortFunc(ks, func(a, b famKey) int {
-		return cmp.Or(cmp.Compare(a.VLAN, b.VLAN), cmpBool(a.IPv6, b.IPv6))
+		return cmp.Or(cmp.Compare(a.VLAN, b.VLAN), strings.Compare(protoName(a.IPv6), protoName(b.IPv6)))
 	})
-}
-
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case b:
-		return -1
-	}
-	return 1
 }

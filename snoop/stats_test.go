@@ -2,6 +2,8 @@ package snoop
 
 import (
 	"net/netip"
+	"slices"
+	"strconv"
 	"testing"
 	"time"
 
@@ -92,5 +94,26 @@ func TestSentQueriesCountsEveryQuery(t *testing.T) {
 	e.HandleMessage(t0.Add(time.Second), hostA, leave(grp), rawFrame)
 	if n := e.Stats().SentQueries; n != 3 {
 		t.Fatalf("sent_queries = %d, want 3", n)
+	}
+}
+
+// Queriers lists the families by VLAN, IGMP before MLD in each, whatever
+// order they were heard in.
+func TestQueriersListedByVLANThenProtocol(t *testing.T) {
+	e := newEngine(t)
+	for _, vlan := range []uint16{20, 10} {
+		m6 := mldMsg(wire.KindQuery, 2, router6, netip.IPv6Unspecified())
+		m6.VLAN = vlan
+		e.HandleMessage(t0, uplink, m6, rawFrame)
+		m4 := query(routeIP, netip.IPv4Unspecified(), 3)
+		m4.VLAN = vlan
+		e.HandleMessage(t0, uplink, m4, rawFrame)
+	}
+	var got []string
+	for _, q := range e.Queriers(t0) {
+		got = append(got, strconv.Itoa(int(q.VLAN))+"/"+q.Protocol)
+	}
+	if want := []string{"0/igmp", "0/mld", "10/igmp", "10/mld", "20/igmp", "20/mld"}; !slices.Equal(got, want) {
+		t.Fatalf("queriers listed %v, want %v", got, want)
 	}
 }
