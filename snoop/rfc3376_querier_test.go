@@ -113,3 +113,54 @@ func TestQuerierTimersAdoptedFieldByField(t *testing.T) {
 		})
 	}
 }
+
+// A response time an older version can carry is sent as it is: IGMPv2's
+// Max Resp Time reaches 25.5 s (RFC 2236 §2.2), so a 25.5 s query
+// interval response is neither cut nor reported (query_clamped).
+func TestResponseTimeAtTheVersionsLimitIsNotClamped(t *testing.T) {
+	e := newEngine(t, func(c *Config) {
+		c.Querier, c.QuerierAddr4, c.IGMPVersion = true, netip.MustParseAddr("10.77.0.5"), 2
+		c.QueryResponseInterval = 25500 * time.Millisecond
+	})
+	acts := e.Start(t0)
+	if qs := generalQueries(t, acts, false); len(qs) != 1 || qs[0].Version != 2 || qs[0].MaxResp != 25500*time.Millisecond {
+		t.Fatalf("general query %v, want IGMPv2 with max response 25.5 s", qs)
+	}
+	if slices.Contains(events(acts), EventQueryClamped) {
+		t.Fatal("a response time the version carries was reported clamped")
+	}
+}
+
+// RFC 3376 §7.3.1: each time an older querier lowers our version, a
+// response time that version cannot carry is cut, and said once; back
+// in our own version, the next drop is news again.
+func TestEachDropToAnOlderVersionReportsTheClamp(t *testing.T) {
+	e := newEngine(t, func(c *Config) {
+		c.Querier, c.QuerierAddr4 = true, netip.MustParseAddr("10.77.0.5")
+		c.QueryResponseInterval = 30 * time.Second
+	})
+	older := query(netip.MustParseAddr("10.77.0.9"), netip.IPv4Unspecified(), 2)
+	e.Start(t0)
+	e.HandleMessage(t0.Add(time.Second), uplink, older, rawFrame)
+	// v2 queries, then v3 once the v2 querier is gone (RV × QI + QRI =
+	// 2 × 125 s + 30.4 s, the QRI as our MRC advertises it, after t0+1s).
+	acts := run(e, t0.Add(410*time.Second))
+	var versions []int
+	for _, q := range generalQueries(t, acts, false) {
+		versions = append(versions, q.Version)
+	}
+	if !slices.Equal(versions, []int{2, 2, 2, 3}) {
+		t.Fatalf("general query versions %v, want 2, 2, 2, 3", versions)
+	}
+	e.HandleMessage(t0.Add(410*time.Second), uplink, older, rawFrame)
+	acts = append(acts, run(e, t0.Add(540*time.Second))...)
+	n := 0
+	for _, k := range events(acts) {
+		if k == EventQueryClamped {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Fatalf("%d query_clamped events, want one per drop to IGMPv2 (2)", n)
+	}
+}
