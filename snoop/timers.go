@@ -109,12 +109,19 @@ func (h timerHeap) next() (fdb.Time, bool) {
 	return h[0].at, true
 }
 
-// maybeCompact rebuilds the timer heap when stale items (left by
-// memberships that came and went) outnumber live ones: a join/leave storm
-// must not grow it without bound.
-func (e *Engine) maybeCompact() {
+// timerBound is the most items the timer heap may hold: four for each
+// live item (membership, router port, protocol family) and 1024 more.
+// Past it, stale items (left by memberships that came and went) are so
+// many that maybeCompact rebuilds the heap.
+func (e *Engine) timerBound() int {
 	live := e.table.Len() + len(e.families) + e.table.RouterCount()
-	if len(e.timers) <= 4*live+1024 {
+	return 4*live + 1024
+}
+
+// maybeCompact rebuilds the timer heap once it holds more than
+// timerBound items: a join/leave storm must not grow it without bound.
+func (e *Engine) maybeCompact() {
+	if len(e.timers) <= e.timerBound() {
 		return
 	}
 	e.timers = e.timers[:0]
