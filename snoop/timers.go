@@ -74,8 +74,8 @@ func (h *timerHeap) popDue(now fdb.Time) (timer, bool) {
 }
 
 func (h timerHeap) up(j int) {
-	for j > 0 {
-		i := (j - 1) / 2 // parent
+	for {
+		i := (j - 1) / 2 // parent; the root's is the root, and nothing is less than itself
 		if !h.less(j, i) {
 			return
 		}
