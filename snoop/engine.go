@@ -112,14 +112,14 @@ func (e *Engine) SetQuerierAddr6(now time.Time, a netip.Addr) []Action {
 // An active port is left as it is.
 func (e *Engine) PortAdded(ifindex int, name string) {
 	p := e.ports[ifindex]
-	switch {
-	case p == nil:
-		e.ports[ifindex] = &port{name: name, policy: e.cfg.Policy(name)}
-	case !p.up && p.name != name:
-		p.name, p.policy = name, e.cfg.Policy(name)
-	default:
+	if p != nil && (p.up || p.name == name) {
 		return
 	}
+	if p == nil {
+		p = &port{}
+		e.ports[ifindex] = p
+	}
+	p.name, p.policy = name, e.cfg.Policy(name)
 	e.portsChanged()
 }
 
@@ -145,11 +145,11 @@ func (e *Engine) applyPolicy(now time.Time, ifindex int, p *port) {
 	for _, v6 := range []bool{false, true} {
 		k := fdb.RouterKey{Port: ifindex, IPv6: v6}
 		r := e.table.Router(k)
-		switch {
-		case p.policy.Router && (r == nil || !r.Static()):
+		static := r != nil && r.Static()
+		if p.policy.Router && !static {
 			e.table.RemoveRouter(k)
 			e.setRouter(now, k, time.Time{}, fdb.ViaStatic, netip.Addr{})
-		case !p.policy.Router && r != nil && r.Static():
+		} else if !p.policy.Router && static {
 			e.table.RemoveRouter(k)
 			e.event(Event{Kind: EventRouterExpire, Port: ifindex, Detail: "no longer static"})
 		}

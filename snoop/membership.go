@@ -35,10 +35,9 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 				refused++
 			}
 		}
-		switch {
-		case refused == 0:
+		if refused == 0 {
 			e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
-		case refused < len(m.Records):
+		} else if refused < len(m.Records) {
 			e.relayRecords(ifindex, m)
 		}
 	}
@@ -139,10 +138,10 @@ func isReduction(t wire.RecordType, sources []netip.Addr) bool {
 // compat is a port group's compatibility mode (RFC 3376 §7.3.2): the oldest
 // generation whose Older Host Present timer runs.
 func compat(pg *fdb.PortGroup, now fdb.Time) int {
-	switch {
-	case pg.V1HostUntil() > now:
+	if pg.V1HostUntil() > now {
 		return 1
-	case pg.V2HostUntil > now:
+	}
+	if pg.V2HostUntil > now {
 		return 2
 	}
 	return 3
@@ -216,15 +215,12 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 	// group is any-source, so BLOCK and exclude lists mean nothing, and an
 	// IGMPv1 host cannot leave, so leaves are ignored.
 	if c := compat(pg, n); c < 3 {
-		switch {
-		case t == wire.BlockOldSources:
+		if t == wire.BlockOldSources || t == wire.ChangeToInclude && c == 1 {
 			e.ignore(ifindex, ignoreCompat)
 			return false
-		case t == wire.ModeIsExclude || t == wire.ChangeToExclude:
+		}
+		if t == wire.ModeIsExclude || t == wire.ChangeToExclude {
 			sources = nil
-		case t == wire.ChangeToInclude && c == 1:
-			e.ignore(ifindex, ignoreCompat)
-			return false
 		}
 	}
 	if !isReduction(t, sources) {
