@@ -18,7 +18,7 @@ const (
 	DefaultRobustness              = 2                 // §8.1 Robustness Variable
 	DefaultQueryInterval           = 125 * time.Second // §8.2 Query Interval
 	DefaultQueryResponseInterval   = 10 * time.Second  // §8.3 Query Response Interval
-	DefaultLastMemberQueryInterval = 1 * time.Second   // §8.8 Last Member Query Interval
+	DefaultLastMemberQueryInterval = time.Second       // §8.8 Last Member Query Interval
 	DefaultLastMemberQueryCount    = DefaultRobustness // §8.9 Last Member Query Count
 	DefaultMaxSources              = 64                // sources per port group; beyond it we forward all (a superset)
 	DefaultMaxHosts                = 32                // tracked hosts per port group

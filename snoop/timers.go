@@ -9,9 +9,10 @@ import (
 type timerKind uint8
 
 const (
-	timerGroup  timerKind = iota + 1 // a port group: expiries and queries
-	timerRouter                      // a router port's expiry
-	timerFamily                      // a protocol's querier: other querier expiry, our next query
+	_           timerKind = iota // none
+	timerGroup                   // a port group: expiries and queries
+	timerRouter                  // a router port's expiry
+	timerFamily                  // a protocol's querier: other querier expiry, our next query
 )
 
 // timer is one wake-up. Items are never removed early: when one comes due,
