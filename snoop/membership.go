@@ -693,10 +693,12 @@ func (e *Engine) schedule(pg *fdb.PortGroup) {
 	if pg.Static {
 		return
 	}
-	var at fdb.Time
+	var at fdb.Time // zero: none yet
 	earliest := func(t fdb.Time) {
-		if t != 0 && (at == 0 || t < at) {
+		if at == 0 {
 			at = t
+		} else if t != 0 {
+			at = min(at, t)
 		}
 	}
 	if pg.Mode == fdb.Exclude {
@@ -705,9 +707,7 @@ func (e *Engine) schedule(pg *fdb.PortGroup) {
 	for _, s := range pg.Sources {
 		earliest(s.Expires)
 	}
-	if pg.QueriesLeft() > 0 || pg.SourceQueriesLeft() > 0 {
-		earliest(pg.NextQuery())
-	}
+	earliest(pg.NextQuery()) // zero while no queries are left
 	if at == 0 {
 		return
 	}

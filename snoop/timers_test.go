@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/fdb"
 )
@@ -51,5 +52,18 @@ func TestTimerHeapPopsDueItemsEarliestFirst(t *testing.T) {
 		if _, ok := h.next(); ok {
 			t.Fatal("items left after popping everything")
 		}
+	}
+}
+
+// A refresh costs the timer heap nothing and an idle membership one item
+// (see timer): reports that keep or move a membership's deadline add no
+// wake-up of their own.
+func TestRefreshedMembershipKeepsOneTimer(t *testing.T) {
+	e := newEngine(t)
+	for _, at := range []time.Duration{0, 0, time.Second, time.Minute} {
+		e.HandleMessage(t0.Add(at), hostA, report(2, grp), rawFrame)
+	}
+	if n := len(e.timers); n != 1 {
+		t.Fatalf("%d timers for one membership refreshed 4 times, want 1", n)
 	}
 }
