@@ -1,6 +1,7 @@
 package snoop
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -101,17 +102,17 @@ func (e *Engine) makeRoom(ifindex int, p *port, key fdb.Key, host netip.Addr) bo
 		e.limitHit(ifindex, key, host, fdb.ErrPortLimit)
 		return false
 	}
-	var oldest *fdb.PortGroup
+	var learned []*fdb.PortGroup
 	for _, k := range e.table.KeysOf(ifindex) {
-		pg := e.table.Get(k, ifindex)
-		if !pg.Static && (oldest == nil || pg.Refreshed < oldest.Refreshed) {
-			oldest = pg
+		if pg := e.table.Get(k, ifindex); !pg.Static {
+			learned = append(learned, pg)
 		}
 	}
-	if oldest == nil {
+	if len(learned) == 0 {
 		e.limitHit(ifindex, key, host, fdb.ErrPortLimit)
 		return false
 	}
+	oldest := slices.MinFunc(learned, func(a, b *fdb.PortGroup) int { return cmp.Compare(a.Refreshed, b.Refreshed) })
 	e.ignore(ifindex, ignorePortLimit)
 	e.event(Event{Kind: EventLimit, Port: ifindex, Key: key, Addr: host, Detail: "port limit: replaced " + oldest.Key.Group.String()})
 	e.remove(oldest)
