@@ -11,9 +11,10 @@ type ActionKind uint8
 
 // Action kinds.
 const (
+	_ ActionKind = iota
 	// ActInstall: create or refresh the MDB entry (Key, Port) with Mode
 	// and Sources: INCLUDE forwards only Sources, EXCLUDE all but Sources.
-	ActInstall ActionKind = iota + 1
+	ActInstall
 	// ActRemove: delete the MDB entry (Key, Port); it may already be gone.
 	ActRemove
 	// ActTransmit: send Frame out of Port, or into the bridge device when
@@ -37,21 +38,22 @@ type EventKind uint8
 
 // Event kinds.
 const (
-	EventJoin          EventKind = iota + 1 // a new membership
-	EventLeave                              // a membership removed after a leave
-	EventExpire                             // a membership aged out
-	EventFlush                              // a membership removed because its port went down or away
-	EventAdopt                              // a membership taken over from an earlier run's MDB entry
-	EventLimit                              // a join or source refused by a limit
-	EventRouterAdd                          // a port became a router port
-	EventRouterExpire                       // a router port aged out or was withdrawn
-	EventQuerierHeard                       // another querier is present (again), or a better one
-	EventQuerierLost                        // no querier heard for the other-querier-present interval
-	EventQuerierSelf                        // we became the querier
-	EventQueryFailed                        // a query could not be built or has no usable source
-	EventTimersChanged                      // the querier's timers changed the membership interval
-	EventFilterDeny                         // a join refused by the port's profile
-	EventQueryClamped                       // a query's response time cut to what its (older) version can carry
+	_                  EventKind = iota // none
+	EventJoin                           // a new membership
+	EventLeave                          // a membership removed after a leave
+	EventExpire                         // a membership aged out
+	EventFlush                          // a membership removed because its port went down or away
+	EventAdopt                          // a membership taken over from an earlier run's MDB entry
+	EventLimit                          // a join or source refused by a limit
+	EventRouterAdd                      // a port became a router port
+	EventRouterExpire                   // a router port aged out or was withdrawn
+	EventQuerierHeard                   // another querier is present (again), or a better one
+	EventQuerierLost                    // no querier heard for the other-querier-present interval
+	EventQuerierSelf                    // we became the querier
+	EventQueryFailed                    // a query could not be built or has no usable source
+	EventTimersChanged                  // the querier's timers changed the membership interval
+	EventFilterDeny                     // a join refused by the port's profile
+	EventQueryClamped                   // a query's response time cut to what its (older) version can carry
 )
 
 var eventNames = map[EventKind]string{

@@ -18,7 +18,7 @@ const (
 	DefaultRobustness              = 2                 // §8.1 Robustness Variable
 	DefaultQueryInterval           = 125 * time.Second // §8.2 Query Interval
 	DefaultQueryResponseInterval   = 10 * time.Second  // §8.3 Query Response Interval
-	DefaultLastMemberQueryInterval = 1 * time.Second   // §8.8 Last Member Query Interval
+	DefaultLastMemberQueryInterval = time.Second       // §8.8 Last Member Query Interval
 	DefaultLastMemberQueryCount    = DefaultRobustness // §8.9 Last Member Query Count
 	DefaultMaxSources              = 64                // sources per port group; beyond it we forward all (a superset)
 	DefaultMaxHosts                = 32                // tracked hosts per port group
@@ -192,14 +192,16 @@ var (
 // maxRespOf is the longest Max Resp Code a query of generation gen carries
 // (an IGMPv1 query carries none: hosts use 10 s).
 func maxRespOf(gen int, v6 bool) time.Duration {
-	switch {
-	case !v6 && gen == 1:
-		return math.MaxInt64 // not sent
-	case v6 && gen <= 2:
-		return maxRespMLDv1
-	case v6:
+	if v6 {
+		if gen <= 2 {
+			return maxRespMLDv1
+		}
 		return maxRespMLDv2
-	case gen <= 2:
+	}
+	if gen == 1 {
+		return math.MaxInt64 // not sent
+	}
+	if gen <= 2 {
 		return maxRespIGMPv2
 	}
 	return maxRespIGMPv3

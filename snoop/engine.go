@@ -116,14 +116,14 @@ func (e *Engine) SetQuerierAddr6(now time.Time, a netip.Addr) []Action {
 // An active port is left as it is.
 func (e *Engine) PortAdded(ifindex int, name string) {
 	p := e.ports[ifindex]
-	switch {
-	case p == nil:
-		e.ports[ifindex] = &port{name: name, policy: e.cfg.Policy(name)}
-	case !p.up && p.name != name:
-		p.name, p.policy = name, e.cfg.Policy(name)
-	default:
+	if p != nil && (p.up || p.name == name) {
 		return
 	}
+	if p == nil {
+		p = &port{}
+		e.ports[ifindex] = p
+	}
+	p.name, p.policy = name, e.cfg.Policy(name)
 	e.portsChanged()
 }
 
@@ -149,11 +149,11 @@ func (e *Engine) applyPolicy(now time.Time, ifindex int, p *port) {
 	for _, v6 := range []bool{false, true} {
 		k := fdb.RouterKey{Port: ifindex, IPv6: v6}
 		r := e.table.Router(k)
-		switch {
-		case p.policy.Router && (r == nil || !r.Static()):
+		static := r != nil && r.Static()
+		if p.policy.Router && !static {
 			e.table.RemoveRouter(k)
 			e.setRouter(now, k, time.Time{}, fdb.ViaStatic, netip.Addr{})
-		case !p.policy.Router && r != nil && r.Static():
+		} else if !p.policy.Router && static {
 			e.table.RemoveRouter(k)
 			e.event(Event{Kind: EventRouterExpire, Port: ifindex, Detail: "no longer static"})
 		}
@@ -255,10 +255,10 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterM
 		return e.out // the configuration says what it holds
 	}
 	gmi := e.familyOf(key).gmi()
-	if remaining <= 0 || remaining > gmi {
-		remaining = gmi
+	if remaining <= 0 {
+		remaining = gmi // unknown
 	}
-	until := e.table.TimeOf(now.Add(remaining))
+	until := e.table.TimeOf(now.Add(min(remaining, gmi)))
 	pg.Sources = pg.Sources[:0]
 	if mode == fdb.Include && len(sources) > 0 {
 		pg.Mode = fdb.Include

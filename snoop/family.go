@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/fdb"
@@ -235,13 +236,13 @@ func (e *Engine) groupQueried(now time.Time, f *family, m *wire.Message) {
 			continue
 		}
 		if len(m.Sources) == 0 {
-			if pg.Mode == fdb.Exclude && lmqt < pg.GroupExpires {
-				pg.GroupExpires = lmqt
+			if pg.Mode == fdb.Exclude {
+				pg.GroupExpires = min(pg.GroupExpires, lmqt)
 			}
 		} else {
 			for _, s := range m.Sources {
-				if i, ok := pg.Source(s); ok && lmqt < pg.Sources[i].Expires {
-					pg.Sources[i].Expires = lmqt
+				if i, ok := pg.Source(s); ok {
+					pg.Sources[i].Expires = min(pg.Sources[i].Expires, lmqt) // an excluded source's 0 stays
 				}
 			}
 		}
@@ -287,11 +288,10 @@ func (e *Engine) generalQuery(now time.Time, f *family) {
 	}
 	// Startup Query Count queries in all, Startup Query Interval apart
 	// (RFC 3376 §8.6, §8.7), this one included; then every query interval.
+	f.startupLeft = max(f.startupLeft-1, 0)
 	interval := f.qi
 	if f.startupLeft > 0 {
-		if f.startupLeft--; f.startupLeft > 0 {
-			interval = e.cfg.startupQueryInterval()
-		}
+		interval = e.cfg.startupQueryInterval()
 	}
 	f.nextQuery = now.Add(interval)
 	e.scheduleFamily(f)
@@ -361,18 +361,10 @@ func (e *Engine) familyTimer(now time.Time, t timer) {
 	e.scheduleFamily(f)
 }
 
+// sortFamKeys orders families as views list them: by VLAN, IGMP before
+// MLD.
 func sortFamKeys(ks []famKey) {
 	slices.SortFunc(ks, func(a, b famKey) int {
-		return cmp.Or(cmp.Compare(a.VLAN, b.VLAN), cmpBool(a.IPv6, b.IPv6))
+		return cmp.Or(cmp.Compare(a.VLAN, b.VLAN), strings.Compare(protoName(a.IPv6), protoName(b.IPv6)))
 	})
-}
-
-func cmpBool(a, b bool) int {
-	switch {
-	case a == b:
-		return 0
-	case b:
-		return -1
-	}
-	return 1
 }

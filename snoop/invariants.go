@@ -48,12 +48,9 @@ func (e *Engine) CheckInvariants() error {
 			errs = append(errs, fmt.Errorf("source key %v counted %d, installed %d times", k, e.srcKeys[k], n))
 		}
 	}
-	live := e.table.Len() + len(e.families) + e.table.RouterCount()
-	if len(e.timers) > 4*live+1024+1 {
-		errs = append(errs, fmt.Errorf("%d timers for %d live items", len(e.timers), live))
+	// maybeCompact's bound, with one item of slack.
+	if len(e.timers) > e.timerBound()+1 {
+		errs = append(errs, fmt.Errorf("%d timers, bound %d", len(e.timers), e.timerBound()))
 	}
-	if len(errs) > 0 {
-		return errors.Join(errs...)
-	}
-	return nil
+	return errors.Join(errs...) // nil without errors
 }

@@ -1,6 +1,7 @@
 package snoop
 
 import (
+	"cmp"
 	"net/netip"
 	"slices"
 	"time"
@@ -35,10 +36,9 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 				refused++
 			}
 		}
-		switch {
-		case refused == 0:
+		if refused == 0 {
 			e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
-		case refused < len(m.Records):
+		} else if refused < len(m.Records) {
 			e.relayRecords(ifindex, m)
 		}
 	}
@@ -102,17 +102,17 @@ func (e *Engine) makeRoom(ifindex int, p *port, key fdb.Key, host netip.Addr) bo
 		e.limitHit(ifindex, key, host, fdb.ErrPortLimit)
 		return false
 	}
-	var oldest *fdb.PortGroup
+	var learned []*fdb.PortGroup
 	for _, k := range e.table.KeysOf(ifindex) {
-		pg := e.table.Get(k, ifindex)
-		if !pg.Static && (oldest == nil || pg.Refreshed < oldest.Refreshed) {
-			oldest = pg
+		if pg := e.table.Get(k, ifindex); !pg.Static {
+			learned = append(learned, pg)
 		}
 	}
-	if oldest == nil {
+	if len(learned) == 0 {
 		e.limitHit(ifindex, key, host, fdb.ErrPortLimit)
 		return false
 	}
+	oldest := slices.MinFunc(learned, func(a, b *fdb.PortGroup) int { return cmp.Compare(a.Refreshed, b.Refreshed) })
 	e.ignore(ifindex, ignorePortLimit)
 	e.event(Event{Kind: EventLimit, Port: ifindex, Key: key, Addr: host, Detail: "port limit: replaced " + oldest.Key.Group.String()})
 	e.remove(oldest)
@@ -139,10 +139,10 @@ func isReduction(t wire.RecordType, sources []netip.Addr) bool {
 // compat is a port group's compatibility mode (RFC 3376 §7.3.2): the oldest
 // generation whose Older Host Present timer runs.
 func compat(pg *fdb.PortGroup, now fdb.Time) int {
-	switch {
-	case pg.V1HostUntil() > now:
+	if pg.V1HostUntil() > now {
 		return 1
-	case pg.V2HostUntil > now:
+	}
+	if pg.V2HostUntil > now {
 		return 2
 	}
 	return 3
@@ -216,15 +216,12 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 	// group is any-source, so BLOCK and exclude lists mean nothing, and an
 	// IGMPv1 host cannot leave, so leaves are ignored.
 	if c := compat(pg, n); c < 3 {
-		switch {
-		case t == wire.BlockOldSources:
+		if t == wire.BlockOldSources || t == wire.ChangeToInclude && c == 1 {
 			e.ignore(ifindex, ignoreCompat)
 			return false
-		case t == wire.ModeIsExclude || t == wire.ChangeToExclude:
+		}
+		if t == wire.ModeIsExclude || t == wire.ChangeToExclude {
 			sources = nil
-		case t == wire.ChangeToInclude && c == 1:
-			e.ignore(ifindex, ignoreCompat)
-			return false
 		}
 	}
 	if !isReduction(t, sources) {
@@ -361,9 +358,7 @@ func (e *Engine) setSource(now time.Time, gmi time.Duration, pg *fdb.PortGroup, 
 	e.event(Event{Kind: EventLimit, Port: pg.Port, Key: pg.Key, Addr: s, Detail: "source limit: forwarding every source"})
 	pg.Sources = pg.Sources[:0]
 	pg.Mode = fdb.Exclude
-	if until := e.table.TimeOf(now.Add(gmi)); pg.GroupExpires < until {
-		pg.GroupExpires = until
-	}
+	pg.GroupExpires = max(pg.GroupExpires, e.table.TimeOf(now.Add(gmi)))
 }
 
 // trackHost updates what one host behind the port wants (explicit host
@@ -466,9 +461,7 @@ func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, group
 		sourceQuery = nil
 	}
 	if groupQuery && pg.Mode == fdb.Exclude {
-		if lmqt < pg.GroupExpires {
-			pg.GroupExpires = lmqt
-		}
+		pg.GroupExpires = min(pg.GroupExpires, lmqt)
 		pg.SetQueriesLeft(count)
 	}
 	for _, s := range sourceQuery {
@@ -476,9 +469,7 @@ func (e *Engine) startQueries(now time.Time, f *family, pg *fdb.PortGroup, group
 		if !ok || pg.Sources[i].Expires.IsZero() {
 			continue
 		}
-		if lmqt < pg.Sources[i].Expires {
-			pg.Sources[i].Expires = lmqt
-		}
+		pg.Sources[i].Expires = min(pg.Sources[i].Expires, lmqt)
 		if !slices.Contains(pg.SourceQueries(), s) {
 			pg.SetSourceQueries(append(pg.SourceQueries(), s))
 		}
@@ -706,10 +697,12 @@ func (e *Engine) schedule(pg *fdb.PortGroup) {
 	if pg.Static {
 		return
 	}
-	var at fdb.Time
+	var at fdb.Time // zero: none yet
 	earliest := func(t fdb.Time) {
-		if t != 0 && (at == 0 || t < at) {
+		if at == 0 {
 			at = t
+		} else if t != 0 {
+			at = min(at, t)
 		}
 	}
 	if pg.Mode == fdb.Exclude {
@@ -718,9 +711,7 @@ func (e *Engine) schedule(pg *fdb.PortGroup) {
 	for _, s := range pg.Sources {
 		earliest(s.Expires)
 	}
-	if pg.QueriesLeft() > 0 || pg.SourceQueriesLeft() > 0 {
-		earliest(pg.NextQuery())
-	}
+	earliest(pg.NextQuery()) // zero while no queries are left
 	if at == 0 {
 		return
 	}

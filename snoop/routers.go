@@ -22,14 +22,15 @@ func (e *Engine) handleRouterMessage(now time.Time, ifindex int, m *wire.Message
 		if m.HasHoldtime {
 			hold = m.Holdtime
 		}
-		switch {
-		case hold == 0:
+		if hold == 0 {
 			e.withdrawRouter(now, f, k, m.Src, "pim goodbye")
-		case hold > maxPIMHoldtime: // 0xffff: never times out
-			e.setRouter(now, k, forever, "pim", m.Src)
-		default:
-			e.setRouter(now, k, now.Add(hold), "pim", m.Src)
+			return
 		}
+		expires := now.Add(hold)
+		if hold == wire.HoldtimeForever { // 0xffff: never times out
+			expires = forever
+		}
+		e.setRouter(now, k, expires, "pim", m.Src)
 	case wire.KindMRDAdvert:
 		// Three advertisements may be lost before the router is (RFC 4286
 		// §4: the advertisement interval bounds the gap between them).
@@ -42,10 +43,6 @@ func (e *Engine) handleRouterMessage(now time.Time, ifindex int, m *wire.Message
 		e.withdrawRouter(now, f, k, m.Src, "mrd termination")
 	}
 }
-
-// maxPIMHoldtime is the longest finite PIM Holdtime, 0xfffe s; 0xffff
-// means forever (RFC 7761 §4.9.2).
-const maxPIMHoldtime = 0xfffe * time.Second
 
 // withdrawRouter ends a router port at its router's word (a PIM goodbye,
 // an MRD termination), unless it is static or the querier is heard there:
@@ -148,17 +145,17 @@ func (e *Engine) routerGone(port int) {
 func (e *Engine) routerTimer(now time.Time, t timer) {
 	k := t.router()
 	r := e.table.Router(k)
-	switch {
-	case r == nil || r.Expires.IsZero() || e.routerWakeAt[k] != t.at:
-		// gone, static or rescheduled: a stale wake-up
-	case !r.Expires.After(now):
+	if r == nil || r.Expires.IsZero() || e.routerWakeAt[k] != t.at {
+		return // gone, static, or rescheduled: a stale wake-up
+	}
+	if !r.Expires.After(now) {
 		e.table.RemoveRouter(k)
 		delete(e.routerWakeAt, k)
 		e.event(Event{Kind: EventRouterExpire, Port: k.Port, Detail: r.Via})
 		e.routerGone(k.Port)
-	default:
-		e.routerPushed[k.Port] = now
-		e.emit(Action{Kind: ActRouterPort, Port: k.Port, Router: true})
-		e.scheduleRouter(now, k, r)
+		return
 	}
+	e.routerPushed[k.Port] = now
+	e.emit(Action{Kind: ActRouterPort, Port: k.Port, Router: true})
+	e.scheduleRouter(now, k, r)
 }

@@ -133,7 +133,7 @@ type MDBCheck struct {
 
 // Consistent reports whether the check found the MDB equal to the table.
 func (c *MDBCheck) Consistent() bool {
-	return c.Error == "" && c.Missing+c.Extra+c.Different+c.Kernel == 0
+	return c.Error == "" && c.Missing == 0 && c.Extra == 0 && c.Different == 0 && c.Kernel == 0
 }
 
 // Stats returns a snapshot of the counters. Every refusal reason and

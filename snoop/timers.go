@@ -9,9 +9,10 @@ import (
 type timerKind uint8
 
 const (
-	timerGroup  timerKind = iota + 1 // a port group: expiries and queries
-	timerRouter                      // a router port's expiry
-	timerFamily                      // a protocol's querier: other querier expiry, our next query
+	_           timerKind = iota // none
+	timerGroup                   // a port group: expiries and queries
+	timerRouter                  // a router port's expiry
+	timerFamily                  // a protocol's querier: other querier expiry, our next query
 )
 
 // timer is one wake-up. Items are never removed early: when one comes due,
@@ -74,8 +75,8 @@ func (h *timerHeap) popDue(now fdb.Time) (timer, bool) {
 }
 
 func (h timerHeap) up(j int) {
-	for j > 0 {
-		i := (j - 1) / 2 // parent
+	for {
+		i := (j - 1) / 2 // parent; the root's is the root, and nothing is less than itself
 		if !h.less(j, i) {
 			return
 		}
@@ -109,12 +110,19 @@ func (h timerHeap) next() (fdb.Time, bool) {
 	return h[0].at, true
 }
 
-// maybeCompact rebuilds the timer heap when stale items (left by
-// memberships that came and went) outnumber live ones: a join/leave storm
-// must not grow it without bound.
-func (e *Engine) maybeCompact() {
+// timerBound is the most items the timer heap may hold: four for each
+// live item (membership, router port, protocol family) and 1024 more.
+// Past it, stale items (left by memberships that came and went) are so
+// many that maybeCompact rebuilds the heap.
+func (e *Engine) timerBound() int {
 	live := e.table.Len() + len(e.families) + e.table.RouterCount()
-	if len(e.timers) <= 4*live+1024 {
+	return 4*live + 1024
+}
+
+// maybeCompact rebuilds the timer heap once it holds more than
+// timerBound items: a join/leave storm must not grow it without bound.
+func (e *Engine) maybeCompact() {
+	if len(e.timers) <= e.timerBound() {
 		return
 	}
 	e.timers = e.timers[:0]

@@ -216,10 +216,7 @@ func msUntil(now, t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	if d := t.Sub(now); d > 0 {
-		return d.Milliseconds()
-	}
-	return 0
+	return max(t.Sub(now), 0).Milliseconds()
 }
 
 // PortView is one port as `show ports` prints it.
