@@ -268,16 +268,23 @@ type Membership struct {
 
 // Join makes host join group (IPv4 or IPv6) on its eth0 with a UDP socket.
 func (l *Lab) Join(h Host, group netip.Addr) (*Membership, error) {
-	return l.join(h, group, netip.Addr{})
+	return l.join(h, group, netip.Addr{}, false)
 }
 
 // JoinSource makes host join (source, group) only: an SSM receiver
 // (IP_ADD_SOURCE_MEMBERSHIP / MCAST_JOIN_SOURCE_GROUP).
 func (l *Lab) JoinSource(h Host, group, source netip.Addr) (*Membership, error) {
-	return l.join(h, group, source)
+	return l.join(h, group, source, false)
 }
 
-func (l *Lab) join(h Host, group, source netip.Addr) (*Membership, error) {
+// JoinExcluding makes host join group from every source but source: an
+// any-source join, then MCAST_BLOCK_SOURCE, so the host's kernel is in
+// EXCLUDE {source} mode.
+func (l *Lab) JoinExcluding(h Host, group, source netip.Addr) (*Membership, error) {
+	return l.join(h, group, source, true)
+}
+
+func (l *Lab) join(h Host, group, source netip.Addr, exclude bool) (*Membership, error) {
 	var m *Membership
 	err := InNetns(h.Name, func() error {
 		ifi, err := net.InterfaceByName("eth0")
@@ -290,6 +297,7 @@ func (l *Lab) join(h Host, group, source netip.Addr) (*Membership, error) {
 		var pc interface {
 			JoinGroup(*net.Interface, net.Addr) error
 			JoinSourceSpecificGroup(*net.Interface, net.Addr, net.Addr) error
+			ExcludeSourceSpecificGroup(*net.Interface, net.Addr, net.Addr) error
 		}
 		if group.Is6() {
 			if c, err = net.ListenPacket("udp6", "[::]:0"); err != nil {
@@ -302,14 +310,21 @@ func (l *Lab) join(h Host, group, source netip.Addr) (*Membership, error) {
 			}
 			pc = ipv4.NewPacketConn(c)
 		}
-		if source.IsValid() {
-			err = pc.JoinSourceSpecificGroup(ifi, g, &net.UDPAddr{IP: source.AsSlice()})
+		src := &net.UDPAddr{IP: source.AsSlice()}
+		if source.IsValid() && !exclude {
+			err = pc.JoinSourceSpecificGroup(ifi, g, src)
 		} else {
 			err = pc.JoinGroup(ifi, g)
 		}
 		if err != nil {
 			c.Close()
 			return fmt.Errorf("join %v: %w", group, err)
+		}
+		if exclude {
+			if err := pc.ExcludeSourceSpecificGroup(ifi, g, src); err != nil {
+				c.Close()
+				return fmt.Errorf("block %v in %v: %w", source, group, err)
+			}
 		}
 		m = &Membership{conn: c}
 		return nil

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
-
 	"github.com/igmpsnoop/igmpsnoop/bridge"
 	"github.com/igmpsnoop/igmpsnoop/snoop"
 	"github.com/igmpsnoop/igmpsnoop/wire"
@@ -205,7 +202,7 @@ func TestExcludeBlocksOneSource(t *testing.T) {
 	caps := captures(t, l, h1.Name, h2.Name, h3.Name)
 	d := startDaemon(t, l, fastTimers...)
 	g := netip.MustParseAddr("239.77.3.1")
-	ex, err := paExcludeJoin(l, h1, g, Sender1)
+	ex, err := l.JoinExcluding(h1, g, Sender1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -450,49 +447,6 @@ func paMRDAdvert(mac net.HardwareAddr, src netip.Addr, interval uint8, qqi, qrv 
 	f := append([]byte{0x01, 0x00, 0x5e, 0x00, 0x00, 0x6a}, mac...)
 	f = append(f, 0x08, 0x00)
 	return append(append(f, ip...), igmp...)
-}
-
-// paExcludeJoin makes host join group any-source and then block source
-// (MCAST_BLOCK_SOURCE): the host's kernel is in EXCLUDE {source} mode.
-func paExcludeJoin(l *Lab, h Host, group, source netip.Addr) (*Membership, error) {
-	var m *Membership
-	err := InNetns(h.Name, func() error {
-		ifi, err := net.InterfaceByName("eth0")
-		if err != nil {
-			return err
-		}
-		g, s := &net.UDPAddr{IP: group.AsSlice()}, &net.UDPAddr{IP: source.AsSlice()}
-		var c net.PacketConn
-		var pc interface {
-			JoinGroup(*net.Interface, net.Addr) error
-			ExcludeSourceSpecificGroup(*net.Interface, net.Addr, net.Addr) error
-		}
-		if group.Is6() {
-			if c, err = net.ListenPacket("udp6", "[::]:0"); err != nil {
-				return err
-			}
-			pc = ipv6.NewPacketConn(c)
-		} else {
-			if c, err = net.ListenPacket("udp4", "0.0.0.0:0"); err != nil {
-				return err
-			}
-			pc = ipv4.NewPacketConn(c)
-		}
-		if err := pc.JoinGroup(ifi, g); err != nil {
-			c.Close()
-			return fmt.Errorf("join %v: %w", group, err)
-		}
-		if err := pc.ExcludeSourceSpecificGroup(ifi, g, s); err != nil {
-			c.Close()
-			return fmt.Errorf("block %v in %v: %w", source, group, err)
-		}
-		m = &Membership{conn: c}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("host %s: %w", h.Name, err)
-	}
-	return m, nil
 }
 
 // paExpectEntry waits up to 3 s for the (*,G) MDB entry of group on port
