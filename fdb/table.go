@@ -334,6 +334,9 @@ type Router struct {
 	Expires time.Time // zero: static
 	// Via names what revealed the router: "query", "pim", "mrd", ViaStatic.
 	Via string
+	// Wake is when its owner's timer for it is due, as PortGroup.Wake:
+	// other wake-ups found for it are stale.
+	Wake Time
 }
 
 // ViaStatic is the Via of a router port configured as such: it never

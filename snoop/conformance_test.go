@@ -551,6 +551,12 @@ func TestDynamicRouterPortsRenewedInTheKernel(t *testing.T) {
 		c.QueryInterval, c.QueryResponseInterval = 2*time.Second, time.Second // OQPI 4.5 s
 	})
 	hello := &wire.Message{Kind: wire.KindPIMHello, Proto: wire.IGMP, Src: netip.MustParseAddr("10.77.0.7"), Holdtime: 30 * time.Second, HasHoldtime: true}
+	// A goodbye and a new hello leave the first router's wake-up in the
+	// timer heap: stale, it must renew nothing (one renewal per period).
+	goodbye := *hello
+	goodbye.Holdtime = 0
+	e.HandleMessage(t0, uplink, hello, rawFrame)
+	e.HandleMessage(t0, uplink, &goodbye, rawFrame)
 	e.HandleMessage(t0, uplink, hello, rawFrame)
 	oqpi := e.OtherQuerierPresentInterval()
 	last := t0
@@ -558,6 +564,9 @@ func TestDynamicRouterPortsRenewedInTheKernel(t *testing.T) {
 		for _, a := range kinds(e.Tick(now), ActRouterPort) {
 			if a.Port != uplink || !a.Router {
 				t.Fatalf("at %v: %+v, want a renewal of the uplink", now.Sub(t0), a)
+			}
+			if now.Sub(last) < oqpi/2 {
+				t.Fatalf("at %v: renewed %v after the last one, want one renewal per %v", now.Sub(t0), now.Sub(last), oqpi/2)
 			}
 			last = now
 		}

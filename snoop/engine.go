@@ -33,9 +33,6 @@ type Engine struct {
 	// routerPushed is when each dynamic router port was last pushed to
 	// the kernel with ActRouterPort.
 	routerPushed map[int]time.Time
-	// routerWakeAt is the one live wake-up of each dynamic router port;
-	// others found in the heap are stale.
-	routerWakeAt map[fdb.RouterKey]fdb.Time
 	portCounters map[int]*portCounters
 	ssm          []netip.Prefix // the SSM ranges in force
 }
@@ -58,7 +55,6 @@ func New(cfg Config) (*Engine, error) {
 		srcKeys:  make(map[srcKey]int),
 
 		routerPushed: make(map[int]time.Time),
-		routerWakeAt: make(map[fdb.RouterKey]fdb.Time),
 		portCounters: make(map[int]*portCounters),
 		ssm:          cfg.ssmRanges(),
 	}, nil
@@ -336,8 +332,8 @@ func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, fram
 		// RFC 4541 C4: every other IGMP type reaches every port. The bridge
 		// floods those to 224.0.0.0/24 itself; others the guard keeps from
 		// it (it would forward them like data), and we flood them.
-		if d := m.Dst; d.Is4() && !(d.As4()[0] == 224 && d.As4()[1] == 0 && d.As4()[2] == 0) {
-			e.floodAll(ifindex, frame)
+		if m.Dst.Is4() && !m.Dst.IsLinkLocalMulticast() {
+			e.flood(ifindex, frame, true)
 		}
 	}
 	e.maybeCompact()
@@ -353,8 +349,7 @@ func learnable(g netip.Addr) bool {
 		return false
 	}
 	if g.Is4() {
-		b := g.As4()
-		return !(b[0] == 224 && b[1] == 0 && b[2] == 0)
+		return !g.IsLinkLocalMulticast() // 224.0.0.0/24
 	}
 	b := g.As16()
 	if scope := b[1] & 0x0f; scope <= 1 {
@@ -405,23 +400,15 @@ func (e *Engine) portsChanged() {
 	slices.Sort(e.floodReports)
 }
 
-// floodAll sends a frame out of every port but ingress.
-func (e *Engine) floodAll(ingress int, frame []byte) {
+// flood sends a frame out of every port but ingress, router ports only
+// if toRouters. A proxy query (one whose source takes no part in
+// elections, or must not) goes to host ports only: a querier behind a
+// router port compares addresses, and 0.0.0.0, the lowest, would silence
+// it (RFC 3376 §6.6.2 as FRR and Linux implement it), leaving the LAN
+// without a querier and the bridge flooding.
+func (e *Engine) flood(ingress int, frame []byte, toRouters bool) {
 	for i, p := range e.ports {
-		if i != ingress && p.up {
-			e.emit(Action{Kind: ActTransmit, Port: i, Frame: frame})
-		}
-	}
-}
-
-// floodToHosts sends a proxy query (one whose source takes no part in
-// elections, or must not) out of every host port but ingress. Never out of
-// a router port: a querier behind it compares addresses, and 0.0.0.0, the
-// lowest, would silence it (RFC 3376 §6.6.2 as FRR and Linux implement
-// it), leaving the LAN without a querier and the bridge flooding.
-func (e *Engine) floodToHosts(ingress int, frame []byte) {
-	for i, p := range e.ports {
-		if i != ingress && p.up && !e.table.RouterPort(i) {
+		if i != ingress && p.up && (toRouters || !e.table.RouterPort(i)) {
 			e.emit(Action{Kind: ActTransmit, Port: i, Frame: frame})
 		}
 	}

@@ -146,9 +146,9 @@ func (e *Engine) handleQuery(now time.Time, ifindex int, m *wire.Message, frame 
 		// A snooping switch's proxy query, or a host's forgery: the ingress
 		// guard keeps it from the bridge, which would make its port a router
 		// port, so we pass it on ourselves, to host ports only (see
-		// floodToHosts). It neither makes a router port nor wins an
-		// election (RFC 4541 C2, C5).
-		e.floodToHosts(ifindex, frame)
+		// flood). It neither makes a router port nor wins an election
+		// (RFC 4541 C2, C5).
+		e.flood(ifindex, frame, false)
 	} else {
 		// Elect first: it adopts the querier's timers, which the router
 		// port's and older querier's lifetimes depend on.

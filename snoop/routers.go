@@ -58,7 +58,6 @@ func (e *Engine) withdrawRouter(now time.Time, f *family, k fdb.RouterKey, addr 
 		return
 	}
 	e.table.RemoveRouter(k)
-	delete(e.routerWakeAt, k)
 	e.event(Event{Kind: EventRouterExpire, Port: k.Port, Addr: addr, Detail: why})
 	e.routerGone(k.Port)
 }
@@ -126,7 +125,7 @@ func (e *Engine) scheduleRouter(now time.Time, k fdb.RouterKey, r *fdb.Router) {
 		at = renew
 	}
 	t := e.table.TimeOf(at)
-	e.routerWakeAt[k] = t
+	r.Wake = t
 	e.timers.add(routerWake(t, k))
 }
 
@@ -145,12 +144,11 @@ func (e *Engine) routerGone(port int) {
 func (e *Engine) routerTimer(now time.Time, t timer) {
 	k := t.router()
 	r := e.table.Router(k)
-	if r == nil || r.Expires.IsZero() || e.routerWakeAt[k] != t.at {
+	if r == nil || r.Expires.IsZero() || r.Wake != t.at {
 		return // gone, static, or rescheduled: a stale wake-up
 	}
 	if !r.Expires.After(now) {
 		e.table.RemoveRouter(k)
-		delete(e.routerWakeAt, k)
 		e.event(Event{Kind: EventRouterExpire, Port: k.Port, Detail: r.Via})
 		e.routerGone(k.Port)
 		return

@@ -131,11 +131,10 @@ func (e *Engine) maybeCompact() {
 		pg.Wake = 0
 		e.schedule(pg)
 	}
-	clear(e.routerWakeAt)
 	for _, r := range e.table.Routers() {
 		if !r.Expires.IsZero() {
 			t := e.table.TimeOf(r.Expires) // renewed from there on
-			e.routerWakeAt[r.RouterKey] = t
+			e.table.Router(r.RouterKey).Wake = t
 			e.timers.add(routerWake(t, r.RouterKey))
 		}
 	}
