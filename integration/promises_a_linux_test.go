@@ -436,17 +436,7 @@ func paWaitRouter(t *testing.T, d *Daemon, port, via string, timeout time.Durati
 func paMRDAdvert(mac net.HardwareAddr, src netip.Addr, interval uint8, qqi, qrv uint16) []byte {
 	igmp := []byte{wire.TypeMRDAdvert, interval, 0, 0, byte(qqi >> 8), byte(qqi), byte(qrv >> 8), byte(qrv)}
 	binary.BigEndian.PutUint16(igmp[2:4], rrChecksum(igmp))
-	ip := make([]byte, 24)
-	ip[0], ip[1] = 0x46, 0xc0 // IPv4, 24-byte header; precedence internetwork control
-	binary.BigEndian.PutUint16(ip[2:4], uint16(len(ip)+len(igmp)))
-	ip[8], ip[9] = 1, 2 // TTL 1, protocol IGMP
-	copy(ip[12:16], src.AsSlice())
-	copy(ip[16:20], wire.AllSnoopers.AsSlice())
-	copy(ip[20:24], []byte{0x94, 0x04, 0, 0}) // Router Alert (RFC 2113)
-	binary.BigEndian.PutUint16(ip[10:12], rrChecksum(ip))
-	f := append([]byte{0x01, 0x00, 0x5e, 0x00, 0x00, 0x6a}, mac...)
-	f = append(f, 0x08, 0x00)
-	return append(append(f, ip...), igmp...)
+	return rrIPv4Frame(mac, src, wire.AllSnoopers, 2, true, igmp)
 }
 
 // paExpectEntry waits up to 3 s for the (*,G) MDB entry of group on port

@@ -513,16 +513,28 @@ func rrPIMHello(mac net.HardwareAddr, src netip.Addr, holdtime uint16) []byte {
 		0, 20, 0, 4, 0x5e, 0x77, 0x01, 0x0d, // option 20, Generation ID
 	}
 	binary.BigEndian.PutUint16(pim[2:4], rrChecksum(pim))
-	ip := make([]byte, 20)
-	ip[0], ip[1] = 0x45, 0xc0 // IPv4, 20-byte header; precedence internetwork control
-	binary.BigEndian.PutUint16(ip[2:4], uint16(len(ip)+len(pim)))
-	ip[8], ip[9] = 1, 103 // TTL 1, protocol PIM
+	return rrIPv4Frame(mac, src, wire.AllPIMRouters, 103, false, pim)
+}
+
+// rrIPv4Frame wraps payload in an Ethernet frame from mac to the
+// multicast dst, with an IPv4 header of TTL 1, protocol proto, precedence
+// internetwork control and, if routerAlert, the Router Alert option
+// (RFC 2113), its checksum computed.
+func rrIPv4Frame(mac net.HardwareAddr, src, dst netip.Addr, proto byte, routerAlert bool, payload []byte) []byte {
+	ip := make([]byte, 20, 24)
+	if routerAlert {
+		ip = append(ip, 0x94, 0x04, 0, 0)
+	}
+	ip[0], ip[1] = 0x40|byte(len(ip)/4), 0xc0
+	binary.BigEndian.PutUint16(ip[2:4], uint16(len(ip)+len(payload)))
+	ip[8], ip[9] = 1, proto
 	copy(ip[12:16], src.AsSlice())
-	copy(ip[16:20], wire.AllPIMRouters.AsSlice())
+	copy(ip[16:20], dst.AsSlice())
 	binary.BigEndian.PutUint16(ip[10:12], rrChecksum(ip))
-	f := append([]byte{0x01, 0x00, 0x5e, 0x00, 0x00, 0x0d}, mac...)
+	d := dst.As4()
+	f := append([]byte{0x01, 0x00, 0x5e, d[1] & 0x7f, d[2], d[3]}, mac...)
 	f = append(f, 0x08, 0x00)
-	return append(append(f, ip...), pim...)
+	return append(append(f, ip...), payload...)
 }
 
 // rrChecksum is the Internet checksum of b (RFC 1071).
