@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -149,5 +151,56 @@ func TestFlagsOverrideConfig(t *testing.T) {
 	p1 := s.Bridges[0].Engine.Ports["p1"]
 	if s.Bridges[0].Engine.QueryInterval != 20*time.Second || !p1.FastLeave || p1.MaxGroups != 3 {
 		t.Fatalf("br0 %+v", s.Bridges[0].Engine)
+	}
+}
+
+// ssm_ranges and querier_ports from the file, and the flags that replace
+// them: the engine gets the ranges, ports outside querier_ports refuse
+// queries (and so have the kernel's router mode disabled), and show
+// config prints both.
+func TestSSMRangesAndQuerierPorts(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	conf := "bridges:\n  - name: br0\n    ssm_ranges: [233.252.0.0/24]\n    querier_ports: [up]\n  - name: br1\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	load := func(args ...string) *settings {
+		t.Helper()
+		r, err := parseRun(append([]string{"--config", path}, args...), io.Discard)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, s, err := r.settings()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	s := load()
+	br0, br1 := &s.Bridges[0], &s.Bridges[1]
+	if got := fmt.Sprint(br0.Engine.SSMRanges); got != "[233.252.0.0/24]" {
+		t.Errorf("br0 SSM ranges %s", got)
+	}
+	if br1.Engine.SSMRanges == nil || len(br1.Engine.SSMRanges) != 17 {
+		t.Errorf("br1 SSM ranges %v, want the defaults", br1.Engine.SSMRanges)
+	}
+	if br0.policy("up").RefuseQueries || !br0.policy("h1").RefuseQueries || br1.policy("h1").RefuseQueries {
+		t.Error("only br0's ports other than up must refuse queries")
+	}
+	if mode, fixed := br0.kernelRouterMode("h1"); !fixed || mode != bridge.PortRouterDisabled {
+		t.Errorf("h1's kernel router mode %d (fixed %v), want disabled", mode, fixed)
+	}
+	out := s.effective()
+	for _, want := range []string{"233.252.0.0/24", "querier_ports:\n        - up", "232.0.0.0/8"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("show config lacks %q:\n%s", want, out)
+		}
+	}
+	s = load("--ssm-range", "239.255.0.0/16", "--querier-port", "uplink")
+	if got := fmt.Sprint(s.Bridges[1].Engine.SSMRanges); got != "[239.255.0.0/16]" || s.Bridges[1].policy("uplink").RefuseQueries || !s.Bridges[1].policy("up").RefuseQueries {
+		t.Errorf("flags did not replace the file's values: %s %v", got, s.Bridges[1].Engine.QuerierPorts)
+	}
+	if _, err := parseRun([]string{"--bridge", "br0", "--ssm-range", "10.0.0.0/8"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--ssm-range") {
+		t.Errorf("a unicast --ssm-range: %v", err)
 	}
 }
