@@ -33,14 +33,6 @@ type Guard struct {
 	link    link.Link
 }
 
-// GuardOptions change what a guard drops besides reports and leaves.
-type GuardOptions struct {
-	// DropQueries also drops every IGMP and MLD query, for a port where a
-	// host must not be able to become the querier or make the port a
-	// router port (RFC 4541 §6): the kernel then never hears them.
-	DropQueries bool
-}
-
 // AttachGuard loads the guard program and attaches it at the head of the
 // TCX ingress chain of ifindex (in the calling thread's network namespace).
 // It attaches even while the port has no carrier.

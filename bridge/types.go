@@ -360,3 +360,11 @@ type RouterPort struct {
 	IPv4, IPv6 bool
 	VID        uint16
 }
+
+// GuardOptions change what a guard drops besides reports and leaves.
+type GuardOptions struct {
+	// DropQueries also drops every IGMP and MLD query, for a port where a
+	// host must not be able to become the querier or make the port a
+	// router port (RFC 4541 §6): the kernel then never hears them.
+	DropQueries bool
+}

@@ -1,0 +1,233 @@
+package daemon
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/igmpsnoop/igmpsnoop/snoop"
+)
+
+// The control protocol: a client writes one JSON object on a line, named
+// by its "command", and reads one Reply (or, for events, a line per
+// event). Each verb is a request type of its own; verbs lists them all.
+// Adding a verb is adding its type, its answer and a line in verbs.
+
+// A Request is one control request.
+type Request interface {
+	// Verb is the request's name on the wire ("command").
+	Verb() string
+}
+
+// GroupsRequest asks for the learned memberships; Port and Group (an
+// address or a prefix) narrow them.
+type GroupsRequest struct {
+	Bridge string `json:"bridge,omitempty"`
+	Port   string `json:"port,omitempty"`
+	Group  string `json:"group,omitempty"`
+}
+
+// PortsRequest asks for each port's state, settings and counters.
+type PortsRequest struct {
+	Bridge string `json:"bridge,omitempty"`
+}
+
+// RoutersRequest asks for the router ports.
+type RoutersRequest struct {
+	Bridge string `json:"bridge,omitempty"`
+}
+
+// QuerierRequest asks for each protocol's querier and the timers in force.
+type QuerierRequest struct {
+	Bridge string `json:"bridge,omitempty"`
+}
+
+// StatsRequest asks for the message counters.
+type StatsRequest struct {
+	Bridge string `json:"bridge,omitempty"`
+}
+
+// CheckRequest runs the MDB consistency check now, repairing what differs.
+type CheckRequest struct {
+	Bridge string `json:"bridge,omitempty"`
+}
+
+// ConfigRequest asks for the configuration in force.
+type ConfigRequest struct{}
+
+// ReloadRequest has the daemon re-read its configuration, as SIGHUP does.
+type ReloadRequest struct{}
+
+// EventsRequest streams events (EventRecord lines) until the client hangs up.
+type EventsRequest struct {
+	Bridge string `json:"bridge,omitempty"`
+}
+
+func (GroupsRequest) Verb() string  { return "groups" }
+func (PortsRequest) Verb() string   { return "ports" }
+func (RoutersRequest) Verb() string { return "routers" }
+func (QuerierRequest) Verb() string { return "querier" }
+func (StatsRequest) Verb() string   { return "stats" }
+func (CheckRequest) Verb() string   { return "check" }
+func (ConfigRequest) Verb() string  { return "config" }
+func (ReloadRequest) Verb() string  { return "reload" }
+func (EventsRequest) Verb() string  { return "events" }
+
+// verbs is the protocol's table: each verb's decoder.
+var verbs = map[string]func([]byte) (Request, error){
+	"groups":  decodeAs[GroupsRequest],
+	"ports":   decodeAs[PortsRequest],
+	"routers": decodeAs[RoutersRequest],
+	"querier": decodeAs[QuerierRequest],
+	"stats":   decodeAs[StatsRequest],
+	"check":   decodeAs[CheckRequest],
+	"config":  decodeAs[ConfigRequest],
+	"reload":  decodeAs[ReloadRequest],
+	"events":  decodeAs[EventsRequest],
+}
+
+// Verbs returns the protocol's verbs, sorted.
+func Verbs() []string {
+	out := make([]string, 0, len(verbs))
+	for v := range verbs {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// EncodeRequest renders req as its wire line (without the newline).
+func EncodeRequest(req Request) ([]byte, error) {
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, fmt.Errorf("encode %s request: %w", req.Verb(), err)
+	}
+	cmd, _ := json.Marshal(req.Verb())
+	var b bytes.Buffer
+	b.WriteString(`{"command":`)
+	b.Write(cmd)
+	if rest := bytes.TrimPrefix(body, []byte("{")); len(rest) > 1 {
+		b.WriteByte(',')
+		b.Write(rest)
+	} else {
+		b.WriteByte('}')
+	}
+	return b.Bytes(), nil
+}
+
+// DecodeRequest parses a wire line into the request its command names.
+func DecodeRequest(line []byte) (Request, error) {
+	var head struct {
+		Command string `json:"command"`
+	}
+	if err := json.Unmarshal(line, &head); err != nil {
+		return nil, fmt.Errorf("bad request: %w", err)
+	}
+	decode, ok := verbs[head.Command]
+	if !ok {
+		return nil, fmt.Errorf("unknown command %q (%s)", head.Command, strings.Join(Verbs(), ", "))
+	}
+	return decode(line)
+}
+
+// decodeAs decodes a request of type T. Unknown fields are refused: a
+// misspelt filter is an error, not a filter silently dropped.
+func decodeAs[T Request](line []byte) (Request, error) {
+	var req T
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(line, &fields); err != nil {
+		return nil, fmt.Errorf("bad request: %w", err)
+	}
+	delete(fields, "command")
+	rest, err := json.Marshal(fields)
+	if err != nil {
+		return nil, fmt.Errorf("bad request: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return nil, fmt.Errorf("bad %s request: %w", req.Verb(), err)
+	}
+	if v, ok := any(req).(interface{ validate() error }); ok {
+		if err := v.validate(); err != nil {
+			return nil, fmt.Errorf("bad %s request: %w", req.Verb(), err)
+		}
+	}
+	return req, nil
+}
+
+func (r GroupsRequest) validate() error {
+	if r.Group == "" {
+		return nil
+	}
+	if _, err := ParsePrefixOrAddr(r.Group); err != nil {
+		return fmt.Errorf("group %q: not an address or prefix", r.Group)
+	}
+	return nil
+}
+
+// Reply is the answer to every request but events. A request fills its
+// own field, set even when empty (so `show groups --json` prints
+// {"groups":[]}); the others are left out.
+type Reply struct {
+	Groups   []snoop.GroupView   `json:"groups,omitzero"`
+	Ports    []snoop.PortView    `json:"ports,omitzero"`
+	Routers  []snoop.RouterView  `json:"routers,omitzero"`
+	Queriers []snoop.QuerierView `json:"queriers,omitzero"`
+	Stats    []snoop.Stats       `json:"stats,omitzero"`
+	Checks   []snoop.MDBCheck    `json:"checks,omitzero"`
+	Config   string              `json:"config,omitzero"`
+	OK       bool                `json:"ok,omitzero"`
+	Error    string              `json:"error,omitzero"`
+}
+
+// EventRecord is one line of `igmpsnoop events`: the JSON names are part
+// of the CLI's contract.
+type EventRecord struct {
+	Time   time.Time `json:"time"`
+	Bridge string    `json:"bridge"`
+	Event  string    `json:"event"`
+	Port   string    `json:"port,omitempty"`
+	Group  string    `json:"group,omitempty"`
+	VLAN   uint16    `json:"vlan,omitempty"`
+	Addr   string    `json:"addr,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// Text renders an event on one line for a terminal.
+func (r EventRecord) Text() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %s %s", r.Time.Local().Format("15:04:05.000"), r.Bridge, r.Event)
+	for _, kv := range [][2]string{{"port", r.Port}, {"group", r.Group}, {"addr", r.Addr}} {
+		if kv[1] != "" {
+			fmt.Fprintf(&b, " %s=%s", kv[0], kv[1])
+		}
+	}
+	if r.VLAN != 0 {
+		fmt.Fprintf(&b, " vlan=%d", r.VLAN)
+	}
+	if r.Detail != "" {
+		fmt.Fprintf(&b, " (%s)", r.Detail)
+	}
+	return b.String()
+}
+
+// ParsePrefixOrAddr reads a prefix, or an address as its one-address prefix.
+func ParsePrefixOrAddr(s string) (netip.Prefix, error) {
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}
