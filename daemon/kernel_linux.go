@@ -1,4 +1,158 @@
 package daemon
 
-// LinuxKernel returns the Kernel of the running Linux system.
-func LinuxKernel() Kernel { return nil }
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/igmpsnoop/igmpsnoop/bridge"
+)
+
+// LinuxKernel returns the Kernel of the running Linux system: package
+// bridge's netlink, AF_PACKET and tc code, in the calling thread's
+// network namespace.
+func LinuxKernel() Kernel { return linuxKernel{} }
+
+type linuxKernel struct{}
+
+func (linuxKernel) Lookup(name string) (bridge.Bridge, error) {
+	br, _, err := bridge.Lookup(name)
+	return br, err
+}
+
+func (linuxKernel) Addresses(bridgeIndex int) (netip.Addr, netip.Addr, error) {
+	return bridge.Addresses(bridgeIndex)
+}
+
+func (linuxKernel) WatchLinks(bridgeIndex int) (LinkWatcher, error) {
+	w, err := bridge.SubscribeLinks(bridgeIndex)
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+func (linuxKernel) Options(bridgeIndex int) (bridge.Options, error) {
+	return bridge.ReadOptions(bridgeIndex)
+}
+
+func (linuxKernel) SetOption(bridgeIndex int, o Option) error {
+	switch {
+	case o.IGMPVersion != 0:
+		return bridge.SetIGMPVersion(bridgeIndex, o.IGMPVersion)
+	case o.MLDVersion != 0:
+		return bridge.SetMLDVersion(bridgeIndex, o.MLDVersion)
+	case o.MembershipInterval != 0:
+		return bridge.SetMembershipInterval(bridgeIndex, o.MembershipInterval)
+	case o.QuerierInterval != 0:
+		return bridge.SetQuerierInterval(bridgeIndex, o.QuerierInterval)
+	}
+	return errors.New("set bridge option: none given")
+}
+
+func (linuxKernel) ProbeSourceLists(bridgeIndex int) (bool, error) {
+	return bridge.ProbeSourceLists(bridgeIndex)
+}
+
+func (linuxKernel) SetPortRouter(ifindex int, mode uint8) error {
+	return bridge.SetPortRouter(ifindex, mode)
+}
+
+func (linuxKernel) OpenPort(ifindex int, opts bridge.GuardOptions) (Port, error) {
+	guard, err := bridge.AttachGuardWith(ifindex, opts)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := bridge.ListenPort(ifindex)
+	if err != nil {
+		guard.Close()
+		return nil, err
+	}
+	return &linuxPort{conn: conn, guard: guard}, nil
+}
+
+func (linuxKernel) OpenSender(bridgeIndex int) (FrameWriter, error) {
+	s, err := bridge.OpenBridgeSender(bridgeIndex)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (linuxKernel) OpenMDB() (MDB, error) {
+	m, err := bridge.OpenMDB()
+	if err != nil {
+		return nil, err
+	}
+	b, err := bridge.OpenMDBBatch()
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return &linuxMDB{dump: m, batch: b}, nil
+}
+
+// linuxPort is a port's packet socket and guard.
+type linuxPort struct {
+	conn  *bridge.PortConn
+	guard *bridge.Guard
+}
+
+func (p *linuxPort) NewBatch(frames, size int) FrameBatch { return bridge.NewFrameBatch(frames, size) }
+
+func (p *linuxPort) ReadBatch(b FrameBatch) error {
+	fb, ok := b.(*bridge.FrameBatch)
+	if !ok {
+		return fmt.Errorf("read: a %T is not a batch of this port's (use NewBatch)", b)
+	}
+	return p.conn.ReadBatch(fb)
+}
+
+func (p *linuxPort) WriteFrames(frames [][]byte) (int, error) { return p.conn.WriteFrames(frames) }
+func (p *linuxPort) SetReadBuffer(bytes int) error             { return p.conn.SetReadBuffer(bytes) }
+func (p *linuxPort) GuardDropped() (uint64, error)             { return p.guard.Dropped() }
+func (p *linuxPort) UpdateGuard(o bridge.GuardOptions) error   { return p.guard.Update(o) }
+
+func (p *linuxPort) SocketDropped() (uint64, error) {
+	_, n, err := p.conn.Stats()
+	return n, err
+}
+
+func (p *linuxPort) Close() error {
+	return errors.Join(p.conn.Close(), p.guard.Close())
+}
+
+// linuxMDB reads with one netlink socket and writes with another, in
+// batches: the loop dumps while the writer goroutine writes.
+type linuxMDB struct {
+	dump  *bridge.MDB
+	batch *bridge.MDBBatch
+}
+
+func (m *linuxMDB) Dump(bridgeIndex int) ([]bridge.Entry, error) { return m.dump.Dump(bridgeIndex) }
+
+func (m *linuxMDB) Write(ops []MDBOp) []error {
+	errs := make([]error, len(ops))
+	queued := make([]int, 0, len(ops)) // ops index of each queued write
+	for i, op := range ops {
+		var err error
+		if op.Remove {
+			err = m.batch.Delete(op.Entry)
+		} else {
+			err = m.batch.Replace(op.Entry)
+		}
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		queued = append(queued, i)
+	}
+	if m.batch.Len() > 0 {
+		for j, err := range m.batch.Flush() {
+			errs[queued[j]] = err
+		}
+	}
+	return errs
+}
+
+func (m *linuxMDB) Close() error { return errors.Join(m.dump.Close(), m.batch.Close()) }

@@ -17,79 +17,6 @@ import (
 // event). Each verb is a request type of its own; verbs lists them all.
 // Adding a verb is adding its type, its answer and a line in verbs.
 
-// A Request is one control request.
-type Request interface {
-	// Verb is the request's name on the wire ("command").
-	Verb() string
-}
-
-// GroupsRequest asks for the learned memberships; Port and Group (an
-// address or a prefix) narrow them.
-type GroupsRequest struct {
-	Bridge string `json:"bridge,omitempty"`
-	Port   string `json:"port,omitempty"`
-	Group  string `json:"group,omitempty"`
-}
-
-// PortsRequest asks for each port's state, settings and counters.
-type PortsRequest struct {
-	Bridge string `json:"bridge,omitempty"`
-}
-
-// RoutersRequest asks for the router ports.
-type RoutersRequest struct {
-	Bridge string `json:"bridge,omitempty"`
-}
-
-// QuerierRequest asks for each protocol's querier and the timers in force.
-type QuerierRequest struct {
-	Bridge string `json:"bridge,omitempty"`
-}
-
-// StatsRequest asks for the message counters.
-type StatsRequest struct {
-	Bridge string `json:"bridge,omitempty"`
-}
-
-// CheckRequest runs the MDB consistency check now, repairing what differs.
-type CheckRequest struct {
-	Bridge string `json:"bridge,omitempty"`
-}
-
-// ConfigRequest asks for the configuration in force.
-type ConfigRequest struct{}
-
-// ReloadRequest has the daemon re-read its configuration, as SIGHUP does.
-type ReloadRequest struct{}
-
-// EventsRequest streams events (EventRecord lines) until the client hangs up.
-type EventsRequest struct {
-	Bridge string `json:"bridge,omitempty"`
-}
-
-func (GroupsRequest) Verb() string  { return "groups" }
-func (PortsRequest) Verb() string   { return "ports" }
-func (RoutersRequest) Verb() string { return "routers" }
-func (QuerierRequest) Verb() string { return "querier" }
-func (StatsRequest) Verb() string   { return "stats" }
-func (CheckRequest) Verb() string   { return "check" }
-func (ConfigRequest) Verb() string  { return "config" }
-func (ReloadRequest) Verb() string  { return "reload" }
-func (EventsRequest) Verb() string  { return "events" }
-
-// verbs is the protocol's table: each verb's decoder.
-var verbs = map[string]func([]byte) (Request, error){
-	"groups":  decodeAs[GroupsRequest],
-	"ports":   decodeAs[PortsRequest],
-	"routers": decodeAs[RoutersRequest],
-	"querier": decodeAs[QuerierRequest],
-	"stats":   decodeAs[StatsRequest],
-	"check":   decodeAs[CheckRequest],
-	"config":  decodeAs[ConfigRequest],
-	"reload":  decodeAs[ReloadRequest],
-	"events":  decodeAs[EventsRequest],
-}
-
 // Verbs returns the protocol's verbs, sorted.
 func Verbs() []string {
 	out := make([]string, 0, len(verbs))
@@ -158,16 +85,6 @@ func decodeAs[T Request](line []byte) (Request, error) {
 		}
 	}
 	return req, nil
-}
-
-func (r GroupsRequest) validate() error {
-	if r.Group == "" {
-		return nil
-	}
-	if _, err := ParsePrefixOrAddr(r.Group); err != nil {
-		return fmt.Errorf("group %q: not an address or prefix", r.Group)
-	}
-	return nil
 }
 
 // Reply is the answer to every request but events. A request fills its

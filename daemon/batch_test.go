@@ -1,10 +1,6 @@
-package main
+package daemon
 
-import (
-	"testing"
-
-	"github.com/igmpsnoop/igmpsnoop/bridge"
-)
+import "testing"
 
 // TestBatchSource checks how a port reader gets its batches: one-frame
 // batches while the port is quiet, at most batchesPerPort in flight;
@@ -12,9 +8,9 @@ import (
 // queueing), batches of the old size dropped as they come back; one-frame
 // ones again after quietReads quiet reads.
 func TestBatchSource(t *testing.T) {
-	p := &portIO{stop: make(chan struct{}), free: make(chan *bridge.FrameBatch, batchesPerPort)}
+	p := &portIO{conn: &fakePort{}, stop: make(chan struct{}), free: make(chan FrameBatch, batchesPerPort)}
 	src := batchSource{size: 1}
-	var out []*bridge.FrameBatch
+	var out []FrameBatch
 	for range batchesPerPort {
 		b, ok := src.next(p)
 		if !ok || b.Cap() != 1 {

@@ -1,18 +1,4 @@
-package main
-
-import (
-	"github.com/igmpsnoop/igmpsnoop/bridge"
-	"github.com/igmpsnoop/igmpsnoop/fdb"
-)
-
-// mdbOp is one MDB write: the entry to install (replace) or remove.
-type mdbOp struct {
-	entry  bridge.Entry
-	remove bool
-}
-
-// key is the membership the op writes.
-func (op mdbOp) key() fdb.Key { return fdb.Key{VLAN: op.entry.VID, Group: op.entry.Group} }
+package daemon
 
 // mdbFailure is a write the kernel (or the encoder) refused: ops[op].
 type mdbFailure struct {
@@ -23,7 +9,7 @@ type mdbFailure struct {
 // mdbDone is what the writer hands back for one job: its ops, for reuse,
 // and those that failed.
 type mdbDone struct {
-	ops    []mdbOp
+	ops    []MDBOp
 	failed []mdbFailure
 }
 
@@ -36,21 +22,22 @@ const mdbJobs = 3
 // add runs in the thread that sends the netlink message; with the writes
 // off the loop, a join storm's MDB work overlaps the engine's work on the
 // next frames instead of following it. Jobs are written in the order they
-// are submitted, each as one MDBBatch flush; the results come back on done
-// for the loop to handle, so only the loop touches the engine.
+// are submitted, each as one MDB.Write; the results come back on done
+// for the loop to handle (handle), so only the loop touches the engine.
 type mdbWriter struct {
-	batch *bridge.MDBBatch
-	jobs  chan []mdbOp
-	done  chan mdbDone // room for every job in flight: the writer never waits on the loop
+	mdb    MDB
+	jobs   chan []MDBOp
+	done   chan mdbDone // room for every job in flight: the writer never waits on the loop
+	handle func(mdbDone)
 	// Loop side.
-	pending  []mdbOp   // being gathered for the next job
-	spare    [][]mdbOp // op slices back from the writer
+	pending  []MDBOp   // being gathered for the next job
+	spare    [][]MDBOp // op slices back from the writer
 	inFlight int
 	stopped  chan struct{}
 }
 
-func newMDBWriter(batch *bridge.MDBBatch) *mdbWriter {
-	w := &mdbWriter{batch: batch, jobs: make(chan []mdbOp, mdbJobs), done: make(chan mdbDone, mdbJobs), stopped: make(chan struct{})}
+func newMDBWriter(mdb MDB, handle func(mdbDone)) *mdbWriter {
+	w := &mdbWriter{mdb: mdb, handle: handle, jobs: make(chan []MDBOp, mdbJobs), done: make(chan mdbDone, mdbJobs), stopped: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -58,28 +45,11 @@ func newMDBWriter(batch *bridge.MDBBatch) *mdbWriter {
 // run writes jobs until jobs is closed.
 func (w *mdbWriter) run() {
 	defer close(w.stopped)
-	var queued []int // ops index of each queued write
 	for ops := range w.jobs {
 		var failed []mdbFailure
-		queued = queued[:0]
-		for i := range ops {
-			var err error
-			if ops[i].remove {
-				err = w.batch.Delete(ops[i].entry)
-			} else {
-				err = w.batch.Replace(ops[i].entry)
-			}
+		for i, err := range w.mdb.Write(ops) {
 			if err != nil {
 				failed = append(failed, mdbFailure{i, err})
-				continue
-			}
-			queued = append(queued, i)
-		}
-		if w.batch.Len() > 0 {
-			for j, err := range w.batch.Flush() {
-				if err != nil {
-					failed = append(failed, mdbFailure{queued[j], err})
-				}
 			}
 		}
 		w.done <- mdbDone{ops: ops, failed: failed}
@@ -87,16 +57,16 @@ func (w *mdbWriter) run() {
 }
 
 // queue adds a write to the job being gathered (loop side).
-func (w *mdbWriter) queue(op mdbOp) { w.pending = append(w.pending, op) }
+func (w *mdbWriter) queue(op MDBOp) { w.pending = append(w.pending, op) }
 
 // submit hands the gathered writes to the writer, first waiting for (and
-// handling, with handle) a finished job if mdbJobs are in flight.
-func (w *mdbWriter) submit(handle func(mdbDone)) {
+// handling) a finished job if mdbJobs are in flight.
+func (w *mdbWriter) submit() {
 	if len(w.pending) == 0 {
 		return
 	}
 	for w.inFlight >= mdbJobs {
-		w.finish(<-w.done, handle)
+		w.finish(<-w.done)
 	}
 	w.jobs <- w.pending
 	w.inFlight++
@@ -107,24 +77,42 @@ func (w *mdbWriter) submit(handle func(mdbDone)) {
 }
 
 // finish handles a finished job and keeps its slice for reuse.
-func (w *mdbWriter) finish(r mdbDone, handle func(mdbDone)) {
+func (w *mdbWriter) finish(r mdbDone) {
 	w.inFlight--
-	handle(r)
+	w.handle(r)
 	w.spare = append(w.spare, r.ops[:0])
 }
 
 // sync submits what is gathered and waits until the kernel has answered
 // every write: what the loop reads from the MDB afterwards includes them.
-func (w *mdbWriter) sync(handle func(mdbDone)) {
-	w.submit(handle)
+func (w *mdbWriter) sync() {
+	w.submit()
 	for w.inFlight > 0 {
-		w.finish(<-w.done, handle)
+		w.finish(<-w.done)
 	}
 }
 
+// write has the writer apply ops, waits for the kernel's answers and
+// returns how many it refused (each also handled as any write's failure
+// is; an entry already gone counts as refused, not as removed).
+func (w *mdbWriter) write(ops []MDBOp) (failed int) {
+	w.sync() // earlier writes' failures are not these
+	for _, op := range ops {
+		w.queue(op)
+	}
+	handle := w.handle
+	w.handle = func(r mdbDone) {
+		failed += len(r.failed)
+		handle(r)
+	}
+	defer func() { w.handle = handle }()
+	w.sync()
+	return failed
+}
+
 // close waits for every write, then stops the writer.
-func (w *mdbWriter) close(handle func(mdbDone)) {
-	w.sync(handle)
+func (w *mdbWriter) close() {
+	w.sync()
 	close(w.jobs)
 	<-w.stopped
 }

@@ -1,0 +1,363 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/igmpsnoop/igmpsnoop/bridge"
+)
+
+// fakeKernel is an in-memory Kernel: one bridge, its ports, its MDB and
+// options. Tests feed frames into ports and link events into the
+// watcher, and read what the daemon wrote. Every method is safe for
+// concurrent use.
+type fakeKernel struct {
+	mu          sync.Mutex
+	br          bridge.Bridge
+	gone        bool // Lookup fails: the bridge was deleted
+	opts        bridge.Options
+	sourceLists bool
+	links       []bridge.Link
+	events      chan bridge.LinkEvent
+	watchErr    chan error // Run returns what arrives here
+	ports       map[int]*fakePort
+	mdb         []bridge.Entry
+	routerMode  map[int]uint8
+	setOpts     []Option
+	sent        [][]byte // through the bridge (queries)
+	// refuse, if set, refuses MDB writes it returns an error for.
+	refuse func(MDBOp) error
+	// openErr, if set, fails OpenPort for a port.
+	openErr func(ifindex int) error
+}
+
+func newFakeKernel(ports ...string) *fakeKernel {
+	k := &fakeKernel{
+		br: bridge.Bridge{
+			Link: bridge.Link{Index: 1, Name: "br0", Up: true, MAC: net.HardwareAddr{2, 0, 0, 0, 0, 1}, State: bridge.StateForwarding},
+			IPv4: netip.MustParseAddr("10.77.0.1"), IPv6: netip.MustParseAddr("fe80::1"),
+		},
+		opts: bridge.Options{Snooping: true, MembershipInterval: 260 * time.Second, QuerierInterval: 255 * time.Second,
+			HashMax: 4096, IGMPVersion: 2, MLDVersion: 1},
+		sourceLists: true,
+		events:      make(chan bridge.LinkEvent, 64),
+		watchErr:    make(chan error, 1),
+		ports:       map[int]*fakePort{},
+		routerMode:  map[int]uint8{},
+	}
+	for i, name := range ports {
+		k.links = append(k.links, fakeLink(10+i, name))
+	}
+	return k
+}
+
+// fakeLink is an up, forwarding port.
+func fakeLink(index int, name string) bridge.Link {
+	return bridge.Link{Index: index, Name: name, MasterIndex: 1, Up: true, State: bridge.StateForwarding,
+		MAC: net.HardwareAddr{2, 0, 0, 0, 1, byte(index)}}
+}
+
+func (k *fakeKernel) Lookup(name string) (bridge.Bridge, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.gone || name != k.br.Name {
+		return bridge.Bridge{}, fmt.Errorf("lookup %s: %w", name, bridge.ErrNoLink)
+	}
+	return k.br, nil
+}
+
+func (k *fakeKernel) Addresses(int) (netip.Addr, netip.Addr, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.br.IPv4, k.br.IPv6, nil
+}
+
+func (k *fakeKernel) WatchLinks(int) (LinkWatcher, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return &fakeWatcher{k: k, ports: slices.Clone(k.links)}, nil
+}
+
+func (k *fakeKernel) Options(int) (bridge.Options, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.opts, nil
+}
+
+func (k *fakeKernel) SetOption(_ int, o Option) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.setOpts = append(k.setOpts, o)
+	switch {
+	case o.IGMPVersion != 0:
+		k.opts.IGMPVersion = o.IGMPVersion
+	case o.MLDVersion != 0:
+		k.opts.MLDVersion = o.MLDVersion
+	case o.MembershipInterval != 0:
+		k.opts.MembershipInterval = o.MembershipInterval
+	case o.QuerierInterval != 0:
+		k.opts.QuerierInterval = o.QuerierInterval
+	default:
+		return errors.New("no option")
+	}
+	return nil
+}
+
+func (k *fakeKernel) ProbeSourceLists(int) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.sourceLists, nil
+}
+
+func (k *fakeKernel) SetPortRouter(ifindex int, mode uint8) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.routerMode[ifindex] = mode
+	return nil
+}
+
+func (k *fakeKernel) OpenPort(ifindex int, g bridge.GuardOptions) (Port, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.openErr != nil {
+		if err := k.openErr(ifindex); err != nil {
+			return nil, err
+		}
+	}
+	p := &fakePort{ifindex: ifindex, in: make(chan []byte, 256), closed: make(chan struct{}), guard: g}
+	k.ports[ifindex] = p
+	return p, nil
+}
+
+func (k *fakeKernel) OpenSender(int) (FrameWriter, error) { return fakeSender{k}, nil }
+
+func (k *fakeKernel) OpenMDB() (MDB, error) { return fakeMDB{k}, nil }
+
+// port returns the port the daemon opened on ifindex, or nil.
+func (k *fakeKernel) port(ifindex int) *fakePort {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.ports[ifindex]
+}
+
+// entries returns a copy of the MDB.
+func (k *fakeKernel) entries() []bridge.Entry {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.mdb)
+}
+
+// addEntry puts an entry in the MDB behind the daemon's back.
+func (k *fakeKernel) addEntry(e bridge.Entry) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.mdb = append(k.mdb, e)
+}
+
+// dropEntries empties the MDB behind the daemon's back.
+func (k *fakeKernel) dropEntries() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.mdb = nil
+}
+
+func (k *fakeKernel) routerModeOf(ifindex int) (uint8, bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	m, ok := k.routerMode[ifindex]
+	return m, ok
+}
+
+func (k *fakeKernel) sentFrames() [][]byte {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.sent)
+}
+
+func sameEntry(a, b bridge.Entry) bool {
+	return a.Bridge == b.Bridge && a.Port == b.Port && a.Group == b.Group && a.Source == b.Source && a.VID == b.VID
+}
+
+type fakeMDB struct{ k *fakeKernel }
+
+func (m fakeMDB) Dump(int) ([]bridge.Entry, error) { return m.k.entries(), nil }
+func (m fakeMDB) Close() error                     { return nil }
+
+func (m fakeMDB) Write(ops []MDBOp) []error {
+	k := m.k
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	errs := make([]error, len(ops))
+	for i, op := range ops {
+		if k.refuse != nil {
+			if errs[i] = k.refuse(op); errs[i] != nil {
+				continue
+			}
+		}
+		at := slices.IndexFunc(k.mdb, func(e bridge.Entry) bool { return sameEntry(e, op.Entry) })
+		switch {
+		case op.Remove && at < 0:
+			errs[i] = fmt.Errorf("delete %v: %w", op.Entry, bridge.ErrNotFound)
+		case op.Remove:
+			k.mdb = slices.Delete(k.mdb, at, at+1)
+		case at < 0:
+			k.mdb = append(k.mdb, op.Entry)
+		default:
+			k.mdb[at] = op.Entry
+		}
+	}
+	return errs
+}
+
+type fakeSender struct{ k *fakeKernel }
+
+func (s fakeSender) WriteFrame(f []byte) error {
+	s.k.mu.Lock()
+	defer s.k.mu.Unlock()
+	s.k.sent = append(s.k.sent, slices.Clone(f))
+	return nil
+}
+
+func (s fakeSender) Close() error { return nil }
+
+type fakeWatcher struct {
+	k     *fakeKernel
+	ports []bridge.Link
+}
+
+func (w *fakeWatcher) Ports() []bridge.Link { return w.ports }
+func (w *fakeWatcher) Close() error         { return nil }
+
+func (w *fakeWatcher) Run(ctx context.Context, events chan<- bridge.LinkEvent) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-w.k.watchErr:
+			return err
+		case ev := <-w.k.events:
+			select {
+			case events <- ev:
+			case <-ctx.Done():
+				return nil
+			}
+		}
+	}
+}
+
+// fakePort is a port's socket and guard: frames sent to in are read by
+// the daemon, frames it writes are kept in out.
+type fakePort struct {
+	ifindex int
+	in      chan []byte
+	mu      sync.Mutex
+	out     [][]byte
+	guard   bridge.GuardOptions
+	closed  chan struct{}
+	once    sync.Once
+}
+
+type fakeBatch struct {
+	bufs [][]byte
+	lens []int
+	n    int
+}
+
+func (b *fakeBatch) Len() int           { return b.n }
+func (b *fakeBatch) Cap() int           { return len(b.bufs) }
+func (b *fakeBatch) Frame(i int) []byte { return b.bufs[i][:b.lens[i]] }
+
+func (p *fakePort) NewBatch(frames, size int) FrameBatch {
+	b := &fakeBatch{bufs: make([][]byte, frames), lens: make([]int, frames)}
+	for i := range b.bufs {
+		b.bufs[i] = make([]byte, size)
+	}
+	return b
+}
+
+func (p *fakePort) ReadBatch(fb FrameBatch) error {
+	b := fb.(*fakeBatch)
+	b.n = 0
+	select {
+	case f := <-p.in:
+		b.lens[0] = copy(b.bufs[0], f)
+		b.n = 1
+	case <-p.closed:
+		return fmt.Errorf("read port %d: %w", p.ifindex, net.ErrClosed)
+	}
+	for b.n < len(b.bufs) {
+		select {
+		case f := <-p.in:
+			b.lens[b.n] = copy(b.bufs[b.n], f)
+			b.n++
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+func (p *fakePort) WriteFrames(frames [][]byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range frames {
+		p.out = append(p.out, slices.Clone(f))
+	}
+	return len(frames), nil
+}
+
+func (p *fakePort) written() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.out)
+}
+
+func (p *fakePort) SetReadBuffer(int) error        { return nil }
+func (p *fakePort) SocketDropped() (uint64, error) { return 3, nil }
+func (p *fakePort) GuardDropped() (uint64, error)  { return 5, nil }
+
+func (p *fakePort) UpdateGuard(g bridge.GuardOptions) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.guard = g
+	return nil
+}
+
+func (p *fakePort) guardOptions() bridge.GuardOptions {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.guard
+}
+
+func (p *fakePort) Close() error {
+	p.once.Do(func() { close(p.closed) })
+	return nil
+}
+
+func (p *fakePort) isClosed() bool {
+	select {
+	case <-p.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// eventually polls cond every few milliseconds for up to two seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for range 400 {
+		if cond() {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s", what)
+}

@@ -1,0 +1,147 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/igmpsnoop/igmpsnoop/snoop"
+	"github.com/igmpsnoop/igmpsnoop/wire"
+)
+
+// harness runs the whole daemon (Run) over a fake kernel, with its
+// control socket in a temporary directory, as any user.
+type harness struct {
+	t      *testing.T
+	k      *fakeKernel
+	set    *Settings
+	reload chan os.Signal
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// testSettings is one bridge, br0, with short timers.
+func testSettings(t *testing.T, ports map[string]snoop.PortPolicy) *Settings {
+	c := snoop.DefaultConfig()
+	c.Bridge = "br0"
+	c.QueryInterval, c.QueryResponseInterval = 2*time.Second, time.Second
+	c.LastMemberQueryInterval, c.LastMemberQueryCount = 50*time.Millisecond, 2
+	c.MDBRefreshInterval = time.Second
+	c.Ports = ports
+	return &Settings{
+		Socket: filepath.Join(t.TempDir(), "ctl.sock"), Proto: 77, Text: "bridges: [br0]\n",
+		Bridges: []BridgeSettings{{Name: "br0", Engine: c}},
+	}
+}
+
+// startDaemon runs the daemon until the test ends, and waits until it
+// answers on its socket.
+func startDaemon(t *testing.T, k *fakeKernel, set *Settings, load func() (*Settings, error)) *harness {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &harness{t: t, k: k, set: set, reload: make(chan os.Signal, 1), cancel: cancel, done: make(chan error, 1)}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	go func() {
+		h.done <- Run(ctx, Options{Kernel: k, Log: log, Settings: set, Load: load, Reload: h.reload})
+	}()
+	t.Cleanup(func() { h.stop() })
+	eventually(t, "the control socket", func() bool {
+		select {
+		case err := <-h.done:
+			h.done <- err
+			t.Fatalf("daemon stopped at start: %v", err)
+		default:
+		}
+		c, err := net.Dial("unix", set.Socket)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return h
+}
+
+// stop stops the daemon and returns what Run returned.
+func (h *harness) stop() error {
+	h.cancel()
+	select {
+	case err := <-h.done:
+		h.done <- err
+		return err
+	case <-time.After(5 * time.Second):
+		h.t.Fatal("daemon did not stop within 5s")
+		return nil
+	}
+}
+
+// ask sends req over the control socket and returns the reply.
+func (h *harness) ask(req Request) Reply {
+	h.t.Helper()
+	r, err := askSocket(h.set.Socket, req)
+	if err != nil {
+		h.t.Fatalf("%s: %v", req.Verb(), err)
+	}
+	return r
+}
+
+func askSocket(socket string, req Request) (Reply, error) {
+	c, err := net.Dial("unix", socket)
+	if err != nil {
+		return Reply{}, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	line, err := EncodeRequest(req)
+	if err != nil {
+		return Reply{}, err
+	}
+	if _, err := c.Write(append(line, '\n')); err != nil {
+		return Reply{}, err
+	}
+	var r Reply
+	if err := json.NewDecoder(bufio.NewReader(c)).Decode(&r); err != nil {
+		return Reply{}, err
+	}
+	return r, nil
+}
+
+// feed has port ifindex receive frame.
+func (h *harness) feed(ifindex int, frame []byte) {
+	h.t.Helper()
+	var p *fakePort
+	eventually(h.t, "the port to be opened", func() bool { p = h.k.port(ifindex); return p != nil })
+	p.in <- frame
+}
+
+// hostMAC is the MAC of the host behind port ifindex.
+func hostMAC(ifindex int) []byte { return []byte{2, 0, 0, 0, 2, byte(ifindex)} }
+
+// report is an IGMPv2 report (or leave) from the host behind ifindex.
+func report(t *testing.T, ifindex int, group string, leave bool) []byte {
+	t.Helper()
+	f, err := wire.EncodeReport(wire.Report{Version: 2, Leave: leave, SrcMAC: hostMAC(ifindex),
+		Src: netip.AddrFrom4([4]byte{10, 77, 0, byte(ifindex)}), Group: netip.MustParseAddr(group)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// hasEntry tells whether the MDB holds our entry for group on port.
+func (h *harness) hasEntry(port int, group string) bool {
+	for _, e := range h.k.entries() {
+		if e.Port == port && e.Group == netip.MustParseAddr(group) && e.Proto == h.set.Proto {
+			return true
+		}
+	}
+	return false
+}
