@@ -189,4 +189,3 @@ func (l *bridgeLoop) record(ev snoop.Event) EventRecord {
 	}
 	return r
 }
-
