@@ -108,7 +108,8 @@ func (b *bridgeKernel) engineConfig(bs BridgeSettings) (snoop.Config, error) {
 // querier interval at ours: the kernel must stop believing in a querier
 // when we do, else, once it is gone, it keeps pruning by entries we have
 // aged out instead of flooding.
-func (b *bridgeKernel) followTimers(membership, otherQuerier time.Duration) {
+func (b *bridgeKernel) followTimers(e *snoop.Engine) {
+	membership, otherQuerier := e.BridgeMembershipInterval(), e.OtherQuerierPresentInterval()
 	opts, err := b.k.Options(b.br.Index)
 	if err != nil {
 		b.log.Error("cannot read the bridge's options", zap.Error(err))

@@ -3,6 +3,7 @@ package daemon
 import (
 	"errors"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -83,14 +84,14 @@ func (l *bridgeLoop) apply(acts []snoop.Action) {
 		a := &acts[i]
 		switch a.Kind {
 		case snoop.ActInstall:
-			e := l.entry(a.Port, a.Key)
+			e := mdbEntry(l.br.Index, l.proto, a.Port, a.Key)
 			// The engine reuses its source lists: the writer gets a copy.
 			e.Mode, e.Sources, e.Permanent = toBridgeMode(a.Mode), slices.Clone(a.Sources), a.Static
 			l.counters.installs.Add(1)
 			l.writer.queue(MDBOp{Entry: e})
 		case snoop.ActRemove:
 			l.counters.removes.Add(1)
-			l.writer.queue(removeOp(l.entry(a.Port, a.Key)))
+			l.writer.queue(removeOp(mdbEntry(l.br.Index, l.proto, a.Port, a.Key)))
 		case snoop.ActTransmit:
 			if a.Port == snoop.ThroughBridge {
 				if err := l.sender.WriteFrame(a.Frame); err != nil {
@@ -140,11 +141,11 @@ func (l *bridgeLoop) mdbResult(r mdbDone) {
 func (l *bridgeLoop) logEvent(ev snoop.Event) {
 	// A storm makes an event per join: nothing is built for nobody.
 	if l.hub.listening() {
-		l.hub.publish(l.record(ev))
+		l.hub.publish(newEventRecord(l.now(), l.set.Name, l.engine.PortName(ev.Port), ev))
 	}
 	switch ev.Kind {
 	case snoop.EventTimersChanged, snoop.EventQuerierLost:
-		l.followTimers()
+		l.kernel.followTimers(l.engine)
 	}
 	level := zap.InfoLevel
 	switch ev.Kind {
@@ -175,11 +176,12 @@ func (l *bridgeLoop) logEvent(ev snoop.Event) {
 	}
 }
 
-// record turns an engine event into an events-stream record.
-func (l *bridgeLoop) record(ev snoop.Event) EventRecord {
-	r := EventRecord{Time: l.now(), Bridge: l.set.Name, Event: ev.Kind.String(), Detail: ev.Detail}
+// newEventRecord turns an engine event on a bridge into an events-stream
+// record; port is the name of the event's port.
+func newEventRecord(now time.Time, bridge, port string, ev snoop.Event) EventRecord {
+	r := EventRecord{Time: now, Bridge: bridge, Event: ev.Kind.String(), Detail: ev.Detail}
 	if ev.Port != 0 {
-		r.Port = l.engine.PortName(ev.Port)
+		r.Port = port
 	}
 	if ev.Key.Group.IsValid() {
 		r.Group, r.VLAN = ev.Key.Group.String(), ev.Key.VLAN

@@ -47,7 +47,7 @@ func (l *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
 	case bridge.PortRemoved:
 		l.log.Info("port removed", zap.String("port", ev.Link.Name))
 		l.apply(l.engine.PortRemoved(now, ev.Link.Index))
-		l.closePort(ev.Link.Index)
+		l.ports.close(ev.Link.Index)
 	case bridge.BridgeChanged:
 		if o := ev.Options; o != nil && o.Snooping != l.kernel.snooping {
 			l.kernel.snooping = o.Snooping
@@ -90,18 +90,4 @@ func (l *bridgeLoop) addPort(link bridge.Link) error {
 	}
 	l.log.Info("snooping on port", zap.String("port", link.Name), zap.Int("ifindex", link.Index), zap.Bool("up", link.Up))
 	return nil
-}
-
-// closePort stops snooping on a port and gives a router mode the
-// configuration fixed back to the kernel's default.
-func (l *bridgeLoop) closePort(ifindex int) {
-	if p := l.ports.close(ifindex); p != nil {
-		l.kernel.releasePort(p.link)
-	}
-}
-
-func (l *bridgeLoop) closePorts() {
-	for i := range l.ports.ports {
-		l.closePort(i)
-	}
 }

@@ -65,7 +65,7 @@ func newBridgeLoop(k Kernel, log *zap.Logger, set BridgeSettings, proto uint8, h
 		dec: wire.NewDecoder(), links: make(chan bridge.LinkEvent, 256), calls: make(chan func()), done: make(chan struct{}),
 	}
 	l.kernel = &bridgeKernel{k: k, log: l.log, br: &l.br, set: &l.set}
-	l.ports = newPortSet(k, l.log)
+	l.ports = newPortSet(k, l.log, l.kernel.releasePort)
 	return l
 }
 
@@ -126,7 +126,7 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 		defer wg.Done()
 		watchErr <- watcher.Run(ctx, l.links)
 	}()
-	defer l.closePorts()
+	defer l.ports.closeAll()
 	l.tx = newTransmitter(l.log)
 	defer l.tx.close() // before the ports close
 	for _, link := range watcher.Ports() {
@@ -137,7 +137,7 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	if err := l.adopt(l.now()); err != nil {
 		return err
 	}
-	l.followTimers()
+	l.kernel.followTimers(l.engine)
 	now := l.now()
 	l.apply(l.engine.Start(now))
 	if !cfg.Querier {
@@ -145,7 +145,7 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	}
 	l.log.Info("snooping", zap.Int("ports", len(l.ports.ports)), zap.Int("max_groups", cfg.Limits.MaxKeys),
 		zap.Bool("source_lists", cfg.SourceLists), zap.Bool("querier", cfg.Querier))
-	l.checkAt = now.Add(l.checkInterval())
+	l.checkAt = now.Add(checkInterval(l.set.Engine.QueryInterval))
 	l.started = true
 	ready <- nil
 	err = l.loop(ctx, watchErr)
@@ -196,7 +196,7 @@ func (l *bridgeLoop) reconfigure(set BridgeSettings) error {
 			l.log.Warn("cannot update the port's guard", zap.String("port", p.link.Name), zap.Error(err))
 		}
 	}
-	l.followTimers()
+	l.kernel.followTimers(l.engine)
 	l.log.Info("configuration reloaded")
 	return nil
 }
@@ -244,7 +244,7 @@ func (l *bridgeLoop) tick(now time.Time) {
 	}
 	if !now.Before(l.checkAt) {
 		l.check(now)
-		l.checkAt = now.Add(l.checkInterval())
+		l.checkAt = now.Add(checkInterval(l.set.Engine.QueryInterval))
 	}
 }
 
@@ -263,14 +263,10 @@ func (l *bridgeLoop) armTimer(t *time.Timer) {
 	t.Reset(wait)
 }
 
-// checkInterval is how often the MDB is compared with the table.
-func (l *bridgeLoop) checkInterval() time.Duration {
-	return min(max(l.set.Engine.QueryInterval, 10*time.Second), time.Minute)
-}
-
-// followTimers has the kernel follow the timers the engine now uses.
-func (l *bridgeLoop) followTimers() {
-	l.kernel.followTimers(l.engine.BridgeMembershipInterval(), l.engine.OtherQuerierPresentInterval())
+// checkInterval is how often the MDB is compared with the table, for a
+// query interval.
+func checkInterval(queryInterval time.Duration) time.Duration {
+	return min(max(queryInterval, 10*time.Second), time.Minute)
 }
 
 // snapshot gathers the bridge's figures for metrics.

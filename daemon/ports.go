@@ -61,12 +61,14 @@ type portIO struct {
 type portSet struct {
 	kernel Kernel
 	log    *zap.Logger
-	ports  map[int]*portIO
-	frames chan frameIn // every reader's frames, to the loop
+	// release undoes, as a port closes, what was set on it in the kernel.
+	release func(bridge.Link)
+	ports   map[int]*portIO
+	frames  chan frameIn // every reader's frames, to the loop
 }
 
-func newPortSet(k Kernel, log *zap.Logger) *portSet {
-	return &portSet{kernel: k, log: log, ports: make(map[int]*portIO), frames: make(chan frameIn, 1024)}
+func newPortSet(k Kernel, log *zap.Logger, release func(bridge.Link)) *portSet {
+	return &portSet{kernel: k, log: log, release: release, ports: make(map[int]*portIO), frames: make(chan frameIn, 1024)}
 }
 
 // open starts snooping on a port: the guard first, so the kernel learns
@@ -120,13 +122,15 @@ func (s *portSet) read(p *portIO, index int, name string) {
 	}
 }
 
-// close stops snooping on a port: its reader, socket and guard.
-func (s *portSet) close(ifindex int) *portIO {
+// close stops snooping on a port: its reader, socket and guard, and what
+// was set on it in the kernel.
+func (s *portSet) close(ifindex int) {
 	p := s.ports[ifindex]
 	if p == nil {
-		return nil
+		return
 	}
 	delete(s.ports, ifindex)
+	s.release(p.link)
 	// The stop channel frees a reader blocked on a full frames channel
 	// without throwing away other ports' frames.
 	close(p.stop)
@@ -134,7 +138,13 @@ func (s *portSet) close(ifindex int) *portIO {
 		s.log.Debug("port close", zap.String("port", p.link.Name), zap.Error(err))
 	}
 	<-p.done
-	return p
+}
+
+// closeAll closes every port.
+func (s *portSet) closeAll() {
+	for i := range s.ports {
+		s.close(i)
+	}
 }
 
 // byName finds a port by its name.

@@ -142,7 +142,8 @@ func (l *bridgeLoop) check(now time.Time) snoop.MDBCheck {
 		repairs = append(repairs, removeOp(e))
 	}
 	for _, pg := range slices.Concat(d.differ, d.missing) {
-		repairs = append(repairs, l.reinstallOp(pg))
+		repairs = append(repairs, reinstallOp(mdbEntry(l.br.Index, l.proto, pg.Port, pg.Key), pg))
+		l.counters.installs.Add(1)
 	}
 	c.Repaired = len(repairs) - l.writer.write(repairs)
 	if !c.Consistent() {
@@ -154,11 +155,9 @@ func (l *bridgeLoop) check(now time.Time) snoop.MDBCheck {
 }
 
 // reinstallOp builds the write of a membership's entry as the engine last
-// installed it (counted as an install).
-func (l *bridgeLoop) reinstallOp(pg fdb.PortGroup) MDBOp {
-	e := l.entry(pg.Port, pg.Key)
+// installed it.
+func reinstallOp(e bridge.Entry, pg fdb.PortGroup) MDBOp {
 	e.Mode, e.Sources, e.Permanent = toBridgeMode(pg.InstalledMode), slices.Clone(pg.InstalledSources), pg.Static
-	l.counters.installs.Add(1)
 	return MDBOp{Entry: e}
 }
 
@@ -171,13 +170,13 @@ func (l *bridgeLoop) shutdown() {
 	l.writer.sync() // what the engine installed is in the kernel
 	if l.set.Handover {
 		n := len(l.engine.Memberships())
-		l.closePorts()
+		l.ports.closeAll()
 		// Static groups are permanent entries: they go with the daemon
 		// that was configured to hold them.
 		var static []MDBOp
 		for _, m := range l.engine.Memberships() {
 			if m.Static {
-				static = append(static, removeOp(l.entry(m.Port, m.Key)))
+				static = append(static, removeOp(mdbEntry(l.br.Index, l.proto, m.Port, m.Key)))
 			}
 		}
 		l.writer.write(static)
@@ -187,7 +186,7 @@ func (l *bridgeLoop) shutdown() {
 	ms := l.engine.Memberships()
 	ops := make([]MDBOp, 0, len(ms))
 	for _, m := range ms {
-		ops = append(ops, removeOp(l.entry(m.Port, m.Key)))
+		ops = append(ops, removeOp(mdbEntry(l.br.Index, l.proto, m.Port, m.Key)))
 	}
 	removed := len(ops) - l.writer.write(ops)
 	for _, r := range l.engine.Routers(time.Now()) {
@@ -200,7 +199,7 @@ func (l *bridgeLoop) shutdown() {
 	l.log.Info("stopped", zap.Int("mdb_entries_removed", removed))
 }
 
-// entry is the MDB entry of a membership.
-func (l *bridgeLoop) entry(port int, key fdb.Key) bridge.Entry {
-	return bridge.Entry{Bridge: l.br.Index, Port: port, Group: key.Group, VID: key.VLAN, Proto: l.proto}
+// mdbEntry is the MDB entry of a membership on bridge br, marked proto.
+func mdbEntry(br int, proto uint8, port int, key fdb.Key) bridge.Entry {
+	return bridge.Entry{Bridge: br, Port: port, Group: key.Group, VID: key.VLAN, Proto: proto}
 }
