@@ -205,6 +205,7 @@ func TestClient(t *testing.T) {
 		{[]string{"show", "routers"}, daemon.RoutersRequest{}, 0, "VIA"},
 		{[]string{"show", "querier", "--bridge", "b"}, daemon.QuerierRequest{Bridge: "b"}, 0, "timers in force"},
 		{[]string{"show", "config"}, daemon.ConfigRequest{}, 0, "socket: /x\n"},
+		{[]string{"show", "config", "--bridge", "br0"}, daemon.ConfigRequest{}, 0, "socket: /x\n"}, // taken, as before
 		{[]string{"reload"}, daemon.ReloadRequest{}, 1, ""},
 		{[]string{"check", "--bridge", "br0"}, daemon.CheckRequest{Bridge: "br0"}, 1, "DIFFERED: 3 entries, 1 missing"},
 		{[]string{"events", "--json"}, daemon.EventsRequest{}, 1, `"event":"join"`},
