@@ -2,6 +2,7 @@
 // learns memberships from the bridge's ports and programs the bridge's
 // multicast database; `show` asks a running daemon what it learned.
 //
-// This package only wires things together: flags, logging, the control
-// socket and the loop that feeds the snoop engine from the bridge package.
+// This package is the command line only: flags (cobra and pflag), the
+// control client and its tables, `replay` and `lab`. The configuration
+// file is package config's, the runtime package daemon's.
 package main

@@ -1,201 +1,243 @@
 package main
 
 import (
+	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/netip"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
 	"github.com/igmpsnoop/igmpsnoop/bridge"
+	"github.com/igmpsnoop/igmpsnoop/config"
+	"github.com/igmpsnoop/igmpsnoop/daemon"
+	"github.com/igmpsnoop/igmpsnoop/snoop"
 )
 
-// runFlags are the flags of `run`. Every flag has a configuration file
-// equivalent; given with --config, a flag overrides the file's value for
-// every bridge, and --bridge adds bridges to the file's.
+// runFlags are the flags of `run`. Every flag but --config has a
+// configuration file equivalent; given with --config, a flag overrides
+// the file's value for every bridge, and --bridge adds bridges to the file's.
 type runFlags struct {
-	fs      *flag.FlagSet
-	config  string
-	bridges stringList
-
-	socket, logLevel, logFormat, metrics string
-	proto                                int
-
-	queryInterval, queryResponse, lmqi, refresh time.Duration
-	robustness, lmqc, igmpVersion, mldVersion   int
-	maxGroups, maxGroupsPerPort, maxSources     int
-	querier, anySource, handover                bool
-	querierAddr                                 string
-
-	fastLeave, staticRouters, floodPorts stringList
-	ssmRanges, querierPorts              stringList
+	config string
+	o      config.Overrides
 }
 
-func parseRun(args []string, stderr io.Writer) (*runFlags, error) {
-	r := &runFlags{fs: flag.NewFlagSet("run", flag.ContinueOnError)}
-	fs := r.fs
-	fs.SetOutput(stderr)
-	d := defaultEngineConfig()
-	fs.StringVar(&r.config, "config", "", "YAML configuration file (see packaging/igmpsnoop.yaml); flags override it")
-	fs.Var(&r.bridges, "bridge", "bridge to snoop on (repeatable)")
-	fs.StringVar(&r.socket, "socket", DefaultSocket, "control socket path (mode 0600)")
-	fs.StringVar(&r.logLevel, "log-level", "info", "log level: debug, info, warn, error")
-	fs.StringVar(&r.logFormat, "log-format", "console", "log format: console or json")
-	fs.StringVar(&r.metrics, "metrics-address", "", "serve Prometheus metrics at this address, e.g. 127.0.0.1:9477 (default: off)")
-	fs.IntVar(&r.proto, "proto", bridge.DefaultProto, "rt_protocol number marking our MDB entries (4..255)")
-	fs.DurationVar(&r.queryInterval, "query-interval", d.QueryInterval, "query interval (RFC 3376 §8.2)")
-	fs.DurationVar(&r.queryResponse, "query-response-interval", d.QueryResponseInterval, "query response interval (RFC 3376 §8.3)")
-	fs.DurationVar(&r.lmqi, "last-member-interval", d.LastMemberQueryInterval, "last member query interval (RFC 3376 §8.8)")
-	fs.IntVar(&r.lmqc, "last-member-count", d.LastMemberQueryCount, "last member query count (RFC 3376 §8.9)")
-	fs.IntVar(&r.robustness, "robustness", d.Robustness, "robustness variable (RFC 3376 §8.1)")
-	fs.DurationVar(&r.refresh, "mdb-refresh-interval", 0, "least time between rewrites of one MDB entry (default: the query response interval)")
-	fs.IntVar(&r.maxGroups, "max-groups", 0, "most groups per bridge (default: 3/4 of the bridge's mcast_hash_max)")
-	fs.IntVar(&r.maxGroupsPerPort, "max-groups-per-port", 0, "most groups per port (default: no limit)")
-	fs.IntVar(&r.maxSources, "max-sources", d.MaxSources, "most sources per group and port; beyond it the port gets every source")
-	fs.Var(&r.fastLeave, "fast-leave", "port whose leaves take effect at once when no other tracked host wants the group (repeatable)")
-	fs.Var(&r.staticRouters, "static-router", "port that is always a router port: gets all multicast and all reports (repeatable)")
-	fs.Var(&r.floodPorts, "flood", "port that gets all multicast, but no reports (repeatable; RFC 4541 D3)")
-	fs.BoolVar(&r.querier, "querier", false, "query when no querier with a lower address is present")
-	fs.StringVar(&r.querierAddr, "querier-address", "", "IPv4 source of our IGMP queries (default: the bridge's address, else 0.0.0.0)")
-	fs.IntVar(&r.igmpVersion, "igmp-version", d.IGMPVersion, "IGMP version of our queries (2 or 3)")
-	fs.IntVar(&r.mldVersion, "mld-version", d.MLDVersion, "MLD version of our queries (1 or 2)")
-	fs.Var(&r.ssmRanges, "ssm-range", "source-specific multicast range, e.g. 232.0.0.0/8 (repeatable; replaces the defaults 232.0.0.0/8 and ff3x::/96): only INCLUDE joins count there (RFC 4604)")
-	fs.Var(&r.querierPorts, "querier-port", "port whose queries are believed (repeatable; default every port not refusing queries): the others refuse queries, PIM hellos and MRD")
-	fs.BoolVar(&r.anySource, "any-source", false, "install any-source entries only, ignoring IGMPv3/MLDv2 source lists")
-	fs.BoolVar(&r.handover, "handover", false, "at exit, leave our MDB entries to the kernel's snooping instead of removing them (no gap in forwarding; a restart adopts them)")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
+func (r *runFlags) register(fs *pflag.FlagSet) {
+	d, o := snoop.DefaultConfig(), &r.o
+	fs.StringVar(&r.config, "config", "", "YAML configuration `FILE` (see packaging/igmpsnoop.yaml); flags override it")
+	fs.StringArrayVar(&o.Bridges, "bridge", nil, "bridge `NAME` to snoop on (repeatable)")
+	fs.Var(opt(&o.Socket, "PATH", config.DefaultSocket, text), "socket", "control socket path (mode 0600)")
+	fs.Var(opt(&o.LogLevel, "LEVEL", "info", logLevel), "log-level", "log level: debug, info, warn, error")
+	fs.Var(opt(&o.LogFormat, "FORMAT", "console", logFormat), "log-format", "log format: console or json")
+	fs.Var(opt(&o.MetricsAddress, "ADDR", "", text), "metrics-address", "serve Prometheus metrics at this address, e.g. 127.0.0.1:9477 (default: off)")
+	fs.Var(opt(&o.Proto, "N", strconv.Itoa(bridge.DefaultProto), number), "proto", "rt_protocol number marking our MDB entries (4..255)")
+	durations := []struct {
+		dst        **time.Duration
+		name, help string
+		def        time.Duration
+	}{
+		{&o.QueryInterval, "query-interval", "query interval (RFC 3376 §8.2)", d.QueryInterval},
+		{&o.QueryResponseInterval, "query-response-interval", "query response interval (RFC 3376 §8.3)", d.QueryResponseInterval},
+		{&o.LastMemberInterval, "last-member-interval", "last member query interval (RFC 3376 §8.8)", d.LastMemberQueryInterval},
+		{&o.MDBRefreshInterval, "mdb-refresh-interval", "least time between rewrites of one MDB entry (default: the query response interval)", 0},
 	}
-	if fs.NArg() > 0 {
-		return nil, usageError{fmt.Errorf("run: unexpected argument %q", fs.Arg(0))}
+	for _, f := range durations {
+		def := ""
+		if f.def != 0 {
+			def = f.def.String()
+		}
+		fs.Var(opt(f.dst, "DUR", def, parseDuration), f.name, f.help)
 	}
-	if r.config == "" && len(r.bridges) == 0 {
-		return nil, usageError{errors.New("run: --bridge or --config is required")}
-	}
-	if _, _, err := r.settings(); err != nil {
-		return nil, usageError{fmt.Errorf("run: %w", err)}
-	}
-	return r, nil
+	fs.Var(opt(&o.LastMemberCount, "N", strconv.Itoa(d.LastMemberQueryCount), number), "last-member-count", "last member query count (RFC 3376 §8.9)")
+	fs.Var(opt(&o.Robustness, "N", strconv.Itoa(d.Robustness), number), "robustness", "robustness variable (RFC 3376 §8.1)")
+	fs.Var(opt(&o.MaxGroups, "N", "", number), "max-groups", "most groups per bridge (default: 3/4 of the bridge's mcast_hash_max)")
+	fs.Var(opt(&o.MaxGroupsPerPort, "N", "", number), "max-groups-per-port", "most groups per port (default: no limit)")
+	fs.Var(opt(&o.MaxSources, "N", strconv.Itoa(d.MaxSources), number), "max-sources", "most sources per group and port; beyond it the port gets every source")
+	fs.StringArrayVar(&o.FastLeave, "fast-leave", nil, "`PORT` whose leaves take effect at once when no other tracked host wants the group (repeatable)")
+	fs.StringArrayVar(&o.StaticRouters, "static-router", nil, "`PORT` that is always a router port: gets all multicast and all reports (repeatable)")
+	fs.StringArrayVar(&o.Flood, "flood", nil, "`PORT` that gets all multicast, but no reports (repeatable; RFC 4541 D3)")
+	boolFlag(fs, &o.Querier, "querier", "query when no querier with a lower address is present")
+	fs.Var(opt(&o.QuerierAddress, "ADDR", "", ipv4), "querier-address", "IPv4 source of our IGMP queries (default: the bridge's address, else 0.0.0.0)")
+	fs.Var(opt(&o.IGMPVersion, "N", strconv.Itoa(d.IGMPVersion), number), "igmp-version", "IGMP version of our queries (2 or 3)")
+	fs.Var(opt(&o.MLDVersion, "N", strconv.Itoa(d.MLDVersion), number), "mld-version", "MLD version of our queries (1 or 2)")
+	fs.Var(list(&o.SSMRanges, "PREFIX", multicastPrefix), "ssm-range", "source-specific multicast range, e.g. 232.0.0.0/8 (repeatable; replaces the defaults 232.0.0.0/8 and ff3x::/96): only INCLUDE joins count there (RFC 4604)")
+	fs.Var(list(&o.QuerierPorts, "PORT", text), "querier-port", "port whose queries are believed (repeatable; default every port not refusing queries): the others refuse queries, PIM hellos and MRD")
+	boolFlag(fs, &o.AnySource, "any-source", "install any-source entries only, ignoring IGMPv3/MLDv2 source lists")
+	boolFlag(fs, &o.Handover, "handover", "at exit, leave our MDB entries to the kernel's snooping instead of removing them (no gap in forwarding; a restart adopts them)")
 }
 
-// settings loads the configuration file (if any) and lays the flags given
-// on the command line over it. Reload calls it again.
-func (r *runFlags) settings() (*fileConfig, *settings, error) {
-	f := &fileConfig{}
-	if r.config != "" {
-		var err error
-		if f, _, err = loadConfig(r.config); err != nil {
-			return nil, nil, err
-		}
+// settings loads the configuration file (if any) with the flags laid over
+// it. Reload calls it again.
+func (r *runFlags) settings() (*daemon.Settings, error) {
+	if r.config == "" && len(r.o.Bridges) == 0 {
+		return nil, errors.New("--bridge or --config is required")
 	}
-	set := map[string]bool{}
-	r.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	for _, b := range r.bridges {
-		if !f.hasBridge(b) {
-			f.Bridges = append(f.Bridges, bridgeConfig{Name: &located{Value: b}})
+	return config.Load(r.config, r.o)
+}
+
+func runCommand(stderr io.Writer) *cobra.Command {
+	var r runFlags
+	cmd := &cobra.Command{Use: "run", Short: "snoop IGMP and MLD on bridges and program their MDB (needs root)", Args: noArgs}
+	r.register(cmd.Flags())
+	cmd.RunE = func(*cobra.Command, []string) error {
+		set, err := r.settings()
+		if err != nil {
+			return usageError{fmt.Errorf("run: %w", err)}
 		}
-	}
-	if set["socket"] || f.Socket == "" {
-		f.Socket = r.socket
-	}
-	if set["log-level"] || f.LogLevel == "" {
-		f.LogLevel = r.logLevel
-	}
-	if set["log-format"] || f.LogFormat == "" {
-		f.LogFormat = r.logFormat
-	}
-	if set["metrics-address"] {
-		f.MetricsAddress = r.metrics
-	}
-	if set["proto"] {
-		f.Proto = &r.proto
-	}
-	var qa *address
-	if set["querier-address"] {
-		a, err := netip.ParseAddr(r.querierAddr)
-		if err != nil || !a.Is4() {
-			return nil, nil, fmt.Errorf("--querier-address %q: not an IPv4 address", r.querierAddr)
+		log, err := newLogger(set.LogLevel, set.LogFormat)
+		if err != nil {
+			return err
 		}
-		qa = &address{a}
+		defer log.Sync() //nolint:errcheck // nothing to do about a failed flush at exit
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		var load func() (*daemon.Settings, error)
+		if r.config != "" { // without a file, a reload has nothing to re-read
+			load = r.settings
+		}
+		names := make([]string, 0, len(set.Bridges))
+		for _, b := range set.Bridges {
+			names = append(names, b.Name)
+		}
+		log.Info("starting", zap.String("version", versionString()), zap.Strings("bridges", names), zap.String("config", r.config))
+		return runDaemon(ctx, log, set, load)
 	}
-	var ssm *[]prefix
-	if set["ssm-range"] {
-		ps := make([]prefix, 0, len(r.ssmRanges))
-		for _, v := range r.ssmRanges {
-			p, err := netip.ParsePrefix(v)
-			if err != nil || !p.Addr().IsMulticast() {
-				return nil, nil, fmt.Errorf("--ssm-range %q: not a multicast prefix (e.g. 232.0.0.0/8, ff3e::/96)", v)
-			}
-			ps = append(ps, prefix{p.Masked()})
-		}
-		ssm = &ps
-	}
-	for i := range f.Bridges {
-		b := &f.Bridges[i]
-		over := func(name string, apply func()) {
-			if set[name] {
-				apply()
-			}
-		}
-		over("query-interval", func() { b.QueryInterval = &duration{r.queryInterval} })
-		over("query-response-interval", func() { b.QueryResponseInterval = &duration{r.queryResponse} })
-		over("last-member-interval", func() { b.LastMemberInterval = &duration{r.lmqi} })
-		over("last-member-count", func() { b.LastMemberCount = &r.lmqc })
-		over("robustness", func() { b.Robustness = &r.robustness })
-		over("mdb-refresh-interval", func() { b.MDBRefreshInterval = &duration{r.refresh} })
-		over("max-groups", func() { b.MaxGroups = &r.maxGroups })
-		over("max-sources", func() { b.MaxSources = &r.maxSources })
-		over("querier", func() { b.Querier = &r.querier })
-		over("igmp-version", func() { b.IGMPVersion = &r.igmpVersion })
-		over("mld-version", func() { b.MLDVersion = &r.mldVersion })
-		over("any-source", func() { b.AnySource = &r.anySource })
-		over("handover", func() { b.HandoverOnExit = &r.handover })
-		over("max-groups-per-port", func() { b.PortDefaults.MaxGroups = &r.maxGroupsPerPort })
-		if qa != nil {
-			b.QuerierAddress = qa
-		}
-		if ssm != nil {
-			b.SSMRanges = ssm
-		}
-		over("querier-port", func() { qp := []string(r.querierPorts); b.QuerierPorts = &qp })
-		yes := true
-		for _, p := range r.fastLeave {
-			b.port(p).FastLeave = &yes
-		}
-		for _, p := range r.staticRouters {
-			b.port(p).Router = &yes
-		}
-		for _, p := range r.floodPorts {
-			b.port(p).Flood = &yes
-		}
-	}
-	s, err := f.resolve()
+	return cmd
+}
+
+// newLogger builds the daemon's logger; config.Load has checked the level
+// and format.
+func newLogger(level, format string) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
 	if err != nil {
-		if r.config != "" {
-			err = fmt.Errorf("config %s: %w", r.config, err)
-		}
-		return nil, nil, err
+		return nil, fmt.Errorf("log level: %w", err)
 	}
-	return f, s, nil
+	c := zap.NewProductionConfig()
+	if format == "console" {
+		c = zap.NewDevelopmentConfig()
+		c.Development = false
+		c.DisableStacktrace = true
+	}
+	c.Level = zap.NewAtomicLevelAt(lvl)
+	c.EncoderConfig.EncodeTime = zapcore.ISO8601TimeEncoder
+	return c.Build()
 }
 
-func (f *fileConfig) hasBridge(name string) bool {
-	for _, b := range f.Bridges {
-		if b.Name != nil && b.Name.Value == name {
-			return true
-		}
-	}
-	return false
+// optional is a flag that sets *dst only when given, so that otherwise
+// the configuration file's value stands. typ is the placeholder help
+// shows (DUR, N, ADDR), text the default it shows.
+type optional[T any] struct {
+	dst       **T
+	typ, text string
+	parse     func(string) (T, error)
 }
 
-// port returns the bridge's settings for a port, creating them.
-func (b *bridgeConfig) port(name string) *portConfig {
-	if b.Ports == nil {
-		b.Ports = map[string]*portConfig{}
-	}
-	if b.Ports[name] == nil {
-		b.Ports[name] = &portConfig{}
-	}
-	return b.Ports[name]
+func opt[T any](dst **T, typ, def string, parse func(string) (T, error)) *optional[T] {
+	return &optional[T]{dst: dst, typ: typ, text: def, parse: parse}
 }
+
+func (o *optional[T]) Set(s string) error {
+	v, err := o.parse(s)
+	if err != nil {
+		return err
+	}
+	*o.dst, o.text = &v, s
+	return nil
+}
+
+func (o *optional[T]) String() string { return o.text }
+func (o *optional[T]) Type() string   { return o.typ }
+
+// list is a repeatable optional flag: each use adds an element.
+func list[T any](dst **[]T, typ string, parse func(string) (T, error)) *optional[[]T] {
+	return opt(dst, typ, "", func(s string) ([]T, error) {
+		v, err := parse(s)
+		if err != nil {
+			return nil, err
+		}
+		var prev []T
+		if *dst != nil {
+			prev = **dst
+		}
+		return append(prev, v), nil
+	})
+}
+
+func boolFlag(fs *pflag.FlagSet, dst **bool, name, help string) {
+	fs.Var(opt(dst, "bool", "false", strconv.ParseBool), name, help)
+	fs.Lookup(name).NoOptDefVal = "true"
+}
+
+func text(s string) (string, error) { return s, nil }
+
+func number(s string) (int, error) {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return 0, errors.New("not a whole number")
+	}
+	return n, nil
+}
+
+func logLevel(s string) (string, error) {
+	_, err := zapcore.ParseLevel(s)
+	return s, err
+}
+
+func logFormat(s string) (string, error) {
+	if s != "console" && s != "json" {
+		return "", errors.New("must be console or json")
+	}
+	return s, nil
+}
+
+func ipv4(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return netip.Addr{}, errors.New("not an IPv4 address")
+	}
+	return a, nil
+}
+
+func multicastPrefix(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	if err != nil || !p.Addr().IsMulticast() {
+		return netip.Prefix{}, errors.New("not a multicast prefix (e.g. 232.0.0.0/8, ff3e::/96)")
+	}
+	return p.Masked(), nil
+}
+
+// parseDuration is time.ParseDuration, telling a number without its unit.
+func parseDuration(s string) (time.Duration, error) {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+			return 0, fmt.Errorf("needs a unit, e.g. %ss", s)
+		}
+		return 0, errors.New("not a duration (e.g. 5s, 2m, 500ms)")
+	}
+	return d, nil
+}
+
+// durationValue is a duration flag whose errors say what is wrong.
+type durationValue time.Duration
+
+func (d *durationValue) Set(s string) error {
+	v, err := parseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = durationValue(v)
+	return nil
+}
+
+func (d *durationValue) String() string { return time.Duration(*d).String() }
+func (d *durationValue) Type() string   { return "DUR" }

@@ -1,8 +1,7 @@
-package main
+package config
 
 import (
 	"fmt"
-	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -11,10 +10,11 @@ import (
 	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/bridge"
+	"github.com/igmpsnoop/igmpsnoop/daemon"
 )
 
 func TestReferenceConfig(t *testing.T) {
-	_, s, err := loadConfig("../../packaging/igmpsnoop.yaml")
+	s, err := Load("../packaging/igmpsnoop.yaml", Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +60,11 @@ func TestReferenceConfig(t *testing.T) {
 		"uplink":     {bridge.PortRouterPermanent, true},
 		"tap-settop": {bridge.PortRouterLearned, false},
 	} {
-		if mode, fixed := s.Bridges[0].kernelRouterMode(port); mode != want.mode || fixed != want.fixed {
-			t.Errorf("kernelRouterMode(%s) = %d, %t; want %d, %t", port, mode, fixed, want.mode, want.fixed)
+		if mode, fixed := s.Bridges[0].KernelRouterMode(port); mode != want.mode || fixed != want.fixed {
+			t.Errorf("KernelRouterMode(%s) = %d, %t; want %d, %t", port, mode, fixed, want.mode, want.fixed)
 		}
 	}
-	out := s.effective()
+	out := s.Text
 	for _, want := range []string{"name: br0", "profile: iptv", "max_groups_action: replace", "query_interval: 30s"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show config lacks %q:\n%s", want, out)
@@ -80,16 +80,16 @@ func TestKernelRouterModeRefuseQueries(t *testing.T) {
 	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, s, err := loadConfig(path)
+	s, err := Load(path, Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	b := s.Bridges[0]
-	if mode, fixed := b.kernelRouterMode("tap1"); mode != bridge.PortRouterDisabled || !fixed {
+	if mode, fixed := b.KernelRouterMode("tap1"); mode != bridge.PortRouterDisabled || !fixed {
 		t.Errorf("refuse_queries port: mode %d, fixed %t; want disabled, fixed", mode, fixed)
 	}
 	// A configured router port stays one: configuration wins over refusal.
-	if mode, _ := b.kernelRouterMode("up"); mode != bridge.PortRouterPermanent {
+	if mode, _ := b.KernelRouterMode("up"); mode != bridge.PortRouterPermanent {
 		t.Errorf("router port that refuses queries: mode %d, want permanent", mode)
 	}
 }
@@ -113,7 +113,7 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 		{"bad address", "bridges:\n  - name: br0\n    querier_address: somewhere\n", `line 3: "somewhere" is not an IP address`},
 		{"no bridges", "log_level: info\n", "no bridges"},
 		{"empty", "", "empty"},
-		{"bad log level", "log_level: loud\nbridges:\n  - name: br0\n", "log-level"},
+		{"bad log level", "log_level: loud\nbridges:\n  - name: br0\n", "log_level"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,7 +121,7 @@ func TestConfigErrorsNameTheLine(t *testing.T) {
 			if err := os.WriteFile(path, []byte(tt.yaml), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, _, err := loadConfig(path)
+			_, err := Load(path, Overrides{})
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("error = %v, want it to contain %q", err, tt.want)
 			}
@@ -137,11 +137,8 @@ func TestFlagsOverrideConfig(t *testing.T) {
 	if err := os.WriteFile(path, []byte("socket: /tmp/x.sock\nbridges:\n  - name: br0\n    query_interval: 60s\n    ports:\n      p1:\n        max_groups: 3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r, err := parseRun([]string{"--config", path, "--query-interval", "20s", "--bridge", "br9", "--fast-leave", "p1"}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, s, err := r.settings()
+	qi := 20 * time.Second
+	s, err := Load(path, Overrides{QueryInterval: &qi, Bridges: []string{"br9"}, FastLeave: []string{"p1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,19 +161,15 @@ func TestSSMRangesAndQuerierPorts(t *testing.T) {
 	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	load := func(args ...string) *settings {
+	load := func(o Overrides) *daemon.Settings {
 		t.Helper()
-		r, err := parseRun(append([]string{"--config", path}, args...), io.Discard)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, s, err := r.settings()
+		s, err := Load(path, o)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return s
 	}
-	s := load()
+	s := load(Overrides{})
 	br0, br1 := &s.Bridges[0], &s.Bridges[1]
 	if got := fmt.Sprint(br0.Engine.SSMRanges); got != "[233.252.0.0/24]" {
 		t.Errorf("br0 SSM ranges %s", got)
@@ -184,23 +177,21 @@ func TestSSMRangesAndQuerierPorts(t *testing.T) {
 	if br1.Engine.SSMRanges == nil || len(br1.Engine.SSMRanges) != 17 {
 		t.Errorf("br1 SSM ranges %v, want the defaults", br1.Engine.SSMRanges)
 	}
-	if br0.policy("up").RefuseQueries || !br0.policy("h1").RefuseQueries || br1.policy("h1").RefuseQueries {
+	if br0.Engine.Policy("up").RefuseQueries || !br0.Engine.Policy("h1").RefuseQueries || br1.Engine.Policy("h1").RefuseQueries {
 		t.Error("only br0's ports other than up must refuse queries")
 	}
-	if mode, fixed := br0.kernelRouterMode("h1"); !fixed || mode != bridge.PortRouterDisabled {
+	if mode, fixed := br0.KernelRouterMode("h1"); !fixed || mode != bridge.PortRouterDisabled {
 		t.Errorf("h1's kernel router mode %d (fixed %v), want disabled", mode, fixed)
 	}
-	out := s.effective()
+	out := s.Text
 	for _, want := range []string{"233.252.0.0/24", "querier_ports:\n        - up", "232.0.0.0/8"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("show config lacks %q:\n%s", want, out)
 		}
 	}
-	s = load("--ssm-range", "239.255.0.0/16", "--querier-port", "uplink")
-	if got := fmt.Sprint(s.Bridges[1].Engine.SSMRanges); got != "[239.255.0.0/16]" || s.Bridges[1].policy("uplink").RefuseQueries || !s.Bridges[1].policy("up").RefuseQueries {
+	ssm, qp := []netip.Prefix{netip.MustParsePrefix("239.255.0.0/16")}, []string{"uplink"}
+	s = load(Overrides{SSMRanges: &ssm, QuerierPorts: &qp})
+	if got := fmt.Sprint(s.Bridges[1].Engine.SSMRanges); got != "[239.255.0.0/16]" || s.Bridges[1].Engine.Policy("uplink").RefuseQueries || !s.Bridges[1].Engine.Policy("up").RefuseQueries {
 		t.Errorf("flags did not replace the file's values: %s %v", got, s.Bridges[1].Engine.QuerierPorts)
-	}
-	if _, err := parseRun([]string{"--bridge", "br0", "--ssm-range", "10.0.0.0/8"}, io.Discard); err == nil || !strings.Contains(err.Error(), "--ssm-range") {
-		t.Errorf("a unicast --ssm-range: %v", err)
 	}
 }

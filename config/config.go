@@ -1,4 +1,9 @@
-package main
+// Package config reads igmpsnoop's configuration: the YAML file
+// (packaging/igmpsnoop.yaml documents every key) with the command line's
+// values laid over it, resolved into the daemon's settings, and the
+// configuration in force rendered back in the file's terms for
+// `igmpsnoop show config`.
+package config
 
 import (
 	"bytes"
@@ -11,9 +16,11 @@ import (
 	"strings"
 	"time"
 
+	"go.uber.org/zap/zapcore"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/igmpsnoop/igmpsnoop/bridge"
+	"github.com/igmpsnoop/igmpsnoop/daemon"
 	"github.com/igmpsnoop/igmpsnoop/snoop"
 )
 
@@ -101,8 +108,6 @@ func (l *located) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-func (l located) MarshalYAML() (any, error) { return l.Value, nil }
-
 type duration struct{ time.Duration }
 
 func (d *duration) UnmarshalYAML(n *yaml.Node) error {
@@ -113,8 +118,6 @@ func (d *duration) UnmarshalYAML(n *yaml.Node) error {
 	d.Duration = v
 	return nil
 }
-
-func (d duration) MarshalYAML() (any, error) { return d.String(), nil }
 
 type address struct{ netip.Addr }
 
@@ -127,31 +130,15 @@ func (a *address) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-func (a address) MarshalYAML() (any, error) { return a.String(), nil }
-
 type prefix struct{ netip.Prefix }
 
 func (p *prefix) UnmarshalYAML(n *yaml.Node) error {
-	v, err := parsePrefixOrAddr(n.Value)
+	v, err := daemon.ParsePrefixOrAddr(n.Value)
 	if err != nil {
 		return fmt.Errorf("line %d: %q is not an address or prefix", n.Line, n.Value)
 	}
 	p.Prefix = v
 	return nil
-}
-
-func (p prefix) MarshalYAML() (any, error) { return p.String(), nil }
-
-func parsePrefixOrAddr(s string) (netip.Prefix, error) {
-	if strings.Contains(s, "/") {
-		p, err := netip.ParsePrefix(s)
-		return p.Masked(), err
-	}
-	a, err := netip.ParseAddr(s)
-	if err != nil {
-		return netip.Prefix{}, err
-	}
-	return netip.PrefixFrom(a, a.BitLen()), nil
 }
 
 // groupRange is a group, a prefix of groups, or "first-last".
@@ -172,15 +159,13 @@ func (g *groupRange) UnmarshalYAML(n *yaml.Node) error {
 		g.First, g.Last = a, b
 		return nil
 	}
-	p, err := parsePrefixOrAddr(n.Value)
+	p, err := daemon.ParsePrefixOrAddr(n.Value)
 	if err != nil || !p.Addr().IsMulticast() {
 		return bad
 	}
 	g.First, g.Last = p.Addr(), lastAddr(p)
 	return nil
 }
-
-func (g groupRange) MarshalYAML() (any, error) { return g.Text, nil }
 
 // lastAddr is the highest address of a prefix.
 func lastAddr(p netip.Prefix) netip.Addr {
@@ -217,52 +202,10 @@ func cleanYAMLError(err error) error {
 	return errors.New(strings.TrimPrefix(err.Error(), "yaml: "))
 }
 
-// defaultEngineConfig is the engine's defaults, shown in flag help.
-func defaultEngineConfig() snoop.Config { return snoop.DefaultConfig() }
-
-// settings is a resolved configuration: what the daemon runs.
-type settings struct {
-	Socket         string
-	LogLevel       string
-	LogFormat      string
-	MetricsAddress string
-	Proto          uint8
-	Bridges        []bridgeSettings
-}
-
-// bridgeSettings is one bridge's resolved configuration.
-type bridgeSettings struct {
-	Name      string
-	AnySource bool
-	// Handover leaves our entries to the kernel at exit instead of
-	// removing them, so forwarding does not stop.
-	Handover bool
-	// MaxGroupsSet tells whether the limit was given; if not, the daemon
-	// derives it from the bridge's mcast_hash_max.
-	MaxGroupsSet bool
-	Engine       snoop.Config
-}
-
-// policy returns a port's policy by name.
-func (b *bridgeSettings) policy(name string) snoop.PortPolicy { return b.Engine.Policy(name) }
-
-// kernelRouterMode is the port's multicast router mode in the kernel, and
-// whether configuration fixes it: permanent for router/flood ports,
-// disabled for ports that refuse queries, else left to learning.
-func (b *bridgeSettings) kernelRouterMode(name string) (uint8, bool) {
-	switch p := b.policy(name); {
-	case p.Router || p.Flood || p.NoSnooping:
-		return bridge.PortRouterPermanent, true
-	case p.RefuseQueries:
-		return bridge.PortRouterDisabled, true
-	}
-	return bridge.PortRouterLearned, false
-}
-
 // resolve turns a parsed file into settings, applying defaults and
 // checking everything the engine would refuse, with lines where known.
-func (f *fileConfig) resolve() (*settings, error) {
-	s := &settings{Socket: f.Socket, LogLevel: f.LogLevel, LogFormat: f.LogFormat, MetricsAddress: f.MetricsAddress, Proto: bridge.DefaultProto}
+func (f *fileConfig) resolve() (*daemon.Settings, error) {
+	s := &daemon.Settings{Socket: f.Socket, LogLevel: f.LogLevel, LogFormat: f.LogFormat, MetricsAddress: f.MetricsAddress, Proto: bridge.DefaultProto}
 	if s.Socket == "" {
 		s.Socket = DefaultSocket
 	}
@@ -304,9 +247,10 @@ func (f *fileConfig) resolve() (*settings, error) {
 		}
 		s.Bridges = append(s.Bridges, bs)
 	}
-	if _, err := newLogger(s.LogLevel, s.LogFormat); err != nil {
+	if err := checkLog(s.LogLevel, s.LogFormat); err != nil {
 		return nil, err
 	}
+	s.Text = effective(s)
 	return s, nil
 }
 
@@ -368,7 +312,7 @@ func pickDuration(def time.Duration, ps ...*duration) time.Duration {
 	return def
 }
 
-func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (bridgeSettings, error) {
+func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (daemon.BridgeSettings, error) {
 	c := snoop.DefaultConfig()
 	c.Bridge = b.Name.Value
 	c.QueryInterval = pickDuration(c.QueryInterval, b.QueryInterval, d.QueryInterval)
@@ -393,7 +337,7 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (brid
 		}
 	}
 	c.QuerierPorts = pick(nil, b.QuerierPorts, d.QuerierPorts)
-	bs := bridgeSettings{Name: b.Name.Value, AnySource: pick(false, b.AnySource, d.AnySource), Handover: pick(false, b.HandoverOnExit, d.HandoverOnExit)}
+	bs := daemon.BridgeSettings{Name: b.Name.Value, AnySource: pick(false, b.AnySource, d.AnySource), Handover: pick(false, b.HandoverOnExit, d.HandoverOnExit)}
 	if mg := pick(-1, b.MaxGroups, d.MaxGroups); mg >= 0 {
 		c.Limits.MaxKeys, bs.MaxGroupsSet = mg, true
 	}
@@ -481,26 +425,45 @@ func resolvePort(what string, profiles map[string]*snoop.Profile, layers ...*por
 	return p, nil
 }
 
-// loadConfig reads and resolves a configuration file.
-func loadConfig(path string) (*fileConfig, *settings, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, fmt.Errorf("config: %w", err)
+// DefaultSocket is where the daemon listens for control requests.
+const DefaultSocket = "/run/igmpsnoop/igmpsnoop.sock"
+
+// Load reads the configuration file at path (none if path is empty), lays
+// the command line's values over it and resolves the result. Errors name
+// the file and, where they can, the line.
+func Load(path string, o Overrides) (*daemon.Settings, error) {
+	f := &fileConfig{}
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if f, err = parseConfig(bytes.NewReader(data)); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
 	}
-	f, err := parseConfig(bytes.NewReader(data))
-	if err != nil {
-		return nil, nil, fmt.Errorf("config %s: %w", path, err)
-	}
+	o.apply(f)
 	s, err := f.resolve()
-	if err != nil {
-		return nil, nil, fmt.Errorf("config %s: %w", path, err)
+	if err != nil && path != "" {
+		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
-	return f, s, nil
+	return s, err
+}
+
+// checkLog refuses a log level or format the logger would.
+func checkLog(level, format string) error {
+	if _, err := zapcore.ParseLevel(level); err != nil {
+		return fmt.Errorf("log_level: %w", err)
+	}
+	if format != "console" && format != "json" {
+		return fmt.Errorf("log_format %q: must be console or json", format)
+	}
+	return nil
 }
 
 // effective renders resolved settings as YAML in the configuration file's
 // own terms, for `show config`.
-func (s *settings) effective() string {
+func effective(s *daemon.Settings) string {
 	type port struct {
 		FastLeave       bool     `yaml:"fast_leave"`
 		MaxGroups       int      `yaml:"max_groups"`
