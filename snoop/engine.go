@@ -37,19 +37,19 @@ type Engine struct {
 	ssm          []netip.Prefix // the SSM ranges in force
 }
 
-// New returns an engine for cfg, which must be valid.
-//
-// It reads the clock once, for the origin its table's compact times count
-// from: that only anchors their range (about 146 years either side), and
-// being time.Now() it carries the monotonic reading that makes the times
-// the caller passes from time.Now() count by the monotonic clock.
-func New(cfg Config) (*Engine, error) {
+// New returns an engine for cfg, which must be valid. origin anchors the
+// compact times of its table (see fdb.Clock): they reach about 146 years
+// either side of it. The engine reads no clock, so the caller gives it:
+// a daemon time.Now(), whose monotonic reading makes every later
+// time.Now() it passes count by the monotonic clock; a replay its
+// capture's first timestamp.
+func New(cfg Config, origin time.Time) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("snoop config: %w", err)
 	}
 	return &Engine{
 		cfg:      cfg,
-		table:    fdb.New(cfg.Limits, time.Now()),
+		table:    fdb.New(cfg.Limits, origin),
 		ports:    make(map[int]*port),
 		families: make(map[famKey]*family),
 		srcKeys:  make(map[srcKey]int),

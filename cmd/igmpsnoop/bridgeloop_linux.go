@@ -174,7 +174,7 @@ func (d *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	if err != nil {
 		return err
 	}
-	if d.engine, err = snoop.New(cfg); err != nil {
+	if d.engine, err = snoop.New(cfg, time.Now()); err != nil {
 		return err
 	}
 	if d.mdb, err = bridge.OpenMDB(); err != nil {

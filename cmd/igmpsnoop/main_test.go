@@ -95,11 +95,11 @@ func TestRealMainExitCodes(t *testing.T) {
 func TestGroupsTable(t *testing.T) {
 	c := snoop.DefaultConfig()
 	c.Bridge = "br0"
-	e, err := snoop.New(c)
+	now := time.Unix(100, 0)
+	e, err := snoop.New(c, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Unix(100, 0)
 	e.PortUp(now, 3, "veth-host1")
 	e.PortUp(now, 4, "veth-host2")
 	for i, g := range []string{"239.255.0.1", "239.1.0.1"} {

@@ -180,7 +180,7 @@ func cmdReplay(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	engine, err := snoop.New(o.cfg)
+	engine, err := snoop.New(o.cfg, time.Now())
 	if err != nil {
 		return usageError{fmt.Errorf("replay: %w", err)}
 	}
