@@ -306,8 +306,12 @@ func (e *Engine) InstallFailed(ifindex int, key fdb.Key) {
 
 // HandleMessage processes one decoded message received on port ifindex.
 // frame is the raw frame, relayed to router ports for reports and leaves.
+// It may change m: without VLANFiltering its VLAN becomes 0.
 func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, frame []byte) []Action {
 	e.out = e.out[:0]
+	if !e.cfg.VLANFiltering {
+		m.VLAN = 0 // see Config.VLANFiltering
+	}
 	p := e.ports[ifindex]
 	if p == nil || !p.up {
 		e.ignore(ifindex, ignoreUnknownPort)
@@ -494,6 +498,9 @@ func (e *Engine) event(ev Event) {
 func (e *Engine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("snoop config: %w", err)
+	}
+	if cfg.VLANFiltering != e.cfg.VLANFiltering {
+		return nil, fmt.Errorf("snoop config: VLAN filtering %v cannot change to %v without a new engine: memberships, queriers and router ports are keyed by it", e.cfg.VLANFiltering, cfg.VLANFiltering)
 	}
 	e.out = e.out[:0]
 	wasQuerier := e.cfg.Querier

@@ -418,6 +418,7 @@ func (d *bridgeLoop) engineConfig(bs bridgeSettings) (snoop.Config, error) {
 		c.QuerierAddr6 = d.br.IPv6
 	}
 	c.SourceLists = d.sourceLists && !bs.AnySource
+	c.VLANFiltering = d.vlans
 	if hm := int(d.hashMax); hm > 0 {
 		if !bs.MaxGroupsSet {
 			// Going over mcast_hash_max turns snooping off for the whole
@@ -544,11 +545,6 @@ func (d *bridgeLoop) handleFrame(port int, frame []byte) {
 		d.engine.Refused(port, reason)
 		d.log.Debug("frame refused", zap.String("port", d.engine.PortName(port)), zap.Stringer("reason", reason), zap.Error(err))
 		return
-	}
-	if !d.vlans {
-		// A bridge without vlan_filtering forwards every VLAN by the VLAN 0
-		// MDB entry: a tagged report joins for all of them.
-		d.msg.VLAN = 0
 	}
 	if ce := d.log.Check(zap.DebugLevel, "message"); ce != nil {
 		ce.Write(zap.String("port", d.engine.PortName(port)), zap.Stringer("msg", &d.msg))

@@ -129,6 +129,7 @@ func parseReplay(args []string, stderr io.Writer) (replayOptions, error) {
 	fs.IntVar(&o.cfg.Robustness, "robustness", o.cfg.Robustness, "robustness variable (RFC 3376 §8.1) until a query says otherwise")
 	fs.IntVar(&o.cfg.MaxSources, "max-sources", o.cfg.MaxSources, "most sources per group and port; beyond it the port gets every source")
 	anySource := fs.Bool("any-source", false, "install any-source entries only, ignoring IGMPv3/MLDv2 source lists")
+	fs.BoolVar(&o.cfg.VLANFiltering, "vlan-filtering", false, "replay as on a bridge with vlan_filtering: memberships, queriers and router ports per VLAN (without it tagged messages count for VLAN 0, as the kernel takes them)")
 	// Flags may follow the file too (replay X.pcap -v): the flag package
 	// stops at the first argument that is not a flag, so parse what
 	// follows it again.
