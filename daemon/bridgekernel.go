@@ -90,6 +90,7 @@ func (b *bridgeKernel) engineConfig(bs BridgeSettings) (snoop.Config, error) {
 		c.QuerierAddr6 = b.br.IPv6
 	}
 	c.SourceLists = b.sourceLists && !bs.AnySource
+	c.VLANFiltering = b.vlans
 	if hm := int(b.hashMax); hm > 0 {
 		if !bs.MaxGroupsSet {
 			// Going over mcast_hash_max turns snooping off for the whole

@@ -59,11 +59,6 @@ func (l *bridgeLoop) handleFrame(port int, frame []byte) {
 		l.log.Debug("frame refused", zap.String("port", l.engine.PortName(port)), zap.Stringer("reason", reason), zap.Error(err))
 		return
 	}
-	if !l.kernel.vlans {
-		// A bridge without vlan_filtering forwards every VLAN by the VLAN 0
-		// MDB entry: a tagged report joins for all of them.
-		l.msg.VLAN = 0
-	}
 	if ce := l.log.Check(zap.DebugLevel, "message"); ce != nil {
 		ce.Write(zap.String("port", l.engine.PortName(port)), zap.Stringer("msg", &l.msg))
 	}

@@ -99,7 +99,7 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	if err != nil {
 		return err
 	}
-	if l.engine, err = snoop.New(cfg); err != nil {
+	if l.engine, err = snoop.New(cfg, l.now()); err != nil {
 		return err
 	}
 	if l.mdb, err = l.k.OpenMDB(); err != nil {

@@ -40,7 +40,7 @@ func benchEngine(tb testing.TB, mutate ...func(*Config)) *Engine {
 	for _, f := range mutate {
 		f(&c)
 	}
-	e, err := New(c)
+	e, err := New(c, t0)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -79,6 +79,15 @@ type Config struct {
 	// means DefaultSSMRanges; an empty, non-nil slice means none.
 	SSMRanges []netip.Prefix
 
+	// VLANFiltering says the bridge filters VLANs (vlan_filtering 1): only
+	// then does the kernel keep MDB entries, queriers and router ports per
+	// VLAN. Without it the kernel takes every frame, tagged or not, as VLAN
+	// 0's and forwards every VLAN by the VLAN 0 MDB entries, so the engine
+	// does the same: a tagged report joins for all VLANs, a tagged query
+	// speaks for VLAN 0's querier. It cannot change by Reconfigure: what was
+	// learned is keyed by it.
+	VLANFiltering bool
+
 	// QuerierPorts, if not empty, are the only ports (by name) whose
 	// queries, PIM hellos and MRD messages are believed: every other port
 	// refuses them as a RefuseQueries port does, so no host can take part

@@ -37,19 +37,19 @@ type Engine struct {
 	ssm          []netip.Prefix // the SSM ranges in force
 }
 
-// New returns an engine for cfg, which must be valid.
-//
-// It reads the clock once, for the origin its table's compact times count
-// from: that only anchors their range (about 146 years either side), and
-// being time.Now() it carries the monotonic reading that makes the times
-// the caller passes from time.Now() count by the monotonic clock.
-func New(cfg Config) (*Engine, error) {
+// New returns an engine for cfg, which must be valid. origin anchors the
+// compact times of its table (see fdb.Clock): they reach about 146 years
+// either side of it. The engine reads no clock, so the caller gives it:
+// a daemon time.Now(), whose monotonic reading makes every later
+// time.Now() it passes count by the monotonic clock; a replay its
+// capture's first timestamp.
+func New(cfg Config, origin time.Time) (*Engine, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("snoop config: %w", err)
 	}
 	return &Engine{
 		cfg:      cfg,
-		table:    fdb.New(cfg.Limits, time.Now()),
+		table:    fdb.New(cfg.Limits, origin),
 		ports:    make(map[int]*port),
 		families: make(map[famKey]*family),
 		srcKeys:  make(map[srcKey]int),
@@ -306,8 +306,12 @@ func (e *Engine) InstallFailed(ifindex int, key fdb.Key) {
 
 // HandleMessage processes one decoded message received on port ifindex.
 // frame is the raw frame, relayed to router ports for reports and leaves.
+// It may change m: without VLANFiltering its VLAN becomes 0.
 func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, frame []byte) []Action {
 	e.out = e.out[:0]
+	if !e.cfg.VLANFiltering {
+		m.VLAN = 0 // see Config.VLANFiltering
+	}
 	p := e.ports[ifindex]
 	if p == nil || !p.up {
 		e.ignore(ifindex, ignoreUnknownPort)
@@ -494,6 +498,9 @@ func (e *Engine) event(ev Event) {
 func (e *Engine) Reconfigure(now time.Time, cfg Config) ([]Action, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("snoop config: %w", err)
+	}
+	if cfg.VLANFiltering != e.cfg.VLANFiltering {
+		return nil, fmt.Errorf("snoop config: VLAN filtering %v cannot change to %v without a new engine: memberships, queriers and router ports are keyed by it", e.cfg.VLANFiltering, cfg.VLANFiltering)
 	}
 	e.out = e.out[:0]
 	wasQuerier := e.cfg.Querier

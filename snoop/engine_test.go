@@ -58,7 +58,7 @@ func newEngine(t *testing.T, mutate ...func(*Config)) *Engine {
 	for _, f := range mutate {
 		f(&c)
 	}
-	e, err := New(c)
+	e, err := New(c, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -408,7 +408,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := DefaultConfig()
 			tt.mutate(&c)
-			if _, err := New(c); err == nil {
+			if _, err := New(c, t0); err == nil {
 				t.Fatal("New accepted an invalid config")
 			}
 		})

@@ -22,7 +22,7 @@ func FuzzEngine(f *testing.F) {
 		c.MaxSources, c.MaxHosts, c.Limits = 4, 3, fdb.Limits{MaxKeys: 20}
 		c.Querier = len(data) > 0 && data[0]&1 == 1
 		c.Ports = map[string]PortPolicy{"p2": {FastLeave: true, MaxGroups: 3, ReplaceOldest: true}, "p3": {MaxGroups: 2}}
-		e, err := New(c)
+		e, err := New(c, t0)
 		if err != nil {
 			t.Fatal(err)
 		}

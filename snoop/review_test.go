@@ -35,7 +35,7 @@ func TestSlowQuerierIsNotLostBetweenQueries(t *testing.T) {
 }
 
 func TestStaticRouterPortGetsReportsOfEveryVLAN(t *testing.T) {
-	e := newEngine(t, withPort("st", PortPolicy{Router: true}))
+	e := newEngine(t, vlanFiltering, withPort("st", PortPolicy{Router: true}))
 	e.PortUp(t0, 7, "st")
 	r := report(2, grp)
 	r.VLAN = 10

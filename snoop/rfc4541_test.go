@@ -254,7 +254,7 @@ func TestMLDLeaveQueriesFromLinkLocal(t *testing.T) {
 }
 
 func TestVLANKeysAreIndependent(t *testing.T) {
-	e := newEngine(t)
+	e := newEngine(t, vlanFiltering)
 	q := query(routeIP, netip.IPv4Unspecified(), 2)
 	q.VLAN = 10
 	e.HandleMessage(t0, uplink, q, rawFrame)

@@ -100,7 +100,7 @@ func TestSentQueriesCountsEveryQuery(t *testing.T) {
 // Queriers lists the families by VLAN, IGMP before MLD in each, whatever
 // order they were heard in.
 func TestQueriersListedByVLANThenProtocol(t *testing.T) {
-	e := newEngine(t)
+	e := newEngine(t, vlanFiltering)
 	for _, vlan := range []uint16{20, 10} {
 		m6 := mldMsg(wire.KindQuery, 2, router6, netip.IPv6Unspecified())
 		m6.VLAN = vlan

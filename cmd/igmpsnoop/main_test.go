@@ -233,11 +233,11 @@ func TestClient(t *testing.T) {
 func TestGroupsTable(t *testing.T) {
 	c := snoop.DefaultConfig()
 	c.Bridge = "br0"
-	e, err := snoop.New(c)
+	now := time.Unix(100, 0)
+	e, err := snoop.New(c, now)
 	if err != nil {
 		t.Fatal(err)
 	}
-	now := time.Unix(100, 0)
 	e.PortUp(now, 3, "veth-host1")
 	e.PortUp(now, 4, "veth-host2")
 	e.HandleMessage(now, 3, &wire.Message{Kind: wire.KindReport, Proto: wire.IGMP, Version: 2, Src: netip.MustParseAddr("10.0.0.7"), Group: netip.MustParseAddr("239.255.0.1")}, nil)
