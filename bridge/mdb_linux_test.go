@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func openTestMDB(t *testing.T, ns *testNS) *MDB {
+func openTestMDB(t testing.TB, ns *testNS) *MDB {
 	t.Helper()
 	var m *MDB
 	ns.Do(func() {
