@@ -148,7 +148,7 @@ func TestGuard(t *testing.T) {
 	h1.send(q)
 	expectFrame(t, frames, q, "query")
 	eventually(t, 3*time.Second, "p1 router port", func() bool {
-		rs, err := m.RouterPorts(l.brIdx)
+		rs, err := m.routerPorts(l.brIdx)
 		if err != nil {
 			t.Fatalf("RouterPorts: %v", err)
 		}

@@ -8,10 +8,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Per-port attribute numbers (IFLA_BRPORT_* in include/uapi/linux/if_link.h)
-// carried in IFLA_PROTINFO of AF_BRIDGE link messages.
-const iflaBrportMulticastRouter = 25
-
 // SetPortRouter sets the mcast_router option of the bridge port with
 // ifindex (PortRouterDisabled, PortRouterLearned, PortRouterPermanent or
 // PortRouterTemporary). A permanent router port receives all multicast, and
@@ -33,7 +29,7 @@ func SetPortRouter(ifindex int, mode uint8) error {
 		msg.Index = int32(ifindex)
 		req.AddData(msg)
 		info := nl.NewRtAttr(unix.IFLA_PROTINFO|unix.NLA_F_NESTED, nil)
-		info.AddRtAttr(iflaBrportMulticastRouter, []byte{mode})
+		info.AddRtAttr(unix.IFLA_BRPORT_MULTICAST_ROUTER, []byte{mode})
 		req.AddData(info)
 		return req
 	}, 0, func([]byte) {})
@@ -90,7 +86,7 @@ func PortRouter(ifindex int) (uint8, error) {
 				return
 			}
 			for _, p := range ps {
-				if p.Attr.Type&nlaTypeMask == iflaBrportMulticastRouter {
+				if p.Attr.Type&nlaTypeMask == unix.IFLA_BRPORT_MULTICAST_ROUTER {
 					mode, found = u8(p.Value)
 				}
 			}
