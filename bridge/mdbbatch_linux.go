@@ -20,10 +20,10 @@ type MDBBatch struct {
 	// timeout bounds each exchange, so that a lost answer cannot hang the
 	// daemon; 0 for none (the tests' sockets have no deadlines).
 	timeout time.Duration
-	msgs []netlink.Message // queued, encoded
-	buf  []byte            // their Data, reused
-	ops  []mdbReq          // one per queued message
-	errs []error           // Flush's results, reused
+	msgs    []netlink.Message // queued, encoded
+	buf     []byte            // their Data, reused
+	ops     []mdbReq          // one per queued message
+	errs    []error           // Flush's results, reused
 }
 
 // mdbBatchChunk bounds the messages in one sendmsg: their acks must fit

@@ -255,8 +255,8 @@ func TestParseMDBMessage(t *testing.T) {
 		t.Errorf("another bridge's message: %v, %v", es, err)
 	}
 	bad := map[string][]byte{
-		"short header":     {unix.AF_BRIDGE, 0, 0},
-		"short timer":      entryInfo(2, e, []netlink.Attribute{{Type: mdbaEattrTimer, Data: []byte{1, 2}}}),
+		"short header": {unix.AF_BRIDGE, 0, 0},
+		"short timer":  entryInfo(2, e, []netlink.Attribute{{Type: mdbaEattrTimer, Data: []byte{1, 2}}}),
 	}
 	// An entry info shorter than struct br_mdb_entry, in well-formed nests.
 	short := entryInfo(2, e, nil)
