@@ -20,7 +20,7 @@ func attachGuard(t *testing.T, ns *testNS, port int) *Guard {
 	var g *Guard
 	ns.Do(func() {
 		var err error
-		if g, err = AttachGuard(port); err != nil {
+		if g, err = AttachGuard(port, GuardOptions{}); err != nil {
 			t.Fatalf("AttachGuard(%d): %v", port, err)
 		}
 	})

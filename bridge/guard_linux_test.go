@@ -105,7 +105,7 @@ func TestGuard(t *testing.T) {
 	var pc *PortConn
 	l.br.Do(func() {
 		var err error
-		if g, err = AttachGuard(p1); err != nil {
+		if g, err = AttachGuard(p1, GuardOptions{}); err != nil {
 			t.Fatalf("AttachGuard: %v", err)
 		}
 		if pc, err = ListenPort(p1); err != nil {
@@ -197,7 +197,7 @@ func TestGuardHelperProcess(t *testing.T) {
 	}
 	ns := &testNS{t: t, Name: nsName}
 	ns.Do(func() {
-		if _, err := AttachGuard(ifindex); err != nil {
+		if _, err := AttachGuard(ifindex, GuardOptions{}); err != nil {
 			t.Fatalf("AttachGuard: %v", err)
 		}
 	})

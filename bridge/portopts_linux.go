@@ -11,7 +11,7 @@ import (
 // SetPortRouter sets the mcast_router option of the bridge port with
 // ifindex (PortRouterDisabled, PortRouterLearned, PortRouterPermanent or
 // PortRouterTemporary). A permanent router port receives all multicast, and
-// the kernel lists it in RouterPorts for both IPv4 and IPv6.
+// the kernel lists it among the router ports of an MDB dump, for IPv4 and IPv6.
 func SetPortRouter(ifindex int, mode uint8) error {
 	if mode > PortRouterTemporary {
 		return fmt.Errorf("set mcast_router of port %d: mode %d is not 0-3", ifindex, mode)
@@ -43,65 +43,4 @@ func SetPortRouter(ifindex int, mode uint8) error {
 		return fmt.Errorf("set mcast_router of port %d: %w", ifindex, err)
 	}
 	return nil
-}
-
-// PortRouter reads the mcast_router option of the bridge port with ifindex.
-func PortRouter(ifindex int) (uint8, error) {
-	r, err := openRTNL()
-	if err != nil {
-		return 0, fmt.Errorf("read mcast_router of port %d: %w", ifindex, err)
-	}
-	defer r.close()
-	var (
-		mode  uint8
-		found bool
-		perr  error
-	)
-	// The kernel answers AF_BRIDGE RTM_GETLINK only as a dump (of every
-	// bridge port in the namespace); IFLA_PROTINFO carries the port options.
-	err = r.execute(func() *nl.NetlinkRequest {
-		req := r.request(unix.RTM_GETLINK, unix.NLM_F_DUMP)
-		req.AddData(nl.NewIfInfomsg(unix.AF_BRIDGE))
-		return req
-	}, unix.RTM_NEWLINK, func(msg []byte) {
-		if msg == nil {
-			mode, found, perr = 0, false, nil
-			return
-		}
-		if len(msg) < unix.SizeofIfInfomsg || int(int32(nl.NativeEndian().Uint32(msg[4:8]))) != ifindex {
-			return
-		}
-		as, err := attrs(msg[unix.SizeofIfInfomsg:])
-		if err != nil {
-			perr = err
-			return
-		}
-		for _, a := range as {
-			if a.Attr.Type&nlaTypeMask != unix.IFLA_PROTINFO {
-				continue
-			}
-			ps, err := attrs(a.Value)
-			if err != nil {
-				perr = fmt.Errorf("IFLA_PROTINFO: %w", err)
-				return
-			}
-			for _, p := range ps {
-				if p.Attr.Type&nlaTypeMask == unix.IFLA_BRPORT_MULTICAST_ROUTER {
-					mode, found = u8(p.Value)
-				}
-			}
-		}
-	})
-	if err == nil {
-		err = perr
-	}
-	if err != nil {
-		return 0, fmt.Errorf("read mcast_router of port %d: %w", ifindex, err)
-	}
-	if !found {
-		// The dump lists bridge ports only: a missing link and a link that is
-		// no port look the same here.
-		return 0, fmt.Errorf("read mcast_router of link %d: %w", ifindex, ErrNotPort)
-	}
-	return mode, nil
 }
