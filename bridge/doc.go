@@ -1,8 +1,7 @@
 // Package bridge is igmpsnoop's Linux layer: everything that talks to the
 // kernel about one Linux bridge and its ports.
 //
-//   - Links: Lookup finds a bridge and its ports; SubscribeLinks/WatchLinks
-//     report ports joining, leaving, going up or down, changing STP state
+//   - Links: Lookup finds a bridge and its ports; SubscribeLinks reports ports joining, leaving, going up or down, changing STP state
 //     (PortState, from the bridge's AF_BRIDGE notifications), and the bridge
 //     changing or disappearing (rtnetlink RTNLGRP_LINK). Packet sockets see
 //     and send frames whatever a port's STP state: the daemon learns only
@@ -12,14 +11,14 @@
 //     IPv6 link-local address, the sources of its queries.
 //   - Options: ReadOptions, SetMembershipInterval, SetIGMPVersion and
 //     SetMLDVersion read and set the bridge's multicast options (IFLA_BR_*
-//     inside IFLA_INFO_DATA); SetPortRouter and PortRouter a port's
-//     mcast_router (IFLA_BRPORT_MULTICAST_ROUTER).
-//   - MDB: OpenMDB gives a raw rtnetlink client for the bridge's multicast
-//     database (RTM_NEWMDB with NLM_F_REPLACE, RTM_DELMDB, RTM_GETMDB dumps),
-//     including (*,G) filter modes and source lists (ProbeSourceLists tells
-//     whether the kernel takes them); MDBBatch writes many entries per
-//     system call; SubscribeMDB reads the kernel's RTNLGRP_MDB
-//     notifications of new entries.
+//     inside IFLA_INFO_DATA); SetPortRouter sets a port's mcast_router
+//     (IFLA_BRPORT_MULTICAST_ROUTER).
+//   - MDB: the bridge's multicast database. OpenMDB dumps it (RTM_GETMDB);
+//     OpenMDBBatch writes entries, many per system call (RTM_NEWMDB with
+//     NLM_F_REPLACE, RTM_DELMDB), including (*,G) filter modes and source
+//     lists (ProbeSourceLists tells whether the kernel takes them);
+//     SubscribeMDB reads the kernel's RTNLGRP_MDB notifications of new
+//     entries.
 //   - Guard: AttachGuard puts a small eBPF program on a port's TCX ingress
 //     hook that drops IGMP and MLD reports and leaves, and queries from the
 //     unspecified address, before the bridge can learn from them, so that
@@ -35,15 +34,69 @@
 //     bridge as if the host had sent them: flooded to every port, and
 //     counted by the kernel as a querier, so that it forwards by the MDB.
 //
-// Facts about the kernel that this package relies on are in
-// research/kernel-mdb.md and DESIGN.md ("Being authoritative").
+// # Netlink libraries
+//
+// The MDB path (Dump, MDBBatch, ProbeSourceLists, MDBWatcher) uses
+// github.com/mdlayher/netlink; links, addresses and bridge and port options
+// use vishvananda/netlink's nl package, as before. The nl package builds one
+// request at a time as a tree of RtAttr, runs it with ExecuteIter, and
+// keeps its reading of extended acks to itself; the batch writer needed its
+// own socket, encoder and ack parser beside it. mdlayher/netlink sends many
+// messages in one sendmsg (Conn.SendMessages), reads each refusal into an
+// OpError with its errno, extack text and sequence number (so a batch
+// knows which write failed), joins multicast groups, gathers multi-part
+// dumps, decodes nested attributes (AttributeDecoder) and puts its socket on
+// the runtime's poller, so deadlines bound a request and Close ends a
+// waiting Read. So it carries all of the MDB path: one encoder
+// (mdbReq.encode, which appends attributes itself, as AttributeEncoder
+// allocates per attribute and a join storm encodes thousands of entries),
+// one reader of refusals (ackError) and one parser of entries
+// (parseMDBMessage). NETLINK_CAP_ACK stays off: the library finds no
+// extack text after a capped echo of the request.
+//
+// # Kernel facts
+//
+// Verified on Linux 6.18 unless noted; the code depends on them.
+//
+//   - MDB messages carry struct br_port_msg with family AF_BRIDGE (else
+//     EOPNOTSUPP), then MDBA_SET_ENTRY, a 28-byte struct br_mdb_entry
+//     (ifindex and vid in host order, the group in network order, the
+//     ethertype big-endian), then the MDBA_SET_ENTRY_ATTRS nest, parsed
+//     strictly: every nest needs NLA_F_NESTED.
+//   - NLM_F_REPLACE (6.2+) refreshes an existing entry in place: a
+//     TEMPORARY entry's timer restarts at mcast_membership_interval, and
+//     its proto (4-255, ours DefaultProto) replaces the kernel's. Filter
+//     modes and source lists (MDBE_ATTR_GROUP_MODE, MDBE_ATTR_SRC_LIST)
+//     are 6.2+ too; a host join takes neither, nor a proto.
+//   - Refusals are EINVAL with an extack text (a group in 224.0.0.0/24,
+//     ff02::1, a unicast group, a port that is no bridge port, snooping
+//     off, bridge down), except: deleting a missing entry is a bare
+//     EINVAL (hence ErrNotFound), a proto below 4 is ERANGE, and going over
+//     mcast_hash_max is E2BIG, after which the kernel silently switches
+//     mcast_snooping off for the whole bridge (hence ErrHashMax).
+//     mcast_hash_max counts MDB keys (group, source, vid), not port groups.
+//   - A dump (RTM_GETMDB, NLM_F_DUMP) answers with messages of type
+//     RTM_GETMDB listing every bridge of the namespace (the ifindex is
+//     ignored without strict checking, and refused with it), an entry's
+//     port groups possibly split over messages. It includes the (S,G)
+//     entries the kernel derives from (*,G) entries with source lists or
+//     in EXCLUDE mode.
+//   - RTNLGRP_MDB (26) announces each change as RTM_NEWMDB or RTM_DELMDB
+//     with one entry, in the dump's format; a full receive queue loses
+//     them (ENOBUFS).
+//   - Bridge intervals are clock_t in centiseconds. Defaults: membership
+//     interval 260 s, querier interval 255 s, query interval 125 s, query
+//     response interval 10 s, hash_max 4096, IGMPv2, MLDv1.
+//   - Packet taps see a frame before tc ingress (TCX) and before the
+//     bridge, so the Guard can drop reports the daemon still reads. The
+//     bridge forwards by the MDB only while it believes in a querier: the
+//     Guard must let queries through.
 //
 // Network namespaces: every netlink, packet and BPF-link operation acts in
 // the network namespace of the calling OS thread at the time the socket or
 // link is created. Callers that work in another namespace must lock their
 // goroutine to a thread that is in it while calling Lookup, Addresses,
-// ReadOptions, the Set* functions, PortRouter, ProbeSourceLists,
-// SubscribeLinks, OpenMDB, OpenMDBBatch, SubscribeMDB, AttachGuard, ListenPort
-// and OpenBridgeSender; the
-// objects returned keep working from any goroutine.
+// ReadOptions, the Set* functions, ProbeSourceLists, SubscribeLinks,
+// OpenMDB, OpenMDBBatch, SubscribeMDB, AttachGuard, ListenPort and
+// OpenBridgeSender; the objects returned keep working from any goroutine.
 package bridge

@@ -20,7 +20,7 @@ func attachGuard(t *testing.T, ns *testNS, port int) *Guard {
 	var g *Guard
 	ns.Do(func() {
 		var err error
-		if g, err = AttachGuard(port); err != nil {
+		if g, err = AttachGuard(port, GuardOptions{}); err != nil {
 			t.Fatalf("AttachGuard(%d): %v", port, err)
 		}
 	})
@@ -252,7 +252,7 @@ func TestGuardND(t *testing.T) {
 	}
 	// Installing h2's solicited-node group on its port mends it.
 	sn := netip.MustParseAddr("ff02::1:ff00:12")
-	if err := m.Replace(Entry{Bridge: l.brIdx, Port: l.ports[1], Group: sn}); err != nil {
+	if err := m.replace(Entry{Bridge: l.brIdx, Port: l.ports[1], Group: sn}); err != nil {
 		t.Fatal(err)
 	}
 	if !ping6(t, l.hosts[0], a1, a2, 5*time.Second) {

@@ -8,6 +8,8 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
 	"github.com/cilium/ebpf/link"
+
+	"github.com/igmpsnoop/igmpsnoop/wire"
 )
 
 // TCX verdicts (include/uapi/linux/bpf.h enum tcx_action_base).
@@ -36,12 +38,7 @@ type Guard struct {
 // AttachGuard loads the guard program and attaches it at the head of the
 // TCX ingress chain of ifindex (in the calling thread's network namespace).
 // It attaches even while the port has no carrier.
-func AttachGuard(ifindex int) (*Guard, error) {
-	return AttachGuardWith(ifindex, GuardOptions{})
-}
-
-// AttachGuardWith is AttachGuard with options.
-func AttachGuardWith(ifindex int, opts GuardOptions) (*Guard, error) {
+func AttachGuard(ifindex int, opts GuardOptions) (*Guard, error) {
 	g, err := loadGuard(ifindex, opts)
 	if err != nil {
 		return nil, err
@@ -278,16 +275,11 @@ func ipv4Section(opts GuardOptions) asm.Instructions {
 		asm.LoadMem(regTmp, asm.RFP, slotL4Type, asm.Byte),
 	)
 	// Everything a host sends (RFC 2236, RFC 3376).
-	for _, t := range [...]int32{
-		0x12, // IGMPv1 membership report
-		0x16, // IGMPv2 membership report
-		0x17, // IGMPv2 leave group
-		0x22, // IGMPv3 membership report
-	} {
-		p = append(p, asm.JEq.Imm(regTmp, t, labelDrop))
+	for _, t := range [...]uint8{wire.TypeReportV1, wire.TypeReportV2, wire.TypeLeave, wire.TypeReportV3} {
+		p = append(p, asm.JEq.Imm(regTmp, int32(t), labelDrop))
 	}
 	if opts.DropQueries {
-		p = append(p, asm.JEq.Imm(regTmp, 0x11, labelDrop))
+		p = append(p, asm.JEq.Imm(regTmp, int32(wire.TypeQuery), labelDrop))
 	}
 	// Queries pass, as the bridge must hear a querier to forward by the MDB
 	// at all; but one from 0.0.0.0 (a snooping switch's proxy query) would
@@ -298,7 +290,7 @@ func ipv4Section(opts GuardOptions) asm.Instructions {
 	// destination it forwards it like data, to members and routers only:
 	// drop those, the daemon floods them.
 	return append(p,
-		asm.JEq.Imm(regTmp, 0x11, "query"),
+		asm.JEq.Imm(regTmp, int32(wire.TypeQuery), "query"),
 		asm.LoadMem(regTmp, asm.RFP, slotIPv4+16, asm.Word), // destination address
 		asm.HostTo(asm.BE, regTmp, asm.Word),
 		asm.RSh.Imm(regTmp, 8),
@@ -310,8 +302,8 @@ func ipv4Section(opts GuardOptions) asm.Instructions {
 	)
 }
 
-// ipv6Section drops MLD reports and dones (ICMPv6 131, 132, 143) and MLD
-// queries (130) from the unspecified address, where the kernel's snooping
+// ipv6Section drops MLD reports and dones and MLD
+// queries from the unspecified address, where the kernel's snooping
 // looks for them: behind a Hop-by-Hop options header that comes first, and
 // possibly more extension headers after it (ipv6_mc_check_mld). Everything else
 // passes: MLD without a Hop-by-Hop header (the kernel ignores it), queries
@@ -381,19 +373,15 @@ func ipv6Section(opts GuardOptions) asm.Instructions {
 		asm.LoadMem(regTmp, asm.RFP, slotL4Type, asm.Byte),
 	)
 	// Everything a host sends (RFC 2710, RFC 3810).
-	for _, t := range [...]int32{
-		131, // MLDv1 report
-		132, // MLDv1 done
-		143, // MLDv2 report
-	} {
-		p = append(p, asm.JEq.Imm(regTmp, t, labelDrop))
+	for _, t := range [...]uint8{wire.TypeMLDReportV1, wire.TypeMLDDone, wire.TypeMLDReportV2} {
+		p = append(p, asm.JEq.Imm(regTmp, int32(t), labelDrop))
 	}
 	if opts.DropQueries {
-		p = append(p, asm.JEq.Imm(regTmp, 130, labelDrop))
+		p = append(p, asm.JEq.Imm(regTmp, int32(wire.TypeMLDQuery), labelDrop))
 	}
 	// A query from :: is dropped for the reason IGMP ones from 0.0.0.0 are.
 	return append(p,
-		asm.JNE.Imm(regTmp, 130, labelPass),
+		asm.JNE.Imm(regTmp, int32(wire.TypeMLDQuery), labelPass),
 		asm.LoadMem(regTmp, asm.RFP, slotIPv6+8, asm.DWord), // source address
 		asm.LoadMem(regTmp2, asm.RFP, slotIPv6+16, asm.DWord),
 		asm.Or.Reg(regTmp, regTmp2),

@@ -105,7 +105,7 @@ func TestGuard(t *testing.T) {
 	var pc *PortConn
 	l.br.Do(func() {
 		var err error
-		if g, err = AttachGuard(p1); err != nil {
+		if g, err = AttachGuard(p1, GuardOptions{}); err != nil {
 			t.Fatalf("AttachGuard: %v", err)
 		}
 		if pc, err = ListenPort(p1); err != nil {
@@ -148,7 +148,7 @@ func TestGuard(t *testing.T) {
 	h1.send(q)
 	expectFrame(t, frames, q, "query")
 	eventually(t, 3*time.Second, "p1 router port", func() bool {
-		rs, err := m.RouterPorts(l.brIdx)
+		rs, err := m.routerPorts(l.brIdx)
 		if err != nil {
 			t.Fatalf("RouterPorts: %v", err)
 		}
@@ -197,7 +197,7 @@ func TestGuardHelperProcess(t *testing.T) {
 	}
 	ns := &testNS{t: t, Name: nsName}
 	ns.Do(func() {
-		if _, err := AttachGuard(ifindex); err != nil {
+		if _, err := AttachGuard(ifindex, GuardOptions{}); err != nil {
 			t.Fatalf("AttachGuard: %v", err)
 		}
 	})

@@ -214,19 +214,6 @@ func (w *LinkWatcher) Run(ctx context.Context, events chan<- LinkEvent) error {
 	}
 }
 
-// WatchLinks subscribes to link changes in the calling thread's network
-// namespace and sends events for bridgeIndex and its ports until ctx is done
-// (then it returns nil). Events are relative to the state when it
-// subscribed; callers that need to know that moment (so a Lookup made before
-// cannot miss a change) use SubscribeLinks and Run instead.
-func WatchLinks(ctx context.Context, bridgeIndex int, events chan<- LinkEvent) error {
-	w, err := SubscribeLinks(bridgeIndex)
-	if err != nil {
-		return err
-	}
-	return w.Run(ctx, events)
-}
-
 // linkState is the watcher's view of one bridge: a pure state machine from
 // link messages to events, with no I/O.
 type linkState struct {

@@ -421,7 +421,7 @@ func TestWatchLinksReturns(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		var err error
-		l.br.Do(func() { err = WatchLinks(ctx, l.brIdx, make(chan LinkEvent)) })
+		l.br.Do(func() { err = watchLinks(ctx, l.brIdx, make(chan LinkEvent)) })
 		done <- err
 	}()
 	time.Sleep(100 * time.Millisecond)
@@ -438,9 +438,9 @@ func TestWatchLinksReturns(t *testing.T) {
 	}
 
 	l.br.Do(func() {
-		err := WatchLinks(context.Background(), vx, make(chan LinkEvent))
+		err := watchLinks(context.Background(), vx, make(chan LinkEvent))
 		if !errors.Is(err, ErrNotBridge) {
-			t.Errorf("WatchLinks(veth) = %v, want ErrNotBridge", err)
+			t.Errorf("watchLinks(veth) = %v, want ErrNotBridge", err)
 		}
 	})
 }
@@ -546,4 +546,17 @@ func TestSTPStateString(t *testing.T) {
 	if PortState.String() != "port-state" || PortRenamed.String() != "port-renamed" {
 		t.Errorf("PortState = %q, PortRenamed = %q", PortState.String(), PortRenamed.String())
 	}
+}
+
+// watchLinks subscribes to link changes in the calling thread's network
+// namespace and sends events for bridgeIndex and its ports until ctx is done
+// (then it returns nil). Events are relative to the state when it
+// subscribed; callers that need to know that moment (so a Lookup made before
+// cannot miss a change) use SubscribeLinks and Run instead.
+func watchLinks(ctx context.Context, bridgeIndex int, events chan<- LinkEvent) error {
+	w, err := SubscribeLinks(bridgeIndex)
+	if err != nil {
+		return err
+	}
+	return w.Run(ctx, events)
 }

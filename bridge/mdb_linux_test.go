@@ -11,7 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func openTestMDB(t *testing.T, ns *testNS) *MDB {
+func openTestMDB(t testing.TB, ns *testNS) *MDB {
 	t.Helper()
 	var m *MDB
 	ns.Do(func() {
@@ -48,7 +48,7 @@ func TestMDBReplaceDumpDelete(t *testing.T) {
 	g := netip.MustParseAddr("239.77.0.1")
 	e := Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g}
 
-	if err := m.Replace(e); err != nil {
+	if err := m.replace(e); err != nil {
 		t.Fatalf("Replace: %v", err)
 	}
 	got, ok := findEntry(mustDump(t, m, l.brIdx), e.Port, g)
@@ -71,7 +71,7 @@ func TestMDBReplaceDumpDelete(t *testing.T) {
 	// Replace again refreshes the timer (and does not fail with EEXIST).
 	time.Sleep(1200 * time.Millisecond)
 	aged, _ := findEntry(mustDump(t, m, l.brIdx), e.Port, g)
-	if err := m.Replace(e); err != nil {
+	if err := m.replace(e); err != nil {
 		t.Fatalf("second Replace: %v", err)
 	}
 	fresh, _ := findEntry(mustDump(t, m, l.brIdx), e.Port, g)
@@ -82,7 +82,7 @@ func TestMDBReplaceDumpDelete(t *testing.T) {
 	// Replace can turn it permanent with another proto, and back.
 	p := e
 	p.Permanent, p.Proto = true, 200
-	if err := m.Replace(p); err != nil {
+	if err := m.replace(p); err != nil {
 		t.Fatalf("Replace permanent: %v", err)
 	}
 	got, _ = findEntry(mustDump(t, m, l.brIdx), e.Port, g)
@@ -90,23 +90,23 @@ func TestMDBReplaceDumpDelete(t *testing.T) {
 		t.Errorf("after permanent replace: %+v", got)
 	}
 
-	if err := m.Delete(e); err != nil {
+	if err := m.delete(e); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
 	if _, ok := findEntry(mustDump(t, m, l.brIdx), e.Port, g); ok {
 		t.Error("entry still in dump after Delete")
 	}
-	err := m.Delete(e)
+	err := m.delete(e)
 	if !errors.Is(err, ErrNotFound) || !errors.Is(err, unix.EINVAL) {
 		t.Errorf("Delete missing = %v, want ErrNotFound wrapping EINVAL", err)
 	}
 	// Wrong port is "not found" too.
-	if err := m.Replace(e); err != nil {
+	if err := m.replace(e); err != nil {
 		t.Fatal(err)
 	}
 	wrong := e
 	wrong.Port = l.ports[1]
-	if err := m.Delete(wrong); !errors.Is(err, ErrNotFound) {
+	if err := m.delete(wrong); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Delete on the wrong port = %v, want ErrNotFound", err)
 	}
 }
@@ -122,7 +122,7 @@ func TestMDBFamiliesAndSources(t *testing.T) {
 		{Bridge: l.brIdx, Port: port, Group: netip.MustParseAddr("239.77.0.3"), VID: 10, Proto: 4},
 	}
 	for _, e := range entries {
-		if err := m.Replace(e); err != nil {
+		if err := m.replace(e); err != nil {
 			t.Fatalf("Replace %s: %v", e, err)
 		}
 	}
@@ -148,7 +148,7 @@ func TestMDBFamiliesAndSources(t *testing.T) {
 	// A host join (the bridge itself as member) is accepted without proto
 	// and left out of dumps.
 	host := Entry{Bridge: l.brIdx, Port: l.brIdx, Group: netip.MustParseAddr("239.77.0.4")}
-	if err := m.Replace(host); err != nil {
+	if err := m.replace(host); err != nil {
 		t.Fatalf("Replace host join: %v", err)
 	}
 	for _, e := range mustDump(t, m, l.brIdx) {
@@ -157,15 +157,15 @@ func TestMDBFamiliesAndSources(t *testing.T) {
 		}
 	}
 	for _, e := range append(entries, host) {
-		if err := m.Delete(e); err != nil {
+		if err := m.delete(e); err != nil {
 			t.Errorf("Delete %s: %v", e, err)
 		}
 	}
-	if err := m.Delete(host); !errors.Is(err, ErrNotFound) {
+	if err := m.delete(host); !errors.Is(err, ErrNotFound) {
 		t.Errorf("second Delete of the host join = %v, want ErrNotFound", err)
 	}
 	// An (S,G) delete must name the source: the (*,G) is not there.
-	if err := m.Delete(Entry{Bridge: l.brIdx, Port: port, Group: netip.MustParseAddr("239.77.0.2")}); !errors.Is(err, ErrNotFound) {
+	if err := m.delete(Entry{Bridge: l.brIdx, Port: port, Group: netip.MustParseAddr("239.77.0.2")}); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Delete (*,G) after (S,G) delete = %v, want ErrNotFound", err)
 	}
 }
@@ -192,7 +192,7 @@ func TestMDBErrors(t *testing.T) {
 			unix.EINVAL, "Net device is not a bridge port"},
 	}
 	for _, c := range cases {
-		err := m.Replace(c.e)
+		err := m.replace(c.e)
 		t.Logf("%s: %v", c.name, err)
 		if !errors.Is(err, c.errno) || !strings.Contains(err.Error(), c.extack) {
 			t.Errorf("%s: Replace = %v, want %v with %q", c.name, err, c.errno, c.extack)
@@ -205,7 +205,7 @@ func TestMDBErrors(t *testing.T) {
 		{Bridge: l.brIdx, Port: port, Group: netip.MustParseAddr("239.77.0.9"), VID: 4095},
 		{Bridge: l.brIdx, Port: port, Group: netip.MustParseAddr("239.77.0.9"), Source: netip.MustParseAddr("fe80::1")},
 	} {
-		if err := m.Replace(e); err == nil {
+		if err := m.replace(e); err == nil {
 			t.Errorf("Replace(%+v) succeeded", e)
 		}
 	}
@@ -219,7 +219,7 @@ func TestMDBHashMax(t *testing.T) {
 	m := openTestMDB(t, l.br)
 	var err error
 	for i := 1; i <= 4 && err == nil; i++ {
-		err = m.Replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: netip.AddrFrom4([4]byte{239, 77, 1, byte(i)})})
+		err = m.replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: netip.AddrFrom4([4]byte{239, 77, 1, byte(i)})})
 	}
 	t.Logf("over hash_max: %v", err)
 	if !errors.Is(err, ErrHashMax) || !errors.Is(err, unix.E2BIG) {
@@ -251,10 +251,10 @@ func TestMDBDumpFiltersBridge(t *testing.T) {
 	m := openTestMDB(t, l.br)
 
 	g0, g1 := netip.MustParseAddr("239.77.2.0"), netip.MustParseAddr("239.77.2.1")
-	if err := m.Replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g0}); err != nil {
+	if err := m.replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g0}); err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Replace(Entry{Bridge: br1, Port: q1, Group: g1}); err != nil {
+	if err := m.replace(Entry{Bridge: br1, Port: q1, Group: g1}); err != nil {
 		t.Fatal(err)
 	}
 	es0, es1 := mustDump(t, m, l.brIdx), mustDump(t, m, br1)
@@ -265,7 +265,7 @@ func TestMDBDumpFiltersBridge(t *testing.T) {
 		t.Errorf("br1 dump = %v, want only %s on q1", es1, g1)
 	}
 	// An entry read back from a dump can be deleted as it is.
-	if err := m.Delete(es1[0]); err != nil {
+	if err := m.delete(es1[0]); err != nil {
 		t.Errorf("Delete(dumped entry): %v", err)
 	}
 	if es := mustDump(t, m, br1); len(es) != 0 {
@@ -281,7 +281,7 @@ func TestMDBDumpMany(t *testing.T) {
 	for i := range n {
 		g := netip.AddrFrom4([4]byte{239, 77, byte(10 + i/250), byte(i % 250)})
 		for _, p := range l.ports {
-			if err := m.Replace(Entry{Bridge: l.brIdx, Port: p, Group: g, Permanent: true}); err != nil {
+			if err := m.replace(Entry{Bridge: l.brIdx, Port: p, Group: g, Permanent: true}); err != nil {
 				t.Fatalf("Replace %s: %v", g, err)
 			}
 		}
@@ -304,7 +304,7 @@ func TestMDBConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := range 50 {
 				e := Entry{Bridge: l.brIdx, Port: l.ports[w%2], Group: netip.AddrFrom4([4]byte{239, 77, 20 + byte(w), byte(i)})}
-				if err := m.Replace(e); err != nil {
+				if err := m.replace(e); err != nil {
 					errs <- err
 					return
 				}
@@ -341,7 +341,7 @@ func TestSubscribeMDB(t *testing.T) {
 	})
 	defer w.Close()
 	g := netip.MustParseAddr("239.77.30.1")
-	if err := m.Replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g}); err != nil {
+	if err := m.replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g}); err != nil {
 		t.Fatal(err)
 	}
 	var got []Entry
@@ -358,7 +358,7 @@ func TestSubscribeMDB(t *testing.T) {
 		t.Fatalf("notified %v, want our entry for %v on port %d", got, g, l.ports[0])
 	}
 	// Another bridge's index: nothing of ours.
-	if err := m.Replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: netip.MustParseAddr("239.77.30.2")}); err != nil {
+	if err := m.replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: netip.MustParseAddr("239.77.30.2")}); err != nil {
 		t.Fatal(err)
 	}
 	if es, err := w.Read(l.brIdx + 1000); err != nil || len(es) != 0 {

@@ -9,7 +9,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func openTestBatch(t *testing.T, ns *testNS) *MDBBatch {
+func openTestBatch(t testing.TB, ns *testNS) *MDBBatch {
 	t.Helper()
 	var b *MDBBatch
 	ns.Do(func() {

@@ -3,21 +3,19 @@ package bridge
 import (
 	"errors"
 	"fmt"
-	"syscall"
+	"os"
 	"time"
 
+	"github.com/mdlayher/netlink"
 	"golang.org/x/sys/unix"
 )
 
-// rtnlgrpMDB is RTNLGRP_MDB: the group the kernel announces MDB changes to.
-const rtnlgrpMDB = 26
-
 // MDBWatcher reads the kernel's MDB change notifications (RTNLGRP_MDB),
 // in the network namespace SubscribeMDB was called in. It is not safe for
-// concurrent use.
+// concurrent use, but Close may be called while Read waits.
 type MDBWatcher struct {
-	fd  int
-	buf []byte
+	c       *netlink.Conn
+	timeout time.Duration
 }
 
 // SubscribeMDB subscribes to MDB notifications in the calling thread's
@@ -26,27 +24,17 @@ type MDBWatcher struct {
 // next Read says so. Read waits at most timeout (0: no limit) before
 // returning no entries.
 func SubscribeMDB(rcvbuf int, timeout time.Duration) (*MDBWatcher, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	c, err := dialMDB(1 << (unix.RTNLGRP_MDB - 1))
 	if err != nil {
 		return nil, fmt.Errorf("subscribe mdb: %w", err)
 	}
-	fail := func(what string, err error) (*MDBWatcher, error) {
-		unix.Close(fd)
-		return nil, fmt.Errorf("subscribe mdb: %s: %w", what, err)
-	}
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK, Groups: 1 << (rtnlgrpMDB - 1)}); err != nil {
-		return fail("bind", err)
-	}
-	if rcvbuf > 0 && unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, rcvbuf) != nil {
-		_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, rcvbuf)
-	}
-	if timeout > 0 {
-		tv := unix.NsecToTimeval(timeout.Nanoseconds())
-		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
-			return fail("receive timeout", err)
+	if rcvbuf > 0 {
+		if err := setReadBuffer(c, rcvbuf); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("subscribe mdb: receive buffer: %w", err)
 		}
 	}
-	return &MDBWatcher{fd: fd, buf: make([]byte, 1<<16)}, nil
+	return &MDBWatcher{c: c, timeout: timeout}, nil
 }
 
 // ErrNotificationsLost is returned by Read when the kernel dropped
@@ -57,17 +45,18 @@ var ErrNotificationsLost = errors.New("MDB notifications lost: receive queue ful
 // entries it announces as added (RTM_NEWMDB) on bridge bridgeIndex, as
 // Dump would show them; none when the timeout passed first.
 func (w *MDBWatcher) Read(bridgeIndex int) ([]Entry, error) {
-	n, _, err := unix.Recvfrom(w.fd, w.buf, 0)
+	if w.timeout > 0 {
+		if err := w.c.SetReadDeadline(time.Now().Add(w.timeout)); err != nil {
+			return nil, fmt.Errorf("read mdb notifications: %w", err)
+		}
+	}
+	msgs, err := w.c.Receive()
 	switch {
-	case errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR):
+	case errors.Is(err, os.ErrDeadlineExceeded):
 		return nil, nil
 	case errors.Is(err, unix.ENOBUFS):
 		return nil, ErrNotificationsLost
 	case err != nil:
-		return nil, fmt.Errorf("read mdb notifications: %w", err)
-	}
-	msgs, err := syscall.ParseNetlinkMessage(w.buf[:n])
-	if err != nil {
 		return nil, fmt.Errorf("read mdb notifications: %w", err)
 	}
 	var out []Entry
@@ -84,5 +73,5 @@ func (w *MDBWatcher) Read(bridgeIndex int) ([]Entry, error) {
 	return out, nil
 }
 
-// Close closes the socket.
-func (w *MDBWatcher) Close() error { return unix.Close(w.fd) }
+// Close closes the socket, ending a Read that waits.
+func (w *MDBWatcher) Close() error { return w.c.Close() }

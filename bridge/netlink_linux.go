@@ -13,26 +13,12 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Attribute numbers from include/uapi/linux/if_link.h and if_bridge.h that
-// golang.org/x/sys/unix does not carry.
+// Numbers golang.org/x/sys/unix lacks (it has the IFLA_*, RTM_* and
+// NLM_F_* ones).
 const (
-	iflaInfoKind = 1
-	iflaInfoData = 2
-
-	iflaBrVlanFiltering      = 7
-	iflaBrMcastSnooping      = 23
-	iflaBrMcastQuerier       = 25
-	iflaBrMcastHashMax       = 27
-	iflaBrMcastMembershipInt = 31
-	iflaBrMcastQuerierInt    = 32
-	iflaBrMcastQueryInt      = 33
-	iflaBrMcastQueryRespInt  = 34
-	iflaBrMcastIGMPVersion   = 43
-	iflaBrMcastMLDVersion    = 44
-
 	ifOperUp = 6 // IF_OPER_UP, RFC 2863 operational status
 
-	nlaTypeMask = 0x3fff // strips NLA_F_NESTED and NLA_F_NET_BYTEORDER
+	nlaTypeMask = 0x3fff // NLA_TYPE_MASK: strips NLA_F_NESTED and NLA_F_NET_BYTEORDER
 
 	// requestTimeout bounds one netlink request/response exchange, so a
 	// lost reply cannot hang the daemon (the kernel answers in microseconds).
@@ -92,14 +78,6 @@ func (r *rtnl) execute(newReq func() *nl.NetlinkRequest, resType uint16, f func(
 		}
 	}
 	return fmt.Errorf("dump interrupted %d times by concurrent changes: %w", attempts, err)
-}
-
-// hasExtack reports whether a netlink error carries the kernel's extack
-// text: nl wraps the errno as "%w: text" when there is one, and returns the
-// bare syscall.Errno when there is none.
-func hasExtack(err error) bool {
-	_, bare := err.(syscall.Errno)
-	return !bare
 }
 
 // attrs parses netlink attributes, tolerating none.
@@ -204,9 +182,9 @@ func (m *linkMsg) parseLinkInfo(b []byte) error {
 	slaveKind := ""
 	for _, a := range as {
 		switch a.Attr.Type & nlaTypeMask {
-		case iflaInfoKind:
+		case unix.IFLA_INFO_KIND:
 			m.kind = unix.ByteSliceToString(a.Value)
-		case iflaInfoData:
+		case unix.IFLA_INFO_DATA:
 			data = a.Value
 		case unix.IFLA_INFO_SLAVE_KIND:
 			slaveKind = unix.ByteSliceToString(a.Value)
@@ -258,32 +236,32 @@ func parseBridgeOptions(b []byte) (Options, error) {
 	for _, a := range as {
 		v := a.Value
 		switch a.Attr.Type & nlaTypeMask {
-		case iflaBrMcastSnooping:
+		case unix.IFLA_BR_MCAST_SNOOPING:
 			x, _ := u8(v)
 			o.Snooping = x != 0
-		case iflaBrVlanFiltering:
+		case unix.IFLA_BR_VLAN_FILTERING:
 			x, _ := u8(v)
 			o.VLANFiltering = x != 0
-		case iflaBrMcastQuerier:
+		case unix.IFLA_BR_MCAST_QUERIER:
 			x, _ := u8(v)
 			o.Querier = x != 0
-		case iflaBrMcastHashMax:
+		case unix.IFLA_BR_MCAST_HASH_MAX:
 			o.HashMax, _ = u32(v)
-		case iflaBrMcastMembershipInt:
+		case unix.IFLA_BR_MCAST_MEMBERSHIP_INTVL:
 			x, _ := u64(v)
 			o.MembershipInterval = centis(x)
-		case iflaBrMcastQuerierInt:
+		case unix.IFLA_BR_MCAST_QUERIER_INTVL:
 			x, _ := u64(v)
 			o.QuerierInterval = centis(x)
-		case iflaBrMcastQueryInt:
+		case unix.IFLA_BR_MCAST_QUERY_INTVL:
 			x, _ := u64(v)
 			o.QueryInterval = centis(x)
-		case iflaBrMcastQueryRespInt:
+		case unix.IFLA_BR_MCAST_QUERY_RESPONSE_INTVL:
 			x, _ := u64(v)
 			o.QueryResponseInterval = centis(x)
-		case iflaBrMcastIGMPVersion:
+		case unix.IFLA_BR_MCAST_IGMP_VERSION:
 			o.IGMPVersion, _ = u8(v)
-		case iflaBrMcastMLDVersion:
+		case unix.IFLA_BR_MCAST_MLD_VERSION:
 			o.MLDVersion, _ = u8(v)
 		}
 	}

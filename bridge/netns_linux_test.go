@@ -18,11 +18,11 @@ import (
 
 // testNS is a network namespace made for one test and deleted after it.
 type testNS struct {
-	t    *testing.T
+	t    testing.TB
 	Name string
 }
 
-func needRoot(t *testing.T) {
+func needRoot(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: builds network namespaces")
@@ -32,7 +32,7 @@ func needRoot(t *testing.T) {
 // newNS creates namespace "igs<tag><random>" with lo up and IPv6 off (so
 // hosts send no MLD and neighbour discovery that would show up in the MDB
 // and in captures).
-func newNS(t *testing.T, tag string) *testNS {
+func newNS(t testing.TB, tag string) *testNS {
 	t.Helper()
 	var b [3]byte
 	if _, err := rand.Read(b[:]); err != nil {
@@ -50,7 +50,7 @@ func newNS(t *testing.T, tag string) *testNS {
 	return n
 }
 
-func run(t *testing.T, name string, args ...string) string {
+func run(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	out, err := exec.Command(name, args...).CombinedOutput()
 	if err != nil {
@@ -135,14 +135,14 @@ func (n *testNS) MAC(name string) net.HardwareAddr {
 // lab is a bridge namespace with br0 (10.77.0.1/24) and hosts h1..hN, each
 // with eth0 (10.77.0.1N/24) cabled by veth to port pN of br0.
 type lab struct {
-	t     *testing.T
+	t     testing.TB
 	br    *testNS
 	hosts []*testNS
 	brIdx int
 	ports []int // ifindex of pN at ports[N-1]
 }
 
-func newLab(t *testing.T, hosts int) *lab {
+func newLab(t testing.TB, hosts int) *lab {
 	t.Helper()
 	needRoot(t)
 	l := &lab{t: t, br: newNS(t, "b")}
@@ -202,7 +202,7 @@ func (l *lab) addHost(i int) {
 }
 
 // eventually polls cond every 20ms until it holds or timeout passes.
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+func eventually(t testing.TB, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for tries := 0; ; tries++ {

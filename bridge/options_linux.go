@@ -34,14 +34,14 @@ func ReadOptions(bridgeIndex int) (Options, error) {
 // lifetime the kernel gives TEMPORARY MDB entries when they are added or
 // replaced. The kernel keeps it in centiseconds; d is rounded to that.
 func SetMembershipInterval(bridgeIndex int, d time.Duration) error {
-	return setBridgeInterval(bridgeIndex, "membership interval", iflaBrMcastMembershipInt, d)
+	return setBridgeInterval(bridgeIndex, "membership interval", unix.IFLA_BR_MCAST_MEMBERSHIP_INTVL, d)
 }
 
 // SetQuerierInterval sets the bridge's mcast_querier_interval: how long
 // the kernel believes in a querier it heard (and so prunes by the MDB
 // rather than flooding) after its last query.
 func SetQuerierInterval(bridgeIndex int, d time.Duration) error {
-	return setBridgeInterval(bridgeIndex, "querier interval", iflaBrMcastQuerierInt, d)
+	return setBridgeInterval(bridgeIndex, "querier interval", unix.IFLA_BR_MCAST_QUERIER_INTVL, d)
 }
 
 // setBridgeInterval sets a bridge option the kernel keeps in
@@ -62,7 +62,7 @@ func SetIGMPVersion(bridgeIndex int, v uint8) error {
 	if v != 2 && v != 3 {
 		return fmt.Errorf("set IGMP version of bridge %d: version %d is not 2 or 3", bridgeIndex, v)
 	}
-	return setBridgeOption(bridgeIndex, "IGMP version", iflaBrMcastIGMPVersion, []byte{v})
+	return setBridgeOption(bridgeIndex, "IGMP version", unix.IFLA_BR_MCAST_IGMP_VERSION, []byte{v})
 }
 
 // SetMLDVersion sets the bridge's mcast_mld_version, 1 or 2: for IPv6 what
@@ -71,7 +71,7 @@ func SetMLDVersion(bridgeIndex int, v uint8) error {
 	if v != 1 && v != 2 {
 		return fmt.Errorf("set MLD version of bridge %d: version %d is not 1 or 2", bridgeIndex, v)
 	}
-	return setBridgeOption(bridgeIndex, "MLD version", iflaBrMcastMLDVersion, []byte{v})
+	return setBridgeOption(bridgeIndex, "MLD version", unix.IFLA_BR_MCAST_MLD_VERSION, []byte{v})
 }
 
 // setBridgeOption changes one IFLA_BR_* attribute with RTM_NEWLINK;
@@ -90,8 +90,8 @@ func setBridgeOption(bridgeIndex int, what string, attr int, value []byte) error
 		// The kind must be given and match, or the kernel refuses the
 		// IFLA_INFO_DATA (and would not know how to parse it).
 		info := nl.NewRtAttr(unix.IFLA_LINKINFO, nil)
-		info.AddRtAttr(iflaInfoKind, nl.NonZeroTerminated("bridge"))
-		data := info.AddRtAttr(iflaInfoData, nil)
+		info.AddRtAttr(unix.IFLA_INFO_KIND, nl.NonZeroTerminated("bridge"))
+		data := info.AddRtAttr(unix.IFLA_INFO_DATA, nil)
 		data.AddRtAttr(attr, value)
 		req.AddData(info)
 		return req

@@ -14,7 +14,7 @@ func TestOptions(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ReadOptions: %v", err)
 		}
-		// Kernel defaults (research/kernel-mdb.md §3.1).
+		// Kernel defaults (see "Kernel facts" in doc.go).
 		want := Options{
 			Snooping:              true,
 			MembershipInterval:    260 * time.Second,

@@ -13,6 +13,8 @@ import (
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/igmpsnoop/igmpsnoop/wire"
 )
 
 // PortConn is an AF_PACKET socket on one bridge port that reads the
@@ -50,7 +52,7 @@ const (
 //   - IPv6 next header 0 (Hop-by-Hop options: MLD and MRD live behind it),
 //     or 103 (PIM) to ff02::d;
 //   - IPv6 next header 58 (ICMPv6, no extension header) with an MLD or MRD
-//     type: 130, 131, 132, 143, 151, 152, 153. A valid MLD message always
+//     type. A valid MLD message always
 //     has a Hop-by-Hop header; these are read so the daemon can count and
 //     name the refusal.
 //
@@ -99,16 +101,11 @@ func portFilter() ([]bpf.RawInstruction, error) {
 	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_PIM, "pim6", "")
 	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_ICMPV6, "", "reject")
 	p.add(bpf.LoadIndirect{Off: 14 + 40, Size: 1}) // ICMPv6 type
-	for _, t := range []uint32{
-		130, // MLD query
-		131, // MLDv1 report
-		132, // MLDv1 done
-		143, // MLDv2 report
-		151, // MRD advertisement
-		152, // MRD solicitation
-		153, // MRD termination
+	for _, t := range []uint8{
+		wire.TypeMLDQuery, wire.TypeMLDReportV1, wire.TypeMLDDone, wire.TypeMLDReportV2,
+		wire.TypeMRDAdvert6, wire.TypeMRDSolicit6, wire.TypeMRDTermination6,
 	} {
-		p.jumpIf(bpf.JumpEqual, t, "accept", "")
+		p.jumpIf(bpf.JumpEqual, uint32(t), "accept", "")
 	}
 	p.jumpTo("reject")
 

@@ -2,8 +2,12 @@ package bridge
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink/nl"
+	"golang.org/x/sys/unix"
 )
 
 func TestPortRouter(t *testing.T) {
@@ -15,8 +19,8 @@ func TestPortRouter(t *testing.T) {
 		var v uint8
 		l.br.Do(func() {
 			var err error
-			if v, err = PortRouter(port); err != nil {
-				t.Fatalf("PortRouter(%d): %v", port, err)
+			if v, err = portRouter(port); err != nil {
+				t.Fatalf("portRouter(%d): %v", port, err)
 			}
 		})
 		return v
@@ -91,8 +95,69 @@ func TestPortRouter(t *testing.T) {
 		if err := SetPortRouter(9999, PortRouterPermanent); !errors.Is(err, ErrNoLink) {
 			t.Errorf("SetPortRouter(9999) = %v, want ErrNoLink", err)
 		}
-		if _, err := PortRouter(vx); !errors.Is(err, ErrNotPort) {
-			t.Errorf("PortRouter(veth without master) = %v, want ErrNotPort", err)
+		if _, err := portRouter(vx); !errors.Is(err, ErrNotPort) {
+			t.Errorf("portRouter(veth without master) = %v, want ErrNotPort", err)
 		}
 	})
+}
+
+// portRouter reads the mcast_router option of the bridge port with ifindex.
+func portRouter(ifindex int) (uint8, error) {
+	r, err := openRTNL()
+	if err != nil {
+		return 0, fmt.Errorf("read mcast_router of port %d: %w", ifindex, err)
+	}
+	defer r.close()
+	var (
+		mode  uint8
+		found bool
+		perr  error
+	)
+	// The kernel answers AF_BRIDGE RTM_GETLINK only as a dump (of every
+	// bridge port in the namespace); IFLA_PROTINFO carries the port options.
+	err = r.execute(func() *nl.NetlinkRequest {
+		req := r.request(unix.RTM_GETLINK, unix.NLM_F_DUMP)
+		req.AddData(nl.NewIfInfomsg(unix.AF_BRIDGE))
+		return req
+	}, unix.RTM_NEWLINK, func(msg []byte) {
+		if msg == nil {
+			mode, found, perr = 0, false, nil
+			return
+		}
+		if len(msg) < unix.SizeofIfInfomsg || int(int32(nl.NativeEndian().Uint32(msg[4:8]))) != ifindex {
+			return
+		}
+		as, err := attrs(msg[unix.SizeofIfInfomsg:])
+		if err != nil {
+			perr = err
+			return
+		}
+		for _, a := range as {
+			if a.Attr.Type&nlaTypeMask != unix.IFLA_PROTINFO {
+				continue
+			}
+			ps, err := attrs(a.Value)
+			if err != nil {
+				perr = fmt.Errorf("IFLA_PROTINFO: %w", err)
+				return
+			}
+			for _, p := range ps {
+				if p.Attr.Type&nlaTypeMask == unix.IFLA_BRPORT_MULTICAST_ROUTER {
+					mode, found = u8(p.Value)
+				}
+			}
+		}
+	})
+	if err == nil {
+		err = perr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read mcast_router of port %d: %w", ifindex, err)
+	}
+	if !found {
+		// The dump lists bridge ports only: a missing link and a link that is
+		// no port look the same here.
+		return 0, fmt.Errorf("read mcast_router of link %d: %w", ifindex, ErrNotPort)
+	}
+	return mode, nil
 }

@@ -62,7 +62,7 @@ func delivery(from *rawSock, frame []byte, wait time.Duration, to ...*rawSock) [
 // routerPortList returns the bridge's router ports.
 func routerPortList(t *testing.T, m *MDB, br int) []RouterPort {
 	t.Helper()
-	rs, err := m.RouterPorts(br)
+	rs, err := m.routerPorts(br)
 	if err != nil {
 		t.Fatalf("RouterPorts: %v", err)
 	}
@@ -79,7 +79,7 @@ func TestBridgeSenderQuerier(t *testing.T) {
 	h1, h2, h3 := openRaw(t, l.hosts[0], "eth0"), openRaw(t, l.hosts[1], "eth0"), openRaw(t, l.hosts[2], "eth0")
 	s := openSender(t, l)
 	g := netip.MustParseAddr("239.77.8.1")
-	if err := m.Replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g}); err != nil {
+	if err := m.replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g}); err != nil {
 		t.Fatal(err)
 	}
 	const long, short = 2 * time.Second, 300 * time.Millisecond
@@ -152,7 +152,7 @@ func TestBridgeSenderMLDQuerier(t *testing.T) {
 			h1, h2, h3 := openRaw(t, l.hosts[0], "eth0"), openRaw(t, l.hosts[1], "eth0"), openRaw(t, l.hosts[2], "eth0")
 			s := openSender(t, l)
 			g := netip.MustParseAddr("ff0e::77:8:1")
-			if err := m.Replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g}); err != nil {
+			if err := m.replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g}); err != nil {
 				t.Fatal(err)
 			}
 			const long, short = 2 * time.Second, 300 * time.Millisecond
@@ -233,7 +233,7 @@ func TestBridgeSenderElection(t *testing.T) {
 				}
 				hq = igmpQuery(h2.mac, hostSrc, 5)
 			}
-			if err := m.Replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g}); err != nil {
+			if err := m.replace(Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g}); err != nil {
 				t.Fatal(err)
 			}
 			if err := s.WriteFrame(q); err != nil {

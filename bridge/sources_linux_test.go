@@ -78,7 +78,7 @@ func TestMDBSourceLists(t *testing.T) {
 	inc := Entry{Bridge: l.brIdx, Port: p1, Group: g, Mode: ModeInclude, Sources: []netip.Addr{s1}}
 	exc := Entry{Bridge: l.brIdx, Port: p2, Group: g}
 	for _, e := range []Entry{inc, exc} {
-		if err := m.Replace(e); err != nil {
+		if err := m.replace(e); err != nil {
 			t.Fatalf("Replace %s: %v", e, err)
 		}
 	}
@@ -115,7 +115,7 @@ func TestMDBSourceLists(t *testing.T) {
 	inc.Sources = []netip.Addr{s3, s1, s3}
 	exc.Sources = []netip.Addr{s2}
 	for _, e := range []Entry{inc, exc} {
-		if err := m.Replace(e); err != nil {
+		if err := m.replace(e); err != nil {
 			t.Fatalf("Replace %s: %v", e, err)
 		}
 	}
@@ -139,7 +139,7 @@ func TestMDBSourceLists(t *testing.T) {
 	// A replace without sources clears them (the kernel's default mode is
 	// EXCLUDE), and the blocked child goes.
 	exc.Sources = nil
-	if err := m.Replace(exc); err != nil {
+	if err := m.replace(exc); err != nil {
 		t.Fatal(err)
 	}
 	es = mustDump(t, m, l.brIdx)
@@ -151,7 +151,7 @@ func TestMDBSourceLists(t *testing.T) {
 	}
 
 	// Deleting the (*,G) entry takes its children along.
-	if err := m.Delete(inc); err != nil {
+	if err := m.delete(inc); err != nil {
 		t.Fatalf("Delete: %v", err)
 	}
 	es = mustDump(t, m, l.brIdx)
@@ -162,7 +162,7 @@ func TestMDBSourceLists(t *testing.T) {
 	}
 
 	// Source lists need igmp_version 3 to show in dumps (not to be set).
-	if err := m.Replace(Entry{Bridge: l.brIdx, Port: p1, Group: g, Mode: ModeInclude, Sources: []netip.Addr{s1}}); err != nil {
+	if err := m.replace(Entry{Bridge: l.brIdx, Port: p1, Group: g, Mode: ModeInclude, Sources: []netip.Addr{s1}}); err != nil {
 		t.Fatal(err)
 	}
 	l.br.Do(func() {
@@ -189,13 +189,13 @@ func TestMDBSourceListErrors(t *testing.T) {
 		many = append(many, netip.AddrFrom4([4]byte{10, 77, 0, byte(100 + i)}))
 	}
 	e := Entry{Bridge: l.brIdx, Port: p, Group: g, Mode: ModeInclude, Sources: many}
-	err := m.Replace(e)
+	err := m.replace(e)
 	if !errors.Is(err, ErrTooManySources) {
 		t.Errorf("Replace with %d sources = %v, want ErrTooManySources", len(many), err)
 	}
 	t.Logf("too many: %v", err)
 	e.Sources = many[:MaxSources]
-	if err := m.Replace(e); err != nil {
+	if err := m.replace(e); err != nil {
 		t.Errorf("Replace with %d sources: %v", MaxSources, err)
 	}
 	if got, _ := findKey(mustDump(t, m, l.brIdx), p, g, netip.Addr{}); got.Port != p {
@@ -212,7 +212,7 @@ func TestMDBSourceListErrors(t *testing.T) {
 		{Bridge: l.brIdx, Port: p, Group: g, Sources: addrs("0.0.0.0")},
 		{Bridge: l.brIdx, Port: p, Group: g, Sources: []netip.Addr{{}}},
 	} {
-		err := m.Replace(bad)
+		err := m.replace(bad)
 		if err == nil || errors.Is(err, unix.EINVAL) {
 			t.Errorf("Replace(%s) = %v, want a refusal before the kernel", bad, err)
 		}
@@ -292,7 +292,7 @@ func TestMDBSourceForwarding(t *testing.T) {
 			inc := Entry{Bridge: l.brIdx, Port: l.ports[0], Group: g, Mode: ModeInclude, Sources: []netip.Addr{s1}}
 			exc := Entry{Bridge: l.brIdx, Port: l.ports[1], Group: g}
 			for _, e := range []Entry{inc, exc} {
-				if err := l.m.Replace(e); err != nil {
+				if err := l.m.replace(e); err != nil {
 					t.Fatalf("Replace %s: %v", e, err)
 				}
 			}
@@ -308,7 +308,7 @@ func TestMDBSourceForwarding(t *testing.T) {
 			check("include {S1} + exclude {}", s2, [2]bool{false, true})
 
 			exc.Sources = []netip.Addr{s2}
-			if err := l.m.Replace(exc); err != nil {
+			if err := l.m.replace(exc); err != nil {
 				t.Fatal(err)
 			}
 			check("include {S1} + exclude {S2}", s1, [2]bool{true, true})

@@ -59,7 +59,7 @@ func (linuxKernel) SetPortRouter(ifindex int, mode uint8) error {
 }
 
 func (linuxKernel) OpenPort(ifindex int, opts bridge.GuardOptions) (Port, error) {
-	guard, err := bridge.AttachGuardWith(ifindex, opts)
+	guard, err := bridge.AttachGuard(ifindex, opts)
 	if err != nil {
 		return nil, err
 	}
