@@ -460,7 +460,9 @@ func (e *Engine) Tick(now time.Time) []Action {
 
 // QuerierPresent reports whether the bridge has a querier: another one
 // heard within the other-querier-present interval, or ourselves. Without
-// one the bridge floods and the MDB is not used (DESIGN.md, fact 2).
+// one the Linux bridge floods and ignores its MDB: it forwards by the MDB
+// only while it has heard a querier (or is one) within its
+// mcast_querier_interval.
 func (e *Engine) QuerierPresent() bool {
 	for _, f := range e.families {
 		if f.other.addr.IsValid() || f.ownActive {

@@ -10,7 +10,9 @@ import (
 	"github.com/igmpsnoop/igmpsnoop/wire"
 )
 
-// Tests named after the RFC 4541 rules (research/ovs-and-rfcs.md §2).
+// Tests named after RFC 4541's rules, numbered in the order the RFC gives
+// them: Cn the control-packet rules of §2.1.1, Dn the data-forwarding
+// rules of §2.1.2, Mn the MLD points of §3.
 
 func TestRFC4541_C1_ReportsOnlyToRouterPortsOfTheirProtocol(t *testing.T) {
 	e := newEngine(t)
