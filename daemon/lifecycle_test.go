@@ -188,7 +188,7 @@ func TestPortRenamed(t *testing.T) {
 	h := startDaemon(t, k, testSettings(t, nil), nil)
 	k.events <- bridge.LinkEvent{Kind: bridge.PortDown, Link: downLink(11, "p2")}
 	k.events <- bridge.LinkEvent{Kind: bridge.PortRenamed, Link: downLink(11, "uplink")}
-	k.events <- bridge.LinkEvent{Kind: bridge.PortUp, Link: fakeLink(11, "uplink")}
+	// Listed under its new name while still down.
 	eventually(t, "the new name", func() bool {
 		var names []string
 		for _, p := range h.ask(PortsRequest{}).Ports {
@@ -197,6 +197,8 @@ func TestPortRenamed(t *testing.T) {
 		slices.Sort(names)
 		return slices.Equal(names, []string{"p1", "uplink"})
 	})
+	k.events <- bridge.LinkEvent{Kind: bridge.PortUp, Link: fakeLink(11, "uplink")}
+	eventually(t, "uplink up", func() bool { return h.port("uplink").Up })
 	h.feed(11, report(t, 11, grpA.String(), false))
 	eventually(t, "the membership", func() bool {
 		gs := h.ask(GroupsRequest{}).Groups
