@@ -168,6 +168,35 @@ func (k *fakeKernel) dropEntries() {
 	k.mdb = nil
 }
 
+// setGone makes Lookup fail (the bridge deleted) or work again.
+func (k *fakeKernel) setGone(gone bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.gone = gone
+}
+
+// setIPv6 gives the bridge a new link-local address.
+func (k *fakeKernel) setIPv6(a netip.Addr) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.br.IPv6 = a
+}
+
+// dropPort deletes a port's entries, as the kernel does when the port
+// leaves the bridge.
+func (k *fakeKernel) dropPort(ifindex int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.mdb = slices.DeleteFunc(k.mdb, func(e bridge.Entry) bool { return e.Port == ifindex })
+}
+
+// editEntries changes the MDB behind the daemon's back.
+func (k *fakeKernel) editEntries(f func([]bridge.Entry)) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f(k.mdb)
+}
+
 func (k *fakeKernel) routerModeOf(ifindex int) (uint8, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -262,6 +291,8 @@ type fakePort struct {
 	guard   bridge.GuardOptions
 	closed  chan struct{}
 	once    sync.Once
+	// writeErr, if set, refuses the frames it returns an error for.
+	writeErr func(frame []byte) error
 }
 
 type fakeBatch struct {
@@ -307,7 +338,12 @@ func (p *fakePort) ReadBatch(fb FrameBatch) error {
 func (p *fakePort) WriteFrames(frames [][]byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	for _, f := range frames {
+	for i, f := range frames {
+		if p.writeErr != nil {
+			if err := p.writeErr(f); err != nil {
+				return i, err
+			}
+		}
 		p.out = append(p.out, slices.Clone(f))
 	}
 	return len(frames), nil
@@ -353,7 +389,13 @@ func (p *fakePort) isClosed() bool {
 // eventually polls cond every few milliseconds for up to two seconds.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for range 400 {
+	eventuallyWithin(t, 2*time.Second, what, cond)
+}
+
+// eventuallyWithin polls cond every few milliseconds for up to d.
+func eventuallyWithin(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for range int(d / (5 * time.Millisecond)) {
 		if cond() {
 			return
 		}

@@ -4,10 +4,14 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,11 +51,22 @@ func testSettings(t *testing.T, ports map[string]snoop.PortPolicy) *Settings {
 // answers on its socket.
 func startDaemon(t *testing.T, k *fakeKernel, set *Settings, load func() (*Settings, error)) *harness {
 	t.Helper()
+	return startDaemonWith(t, k, set, load, nil)
+}
+
+// startDaemonWith is startDaemon with the options edited by edit first
+// (nil: none).
+func startDaemonWith(t *testing.T, k *fakeKernel, set *Settings, load func() (*Settings, error), edit func(*Options)) *harness {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &harness{t: t, k: k, set: set, reload: make(chan os.Signal, 1), cancel: cancel, done: make(chan error, 1)}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	o := Options{Kernel: k, Log: log, Settings: set, Load: load, Reload: h.reload}
+	if edit != nil {
+		edit(&o)
+	}
 	go func() {
-		h.done <- Run(ctx, Options{Kernel: k, Log: log, Settings: set, Load: load, Reload: h.reload})
+		h.done <- Run(ctx, o)
 	}()
 	t.Cleanup(func() { h.stop() })
 	eventually(t, "the control socket", func() bool {
@@ -144,4 +159,86 @@ func (h *harness) hasEntry(port int, group string) bool {
 		}
 	}
 	return false
+}
+
+// query is an IGMPv2 general query from the host (a querier) behind ifindex.
+func query(t *testing.T, ifindex int) []byte {
+	t.Helper()
+	f, err := wire.EncodeQuery(wire.Query{Version: 2, SrcMAC: hostMAC(ifindex),
+		Src: netip.AddrFrom4([4]byte{10, 77, 0, byte(ifindex)}), MaxResp: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// decoded returns the frames that decode, as messages.
+func decoded(frames [][]byte) []*wire.Message {
+	var out []*wire.Message
+	for _, f := range frames {
+		if m, err := wire.Decode(f); err == nil {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// relayed tells whether frames hold a report of group.
+func relayed(frames [][]byte, group string) bool {
+	for _, m := range decoded(frames) {
+		if m.Kind == wire.KindReport && m.Group == netip.MustParseAddr(group) {
+			return true
+		}
+	}
+	return false
+}
+
+// freeTCPAddr returns a loopback address with a port free a moment ago.
+func freeTCPAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// scrape reads the metrics the daemon serves at addr.
+func scrape(t *testing.T, addr string) string {
+	t.Helper()
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// metricValue finds the sample series (name and labels, as the text
+// exposition prints them) in text; ok is false if it is not there.
+func metricValue(text, series string) (v float64, ok bool) {
+	for _, line := range strings.Split(text, "\n") {
+		if rest, found := strings.CutPrefix(line, series+" "); found {
+			f, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			return f, err == nil
+		}
+	}
+	return 0, false
+}
+
+// port returns the port named as `show ports` lists it (zero if not).
+func (h *harness) port(name string) snoop.PortView {
+	h.t.Helper()
+	for _, p := range h.ask(PortsRequest{}).Ports {
+		if p.Port == name {
+			return p
+		}
+	}
+	return snoop.PortView{}
 }
