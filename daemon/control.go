@@ -132,9 +132,9 @@ func (s *controlServer) stream(ctx context.Context, c net.Conn, req EventsReques
 	}
 }
 
-// ListenControl opens the control socket, readable by its owner only. A
+// listenControl opens the control socket, readable by its owner only. A
 // stale socket from a dead daemon is replaced; a live one is an error.
-func ListenControl(path string) (net.Listener, error) {
+func listenControl(path string) (net.Listener, error) {
 	// Its directory (under /run by default) may not exist when run by
 	// hand; systemd's RuntimeDirectory= makes it otherwise.
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {

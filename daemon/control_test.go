@@ -303,7 +303,7 @@ func TestEventsLost(t *testing.T) {
 // A client the daemon does not authorize gets the reason, nothing else.
 func TestControlUnauthorized(t *testing.T) {
 	h := startDaemonWith(t, newFakeKernel("p1"), testSettings(t, nil), nil, func(o *Options) {
-		o.Authorize = func(net.Conn) error { return errors.New("uid 1000 is not allowed") }
+		o.authorize = func(net.Conn) error { return errors.New("uid 1000 is not allowed") }
 	})
 	if r := h.ask(GroupsRequest{}); r.Error != "uid 1000 is not allowed" || r.Groups != nil {
 		t.Errorf("reply = %+v, want only the refusal", r)
@@ -370,11 +370,11 @@ func TestSecondDaemonRefused(t *testing.T) {
 	}
 }
 
-// ListenControl makes the socket's directory, keeps the socket private,
+// listenControl makes the socket's directory, keeps the socket private,
 // and replaces a stale one.
 func TestListenControl(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "run", "igmpsnoop.sock")
-	ln, err := ListenControl(path)
+	ln, err := listenControl(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,7 +388,7 @@ func TestListenControl(t *testing.T) {
 	// A dead daemon's socket: the file stays, nobody listens.
 	ln.(*net.UnixListener).SetUnlinkOnClose(false)
 	ln.Close()
-	ln, err = ListenControl(path)
+	ln, err = listenControl(path)
 	if err != nil {
 		t.Fatalf("over a stale socket: %v", err)
 	}

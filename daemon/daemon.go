@@ -23,12 +23,10 @@ type Options struct {
 	Load func() (*Settings, error)
 	// Reload delivers SIGHUP: each reloads the configuration.
 	Reload <-chan os.Signal
-	// Listen opens the control socket; nil means ListenControl. Tests
-	// give their own.
-	Listen func(path string) (net.Listener, error)
-	// Authorize vets a control client before it is answered; nil means
-	// CheckPeer, which lets only the daemon's own user (root) in.
-	Authorize func(net.Conn) error
+	// authorize vets a control client before it is answered; nil means
+	// checkPeer, which lets only the daemon's own user (root) in. Tests
+	// set their own.
+	authorize func(net.Conn) error
 }
 
 // daemon runs every configured bridge, each in its own loop, and serves
@@ -62,11 +60,8 @@ type runningBridge struct {
 // Run runs the daemon until ctx ends: it snoops every configured bridge,
 // serves the control socket and, if configured, metrics.
 func Run(ctx context.Context, o Options) error {
-	if o.Listen == nil {
-		o.Listen = ListenControl
-	}
-	if o.Authorize == nil {
-		o.Authorize = CheckPeer
+	if o.authorize == nil {
+		o.authorize = checkPeer
 	}
 	d := &daemon{o: o, log: o.Log, hub: newEventHub(), set: o.Settings, bridges: map[string]*runningBridge{},
 		reloads: make(chan chan error), failed: make(chan string, 16)}
@@ -74,7 +69,7 @@ func Run(ctx context.Context, o Options) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The socket first: a second daemon must stop before touching a bridge.
-	ln, err := o.Listen(d.set.Socket)
+	ln, err := listenControl(d.set.Socket)
 	if err != nil {
 		return err
 	}
@@ -90,7 +85,7 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	srv := &controlServer{ln: ln, log: d.log, d: d, authorize: o.Authorize}
+	srv := &controlServer{ln: ln, log: d.log, d: d, authorize: o.authorize}
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); srv.serve(ctx) }()
 	if d.set.MetricsAddress != "" {

@@ -8,10 +8,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// CheckPeer refuses any user but the daemon's own (root): the socket's
+// checkPeer refuses any user but the daemon's own (root): the socket's
 // mode already says so, and SO_PEERCRED makes sure even if someone
 // loosens it or passes the descriptor on.
-func CheckPeer(conn net.Conn) error {
+func checkPeer(conn net.Conn) error {
 	c, ok := conn.(*net.UnixConn)
 	if !ok {
 		return nil
