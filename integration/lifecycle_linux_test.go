@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/igmpsnoop/igmpsnoop/bridge"
 	"github.com/igmpsnoop/igmpsnoop/snoop"
 )
 
@@ -227,13 +226,12 @@ bridges:
 	if err := d.Show("routers", &r); err != nil || len(r.Routers) != 0 {
 		t.Fatalf("routers %+v (%v), want none", r.Routers, err)
 	}
-	var kernelRouters []bridge.RouterPort
-	withMDB(t, l, l.Bridge, func(m *bridge.MDB, br int) (err error) {
-		kernelRouters, err = m.RouterPorts(br)
-		return err
-	})
+	kernelRouters, err := l.RouterPorts(l.Bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(kernelRouters) != 0 {
-		t.Fatalf("the kernel took %+v for router ports", kernelRouters)
+		t.Fatalf("the kernel took %v for router ports", kernelRouters)
 	}
 	// The same host on an ordinary port would have won.
 	stop2, err := l.StartQuerierIn(h2.Name, netip.MustParseAddr("10.77.0.3"), time.Second, time.Second)

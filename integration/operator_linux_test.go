@@ -204,13 +204,8 @@ bridges:
 	if e, ok := got["232.4.0.5"]; !ok || e.Mode != bridge.ModeInclude || len(e.Sources) != 1 || e.Sources[0] != lab.Sender1 {
 		t.Errorf("static SSM entry %+v (present %v), want INCLUDE {%v}", e, ok, lab.Sender1)
 	}
-	var mode uint8
-	if err := lab.InNetns(l.Switch, func() error {
-		var err error
-		mode, err = bridge.PortRouter(portIndex(t, l, l.SenderPort))
-		return err
-	}); err != nil || mode != bridge.PortRouterPermanent {
-		t.Fatalf("tx0 kernel router mode %d (%v), want permanent", mode, err)
+	if mode, err := l.PortRouterMode(l.SenderPort); err != nil || mode != 2 {
+		t.Fatalf("tx0 kernel router mode %d (%v), want 2, permanent", mode, err)
 	}
 	// They survive well past a membership interval without any report.
 	time.Sleep(gmi + 2*time.Second)

@@ -568,17 +568,15 @@ func rrRouterOn(t *testing.T, d *lab.Daemon, port string) (snoop.RouterView, boo
 	return snoop.RouterView{}, false, fmt.Sprintf("%+v", r.Routers)
 }
 
-// rrKernelRouter reports whether the switch bridge counts port as an IPv4
-// multicast router port.
+// rrKernelRouter reports whether the switch bridge counts port as a
+// multicast router port. The lab has IPv6 off, so that is for IGMP.
 func rrKernelRouter(t *testing.T, l *lab.Lab, port string) (bool, string) {
 	t.Helper()
-	idx := portIndex(t, l, port)
-	var rs []bridge.RouterPort
-	withMDB(t, l, l.Bridge, func(m *bridge.MDB, br int) (err error) {
-		rs, err = m.RouterPorts(br)
-		return err
-	})
-	return slices.ContainsFunc(rs, func(r bridge.RouterPort) bool { return r.Port == idx && r.IPv4 }), fmt.Sprintf("kernel router ports %+v", rs)
+	rs, err := l.RouterPorts(l.Bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Contains(rs, port), fmt.Sprintf("kernel router ports %v", rs)
 }
 
 // rrPortUp reports whether `show ports` has port up.
