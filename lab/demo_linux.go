@@ -32,7 +32,6 @@ const (
 	demoLMQT             = demoLastMemberCount * demoLastMemberGap              // RFC 3376 §8.14
 	demoRate             = 20                                                   // packets per second per group
 	demoTickLen          = time.Second
-	demoDefaultStep      = 5 * time.Second
 	demoWarmUp           = 20 * time.Second
 	demoHosts            = 3
 	demoSenderBatch      = demoRate / 2 // one Send call: half a second of packets, so stopping is quick
@@ -70,10 +69,10 @@ type DemoOptions struct {
 	ASCII bool
 }
 
-// The pace of the script.
+// The pace of the script: DemoSteps steps of Step each.
 const (
 	DemoSteps       = 6
-	DefaultDemoStep = demoDefaultStep
+	DefaultDemoStep = 5 * time.Second
 	MinDemoStep     = demoTickLen // a step shorter than a tick shows nothing
 	DemoAgeingStep  = time.Duration(demoSilenceStepTicks) * demoTickLen
 )

@@ -29,6 +29,12 @@ func ticks(start time.Time, n int, want expect, rx int) []demoTick {
 	return out
 }
 
+func TestDemoScriptHasDemoSteps(t *testing.T) {
+	if n := len(demoScript()); n != DemoSteps {
+		t.Fatalf("the script has %d steps; DemoSteps, which --duration divides by, says %d", n, DemoSteps)
+	}
+}
+
 func TestLabJudgeTicks(t *testing.T) {
 	start := time.Unix(1000, 0)
 	good := append(ticks(start, 2, wantNothing, 0), ticks(start.Add(2*time.Second), 2, wantTraffic, 20)...)
