@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -668,7 +669,7 @@ var hxHostileGroups = []netip.Prefix{
 // group a hostile frame named is anywhere. It returns the memberships as
 // group@port, and the MDB entries on ports that the kernel learned itself
 // (none while every port's guard drops what the kernel would learn from).
-func nothingLearned(t *testing.T, l *Lab, d *Daemon, h Host, member4 netip.Addr) (rows []string, kernel []bridge.Entry) {
+func nothingLearned(t *testing.T, l *lab.Lab, d *lab.Daemon, h lab.Host, member4 netip.Addr) (rows []string, kernel []bridge.Entry) {
 	t.Helper()
 	solicited := netip.MustParsePrefix("ff02::1:ff00:0/104")
 	why := func(g netip.Addr, onH bool) string {
@@ -716,9 +717,9 @@ func nothingLearned(t *testing.T, l *Lab, d *Daemon, h Host, member4 netip.Addr)
 }
 
 // hxDeleteEntries removes MDB entries from the lab's bridge.
-func hxDeleteEntries(t *testing.T, l *Lab, es []bridge.Entry) {
+func hxDeleteEntries(t *testing.T, l *lab.Lab, es []bridge.Entry) {
 	t.Helper()
-	err := InNetns(l.Switch, func() error {
+	err := lab.InNetns(l.Switch, func() error {
 		m, err := bridge.OpenMDB()
 		if err != nil {
 			return err
@@ -740,7 +741,7 @@ type hxStatsJSON struct {
 	Stats []snoop.Stats `json:"stats"`
 }
 
-func hostileStats(t *testing.T, d *Daemon) snoop.Stats {
+func hostileStats(t *testing.T, d *lab.Daemon) snoop.Stats {
 	t.Helper()
 	var s hxStatsJSON
 	if err := d.Show("stats", &s); err != nil {
@@ -783,15 +784,15 @@ func hxStatsDelta(a, b snoop.Stats, port string) map[string]int64 {
 // port it came from.
 func TestHostileFrames(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3, IPv6: true})
+	l := newLab(t, lab.Config{Hosts: 3, IPv6: true})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	// Oversize frames need a path that carries them: veths drop frames
 	// above the receiving end's MTU, and a packet socket refuses to send
 	// beyond its device's. The bridge keeps the 1500 of its other ports.
-	if err := l.exec(h2.Name, "ip", "link", "set", "eth0", "mtu", "9000"); err != nil {
+	if err := l.Run(h2.Name, "ip", "link", "set", "eth0", "mtu", "9000"); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.exec(l.Switch, "ip", "link", "set", h2.Port, "mtu", "9000"); err != nil {
+	if err := l.Run(l.Switch, "ip", "link", "set", h2.Port, "mtu", "9000"); err != nil {
 		t.Fatal(err)
 	}
 	caps := captures(t, l, h1.Name, h3.Name, l.Router)
@@ -825,7 +826,7 @@ func TestHostileFrames(t *testing.T) {
 	}
 	delivery("before")
 
-	conn, mac, err := RawSocket(h2.Name)
+	conn, mac, err := lab.RawSocket(h2.Name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package integration
 import (
 	"bytes"
 	"errors"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,10 +24,10 @@ type demo struct {
 
 // labDemo starts `igmpsnoop lab args...` with its temporary files under a
 // directory of the test's, so leftovers of it can be found.
-func labDemo(t *testing.T, args ...string) (d *demo, out *syncBuffer, tmp string) {
+func labDemo(t *testing.T, args ...string) (d *demo, out *lab.SyncBuffer, tmp string) {
 	t.Helper()
 	tmp = t.TempDir()
-	out = &syncBuffer{}
+	out = &lab.SyncBuffer{}
 	cmd := exec.Command(daemonBin, append([]string{"lab"}, args...)...)
 	cmd.Env = append(os.Environ(), "TMPDIR="+tmp)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -77,7 +78,7 @@ func checkLabGone(t *testing.T, out, tmp string) {
 	if m == nil {
 		t.Fatalf("no lab prefix in the output")
 	}
-	list, err := run("ip", "netns", "list")
+	list, err := lab.Run("ip", "netns", "list")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -11,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/igmpsnoop/igmpsnoop/bridge"
 	"github.com/igmpsnoop/igmpsnoop/snoop"
 )
 
@@ -19,9 +19,9 @@ import (
 // keeps running, says so, and snoops the bridge again once it is back.
 func TestRecoversWhenTheBridgeIsRecreated(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1})
+	l := newLab(t, lab.Config{Hosts: 1})
 	d := startDaemon(t, l, fastTimers...)
-	if err := l.exec(l.Switch, "ip", "link", "del", l.Bridge); err != nil {
+	if err := l.Run(l.Switch, "ip", "link", "del", l.Bridge); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "deletion noticed", func() (bool, string) {
@@ -37,7 +37,7 @@ func TestRecoversWhenTheBridgeIsRecreated(t *testing.T) {
 		{"ip", "link", "set", l.Hosts[0].Port, "master", l.Bridge},
 		{"ip", "link", "set", l.Bridge, "up"},
 	} {
-		if err := l.exec(l.Switch, s[0], s[1:]...); err != nil {
+		if err := l.Run(l.Switch, s[0], s[1:]...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -62,7 +62,7 @@ func TestRecoversWhenTheBridgeIsRecreated(t *testing.T) {
 // same socket refuses to start, and leaves the first one's state alone.
 func TestSecondDaemonRefusedOnTheSameSocket(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1})
+	l := newLab(t, lab.Config{Hosts: 1})
 	d := startDaemon(t, l, fastTimers...)
 	m, err := l.Join(l.Hosts[0], g1)
 	if err != nil {
@@ -73,7 +73,7 @@ func TestSecondDaemonRefusedOnTheSameSocket(t *testing.T) {
 		_, ok, seen := member(t, d, g1, l.Hosts[0].Port)
 		return ok, seen
 	})
-	out, err := run("ip", "netns", "exec", l.Switch, d.Bin, "run", "--bridge", l.Bridge, "--socket", d.Socket)
+	out, err := lab.Run("ip", "netns", "exec", l.Switch, d.Bin, "run", "--bridge", l.Bridge, "--socket", d.Socket)
 	if err == nil || !strings.Contains(out, "another daemon is listening") {
 		t.Fatalf("second daemon: %v\n%s", err, out)
 	}
@@ -89,7 +89,7 @@ func TestSecondDaemonRefusedOnTheSameSocket(t *testing.T) {
 // the entries (forwarding goes on) and the next start adopts them.
 func TestHandoverKeepsForwardingAcrossARestart(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2})
+	l := newLab(t, lab.Config{Hosts: 2})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name)
 	args := append([]string{"--handover"}, fastTimers...)
@@ -116,7 +116,7 @@ func TestHandoverKeepsForwardingAcrossARestart(t *testing.T) {
 // the mode is loosened.
 func TestControlSocketRefusesOtherUsers(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1})
+	l := newLab(t, lab.Config{Hosts: 1})
 	d := startDaemon(t, l, fastTimers...)
 	asNobody := func() (string, error) {
 		cmd := exec.Command(d.Bin, "show", "groups", "--socket", d.Socket)
@@ -151,7 +151,7 @@ func TestControlSocketRefusesOtherUsers(t *testing.T) {
 // check says what it found.
 func TestMDBKeptEqualToTheTable(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2})
+	l := newLab(t, lab.Config{Hosts: 2})
 	d := startDaemon(t, l, fastTimers...)
 	for _, h := range l.Hosts {
 		m, err := l.Join(h, g1)
@@ -168,23 +168,23 @@ func TestMDBKeptEqualToTheTable(t *testing.T) {
 		t.Fatal(err, out)
 	}
 	// Someone deletes an entry: the check finds and repairs it.
-	if err := l.exec(l.Switch, "bridge", "mdb", "del", "dev", l.Bridge, "port", l.Hosts[0].Port, "grp", g1.String()); err != nil {
+	if err := l.Run(l.Switch, "bridge", "mdb", "del", "dev", l.Bridge, "port", l.Hosts[0].Port, "grp", g1.String()); err != nil {
 		t.Fatal(err)
 	}
-	out, err := run(d.Bin, "check", "--socket", d.Socket)
+	out, err := lab.Run(d.Bin, "check", "--socket", d.Socket)
 	if err == nil || !strings.Contains(out, "1 missing") || !strings.Contains(out, "1 repaired") {
 		t.Fatalf("check after a delete: %v\n%s", err, out)
 	}
 	if all, _ := portEntries(l, mdb(t, l)); len(all) != 2 {
 		t.Fatalf("after repair: %v", all)
 	}
-	if out, err := run(d.Bin, "check", "--socket", d.Socket); err != nil || !strings.Contains(out, "consistent") {
+	if out, err := lab.Run(d.Bin, "check", "--socket", d.Socket); err != nil || !strings.Contains(out, "consistent") {
 		t.Fatalf("second check: %v\n%s", err, out)
 	}
 	// Snooping switched off and on: the kernel drops our temporary entries,
 	// the daemon puts them back.
 	for _, v := range []string{"0", "1"} {
-		if err := l.exec(l.Switch, "ip", "link", "set", l.Bridge, "type", "bridge", "mcast_snooping", v); err != nil {
+		if err := l.Run(l.Switch, "ip", "link", "set", l.Bridge, "type", "bridge", "mcast_snooping", v); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -202,7 +202,7 @@ func TestMDBKeptEqualToTheTable(t *testing.T) {
 // and the kernel never takes its port for a router port (RFC 4541 §6).
 func TestHostPortCannotHijackTheQuerier(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2, NoQuerier: true})
+	l := newLab(t, lab.Config{Hosts: 2, NoQuerier: true})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	cfg := writeConfig(t, labTimers+`
 bridges:
@@ -226,13 +226,12 @@ bridges:
 	if err := d.Show("routers", &r); err != nil || len(r.Routers) != 0 {
 		t.Fatalf("routers %+v (%v), want none", r.Routers, err)
 	}
-	var kernelRouters []bridge.RouterPort
-	withMDB(t, l, l.Bridge, func(m *bridge.MDB, br int) (err error) {
-		kernelRouters, err = m.RouterPorts(br)
-		return err
-	})
+	kernelRouters, err := l.RouterPorts(l.Bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(kernelRouters) != 0 {
-		t.Fatalf("the kernel took %+v for router ports", kernelRouters)
+		t.Fatalf("the kernel took %v for router ports", kernelRouters)
 	}
 	// The same host on an ordinary port would have won.
 	stop2, err := l.StartQuerierIn(h2.Name, netip.MustParseAddr("10.77.0.3"), time.Second, time.Second)

@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -56,14 +57,14 @@ func needRoot(t *testing.T) {
 }
 
 // newLab builds a lab with a unique prefix and removes it when the test ends.
-func newLab(t *testing.T, c Config) *Lab {
+func newLab(t *testing.T, c lab.Config) *lab.Lab {
 	t.Helper()
 	b := make([]byte, 3)
 	if _, err := rand.Read(b); err != nil {
 		t.Fatal(err)
 	}
 	c.Prefix = "is" + hex.EncodeToString(b)
-	l, err := NewLab(c)
+	l, err := lab.New(c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func newLab(t *testing.T, c Config) *Lab {
 
 // startDaemon runs the daemon in the lab, dumps its log if the test fails
 // and stops it at the end.
-func startDaemon(t *testing.T, l *Lab, args ...string) *Daemon {
+func startDaemon(t *testing.T, l *lab.Lab, args ...string) *lab.Daemon {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "igmpsnoop.sock")
 	d, err := l.StartDaemon(daemonBin, socket, args...)
@@ -111,4 +112,10 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 	}
 	t.Fatalf("%s: not within %v; last seen: %s", what, timeout, seen)
 	return 0
+}
+
+// ip runs the ip command with args; its error carries the output.
+func ip(args ...string) error {
+	_, err := lab.Run("ip", args...)
+	return err
 }

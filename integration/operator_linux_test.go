@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"io"
 	"math"
 	"net"
@@ -51,7 +52,7 @@ defaults:
 func groupAddr(i int) netip.Addr { return netip.AddrFrom4([4]byte{239, 4, 0, byte(i)}) }
 
 // joinHost makes h join g and leaves the group when the test ends.
-func joinHost(t *testing.T, l *Lab, d *Daemon, h Host, g netip.Addr) *Membership {
+func joinHost(t *testing.T, l *lab.Lab, d *lab.Daemon, h lab.Host, g netip.Addr) *lab.Membership {
 	t.Helper()
 	m, err := l.Join(h, g)
 	if err != nil {
@@ -68,10 +69,10 @@ func TestMaxGroupsDenyAndReplace(t *testing.T) {
 	// One query, then none for a minute: the bridge forwards by the MDB,
 	// and joins are refreshed only by their own reports, so which group is
 	// the least recently refreshed is known.
-	l := newLab(t, Config{Hosts: 2, NoQuerier: true})
+	l := newLab(t, lab.Config{Hosts: 2, NoQuerier: true})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name)
-	stop, err := l.StartQuerier(netip.MustParseAddr(routerAddr), time.Minute, time.Second)
+	stop, err := l.StartQuerier(l.RouterAddr, time.Minute, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +134,7 @@ bridges:
 // no traffic while another port's member does.
 func TestFilterProfileDeniesGroup(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2})
+	l := newLab(t, lab.Config{Hosts: 2})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name)
 	cfg := writeConfig(t, labTimers+`
@@ -168,7 +169,7 @@ profiles:
 // ports reach the kernel.
 func TestStaticGroupAndRouterPortInMDB(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2, NoQuerier: true})
+	l := newLab(t, lab.Config{Hosts: 2, NoQuerier: true})
 	h1 := l.Hosts[0]
 	cfg := writeConfig(t, labTimers+`
 bridges:
@@ -200,16 +201,11 @@ bridges:
 	if e, ok := got["239.4.0.5"]; !ok || !e.Permanent || e.Proto != ourProto {
 		t.Errorf("static any-source entry %+v (present %v), want permanent with our proto", e, ok)
 	}
-	if e, ok := got["232.4.0.5"]; !ok || e.Mode != bridge.ModeInclude || len(e.Sources) != 1 || e.Sources[0] != Sender1 {
-		t.Errorf("static SSM entry %+v (present %v), want INCLUDE {%v}", e, ok, Sender1)
+	if e, ok := got["232.4.0.5"]; !ok || e.Mode != bridge.ModeInclude || len(e.Sources) != 1 || e.Sources[0] != lab.Sender1 {
+		t.Errorf("static SSM entry %+v (present %v), want INCLUDE {%v}", e, ok, lab.Sender1)
 	}
-	var mode uint8
-	if err := InNetns(l.Switch, func() error {
-		var err error
-		mode, err = bridge.PortRouter(portIndex(t, l, l.SenderPort))
-		return err
-	}); err != nil || mode != bridge.PortRouterPermanent {
-		t.Fatalf("tx0 kernel router mode %d (%v), want permanent", mode, err)
+	if mode, err := l.PortRouterMode(l.SenderPort); err != nil || mode != 2 {
+		t.Fatalf("tx0 kernel router mode %d (%v), want 2, permanent", mode, err)
 	}
 	// They survive well past a membership interval without any report.
 	time.Sleep(gmi + 2*time.Second)
@@ -223,7 +219,7 @@ bridges:
 // configuration stays live.
 func TestReloadKeepsMembersAndRefusesBadFiles(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1})
+	l := newLab(t, lab.Config{Hosts: 1})
 	h1 := l.Hosts[0]
 	caps := captures(t, l, h1.Name)
 	body := labTimers + "bridges:\n  - name: br0\n    ports:\n      h1: {max_groups: %d}\n"
@@ -241,7 +237,7 @@ func TestReloadKeepsMembersAndRefusesBadFiles(t *testing.T) {
 	if out, err := d.ShowCLI("config"); err != nil || !strings.Contains(out, "max_groups: 5") {
 		t.Fatalf("show config before reload: %v\n%s", err, out)
 	}
-	if _, err := run(d.Bin, "reload", "--socket", d.Socket); err != nil {
+	if _, err := lab.Run(d.Bin, "reload", "--socket", d.Socket); err != nil {
 		t.Fatal(err)
 	}
 	if out, _ := d.ShowCLI("config"); !strings.Contains(out, "max_groups: 1") {
@@ -257,11 +253,11 @@ func TestReloadKeepsMembersAndRefusesBadFiles(t *testing.T) {
 
 	// A bad file: refused with the line, by `reload` and by SIGHUP alike.
 	rewriteConfig(t, cfg, labTimers+"bridges:\n  - name: br0\n    robustnes: 3\n")
-	out, err := run(d.Bin, "reload", "--socket", d.Socket)
+	out, err := lab.Run(d.Bin, "reload", "--socket", d.Socket)
 	if err == nil || !strings.Contains(out, "line 9") || !strings.Contains(out, "robustnes") {
 		t.Fatalf("reload of a bad file: %v\n%s", err, out)
 	}
-	if err := d.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+	if err := d.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "SIGHUP refusal logged", func() (bool, string) {
@@ -275,7 +271,7 @@ func TestReloadKeepsMembersAndRefusesBadFiles(t *testing.T) {
 // TestTwoBridges: one daemon, two bridges, independent state.
 func TestTwoBridges(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1})
+	l := newLab(t, lab.Config{Hosts: 1})
 	b1hosts, err := l.AddBridge("br1", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -322,7 +318,7 @@ func TestTwoBridges(t *testing.T) {
 // the request), and stops on one it no longer names, leaving the others.
 func TestReloadAddsAndRemovesBridges(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1})
+	l := newLab(t, lab.Config{Hosts: 1})
 	b1hosts, err := l.AddBridge("br1", 1)
 	if err != nil {
 		t.Fatal(err)
@@ -334,7 +330,7 @@ func TestReloadAddsAndRemovesBridges(t *testing.T) {
 		t.Fatal("br1 snooped before it was configured")
 	}
 	rewriteConfig(t, cfg, one+"  - name: br1\n")
-	if out, err := run(d.Bin, "reload", "--socket", d.Socket); err != nil {
+	if out, err := lab.Run(d.Bin, "reload", "--socket", d.Socket); err != nil {
 		t.Fatalf("reload adding br1: %v\n%s", err, out)
 	}
 	// Longer than a control request may take: the new loop must outlive it.
@@ -345,7 +341,7 @@ func TestReloadAddsAndRemovesBridges(t *testing.T) {
 		return ok, seen
 	})
 	rewriteConfig(t, cfg, one)
-	if out, err := run(d.Bin, "reload", "--socket", d.Socket); err != nil {
+	if out, err := lab.Run(d.Bin, "reload", "--socket", d.Socket); err != nil {
 		t.Fatalf("reload removing br1: %v\n%s", err, out)
 	}
 	if out, err := d.ShowCLI("groups", "--bridge", "br1"); err == nil {
@@ -363,7 +359,7 @@ func TestReloadAddsAndRemovesBridges(t *testing.T) {
 // happen.
 func TestEventsStream(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1})
+	l := newLab(t, lab.Config{Hosts: 1})
 	h1 := l.Hosts[0]
 	d := startDaemon(t, l, fastTimers...)
 	cmd := exec.Command(d.Bin, "events", "--json", "--socket", d.Socket)
@@ -419,7 +415,7 @@ func TestEventsStream(t *testing.T) {
 // the documented names and values that match `show`.
 func TestMetricsScrape(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1})
+	l := newLab(t, lab.Config{Hosts: 1})
 	d := startDaemon(t, l, append([]string{"--metrics-address", "127.0.0.1:9477"}, fastTimers...)...)
 	joinHost(t, l, d, l.Hosts[0], g1)
 	waitFor(t, 10*time.Second, "learned, querier heard", func() (bool, string) {
@@ -465,10 +461,10 @@ func TestMetricsScrape(t *testing.T) {
 // the switch namespace, and returns a lookup in what it scraped: the value
 // of the first series of name that has labels (of a histogram, its sample
 // count), and whether there is one.
-func scrapeMetrics(t *testing.T, l *Lab) func(name string, labels map[string]string) (float64, bool) {
+func scrapeMetrics(t *testing.T, l *lab.Lab) func(name string, labels map[string]string) (float64, bool) {
 	t.Helper()
 	var body string
-	err := InNetns(l.Switch, func() error {
+	err := lab.InNetns(l.Switch, func() error {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:9477", 3*time.Second)
 		if err != nil {
 			return err

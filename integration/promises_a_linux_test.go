@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"net"
 	"net/netip"
 	"slices"
@@ -48,7 +49,7 @@ import (
 // on the daemon as it is: see its comment.
 func TestRouterPortsFromPIMAndMRD(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 4})
+	l := newLab(t, lab.Config{Hosts: 4})
 	pim, mrd, mem, plain := l.Hosts[0], l.Hosts[1], l.Hosts[2], l.Hosts[3]
 	caps := captures(t, l, pim.Name, mrd.Name, mem.Name, plain.Name, l.Router)
 	d := startDaemon(t, l, fastTimers...)
@@ -134,7 +135,7 @@ func TestRouterPortsFromPIMAndMRD(t *testing.T) {
 // (snoop/engine.go, portsChanged): h2 gets the member's reports.
 func TestStaticRouterAndFloodPorts(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 4})
+	l := newLab(t, lab.Config{Hosts: 4})
 	static, flood, plain, mem := l.Hosts[0], l.Hosts[1], l.Hosts[2], l.Hosts[3]
 	caps := captures(t, l, static.Name, flood.Name, plain.Name, mem.Name, l.Router)
 	d := startDaemon(t, l, append([]string{"--static-router", static.Port, "--flood", flood.Port}, fastTimers...)...)
@@ -197,12 +198,12 @@ func TestStaticRouterAndFloodPorts(t *testing.T) {
 // from Sender1 and the MDB entry check fails.
 func TestExcludeBlocksOneSource(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h1.Name, h2.Name, h3.Name)
 	d := startDaemon(t, l, fastTimers...)
 	g := netip.MustParseAddr("239.77.3.1")
-	ex, err := l.JoinExcluding(h1, g, Sender1)
+	ex, err := l.JoinExcluding(h1, g, lab.Sender1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,16 +216,16 @@ func TestExcludeBlocksOneSource(t *testing.T) {
 	waitFor(t, 10*time.Second, "h1 EXCLUDE {S1} and h2 EXCLUDE {} learned", func() (bool, string) {
 		r1, ok1, seen := row(t, d, g, h1.Port, "")
 		r2, ok2, _ := row(t, d, g, h2.Port, "")
-		return ok1 && r1.Mode == "exclude" && slices.Equal(r1.Excluded, []string{Sender1.String()}) && len(r1.Requested) == 0 &&
+		return ok1 && r1.Mode == "exclude" && slices.Equal(r1.Excluded, []string{lab.Sender1.String()}) && len(r1.Requested) == 0 &&
 			ok2 && r2.Mode == "exclude" && len(r2.Excluded) == 0 && querierOf(t, d, "igmp").Present, fmt.Sprintf("%s h1 %+v", seen, r1)
 	})
 	h1i := portIndex(t, l, h1.Port)
-	paExpectEntry(t, l, h1i, g, bridge.ModeExclude, Sender1)
+	paExpectEntry(t, l, h1i, g, bridge.ModeExclude, lab.Sender1)
 	time.Sleep(1500 * time.Millisecond) // the bridge floods for one response interval after a new querier
 	paDeliverFrom(t, l, g, 20, caps, map[string]map[netip.Addr]int{
-		h1.Name: {Sender1: 0, Sender2: 20},
-		h2.Name: {Sender1: 20, Sender2: 20},
-		h3.Name: {Sender1: 0, Sender2: 0},
+		h1.Name: {lab.Sender1: 0, lab.Sender2: 20},
+		h2.Name: {lab.Sender1: 20, lab.Sender2: 20},
+		h3.Name: {lab.Sender1: 0, lab.Sender2: 0},
 	})
 }
 
@@ -239,30 +240,30 @@ func TestExcludeBlocksOneSource(t *testing.T) {
 // frames from Sender26 and the MDB entry check fails.
 func TestMLDv2SourceFiltering(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2, IPv6: true})
+	l := newLab(t, lab.Config{Hosts: 2, IPv6: true})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name)
 	d := startDaemon(t, l, fastTimers...)
 	paQuerierHeard(t, d, "mld")
 	g := netip.MustParseAddr("ff3e::77:1")
-	m, err := l.JoinSource(h1, g, Sender16)
+	m, err := l.JoinSource(h1, g, lab.Sender16)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Leave()
 	waitFor(t, 10*time.Second, "h1's MLDv2 INCLUDE {Sender16} learned", func() (bool, string) {
-		r, ok, seen := row(t, d, g, h1.Port, Sender16.String())
+		r, ok, seen := row(t, d, g, h1.Port, lab.Sender16.String())
 		return ok && r.Mode == "include" && r.Version == 2, seen
 	})
 	h1i := portIndex(t, l, h1.Port)
-	paExpectEntry(t, l, h1i, g, bridge.ModeInclude, Sender16)
-	if _, ok, seen := row(t, d, g, h1.Port, Sender26.String()); ok {
-		t.Errorf("h1 has a row for %v it never asked for: %s", Sender26, seen)
+	paExpectEntry(t, l, h1i, g, bridge.ModeInclude, lab.Sender16)
+	if _, ok, seen := row(t, d, g, h1.Port, lab.Sender26.String()); ok {
+		t.Errorf("h1 has a row for %v it never asked for: %s", lab.Sender26, seen)
 	}
 	time.Sleep(1500 * time.Millisecond) // the bridge floods for one response interval after a new querier
 	paDeliverFrom(t, l, g, 20, caps, map[string]map[netip.Addr]int{
-		h1.Name: {Sender16: 20, Sender26: 0},
-		h2.Name: {Sender16: 0, Sender26: 0},
+		h1.Name: {lab.Sender16: 20, lab.Sender26: 0},
+		h2.Name: {lab.Sender16: 0, lab.Sender26: 0},
 	})
 }
 
@@ -282,7 +283,7 @@ func TestMLDv2SourceFiltering(t *testing.T) {
 // only pruned after the 8 s last member query time.
 func TestFastLeaveTracksHostsBehindAHub(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1})
+	l := newLab(t, lab.Config{Hosts: 1})
 	hub := paHub(t, l, "hb0", 2)
 	a, b := hub[0], hub[1]
 	caps := captures(t, l, a.Name, b.Name, l.Hosts[0].Name)
@@ -383,20 +384,20 @@ func TestFastLeaveTracksHostsBehindAHub(t *testing.T) {
 // fails at the first bridge check.
 func TestQuerierTimersSetBridgeMembershipInterval(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1, QueryInterval: 4 * time.Second})
+	l := newLab(t, lab.Config{Hosts: 1, QueryInterval: 4 * time.Second})
 	const refresh = 1500 * time.Millisecond
 	d := startDaemon(t, l, append([]string{"--mdb-refresh-interval", "1500ms"}, fastTimers...)...)
 	t.Logf("at start the bridge's mcast_membership_interval is %v (configured membership interval %v + %v)", paBridgeMembershipInterval(t, l), gmi, refresh)
 	for _, qi := range []time.Duration{4 * time.Second, 6 * time.Second} {
 		if qi != 4*time.Second {
-			if err := l.exec(l.Router, "ip", "link", "set", "rbr", "type", "bridge", "mcast_query_interval", strconv.FormatInt(qi.Milliseconds()/10, 10)); err != nil {
+			if err := l.Run(l.Router, "ip", "link", "set", "rbr", "type", "bridge", "mcast_query_interval", strconv.FormatInt(qi.Milliseconds()/10, 10)); err != nil {
 				t.Fatal(err)
 			}
 		}
 		wantGMI := 2*qi + time.Second
 		waitFor(t, 2*qi+4*time.Second, fmt.Sprintf("the querier's %v timers adopted", qi), func() (bool, string) {
 			q := querierOf(t, d, "igmp")
-			return q.Present && q.Address == routerAddr && q.Robustness == 2 && q.QueryIntervalMs == qi.Milliseconds() &&
+			return q.Present && q.Address == l.RouterAddr.String() && q.Robustness == 2 && q.QueryIntervalMs == qi.Milliseconds() &&
 				q.QueryResponseMs == 1000 && q.MembershipIntervalMs == wantGMI.Milliseconds(), fmt.Sprintf("%+v", q)
 		})
 		want := wantGMI + refresh
@@ -409,7 +410,7 @@ func TestQuerierTimersSetBridgeMembershipInterval(t *testing.T) {
 }
 
 // paQuerierHeard waits until the daemon has heard a querier of proto.
-func paQuerierHeard(t *testing.T, d *Daemon, proto string) {
+func paQuerierHeard(t *testing.T, d *lab.Daemon, proto string) {
 	t.Helper()
 	waitFor(t, 10*time.Second, proto+" querier heard", func() (bool, string) {
 		q := querierOf(t, d, proto)
@@ -419,7 +420,7 @@ func paQuerierHeard(t *testing.T, d *Daemon, proto string) {
 
 // paWaitRouter waits until show routers lists port as an IGMP router port
 // learned via via, and fails the test (going on) if it does not.
-func paWaitRouter(t *testing.T, d *Daemon, port, via string, timeout time.Duration) {
+func paWaitRouter(t *testing.T, d *lab.Daemon, port, via string, timeout time.Duration) {
 	t.Helper()
 	if ok, seen := rrWait(time.Now().Add(timeout), func() (bool, string) {
 		r, ok, seen := rrRouterOn(t, d, port)
@@ -442,7 +443,7 @@ func paMRDAdvert(mac net.HardwareAddr, src netip.Addr, interval uint8, qqi, qrv 
 // paExpectEntry waits up to 3 s for the (*,G) MDB entry of group on port
 // (an ifindex) with filter mode and source list {source}, and fails the
 // test (going on) if it does not appear.
-func paExpectEntry(t *testing.T, l *Lab, port int, group netip.Addr, mode bridge.FilterMode, source netip.Addr) {
+func paExpectEntry(t *testing.T, l *lab.Lab, port int, group netip.Addr, mode bridge.FilterMode, source netip.Addr) {
 	t.Helper()
 	var es []bridge.Entry
 	ok, _ := rrWait(time.Now().Add(3*time.Second), func() (bool, string) {
@@ -464,7 +465,7 @@ func paExpectEntry(t *testing.T, l *Lab, port int, group netip.Addr, mode bridge
 
 // paDeliverFrom sends n frames to group from each source named in want
 // and checks how many of each reached each namespace's capture.
-func paDeliverFrom(t *testing.T, l *Lab, group netip.Addr, n int, caps map[string]*Capture, want map[string]map[netip.Addr]int) {
+func paDeliverFrom(t *testing.T, l *lab.Lab, group netip.Addr, n int, caps map[string]*lab.Capture, want map[string]map[netip.Addr]int) {
 	t.Helper()
 	for _, c := range caps {
 		c.Reset()
@@ -497,7 +498,7 @@ func paDeliverFrom(t *testing.T, l *Lab, group netip.Addr, n int, caps map[strin
 // whose bridge, without snooping, joins the port to n hosts of its own
 // (namespaces <prefix>-hb<i>, addresses 10.77.0.3<i>). The lab removes
 // them with its other namespaces.
-func paHub(t *testing.T, l *Lab, port string, n int) []Host {
+func paHub(t *testing.T, l *lab.Lab, port string, n int) []lab.Host {
 	t.Helper()
 	prefix := strings.TrimSuffix(l.Switch, "-sw")
 	hubNS := prefix + "-hub"
@@ -507,23 +508,23 @@ func paHub(t *testing.T, l *Lab, port string, n int) []Host {
 			t.Fatal(err)
 		}
 	}
-	must(l.addNetns(hubNS))
-	must(l.plug(port, hubNS))
-	must(l.exec(hubNS, "ip", "link", "add", "hbr", "type", "bridge", "mcast_snooping", "0"))
-	must(l.exec(hubNS, "ip", "link", "set", "eth0", "master", "hbr"))
-	var hosts []Host
+	must(l.AddNetns(hubNS))
+	must(l.Plug(port, hubNS))
+	must(l.Run(hubNS, "ip", "link", "add", "hbr", "type", "bridge", "mcast_snooping", "0"))
+	must(l.Run(hubNS, "ip", "link", "set", "eth0", "master", "hbr"))
+	var hosts []lab.Host
 	for i := 1; i <= n; i++ {
-		h := Host{Name: fmt.Sprintf("%s-hb%d", prefix, i), Port: port, Addr: netip.AddrFrom4([4]byte{10, 77, 0, byte(30 + i)})}
-		must(l.addNetns(h.Name))
+		h := lab.Host{Name: fmt.Sprintf("%s-hb%d", prefix, i), Port: port, Addr: netip.AddrFrom4([4]byte{10, 77, 0, byte(30 + i)})}
+		must(l.AddNetns(h.Name))
 		hp := fmt.Sprintf("p%d", i)
 		must(ip("link", "add", hp, "netns", hubNS, "type", "veth", "peer", "name", "eth0", "netns", h.Name))
-		must(l.exec(hubNS, "ip", "link", "set", hp, "master", "hbr"))
-		must(l.exec(hubNS, "ip", "link", "set", hp, "up"))
-		must(l.exec(h.Name, "ip", "link", "set", "eth0", "up"))
-		must(l.exec(h.Name, "ip", "addr", "add", h.Addr.String()+"/24", "dev", "eth0"))
+		must(l.Run(hubNS, "ip", "link", "set", hp, "master", "hbr"))
+		must(l.Run(hubNS, "ip", "link", "set", hp, "up"))
+		must(l.Run(h.Name, "ip", "link", "set", "eth0", "up"))
+		must(l.Run(h.Name, "ip", "addr", "add", h.Addr.String()+"/24", "dev", "eth0"))
 		hosts = append(hosts, h)
 	}
-	must(l.exec(hubNS, "ip", "link", "set", "hbr", "up"))
+	must(l.Run(hubNS, "ip", "link", "set", "hbr", "up"))
 	return hosts
 }
 
@@ -543,7 +544,7 @@ func paSameSet(reporters []string, addrs ...netip.Addr) bool {
 // paBridgeMembershipInterval reads the switch bridge's
 // mcast_membership_interval as `ip -d -j link show` prints it, in
 // centiseconds.
-func paBridgeMembershipInterval(t *testing.T, l *Lab) time.Duration {
+func paBridgeMembershipInterval(t *testing.T, l *lab.Lab) time.Duration {
 	t.Helper()
 	out, err := l.Exec(l.Switch, "ip", "-d", "-j", "link", "show", l.Bridge)
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"net"
 	"net/netip"
 	"os/exec"
@@ -55,7 +56,7 @@ func pbIGMP(f []byte) (typ byte, src, dst netip.Addr, ok bool) {
 
 // pbCountIGMP counts the IGMP frames of type typ s recorded after since;
 // an invalid src or dst matches any.
-func pbCountIGMP(s *Sniffer, since time.Time, typ byte, src, dst netip.Addr) int {
+func pbCountIGMP(s *lab.Sniffer, since time.Time, typ byte, src, dst netip.Addr) int {
 	n := 0
 	for _, f := range s.Frames() {
 		ty, sa, da, ok := pbIGMP(f.Data)
@@ -68,9 +69,9 @@ func pbCountIGMP(s *Sniffer, since time.Time, typ byte, src, dst netip.Addr) int
 
 // pbRaw opens a packet socket on h's eth0, closed when the test ends, and
 // returns a function writing frames through it.
-func pbRaw(t *testing.T, h Host) (write func([]byte), mac net.HardwareAddr) {
+func pbRaw(t *testing.T, h lab.Host) (write func([]byte), mac net.HardwareAddr) {
 	t.Helper()
-	conn, mac, err := RawSocket(h.Name)
+	conn, mac, err := lab.RawSocket(h.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +98,7 @@ func pbMust(t *testing.T) func([]byte, error) []byte {
 
 // pbDeliver sends n frames to each group from the sender and checks how
 // many of each every capture got: want[group][namespace].
-func pbDeliver(t *testing.T, l *Lab, n int, want map[netip.Addr]map[string]int, caps map[string]*Capture) {
+func pbDeliver(t *testing.T, l *lab.Lab, n int, want map[netip.Addr]map[string]int, caps map[string]*lab.Capture) {
 	t.Helper()
 	for _, c := range caps {
 		c.Reset()
@@ -118,7 +119,7 @@ func pbDeliver(t *testing.T, l *Lab, n int, want map[netip.Addr]map[string]int, 
 }
 
 // pbPortEntries returns the MDB entries on the bridge port named port.
-func pbPortEntries(t *testing.T, l *Lab, port string) []bridge.Entry {
+func pbPortEntries(t *testing.T, l *lab.Lab, port string) []bridge.Entry {
 	t.Helper()
 	idx := portIndex(t, l, port)
 	var out []bridge.Entry
@@ -152,7 +153,7 @@ func pbPortEntries(t *testing.T, l *Lab, port string) []bridge.Entry {
 // returning 3, `show groups` shows compat v3.
 func TestIGMPv1HostJoinsAndAgesOut(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2, NoQuerier: true})
+	l := newLab(t, lab.Config{Hosts: 2, NoQuerier: true})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	if err := l.ForceIGMPVersion(h1, 1); err != nil {
 		t.Fatal(err)
@@ -281,7 +282,7 @@ func TestIGMPv1HostJoinsAndAgesOut(t *testing.T) {
 
 // pbGroupQueries counts the group-specific IGMP queries for g s recorded
 // after since.
-func pbGroupQueries(s *Sniffer, since time.Time, g netip.Addr) int {
+func pbGroupQueries(s *lab.Sniffer, since time.Time, g netip.Addr) int {
 	n := 0
 	for _, f := range s.Frames() {
 		ty, _, _, ok := pbIGMP(f.Data)
@@ -309,7 +310,7 @@ func pbGroupQueries(s *Sniffer, since time.Time, g netip.Addr) int {
 // h1 receives 0 of 20 frames of groups it is no member of.
 func TestPortWithoutSnooping(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h1.Name, h2.Name, h3.Name, l.Router)
 	cfg := writeConfig(t, labTimers+`
@@ -350,7 +351,7 @@ bridges:
 	for _, e := range pbPortEntries(t, l, h1.Port) {
 		t.Errorf("MDB entry on the unsnooped port: %v/%v (proto %d)", e.Group, e.Source, e.Proto)
 	}
-	for _, h := range []Host{h2, h3} {
+	for _, h := range []lab.Host{h2, h3} {
 		if n := caps[h.Name].IGMPFrom(h1.Addr); n != 0 {
 			t.Errorf("%s received %d of h1's IGMP frames; reports go to router ports only", h.Name, n)
 		}
@@ -376,21 +377,21 @@ bridges:
 // of Sender2's 20 frames.
 func TestAnySourceInstallsAnySourceEntries(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2})
+	l := newLab(t, lab.Config{Hosts: 2})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
-	if err := l.exec(l.Switch, "ip", "link", "set", l.Bridge, "type", "bridge", "mcast_igmp_version", "3"); err != nil {
+	if err := l.Run(l.Switch, "ip", "link", "set", l.Bridge, "type", "bridge", "mcast_igmp_version", "3"); err != nil {
 		t.Fatal(err)
 	}
 	caps := captures(t, l, h1.Name, h2.Name, l.Router)
 	d := startDaemon(t, l, append([]string{"--any-source"}, fastTimers...)...)
 	g := netip.MustParseAddr("239.77.2.2")
-	m, err := l.JoinSource(h1, g, Sender1)
+	m, err := l.JoinSource(h1, g, lab.Sender1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Leave() })
 	waitFor(t, 10*time.Second, "h1 INCLUDE {S1} learned, querier heard", func() (bool, string) {
-		r, ok, seen := row(t, d, g, h1.Port, Sender1.String())
+		r, ok, seen := row(t, d, g, h1.Port, lab.Sender1.String())
 		return ok && r.Mode == "include" && querierOf(t, d, "igmp").Present, seen
 	})
 	idx := portIndex(t, l, h1.Port)
@@ -414,7 +415,7 @@ func TestAnySourceInstallsAnySourceEntries(t *testing.T) {
 	for _, c := range caps {
 		c.Reset()
 	}
-	for _, src := range []netip.Addr{Sender1, Sender2} {
+	for _, src := range []netip.Addr{lab.Sender1, lab.Sender2} {
 		if err := l.SendFrom(src, g, 20, 5*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
@@ -424,7 +425,7 @@ func TestAnySourceInstallsAnySourceEntries(t *testing.T) {
 		ns   string
 		src  netip.Addr
 		want int
-	}{{h1.Name, Sender1, 20}, {h1.Name, Sender2, 20}, {h2.Name, Sender1, 0}, {h2.Name, Sender2, 0}, {l.Router, Sender1, 20}, {l.Router, Sender2, 20}} {
+	}{{h1.Name, lab.Sender1, 20}, {h1.Name, lab.Sender2, 20}, {h2.Name, lab.Sender1, 0}, {h2.Name, lab.Sender2, 0}, {l.Router, lab.Sender1, 20}, {l.Router, lab.Sender2, 20}} {
 		if got := caps[c.ns].CountFrom(c.src, g); got != c.want {
 			t.Errorf("%s received %d frames from %v to %v, want %d", c.ns, got, c.src, g, c.want)
 		}
@@ -447,7 +448,7 @@ type pbEvent struct {
 // printed so far.
 type pbEvents struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *lab.SyncBuffer
 	ended  chan struct{}
 	mu     sync.Mutex
 	events []pbEvent
@@ -458,9 +459,9 @@ type pbEvents struct {
 // switch namespace (`ip netns exec` execs it in place, so cmd's process is
 // the client) and reads its output until it ends; the client is
 // interrupted when the test ends.
-func pbStartEvents(t *testing.T, l *Lab, d *Daemon) *pbEvents {
+func pbStartEvents(t *testing.T, l *lab.Lab, d *lab.Daemon) *pbEvents {
 	t.Helper()
-	es := &pbEvents{stderr: &syncBuffer{}, ended: make(chan struct{})}
+	es := &pbEvents{stderr: &lab.SyncBuffer{}, ended: make(chan struct{})}
 	es.cmd = exec.Command("ip", "netns", "exec", l.Switch, d.Bin, "events", "--json", "--socket", d.Socket)
 	stdout, err := es.cmd.StdoutPipe()
 	if err != nil {
@@ -555,7 +556,7 @@ func pbBurstGroup(i int) netip.Addr {
 
 // pbJoinFrames builds IGMPv3 reports from h joining groups (IS_EX {}),
 // 150 records a frame.
-func pbJoinFrames(t *testing.T, h Host, mac net.HardwareAddr, groups []netip.Addr) [][]byte {
+func pbJoinFrames(t *testing.T, h lab.Host, mac net.HardwareAddr, groups []netip.Addr) [][]byte {
 	t.Helper()
 	var frames [][]byte
 	for i := 0; i < len(groups); i += 150 {
@@ -589,13 +590,13 @@ func pbJoinFrames(t *testing.T, h Host, mac net.HardwareAddr, groups []netip.Add
 // querier_lost.
 func TestEventsSeenByTheCLI(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	// At info level: at debug the daemon logs every join of the burst.
 	d := startDaemon(t, l, resTimers...)
 	waitFor(t, 10*time.Second, "the router is the querier", func() (bool, string) {
 		q := querierOf(t, d, "igmp")
-		return q.Present && q.Address == routerAddr, fmt.Sprintf("%+v", q)
+		return q.Present && q.Address == l.RouterAddr.String(), fmt.Sprintf("%+v", q)
 	})
 	es := pbStartEvents(t, l, d)
 
@@ -646,7 +647,7 @@ func TestEventsSeenByTheCLI(t *testing.T) {
 		}
 		defer m.Leave()
 		es.wait(t, 10*time.Second, "join of h2", is("join", g3, h2.Port))
-		if err := l.exec(l.Switch, "ip", "link", "set", h2.Port, "down"); err != nil {
+		if err := l.Run(l.Switch, "ip", "link", "set", h2.Port, "down"); err != nil {
 			t.Fatal(err)
 		}
 		es.wait(t, 5*time.Second, "flush of h2's membership", is("flush", g3, h2.Port))
@@ -744,8 +745,8 @@ func TestEventsSeenByTheCLI(t *testing.T) {
 		}
 		off := time.Now()
 		e := es.wait(t, 15*time.Second, "querier_lost", func(e pbEvent) bool { return e.Event == "querier_lost" && e.Bridge == l.Bridge })
-		if e.Addr != routerAddr || e.Port != l.RouterPort {
-			t.Errorf("querier_lost names %s on %q, want %s on %s", e.Addr, e.Port, routerAddr, l.RouterPort)
+		if e.Addr != l.RouterAddr.String() || e.Port != l.RouterPort {
+			t.Errorf("querier_lost names %s on %q, want %s on %s", e.Addr, e.Port, l.RouterAddr.String(), l.RouterPort)
 		}
 		t.Logf("querier_lost %v after the router's querier was switched off", time.Since(off).Round(time.Millisecond))
 	})
@@ -772,14 +773,14 @@ func TestEventsSeenByTheCLI(t *testing.T) {
 // port.
 func TestUnknownIGMPTypesFlooded(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	receivers := []string{h2.Name, h3.Name, l.Router, l.Sender}
 	caps := captures(t, l, append([]string{h1.Name}, receivers...)...)
 	d := startDaemon(t, l, fastTimers...)
 	joinLearnedQuerier(t, l, d, h2, g1)
 	time.Sleep(1500 * time.Millisecond) // the bridge floods for one response interval after a new querier
-	data := map[string]*Capture{h1.Name: caps[h1.Name], h2.Name: caps[h2.Name], h3.Name: caps[h3.Name], l.Router: caps[l.Router]}
+	data := map[string]*lab.Capture{h1.Name: caps[h1.Name], h2.Name: caps[h2.Name], h3.Name: caps[h3.Name], l.Router: caps[l.Router]}
 	expectDelivery(t, l, g1, 20, map[string]int{h1.Name: 0, h2.Name: 20, h3.Name: 0, l.Router: 20}, data)
 	expectDelivery(t, l, g9, 20, map[string]int{h1.Name: 0, h2.Name: 0, h3.Name: 0, l.Router: 20}, data)
 	if t.Failed() {
@@ -843,7 +844,7 @@ func TestUnknownIGMPTypesFlooded(t *testing.T) {
 // pbSharedMAC joins two groups that map to one MAC address from h1 and
 // h2, and checks that each host receives only its own group while the
 // sender streams both, and that the MDB keeps them apart.
-func pbSharedMAC(t *testing.T, l *Lab, d *Daemon, a, b netip.Addr) {
+func pbSharedMAC(t *testing.T, l *lab.Lab, d *lab.Daemon, a, b netip.Addr) {
 	t.Helper()
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h1.Name, h2.Name, h3.Name, l.Router)
@@ -909,7 +910,7 @@ func TestGroupsSharingAMACKeptApartIPv4(t *testing.T) {
 	if pbMAC(a).String() != pbMAC(b).String() {
 		t.Fatalf("%v (%v) and %v (%v) do not share a MAC address", a, pbMAC(a), b, pbMAC(b))
 	}
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	d := startDaemon(t, l, fastTimers...)
 	pbSharedMAC(t, l, d, a, b)
 }
@@ -926,7 +927,7 @@ func TestGroupsSharingAMACKeptApartIPv6(t *testing.T) {
 	if pbMAC(a).String() != pbMAC(b).String() {
 		t.Fatalf("%v (%v) and %v (%v) do not share a MAC address", a, pbMAC(a), b, pbMAC(b))
 	}
-	l := newLab(t, Config{Hosts: 3, IPv6: true})
+	l := newLab(t, lab.Config{Hosts: 3, IPv6: true})
 	d := startDaemon(t, l, fastTimers...)
 	waitFor(t, 10*time.Second, "MLD querier heard", func() (bool, string) {
 		q := querierOf(t, d, "mld")

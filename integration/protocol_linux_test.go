@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"net/netip"
 	"slices"
 	"strings"
@@ -13,7 +14,7 @@ import (
 )
 
 // row returns the daemon's membership row for (group, port, source), if any.
-func row(t *testing.T, d *Daemon, group netip.Addr, port, source string) (snoop.GroupView, bool, string) {
+func row(t *testing.T, d *lab.Daemon, group netip.Addr, port, source string) (snoop.GroupView, bool, string) {
 	t.Helper()
 	var gs groupsJSON
 	if err := d.Show("groups", &gs); err != nil {
@@ -30,7 +31,7 @@ func row(t *testing.T, d *Daemon, group netip.Addr, port, source string) (snoop.
 }
 
 // sniffer starts a Sniffer on eth0 in ns, closed when the test ends.
-func sniffer(t *testing.T, l *Lab, ns string) *Sniffer {
+func sniffer(t *testing.T, l *lab.Lab, ns string) *lab.Sniffer {
 	t.Helper()
 	s, err := l.Sniff(ns)
 	if err != nil {
@@ -40,9 +41,9 @@ func sniffer(t *testing.T, l *Lab, ns string) *Sniffer {
 	return s
 }
 
-func captures(t *testing.T, l *Lab, namespaces ...string) map[string]*Capture {
+func captures(t *testing.T, l *lab.Lab, namespaces ...string) map[string]*lab.Capture {
 	t.Helper()
-	caps := map[string]*Capture{}
+	caps := map[string]*lab.Capture{}
 	for _, ns := range namespaces {
 		c, err := l.Capture(ns)
 		if err != nil {
@@ -61,13 +62,13 @@ func captures(t *testing.T, l *Lab, namespaces ...string) map[string]*Capture {
 // (TestSSMRangeRefusesExcludeJoins).
 func TestSSMSourceFiltering(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h1.Name, h2.Name, h3.Name)
 	d := startDaemon(t, l, fastTimers...)
 	g := netip.MustParseAddr("239.77.1.1")
 
-	ssm, err := l.JoinSource(h1, g, Sender1)
+	ssm, err := l.JoinSource(h1, g, lab.Sender1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestSSMSourceFiltering(t *testing.T) {
 	}
 	defer asm.Leave()
 	waitFor(t, 10*time.Second, "h1 INCLUDE {S1} and h2 EXCLUDE {} learned", func() (bool, string) {
-		r1, ok1, seen := row(t, d, g, h1.Port, Sender1.String())
+		r1, ok1, seen := row(t, d, g, h1.Port, lab.Sender1.String())
 		r2, ok2, _ := row(t, d, g, h2.Port, "")
 		return ok1 && r1.Mode == "include" && ok2 && r2.Mode == "exclude" && querierOf(t, d, "igmp").Present, seen
 	})
@@ -87,8 +88,8 @@ func TestSSMSourceFiltering(t *testing.T) {
 			continue
 		}
 		found = true
-		if e.Mode != bridge.ModeInclude || !slices.Equal(e.Sources, []netip.Addr{Sender1}) {
-			t.Errorf("h1's MDB entry %v, want INCLUDE {%v}", e, Sender1)
+		if e.Mode != bridge.ModeInclude || !slices.Equal(e.Sources, []netip.Addr{lab.Sender1}) {
+			t.Errorf("h1's MDB entry %v, want INCLUDE {%v}", e, lab.Sender1)
 		}
 	}
 	if !found {
@@ -99,14 +100,14 @@ func TestSSMSourceFiltering(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	send(Sender1)
-	send(Sender2)
+	send(lab.Sender1)
+	send(lab.Sender2)
 	time.Sleep(300 * time.Millisecond)
 	for _, c := range []struct {
-		host Host
+		host lab.Host
 		src  netip.Addr
 		want int
-	}{{h1, Sender1, 20}, {h1, Sender2, 0}, {h2, Sender1, 20}, {h2, Sender2, 20}, {h3, Sender1, 0}, {h3, Sender2, 0}} {
+	}{{h1, lab.Sender1, 20}, {h1, lab.Sender2, 0}, {h2, lab.Sender1, 20}, {h2, lab.Sender2, 20}, {h3, lab.Sender1, 0}, {h3, lab.Sender2, 0}} {
 		if got := caps[c.host.Name].CountFrom(c.src, g); got != c.want {
 			t.Errorf("%s received %d frames from %v to %v, want %d", c.host.Name, got, c.src, g, c.want)
 		}
@@ -116,21 +117,21 @@ func TestSSMSourceFiltering(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, lmqt+3*time.Second, "h1's source membership pruned", func() (bool, string) {
-		_, ok, seen := row(t, d, g, h1.Port, Sender1.String())
+		_, ok, seen := row(t, d, g, h1.Port, lab.Sender1.String())
 		return !ok, seen
 	})
 	caps[h1.Name].Reset()
-	send(Sender1)
+	send(lab.Sender1)
 	time.Sleep(300 * time.Millisecond)
 	if n := caps[h1.Name].Count(g); n != 0 {
 		t.Errorf("h1 received %d frames after leaving", n)
 	}
 }
 
-func portIndex(t *testing.T, l *Lab, name string) int {
+func portIndex(t *testing.T, l *lab.Lab, name string) int {
 	t.Helper()
 	idx := 0
-	err := InNetns(l.Switch, func() error {
+	err := lab.InNetns(l.Switch, func() error {
 		_, ports, err := bridge.Lookup(l.Bridge)
 		for _, p := range ports {
 			if p.Name == name {
@@ -150,7 +151,7 @@ func portIndex(t *testing.T, l *Lab, name string) int {
 // learned too.
 func TestMLDPruning(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3, IPv6: true})
+	l := newLab(t, lab.Config{Hosts: 3, IPv6: true})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	if err := l.ForceMLDVersion(h3, 1); err != nil {
 		t.Fatal(err)
@@ -171,7 +172,7 @@ func TestMLDPruning(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []struct {
-		host    Host
+		host    lab.Host
 		group   netip.Addr
 		version int
 	}{{h1, g2, 2}, {h3, g1, 1}} {
@@ -207,7 +208,7 @@ func TestMLDPruning(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []struct {
-		host  Host
+		host  lab.Host
 		group netip.Addr
 	}{{h1, g2}, {h3, g1}} {
 		waitFor(t, lmqt+3*time.Second, fmt.Sprintf("%s pruned from %v", w.host.Port, w.group), func() (bool, string) {
@@ -224,12 +225,12 @@ func TestMLDPruning(t *testing.T) {
 // three membership intervals.
 func TestQuerierKeepsMembersWithoutRouter(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3, NoQuerier: true})
+	l := newLab(t, lab.Config{Hosts: 3, NoQuerier: true})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h1.Name, h2.Name, h3.Name, l.Router)
 	d := startDaemon(t, l, append([]string{"--querier"}, fastTimers...)...)
-	if q := querierOf(t, d, "igmp"); !q.Self || q.Address != bridgeAddr {
-		t.Fatalf("querier = %+v, want ourselves at %s", q, bridgeAddr)
+	if q := querierOf(t, d, "igmp"); !q.Self || q.Address != l.BridgeAddr.String() {
+		t.Fatalf("querier = %+v, want ourselves at %s", q, l.BridgeAddr.String())
 	}
 	m, err := l.Join(h1, g1)
 	if err != nil {
@@ -247,7 +248,7 @@ func TestQuerierKeepsMembersWithoutRouter(t *testing.T) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	if n := caps[h2.Name].IGMPFrom(netip.MustParseAddr(bridgeAddr)); n < 3 {
+	if n := caps[h2.Name].IGMPFrom(l.BridgeAddr); n < 3 {
 		t.Fatalf("h2 saw %d of our queries, want one every query interval", n)
 	}
 	expectDelivery(t, l, g1, 20, map[string]int{h1.Name: 20, h2.Name: 0, h3.Name: 0, l.Router: 0}, caps)
@@ -257,7 +258,7 @@ func TestQuerierKeepsMembersWithoutRouter(t *testing.T) {
 // daemon stops querying; when it goes quiet, the daemon takes over again.
 func TestQuerierTakeover(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1, NoQuerier: true})
+	l := newLab(t, lab.Config{Hosts: 1, NoQuerier: true})
 	h1 := l.Hosts[0]
 	caps := captures(t, l, h1.Name)
 	ours := netip.MustParseAddr("10.77.0.50")
@@ -266,7 +267,7 @@ func TestQuerierTakeover(t *testing.T) {
 		n := caps[h1.Name].IGMPFrom(ours)
 		return n > 0, fmt.Sprintf("%d queries", n)
 	})
-	stop, err := l.StartQuerier(netip.MustParseAddr(routerAddr), 2*time.Second, time.Second)
+	stop, err := l.StartQuerier(l.RouterAddr, 2*time.Second, time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +278,7 @@ func TestQuerierTakeover(t *testing.T) {
 	}()
 	waitFor(t, 10*time.Second, "the router (lower address) is querier", func() (bool, string) {
 		q := querierOf(t, d, "igmp")
-		return q.Present && !q.Self && q.Address == routerAddr, fmt.Sprintf("%+v", q)
+		return q.Present && !q.Self && q.Address == l.RouterAddr.String(), fmt.Sprintf("%+v", q)
 	})
 	before := caps[h1.Name].IGMPFrom(ours)
 	time.Sleep(5 * time.Second) // over two query intervals
@@ -298,7 +299,7 @@ func TestQuerierTakeover(t *testing.T) {
 // kernel, so the router still gets registered and unregistered traffic.
 func TestRouterWithHigherAddressStillGetsTraffic(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2, NoQuerier: true})
+	l := newLab(t, lab.Config{Hosts: 2, NoQuerier: true})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name, l.Router)
 	d := startDaemon(t, l, append([]string{"--querier"}, fastTimers...)...)
@@ -331,7 +332,7 @@ func TestRouterWithHigherAddressStillGetsTraffic(t *testing.T) {
 // is queried first, and the member kept for the last member query time.
 func TestFastLeavePrunesAtOnce(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2})
+	l := newLab(t, lab.Config{Hosts: 2})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name)
 	// A long last member query time (2 × 4 s): only fast-leave prunes

@@ -2,6 +2,7 @@ package integration
 
 import (
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"net"
 	"net/netip"
 	"strings"
@@ -42,14 +43,14 @@ import (
 // shows no querier.
 func TestForgedProxyQueriesDoNotSilenceTheQuerier(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h1.Name, h2.Name, l.Router)
 	d := startDaemon(t, l, fastTimers...)
 	joinLearnedQuerier(t, l, d, h1, g1)
 	waitFor(t, 10*time.Second, "the router is the querier", func() (bool, string) {
 		q := querierOf(t, d, "igmp")
-		return q.Present && !q.Self && q.Address == routerAddr, fmt.Sprintf("%+v", q)
+		return q.Present && !q.Self && q.Address == l.RouterAddr.String(), fmt.Sprintf("%+v", q)
 	})
 	time.Sleep(1500 * time.Millisecond) // the bridge floods for one response interval after a new querier
 	// Before the forgery the LAN is pruned: the failures below are its doing.
@@ -58,7 +59,7 @@ func TestForgedProxyQueriesDoNotSilenceTheQuerier(t *testing.T) {
 		t.FailNow()
 	}
 
-	conn, mac, err := RawSocket(h3.Name)
+	conn, mac, err := lab.RawSocket(h3.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +84,7 @@ func TestForgedProxyQueriesDoNotSilenceTheQuerier(t *testing.T) {
 		gap    = 50 * time.Millisecond
 		stream = int(window / gap)
 	)
-	router, unspecified := netip.MustParseAddr(routerAddr), netip.IPv4Unspecified()
+	router, unspecified := l.RouterAddr, netip.IPv4Unspecified()
 	for _, c := range caps {
 		c.Reset()
 	}
@@ -102,7 +103,7 @@ func TestForgedProxyQueriesDoNotSilenceTheQuerier(t *testing.T) {
 				forgedSent++
 			}
 		}
-		if q := querierOf(t, d, "igmp"); lost == "" && (!q.Present || q.Self || q.Address != routerAddr) {
+		if q := querierOf(t, d, "igmp"); lost == "" && (!q.Present || q.Self || q.Address != l.RouterAddr.String()) {
 			lost = fmt.Sprintf("%.1fs after the first forgery: %+v", time.Since(start).Seconds(), q)
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -133,10 +134,10 @@ func TestForgedProxyQueriesDoNotSilenceTheQuerier(t *testing.T) {
 		t.Errorf("(e) host h2 received %d of the %d forged queries: host ports must still get them", n, forgedSent)
 	}
 	if lost != "" {
-		t.Errorf("(f) the daemon's IGMP querier is no longer the router at %s, %s", routerAddr, lost)
+		t.Errorf("(f) the daemon's IGMP querier is no longer the router at %s, %s", l.RouterAddr.String(), lost)
 	}
-	if q := querierOf(t, d, "igmp"); !q.Present || q.Self || q.Address != routerAddr {
-		t.Errorf("(f) after the window the daemon's IGMP querier is %+v, want the router at %s", q, routerAddr)
+	if q := querierOf(t, d, "igmp"); !q.Present || q.Self || q.Address != l.RouterAddr.String() {
+		t.Errorf("(f) after the window the daemon's IGMP querier is %+v, want the router at %s", q, l.RouterAddr.String())
 	}
 	if strings.Contains(d.Log(), "querier_lost") {
 		t.Errorf("the daemon logged querier_lost")
@@ -180,7 +181,7 @@ var (
 // daemon elects br0's fe80::ff:fe00:1 at the first leave and keeps it.
 func TestMLDQueriesOfASnooperDoNotWinElections(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1, IPv6: true})
+	l := newLab(t, lab.Config{Hosts: 1, IPv6: true})
 	b2h1 := qsSecondBridge(t, l)
 	// Pin the link-local addresses before any daemon starts: a new MAC on
 	// an up bridge keeps its old link-local, so down, set, up, no DAD.
@@ -198,7 +199,7 @@ func TestMLDQueriesOfASnooperDoNotWinElections(t *testing.T) {
 	})
 	d0 := startDaemon(t, l, fastTimers...)
 	d2 := startDaemon(t, qsOnBridge(l, "br2"), fastTimers...)
-	for _, d := range []*Daemon{d0, d2} {
+	for _, d := range []*lab.Daemon{d0, d2} {
 		waitFor(t, 10*time.Second, "the router is the MLD querier", func() (bool, string) {
 			q := querierOf(t, d, "mld")
 			return q.Present && !q.Self && q.Address == qsRouterLL.String(), fmt.Sprintf("%+v", q)
@@ -214,7 +215,7 @@ func TestMLDQueriesOfASnooperDoNotWinElections(t *testing.T) {
 		sampling = make(chan struct{})
 	)
 	sample := func() {
-		for i, d := range []*Daemon{d0, d2} {
+		for i, d := range []*lab.Daemon{d0, d2} {
 			var qs struct{ Queriers []snoop.QuerierView }
 			if err := d.Show("querier", &qs); err != nil {
 				continue
@@ -272,7 +273,7 @@ func TestMLDQueriesOfASnooperDoNotWinElections(t *testing.T) {
 			qsRouterLL, len(elected), elected[0], elected[len(elected)-1])
 	}
 	mu.Unlock()
-	for name, d := range map[string]*Daemon{"br0": d0, "br2": d2} {
+	for name, d := range map[string]*lab.Daemon{"br0": d0, "br2": d2} {
 		if q := querierOf(t, d, "mld"); !q.Present || q.Self || q.Address != qsRouterLL.String() {
 			t.Errorf("%s's daemon: MLD querier %+v after the leaves, want the router at %v", name, q, qsRouterLL)
 		}
@@ -284,7 +285,7 @@ func TestMLDQueriesOfASnooperDoNotWinElections(t *testing.T) {
 
 // qsOnBridge returns a copy of the lab whose snooping bridge is br, for
 // starting a daemon on another bridge of the switch namespace.
-func qsOnBridge(l *Lab, br string) *Lab {
+func qsOnBridge(l *lab.Lab, br string) *lab.Lab {
 	c := *l
 	c.Bridge = br
 	return &c
@@ -293,11 +294,11 @@ func qsOnBridge(l *Lab, br string) *Lab {
 // qsSecondBridge builds br2 in the switch namespace, in series with br0
 // through the veth pair up2 (br0) - dn2 (br2), and one host on it (port
 // b2h1) addressed in 10.77.0.0/24 and fd77::/64.
-func qsSecondBridge(t *testing.T, l *Lab) Host {
+func qsSecondBridge(t *testing.T, l *lab.Lab) lab.Host {
 	t.Helper()
 	prefix := strings.TrimSuffix(l.Switch, "-sw")
-	h := Host{Name: prefix + "-b2h1", Port: "b2h1", Addr: netip.MustParseAddr("10.77.0.61"), Addr6: netip.MustParseAddr("fd77::61")}
-	if err := l.addNetns(h.Name); err != nil {
+	h := lab.Host{Name: prefix + "-b2h1", Port: "b2h1", Addr: netip.MustParseAddr("10.77.0.61"), Addr6: netip.MustParseAddr("fd77::61")}
+	if err := l.AddNetns(h.Name); err != nil {
 		t.Fatal(err)
 	}
 	if err := ip("link", "add", h.Port, "netns", l.Switch, "type", "veth", "peer", "name", "eth0", "netns", h.Name); err != nil {
@@ -316,7 +317,7 @@ func qsSecondBridge(t *testing.T, l *Lab) Host {
 		{h.Name, "ip", "addr", "add", h.Addr.String() + "/24", "dev", "eth0"},
 		{h.Name, "ip", "addr", "add", h.Addr6.String() + "/64", "dev", "eth0", "nodad"},
 	} {
-		if err := l.exec(s[0], s[1], s[2:]...); err != nil {
+		if err := l.Run(s[0], s[1], s[2:]...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -325,7 +326,7 @@ func qsSecondBridge(t *testing.T, l *Lab) Host {
 
 // qsSetMAC gives bridge dev in namespace ns the MAC mac and brings it up
 // with its new EUI-64 link-local address, without DAD.
-func qsSetMAC(t *testing.T, l *Lab, ns, dev, mac string) {
+func qsSetMAC(t *testing.T, l *lab.Lab, ns, dev, mac string) {
 	t.Helper()
 	for _, s := range [][]string{
 		{"sysctl", "-qw", "net.ipv6.conf." + dev + ".dad_transmits=0"},
@@ -333,7 +334,7 @@ func qsSetMAC(t *testing.T, l *Lab, ns, dev, mac string) {
 		{"ip", "link", "set", dev, "address", mac},
 		{"ip", "link", "set", dev, "up"},
 	} {
-		if err := l.exec(ns, s[0], s[1:]...); err != nil {
+		if err := l.Run(ns, s[0], s[1:]...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -341,7 +342,7 @@ func qsSetMAC(t *testing.T, l *Lab, ns, dev, mac string) {
 
 // qsWaitLinkLocal waits until dev in ns has link-local address want, valid
 // (not tentative), and no other link-local one.
-func qsWaitLinkLocal(t *testing.T, l *Lab, ns, dev string, want netip.Addr) {
+func qsWaitLinkLocal(t *testing.T, l *lab.Lab, ns, dev string, want netip.Addr) {
 	t.Helper()
 	waitFor(t, 5*time.Second, fmt.Sprintf("%s in %s has link-local %v", dev, ns, want), func() (bool, string) {
 		out, err := l.Exec(ns, "ip", "-6", "addr", "show", "dev", dev, "scope", "link")
@@ -360,7 +361,7 @@ func qsWaitLinkLocal(t *testing.T, l *Lab, ns, dev string, want netip.Addr) {
 
 // qsMLDQueries counts the MLD queries (ICMPv6 type 130) among the frames
 // s recorded, by IPv6 source.
-func qsMLDQueries(s *Sniffer) map[netip.Addr]int {
+func qsMLDQueries(s *lab.Sniffer) map[netip.Addr]int {
 	n := map[netip.Addr]int{}
 	for _, f := range s.Frames() {
 		if h, p := frameICMPv6(f.Data); h != nil && p[0] == 130 {

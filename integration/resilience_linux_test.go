@@ -7,6 +7,7 @@ package integration
 import (
 	"bufio"
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"net"
 	"net/netip"
 	"os"
@@ -39,9 +40,9 @@ func resFloodGroup(base byte, i int) netip.Addr {
 }
 
 // resHostMAC returns the MAC address of eth0 in h's namespace.
-func resHostMAC(t *testing.T, h Host) net.HardwareAddr {
+func resHostMAC(t *testing.T, h lab.Host) net.HardwareAddr {
 	t.Helper()
-	conn, mac, err := RawSocket(h.Name)
+	conn, mac, err := lab.RawSocket(h.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +51,7 @@ func resHostMAC(t *testing.T, h Host) net.HardwareAddr {
 }
 
 // resV2Flood builds one IGMPv2 report from h for each of n groups.
-func resV2Flood(t *testing.T, h Host, base byte, n int) [][]byte {
+func resV2Flood(t *testing.T, h lab.Host, base byte, n int) [][]byte {
 	t.Helper()
 	mac := resHostMAC(t, h)
 	frames := make([][]byte, 0, n)
@@ -66,7 +67,7 @@ func resV2Flood(t *testing.T, h Host, base byte, n int) [][]byte {
 
 // resV3Flood builds IGMPv3 reports from h carrying n groups, perFrame
 // MODE_IS_EXCLUDE {} records (an any-source join) to a report.
-func resV3Flood(t *testing.T, h Host, base byte, n, perFrame int) [][]byte {
+func resV3Flood(t *testing.T, h lab.Host, base byte, n, perFrame int) [][]byte {
 	t.Helper()
 	mac := resHostMAC(t, h)
 	var frames [][]byte
@@ -98,9 +99,9 @@ type resFlood struct {
 // resStartFlood writes frames from h's eth0, gap apart or with no gap as
 // fast as the socket takes them, over and over, until stop, maxRounds
 // passes or maxTime.
-func resStartFlood(t *testing.T, h Host, frames [][]byte, gap time.Duration, maxRounds int, maxTime time.Duration) *resFlood {
+func resStartFlood(t *testing.T, h lab.Host, frames [][]byte, gap time.Duration, maxRounds int, maxTime time.Duration) *resFlood {
 	t.Helper()
-	conn, _, err := RawSocket(h.Name)
+	conn, _, err := lab.RawSocket(h.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +164,7 @@ func (f *resFlood) String() string {
 
 // resMemory returns the daemon's peak and current resident set size (kB),
 // VmHWM and VmRSS of /proc/<pid>/status.
-func resMemory(t *testing.T, d *Daemon) (hwm, rss int) {
+func resMemory(t *testing.T, d *lab.Daemon) (hwm, rss int) {
 	t.Helper()
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", d.Pid()))
 	if err != nil {
@@ -191,10 +192,10 @@ func resMemory(t *testing.T, d *Daemon) (hwm, rss int) {
 }
 
 // resKernel reads the switch bridge's MDB and multicast options.
-func resKernel(l *Lab) ([]bridge.Entry, bridge.Options, error) {
+func resKernel(l *lab.Lab) ([]bridge.Entry, bridge.Options, error) {
 	var entries []bridge.Entry
 	var opts bridge.Options
-	err := InNetns(l.Switch, func() error {
+	err := lab.InNetns(l.Switch, func() error {
 		br, _, err := bridge.Lookup(l.Bridge)
 		if err != nil {
 			return err
@@ -231,7 +232,7 @@ func resKeys(entries []bridge.Entry, proto uint8) (keys, ofProto int) {
 }
 
 // resPorts returns `show ports` by port name.
-func resPorts(d *Daemon) (map[string]snoop.PortView, error) {
+func resPorts(d *lab.Daemon) (map[string]snoop.PortView, error) {
 	var ps struct{ Ports []snoop.PortView }
 	if err := d.Show("ports", &ps); err != nil {
 		return nil, err
@@ -244,7 +245,7 @@ func resPorts(d *Daemon) (map[string]snoop.PortView, error) {
 }
 
 // resStats returns `show stats` of the lab's one bridge.
-func resStats(d *Daemon) (snoop.Stats, error) {
+func resStats(d *lab.Daemon) (snoop.Stats, error) {
 	var s struct{ Stats []snoop.Stats }
 	if err := d.Show("stats", &s); err != nil {
 		return snoop.Stats{}, err
@@ -271,7 +272,7 @@ type resSampler struct {
 	showSlow, showFailures int
 }
 
-func resStartSampler(l *Lab, d *Daemon) *resSampler {
+func resStartSampler(l *lab.Lab, d *lab.Daemon) *resSampler {
 	s := &resSampler{maxPort: map[string]int{}, stopc: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
@@ -290,7 +291,7 @@ func resStartSampler(l *Lab, d *Daemon) *resSampler {
 	return s
 }
 
-func (s *resSampler) sample(l *Lab, d *Daemon) {
+func (s *resSampler) sample(l *lab.Lab, d *lab.Daemon) {
 	start := time.Now()
 	st, err := resStats(d)
 	took := time.Since(start)
@@ -351,7 +352,7 @@ func (s *resSampler) String() string {
 
 // resDrained waits until the daemon has read and handled all it will of
 // a flood on port: its counters stand still for a second.
-func resDrained(t *testing.T, d *Daemon, port string) snoop.PortView {
+func resDrained(t *testing.T, d *lab.Daemon, port string) snoop.PortView {
 	t.Helper()
 	var last snoop.PortView
 	still := 0
@@ -380,7 +381,7 @@ func resDrained(t *testing.T, d *Daemon, port string) snoop.PortView {
 // resLinkDrops returns the frames the veth pair between h and its port
 // dropped (the host's tx_dropped plus the port's rx_dropped): the kernel's
 // backlog overflowing before any packet socket saw them.
-func resLinkDrops(t *testing.T, l *Lab, h Host, port string) int {
+func resLinkDrops(t *testing.T, l *lab.Lab, h lab.Host, port string) int {
 	t.Helper()
 	read := func(ns, dev, stat string) int {
 		out, err := l.Exec(ns, "cat", "/sys/class/net/"+dev+"/statistics/"+stat)
@@ -399,7 +400,7 @@ func resLinkDrops(t *testing.T, l *Lab, h Host, port string) int {
 // resStartDaemon is startDaemon for floods: the log it prints when the
 // test fails leaves out the one line per join, expiry and refused group a
 // flood makes (tens of megabytes), and says how many it left out.
-func resStartDaemon(t *testing.T, l *Lab, args ...string) *Daemon {
+func resStartDaemon(t *testing.T, l *lab.Lab, args ...string) *lab.Daemon {
 	t.Helper()
 	socket := filepath.Join(t.TempDir(), "igmpsnoop.sock")
 	d, err := l.StartDaemon(daemonBin, socket, args...)
@@ -430,7 +431,7 @@ func resStartDaemon(t *testing.T, l *Lab, args ...string) *Daemon {
 // resMember is member for a daemon with thousands of groups on a loaded
 // machine: its loop may be busy for seconds (a mass expiry after a flood),
 // so a show that times out is retried a few times before the test fails.
-func resMember(t *testing.T, d *Daemon, group netip.Addr, port string) (bool, string) {
+func resMember(t *testing.T, d *lab.Daemon, group netip.Addr, port string) (bool, string) {
 	t.Helper()
 	var gs groupsJSON
 	var err error
@@ -460,16 +461,16 @@ func resMember(t *testing.T, d *Daemon, group netip.Addr, port string) (bool, st
 }
 
 // resCheck runs `igmpsnoop check` and fails unless the MDB is consistent.
-func resCheck(t *testing.T, d *Daemon, when string) {
+func resCheck(t *testing.T, d *lab.Daemon, when string) {
 	t.Helper()
-	out, err := run(d.Bin, "check", "--socket", d.Socket)
+	out, err := lab.Run(d.Bin, "check", "--socket", d.Socket)
 	if err != nil || !strings.HasPrefix(out, "consistent") {
 		t.Errorf("igmpsnoop check %s: %v\n%s", when, err, out)
 	}
 }
 
 // resLimitWarnings counts the daemon's log lines about refused joins.
-func resLimitWarnings(d *Daemon) int {
+func resLimitWarnings(d *lab.Daemon) int {
 	n := 0
 	for _, ln := range strings.Split(d.Log(), "\n") {
 		if strings.Contains(ln, "limit reached") {
@@ -488,7 +489,7 @@ func resLimitWarnings(d *Daemon) int {
 func TestFloodLimitsHold(t *testing.T) {
 	needRoot(t)
 	const perPort, total = 1000, 1500
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h3.Name)
 	args := append([]string{"--max-groups-per-port", strconv.Itoa(perPort), "--max-groups", strconv.Itoa(total)}, resTimers...)
@@ -631,7 +632,7 @@ func TestFloodDefaultsKeepKernelSnooping(t *testing.T) {
 	// this test is about this bridge's hash_max, and the router's bridge
 	// has one of its own that the relayed flood overruns (see
 	// TestFloodLimitsHold).
-	l := newLab(t, Config{Hosts: 3, NoQuerier: true})
+	l := newLab(t, lab.Config{Hosts: 3, NoQuerier: true})
 	stopQ, err := l.StartQuerier(l.RouterAddr, 2*time.Second, time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -719,13 +720,13 @@ func TestFloodDefaultsKeepKernelSnooping(t *testing.T) {
 // resStream sends to group:5000 from the sender every gap until the
 // returned stop is called (at most limit datagrams); stop returns how many
 // it sent.
-func resStream(l *Lab, group netip.Addr, gap time.Duration, limit int) (stop func() (int, error)) {
+func resStream(l *lab.Lab, group netip.Addr, gap time.Duration, limit int) (stop func() (int, error)) {
 	stopc := make(chan struct{})
 	errc := make(chan error, 1)
 	sent := 0
 	go func() {
-		errc <- InNetns(l.Sender, func() error {
-			c, err := net.DialUDP("udp4", &net.UDPAddr{IP: Sender1.AsSlice()}, &net.UDPAddr{IP: group.AsSlice(), Port: 5000})
+		errc <- lab.InNetns(l.Sender, func() error {
+			c, err := net.DialUDP("udp4", &net.UDPAddr{IP: lab.Sender1.AsSlice()}, &net.UDPAddr{IP: group.AsSlice(), Port: 5000})
 			if err != nil {
 				return err
 			}
@@ -760,12 +761,12 @@ func resStream(l *Lab, group netip.Addr, gap time.Duration, limit int) (stop fun
 // soon as it answers, and a leave afterwards prunes.
 func TestCrashAndRestartUnderTraffic(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h1.Name, h2.Name, h3.Name)
 	d := startDaemon(t, l, resTimers...)
-	var ms []*Membership
-	for _, h := range []Host{h1, h2} {
+	var ms []*lab.Membership
+	for _, h := range []lab.Host{h1, h2} {
 		m, err := l.Join(h, g1)
 		if err != nil {
 			t.Fatal(err)
@@ -791,7 +792,7 @@ func TestCrashAndRestartUnderTraffic(t *testing.T) {
 	d2 := startDaemon(t, l, resTimers...)
 	restarted := time.Since(killed)
 	var missing []string
-	for _, h := range []Host{h1, h2} {
+	for _, h := range []lab.Host{h1, h2} {
 		if _, ok, seen := member(t, d2, g1, h.Port); !ok {
 			missing = append(missing, h.Port+" (shows "+seen+")")
 		}
@@ -806,7 +807,7 @@ func TestCrashAndRestartUnderTraffic(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond) // the last frames cross the veths
 	t.Logf("daemon killed, restarted and answering %v later; %d frames sent at 200/s", restarted.Round(time.Millisecond), sent)
-	for _, h := range []Host{h1, h2} {
+	for _, h := range []lab.Host{h1, h2} {
 		got := caps[h.Name].Count(g1)
 		loss := 100 * float64(sent-got) / float64(sent)
 		t.Logf("%s received %d of %d: %.2f %% lost", h.Name, got, sent, loss)
@@ -843,7 +844,7 @@ func TestCrashAndRestartUnderTraffic(t *testing.T) {
 // MDB equal to the table and leave the entries, and their traffic, alone.
 func TestCrashRestartThenCheckKeepsAdoptedEntries(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2})
+	l := newLab(t, lab.Config{Hosts: 2})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name)
 	d := startDaemon(t, l, resTimers...)
@@ -871,7 +872,7 @@ func TestCrashRestartThenCheckKeepsAdoptedEntries(t *testing.T) {
 // between must still count them as the daemon's and keep them.
 func TestFaultGroupQueryThenCheck(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2})
+	l := newLab(t, lab.Config{Hosts: 2})
 	h1 := l.Hosts[0]
 	d := startDaemon(t, l, resTimers...)
 	joinLearnedQuerier(t, l, d, h1, g1)
@@ -888,7 +889,7 @@ func TestFaultGroupQueryThenCheck(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conn, _, err := RawSocket(l.Router)
+	conn, _, err := lab.RawSocket(l.Router)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -916,7 +917,7 @@ func TestFaultGroupQueryThenCheck(t *testing.T) {
 // nobody refreshes are gone within one membership interval.
 func TestCrashWithoutRestartFallsBackToKernel(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h1.Name, h2.Name, h3.Name, l.Router)
 	d := startDaemon(t, l, resTimers...)
@@ -1015,7 +1016,7 @@ func TestCrashWithoutRestartFallsBackToKernel(t *testing.T) {
 // that is gone, and `igmpsnoop check` finds the MDB equal to its table.
 func TestFaultsPortChanges(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2})
+	l := newLab(t, lab.Config{Hosts: 2})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	d := startDaemon(t, l, fastTimers...)
 	waitFor(t, 10*time.Second, "querier heard", func() (bool, string) {
@@ -1069,11 +1070,11 @@ func TestFaultsPortChanges(t *testing.T) {
 	resCheck(t, d, "at start")
 
 	prefix := strings.TrimSuffix(l.Switch, "-sw")
-	h9 := Host{Name: prefix + "-h9", Port: "h9", Addr: netip.MustParseAddr("10.77.0.19")}
+	h9 := lab.Host{Name: prefix + "-h9", Port: "h9", Addr: netip.MustParseAddr("10.77.0.19")}
 	var h9i int
-	var m9 *Membership
+	var m9 *lab.Membership
 	t.Run("port added", func(t *testing.T) {
-		if err := l.addNetns(h9.Name); err != nil {
+		if err := l.AddNetns(h9.Name); err != nil {
 			t.Fatal(err)
 		}
 		if err := ip("link", "add", h9.Port, "netns", l.Switch, "type", "veth", "peer", "name", "eth0", "netns", h9.Name); err != nil {
@@ -1086,7 +1087,7 @@ func TestFaultsPortChanges(t *testing.T) {
 			{h9.Name, "ip", "addr", "add", h9.Addr.String() + "/24", "dev", "eth0"},
 			{h9.Name, "ip", "link", "set", "eth0", "up"},
 		} {
-			if err := l.exec(s[0], s[1], s[2:]...); err != nil {
+			if err := l.Run(s[0], s[1], s[2:]...); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -1094,7 +1095,7 @@ func TestFaultsPortChanges(t *testing.T) {
 			p, ok := portShown(t, h9.Port)
 			return ok && !p.Up && p.STP == "disabled", fmt.Sprintf("%+v, shown %t", p, ok)
 		})
-		if err := l.exec(l.Switch, "ip", "link", "set", h9.Port, "up"); err != nil {
+		if err := l.Run(l.Switch, "ip", "link", "set", h9.Port, "up"); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 5*time.Second, "new port up", func() (bool, string) {
@@ -1116,7 +1117,7 @@ func TestFaultsPortChanges(t *testing.T) {
 			t.Skip("no port was added")
 		}
 		defer m9.Leave()
-		if err := l.exec(l.Switch, "ip", "link", "del", h9.Port); err != nil {
+		if err := l.Run(l.Switch, "ip", "link", "del", h9.Port); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 5*time.Second, "removed port forgotten", func() (bool, string) {
@@ -1155,7 +1156,7 @@ func TestFaultsPortChanges(t *testing.T) {
 			{"ip", "link", "set", "dev", h2.Port, "down"},
 			{"ip", "link", "set", "dev", h2.Port, "name", newName},
 		} {
-			if err := l.exec(l.Switch, s[0], s[1:]...); err != nil {
+			if err := l.Run(l.Switch, s[0], s[1:]...); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -1164,7 +1165,7 @@ func TestFaultsPortChanges(t *testing.T) {
 			_, old := portShown(t, h2.Port)
 			return ok && !p.Up && !old, fmt.Sprintf("%+v (old name shown: %v)", p, old)
 		})
-		if err := l.exec(l.Switch, "ip", "link", "set", "dev", newName, "up"); err != nil {
+		if err := l.Run(l.Switch, "ip", "link", "set", "dev", newName, "up"); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 5*time.Second, "renamed port shown under its new name", func() (bool, string) {
@@ -1195,7 +1196,7 @@ func TestFaultsPortChanges(t *testing.T) {
 
 	t.Run("port down and up", func(t *testing.T) {
 		idx := portIndex(t, l, h1.Port)
-		if err := l.exec(l.Switch, "ip", "link", "set", "dev", h1.Port, "down"); err != nil {
+		if err := l.Run(l.Switch, "ip", "link", "set", "dev", h1.Port, "down"); err != nil {
 			t.Fatal(err)
 		}
 		waitFor(t, 5*time.Second, "memberships flushed on the down port", func() (bool, string) {
@@ -1207,7 +1208,7 @@ func TestFaultsPortChanges(t *testing.T) {
 			t.Errorf("MDB entries on the down port: %v", es)
 		}
 		resCheck(t, d, "with a port down")
-		if err := l.exec(l.Switch, "ip", "link", "set", "dev", h1.Port, "up"); err != nil {
+		if err := l.Run(l.Switch, "ip", "link", "set", "dev", h1.Port, "up"); err != nil {
 			t.Fatal(err)
 		}
 		learned(t, h1.Port, g1)
@@ -1249,7 +1250,7 @@ func resNames[V any](m map[string]V) []string {
 // member.
 func TestFaultQuerierLostMembersKeepTraffic(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2})
+	l := newLab(t, lab.Config{Hosts: 2})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	caps := captures(t, l, h1.Name, h2.Name)
 	d := startDaemon(t, l, resTimers...)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"net"
 	"net/netip"
 	"slices"
@@ -36,7 +37,7 @@ import (
 // check below fails.
 func TestFollowsTheQueriersTimers(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1, QueryInterval: 5 * time.Second})
+	l := newLab(t, lab.Config{Hosts: 1, QueryInterval: 5 * time.Second})
 	h1 := l.Hosts[0]
 	sniff := sniffer(t, l, l.Router)
 	d := startDaemon(t, l) // default timers: no timer flags
@@ -142,7 +143,7 @@ type rrQuerierJSON struct {
 
 // rrRouterQuery decodes f as an IGMPv3 general query from the lab's
 // router, or returns nil.
-func rrRouterQuery(l *Lab, f []byte) *wire.Message {
+func rrRouterQuery(l *lab.Lab, f []byte) *wire.Message {
 	m, err := wire.Decode(f)
 	if err != nil || m.Kind != wire.KindQuery || m.Version != 3 || m.Src != l.RouterAddr || !m.IsGeneralQuery() {
 		return nil
@@ -169,7 +170,7 @@ func TestSSMRangeRefusesExcludeJoins(t *testing.T) {
 const rrSSMIgnored = "ssm_exclude"
 
 func rrSSMDefaultRanges(t *testing.T) {
-	l := newLab(t, Config{Hosts: 3, IPv6: true})
+	l := newLab(t, lab.Config{Hosts: 3, IPv6: true})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
 	caps := captures(t, l, h2.Name, h3.Name)
 	d := startDaemon(t, l, append([]string{"--metrics-address", "127.0.0.1:9477"}, fastTimers...)...)
@@ -206,37 +207,37 @@ func rrSSMDefaultRanges(t *testing.T) {
 
 	// An INCLUDE join (a kernel host's IP_ADD_SOURCE_MEMBERSHIP) works.
 	ssm := netip.MustParseAddr("232.1.1.1")
-	m, err := l.JoinSource(h2, ssm, Sender1)
+	m, err := l.JoinSource(h2, ssm, lab.Sender1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Leave() })
 	waitFor(t, 10*time.Second, "h2's INCLUDE {S1} join learned", func() (bool, string) {
-		r, ok, seen := row(t, d, ssm, h2.Port, Sender1.String())
+		r, ok, seen := row(t, d, ssm, h2.Port, lab.Sender1.String())
 		return ok && r.Mode == "include", seen
 	})
 	h2port := portIndex(t, l, h2.Port)
 	waitFor(t, 3*time.Second, "h2's INCLUDE {S1} entry in the kernel MDB", func() (bool, string) {
 		es := mdb(t, l)
 		return slices.ContainsFunc(es, func(e bridge.Entry) bool {
-			return e.Port == h2port && e.Group == ssm && !e.Source.IsValid() && e.Mode == bridge.ModeInclude && slices.Equal(e.Sources, []netip.Addr{Sender1})
+			return e.Port == h2port && e.Group == ssm && !e.Source.IsValid() && e.Mode == bridge.ModeInclude && slices.Equal(e.Sources, []netip.Addr{lab.Sender1})
 		}), fmt.Sprintf("%+v", es)
 	})
 	time.Sleep(1500 * time.Millisecond) // the bridge floods for one response interval after a new querier
 	for _, c := range caps {
 		c.Reset()
 	}
-	for _, src := range []netip.Addr{Sender1, Sender2} {
+	for _, src := range []netip.Addr{lab.Sender1, lab.Sender2} {
 		if err := l.SendFrom(src, ssm, 20, 5*time.Millisecond); err != nil {
 			t.Fatal(err)
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
 	for _, c := range []struct {
-		host Host
+		host lab.Host
 		src  netip.Addr
 		want int
-	}{{h2, Sender1, 20}, {h2, Sender2, 0}, {h3, Sender1, 0}, {h3, Sender2, 0}} {
+	}{{h2, lab.Sender1, 20}, {h2, lab.Sender2, 0}, {h3, lab.Sender1, 0}, {h3, lab.Sender2, 0}} {
 		if got := caps[c.host.Name].CountFrom(c.src, ssm); got != c.want {
 			t.Errorf("%s received %d frames from %v to %v, want %d", c.host.Name, got, c.src, ssm, c.want)
 		}
@@ -277,7 +278,7 @@ func rrSSMDefaultRanges(t *testing.T) {
 }
 
 func rrSSMRangeFlag(t *testing.T) {
-	l := newLab(t, Config{Hosts: 1})
+	l := newLab(t, lab.Config{Hosts: 1})
 	h1 := l.Hosts[0]
 	d := startDaemon(t, l, append([]string{"--ssm-range", "233.252.0.0/24"}, fastTimers...)...)
 	rrPortsUp(t, d, h1.Port)
@@ -311,7 +312,7 @@ func rrSSMRangeFlag(t *testing.T) {
 // rrExpectSSMIgnored sends frame (an any-source join of group) from h and
 // checks it installed nothing and counted one ignored ssm_exclude, for the
 // bridge and for h's port.
-func rrExpectSSMIgnored(t *testing.T, l *Lab, d *Daemon, conn *packet.Conn, h Host, name string, group netip.Addr, frame []byte) {
+func rrExpectSSMIgnored(t *testing.T, l *lab.Lab, d *lab.Daemon, conn *packet.Conn, h lab.Host, name string, group netip.Addr, frame []byte) {
 	t.Helper()
 	before := hostileStats(t, d)
 	rrWrite(t, conn, frame)
@@ -353,7 +354,7 @@ func TestRouterDiscoveryComplete(t *testing.T) {
 }
 
 func rrMRDSolicitations(t *testing.T) {
-	l := newLab(t, Config{Hosts: 1, IPv6: true})
+	l := newLab(t, lab.Config{Hosts: 1, IPv6: true})
 	h1 := l.Hosts[0]
 	// MLD messages need the bridge's link-local address as source.
 	waitFor(t, 10*time.Second, "br0's link-local address usable", func() (bool, string) {
@@ -364,7 +365,7 @@ func rrMRDSolicitations(t *testing.T) {
 	d := startDaemon(t, l)
 	rrExpectSolicitations(t, sniff, time.Time{}, time.Now().Add(2*time.Second), "at daemon start")
 
-	if err := l.exec(l.Switch, "ip", "link", "set", h1.Port, "down"); err != nil {
+	if err := l.Run(l.Switch, "ip", "link", "set", h1.Port, "down"); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, 5*time.Second, "the daemon sees h1's port down", func() (bool, string) {
@@ -372,7 +373,7 @@ func rrMRDSolicitations(t *testing.T) {
 		return !up, seen
 	})
 	mark := time.Now()
-	if err := l.exec(l.Switch, "ip", "link", "set", h1.Port, "up"); err != nil {
+	if err := l.Run(l.Switch, "ip", "link", "set", h1.Port, "up"); err != nil {
 		t.Fatal(err)
 	}
 	up := time.Now()
@@ -386,9 +387,9 @@ func rrMRDSolicitations(t *testing.T) {
 
 // rrExpectSolicitations checks that an IGMP and an ICMPv6 MRD
 // solicitation reached the sniffer after since and by deadline.
-func rrExpectSolicitations(t *testing.T, s *Sniffer, since, deadline time.Time, when string) {
+func rrExpectSolicitations(t *testing.T, s *lab.Sniffer, since, deadline time.Time, when string) {
 	t.Helper()
-	var f4, f6 Frame
+	var f4, f6 lab.Frame
 	var ok4, ok6 bool
 	rrWait(deadline, func() (bool, string) {
 		f4, ok4 = s.First(since, rrIsMRDSolicit4)
@@ -410,13 +411,13 @@ func rrExpectSolicitations(t *testing.T, s *Sniffer, since, deadline time.Time, 
 func rrPIMHoldtime(t *testing.T) {
 	// No querier: the daemon's timers stay at their defaults, so an
 	// ignored Holdtime shows as the 255 s other querier present interval.
-	l := newLab(t, Config{Hosts: 2, NoQuerier: true})
+	l := newLab(t, lab.Config{Hosts: 2, NoQuerier: true})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
 	d := startDaemon(t, l)
 	rrPortsUp(t, d, h1.Port, h2.Port)
 	conn1, mac1 := rrRawSocket(t, h1)
 	conn2, mac2 := rrRawSocket(t, h2)
-	hello := func(conn *packet.Conn, mac net.HardwareAddr, h Host, holdtime uint16) time.Time {
+	hello := func(conn *packet.Conn, mac net.HardwareAddr, h lab.Host, holdtime uint16) time.Time {
 		t.Helper()
 		f := rrPIMHello(mac, h.Addr, holdtime)
 		if m, err := wire.Decode(f); err != nil || m.Kind != wire.KindPIMHello {
@@ -553,7 +554,7 @@ func rrChecksum(b []byte) uint16 {
 }
 
 // rrRouterOn returns the daemon's router port entry for port, if any.
-func rrRouterOn(t *testing.T, d *Daemon, port string) (snoop.RouterView, bool, string) {
+func rrRouterOn(t *testing.T, d *lab.Daemon, port string) (snoop.RouterView, bool, string) {
 	t.Helper()
 	var r struct{ Routers []snoop.RouterView }
 	if err := d.Show("routers", &r); err != nil {
@@ -567,21 +568,19 @@ func rrRouterOn(t *testing.T, d *Daemon, port string) (snoop.RouterView, bool, s
 	return snoop.RouterView{}, false, fmt.Sprintf("%+v", r.Routers)
 }
 
-// rrKernelRouter reports whether the switch bridge counts port as an IPv4
-// multicast router port.
-func rrKernelRouter(t *testing.T, l *Lab, port string) (bool, string) {
+// rrKernelRouter reports whether the switch bridge counts port as a
+// multicast router port. The lab has IPv6 off, so that is for IGMP.
+func rrKernelRouter(t *testing.T, l *lab.Lab, port string) (bool, string) {
 	t.Helper()
-	idx := portIndex(t, l, port)
-	var rs []bridge.RouterPort
-	withMDB(t, l, l.Bridge, func(m *bridge.MDB, br int) (err error) {
-		rs, err = m.RouterPorts(br)
-		return err
-	})
-	return slices.ContainsFunc(rs, func(r bridge.RouterPort) bool { return r.Port == idx && r.IPv4 }), fmt.Sprintf("kernel router ports %+v", rs)
+	rs, err := l.RouterPorts(l.Bridge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return slices.Contains(rs, port), fmt.Sprintf("kernel router ports %v", rs)
 }
 
 // rrPortUp reports whether `show ports` has port up.
-func rrPortUp(t *testing.T, d *Daemon, port string) (bool, string) {
+func rrPortUp(t *testing.T, d *lab.Daemon, port string) (bool, string) {
 	t.Helper()
 	var ps struct{ Ports []snoop.PortView }
 	if err := d.Show("ports", &ps); err != nil {
@@ -596,7 +595,7 @@ func rrPortUp(t *testing.T, d *Daemon, port string) (bool, string) {
 }
 
 // rrPortsUp waits until the daemon has every one of ports up.
-func rrPortsUp(t *testing.T, d *Daemon, ports ...string) {
+func rrPortsUp(t *testing.T, d *lab.Daemon, ports ...string) {
 	t.Helper()
 	for _, p := range ports {
 		waitFor(t, 5*time.Second, p+" up", func() (bool, string) { return rrPortUp(t, d, p) })
@@ -604,9 +603,9 @@ func rrPortsUp(t *testing.T, d *Daemon, ports ...string) {
 }
 
 // rrRawSocket opens a packet socket on h's eth0, closed when the test ends.
-func rrRawSocket(t *testing.T, h Host) (*packet.Conn, net.HardwareAddr) {
+func rrRawSocket(t *testing.T, h lab.Host) (*packet.Conn, net.HardwareAddr) {
 	t.Helper()
-	conn, mac, err := RawSocket(h.Name)
+	conn, mac, err := lab.RawSocket(h.Name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -622,12 +621,12 @@ func rrWrite(t *testing.T, conn *packet.Conn, frame []byte) {
 }
 
 // rrLinkLocal returns the link-local address of h's eth0.
-func rrLinkLocal(t *testing.T, h Host) netip.Addr {
+func rrLinkLocal(t *testing.T, h lab.Host) netip.Addr {
 	t.Helper()
 	var ll netip.Addr
 	ok, seen := rrWait(time.Now().Add(3*time.Second), func() (bool, string) {
 		var addrs []net.Addr
-		err := InNetns(h.Name, func() error {
+		err := lab.InNetns(h.Name, func() error {
 			ifi, err := net.InterfaceByName("eth0")
 			if err == nil {
 				addrs, err = ifi.Addrs()

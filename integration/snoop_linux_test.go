@@ -3,6 +3,7 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"net/netip"
 	"os"
 	"strings"
@@ -32,7 +33,7 @@ var (
 )
 
 // querierOf returns the daemon's view of the untagged querier of proto.
-func querierOf(t *testing.T, d *Daemon, proto string) snoop.QuerierView {
+func querierOf(t *testing.T, d *lab.Daemon, proto string) snoop.QuerierView {
 	t.Helper()
 	var qs struct{ Queriers []snoop.QuerierView }
 	if err := d.Show("querier", &qs); err != nil {
@@ -53,7 +54,7 @@ type groupsJSON struct {
 
 // joinLearned makes h join g, waits until the daemon has learned it, and
 // leaves the group when the test ends.
-func joinLearned(t *testing.T, l *Lab, d *Daemon, h Host, g netip.Addr) *Membership {
+func joinLearned(t *testing.T, l *lab.Lab, d *lab.Daemon, h lab.Host, g netip.Addr) *lab.Membership {
 	t.Helper()
 	m := joinHost(t, l, d, h, g)
 	waitFor(t, 10*time.Second, fmt.Sprintf("%v learned on %s", g, h.Port), func() (bool, string) {
@@ -64,7 +65,7 @@ func joinLearned(t *testing.T, l *Lab, d *Daemon, h Host, g netip.Addr) *Members
 }
 
 // member returns the membership of group on port, if the daemon shows one.
-func member(t *testing.T, d *Daemon, group netip.Addr, port string) (snoop.GroupView, bool, string) {
+func member(t *testing.T, d *lab.Daemon, group netip.Addr, port string) (snoop.GroupView, bool, string) {
 	t.Helper()
 	var gs groupsJSON
 	if err := d.Show("groups", &gs); err != nil {
@@ -81,7 +82,7 @@ func member(t *testing.T, d *Daemon, group netip.Addr, port string) (snoop.Group
 }
 
 // mdb dumps the switch bridge's MDB from inside its namespace.
-func mdb(t *testing.T, l *Lab) []bridge.Entry {
+func mdb(t *testing.T, l *lab.Lab) []bridge.Entry {
 	t.Helper()
 	var entries []bridge.Entry
 	withMDB(t, l, l.Bridge, func(m *bridge.MDB, br int) (err error) {
@@ -93,9 +94,9 @@ func mdb(t *testing.T, l *Lab) []bridge.Entry {
 
 // withMDB runs f with an MDB handle and the ifindex of bridge name, inside
 // the switch namespace.
-func withMDB(t *testing.T, l *Lab, name string, f func(m *bridge.MDB, br int) error) {
+func withMDB(t *testing.T, l *lab.Lab, name string, f func(m *bridge.MDB, br int) error) {
 	t.Helper()
-	err := InNetns(l.Switch, func() error {
+	err := lab.InNetns(l.Switch, func() error {
 		br, _, err := bridge.Lookup(name)
 		if err != nil {
 			return err
@@ -114,7 +115,7 @@ func withMDB(t *testing.T, l *Lab, name string, f func(m *bridge.MDB, br int) er
 
 // portEntries returns the MDB entries on bridge ports (not host joins) as
 // "group@ifindex/proto" strings, and the entries for group.
-func portEntries(l *Lab, entries []bridge.Entry) (all []string, byGroup map[netip.Addr][]bridge.Entry) {
+func portEntries(l *lab.Lab, entries []bridge.Entry) (all []string, byGroup map[netip.Addr][]bridge.Entry) {
 	byGroup = make(map[netip.Addr][]bridge.Entry)
 	for _, e := range entries {
 		if e.Port == e.Bridge {
@@ -127,7 +128,7 @@ func portEntries(l *Lab, entries []bridge.Entry) (all []string, byGroup map[neti
 }
 
 // expectDelivery sends n frames to group and checks how many each capture got.
-func expectDelivery(t *testing.T, l *Lab, group netip.Addr, n int, want map[string]int, caps map[string]*Capture) {
+func expectDelivery(t *testing.T, l *lab.Lab, group netip.Addr, n int, want map[string]int, caps map[string]*lab.Capture) {
 	t.Helper()
 	for _, c := range caps {
 		c.Reset()
@@ -148,9 +149,9 @@ func expectDelivery(t *testing.T, l *Lab, group netip.Addr, n int, want map[stri
 // router port, through joins, leaves (v3 and v2), and a host going silent.
 func TestSnoopingEndToEnd(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 3})
+	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
-	caps := map[string]*Capture{}
+	caps := map[string]*lab.Capture{}
 	for _, ns := range []string{h1.Name, h2.Name, h3.Name, l.Router} {
 		c, err := l.Capture(ns)
 		if err != nil {
@@ -167,7 +168,7 @@ func TestSnoopingEndToEnd(t *testing.T) {
 		if err := d.Show("routers", &r); err != nil {
 			return false, err.Error()
 		}
-		ok := q.Present && q.Address == routerAddr && len(r.Routers) == 1 && r.Routers[0].Port == l.RouterPort
+		ok := q.Present && q.Address == l.RouterAddr.String() && len(r.Routers) == 1 && r.Routers[0].Port == l.RouterPort
 		return ok, fmt.Sprintf("querier %+v routers %+v", q, r.Routers)
 	})
 
@@ -188,7 +189,7 @@ func TestSnoopingEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, w := range []struct {
-		host    Host
+		host    lab.Host
 		group   netip.Addr
 		version int
 	}{{h1, g1, 3}, {h2, g1, 3}, {h3, g3, 2}} {
@@ -222,8 +223,8 @@ func TestSnoopingEndToEnd(t *testing.T) {
 		if n := caps[l.Router].IGMPFrom(h1.Addr); n == 0 {
 			t.Error("the router got no report from h1")
 		}
-		for _, h := range []Host{h1, h2, h3} {
-			for _, from := range []Host{h1, h2, h3} {
+		for _, h := range []lab.Host{h1, h2, h3} {
+			for _, from := range []lab.Host{h1, h2, h3} {
 				if n := caps[h.Name].IGMPFrom(from.Addr); n != 0 && h != from {
 					t.Errorf("%s received %d IGMP frames from %s", h.Name, n, from.Name)
 				}
@@ -341,7 +342,7 @@ func TestSnoopingEndToEnd(t *testing.T) {
 // still prunes.
 func TestStopRemovesEntriesAndRestartAdopts(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 2})
+	l := newLab(t, lab.Config{Hosts: 2})
 	h1 := l.Hosts[0]
 	d := startDaemon(t, l, fastTimers...)
 	m := joinLearned(t, l, d, h1, g1)
@@ -386,7 +387,7 @@ func TestStopRemovesEntriesAndRestartAdopts(t *testing.T) {
 // bridge floods because nobody queries.
 func TestWarnsWithoutQuerier(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, Config{Hosts: 1, NoQuerier: true})
+	l := newLab(t, lab.Config{Hosts: 1, NoQuerier: true})
 	d := startDaemon(t, l, fastTimers...)
 	waitFor(t, 8*time.Second, "no-querier warning in the log", func() (bool, string) {
 		return strings.Contains(d.Log(), "no querier heard"), "log without the warning"
@@ -398,7 +399,7 @@ func TestWarnsWithoutQuerier(t *testing.T) {
 
 // joinLearnedQuerier is joinLearned that also waits until the daemon has
 // heard the querier, for tests that go on to rely on forwarding by the MDB.
-func joinLearnedQuerier(t *testing.T, l *Lab, d *Daemon, h Host, g netip.Addr) *Membership {
+func joinLearnedQuerier(t *testing.T, l *lab.Lab, d *lab.Daemon, h lab.Host, g netip.Addr) *lab.Membership {
 	t.Helper()
 	m := joinLearned(t, l, d, h, g)
 	waitFor(t, 10*time.Second, "the querier heard", func() (bool, string) {

@@ -1,7 +1,7 @@
 //go:build linux
 
 // Command e2e is igmpsnoop's end-to-end benchmark: in a namespaced lab
-// (integration.NewLab) it injects raw IGMPv2 reports from the host
+// (lab.New) it injects raw IGMPv2 reports from the host
 // namespaces and times how the bridge's MDB follows, with the kernel's own
 // snooping (no daemon: the bridge learns inline as frames arrive) and with
 // igmpsnoop, in the same run, alternating, and prints them side by side
@@ -62,7 +62,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/igmpsnoop/igmpsnoop/bridge"
-	"github.com/igmpsnoop/igmpsnoop/integration"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 	"github.com/igmpsnoop/igmpsnoop/wire"
 )
 
@@ -203,7 +203,7 @@ type bench struct {
 	hosts   int
 	timeout time.Duration
 	bin     string
-	lab     *integration.Lab
+	lab     *lab.Lab
 	ports   []int              // the hosts' switch ports, by host
 	senders []*bridge.PortConn // one per host, writing out of its eth0
 	// sendBatch is the frames a storm's sender writes per system call.
@@ -227,12 +227,12 @@ const (
 )
 
 func (b *bench) setup(prefix string, most int) error {
-	lab, err := integration.NewLab(integration.Config{Prefix: prefix, Hosts: b.hosts, NoQuerier: true,
+	l, err := lab.New(lab.Config{Prefix: prefix, Hosts: b.hosts, NoQuerier: true,
 		QueryInterval: queryInterval, QueryResponseInterval: queryResponse})
 	if err != nil {
 		return err
 	}
-	b.lab = lab
+	b.lab = l
 	b.socket = filepath.Join(os.TempDir(), "igmpsnoop-bench-"+prefix+".sock")
 	// Room for every entry (the daemon's group limit is 3/4 of it), and the
 	// settings the daemon would make, so both runs see the same bridge.
@@ -240,7 +240,7 @@ func (b *bench) setup(prefix string, most int) error {
 	for hashMax*3/4 < most+64 {
 		hashMax *= 2
 	}
-	if _, err := lab.Exec(lab.Switch, "ip", "link", "set", lab.Bridge, "type", "bridge",
+	if _, err := l.Exec(l.Switch, "ip", "link", "set", l.Bridge, "type", "bridge",
 		"mcast_hash_max", strconv.Itoa(hashMax), "mcast_igmp_version", "3", "mcast_mld_version", "2"); err != nil {
 		return err
 	}
@@ -255,14 +255,14 @@ func (b *bench) setup(prefix string, most int) error {
 	// off in the switch: the kernel's snooping learns on the bridge's
 	// input path, which they would slow, while the daemon's guard drops
 	// reports before it. The kernel gets its best case.
-	if b.routerDrop, err = dropIngress(lab.Router, "eth0"); err != nil {
+	if b.routerDrop, err = dropIngress(l.Router, "eth0"); err != nil {
 		return fmt.Errorf("router: %w", err)
 	}
-	if _, err := lab.Exec(lab.Switch, "sh", "-c", "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e $f ] && echo 0 > $f; done; true"); err != nil {
+	if _, err := l.Exec(l.Switch, "sh", "-c", "for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -e $f ] && echo 0 > $f; done; true"); err != nil {
 		return err
 	}
-	err = integration.InNetns(lab.Switch, func() error {
-		br, err := net.InterfaceByName(lab.Bridge)
+	err = lab.InNetns(l.Switch, func() error {
+		br, err := net.InterfaceByName(l.Bridge)
 		if err != nil {
 			return err
 		}
@@ -273,7 +273,7 @@ func (b *bench) setup(prefix string, most int) error {
 		if b.batch, err = bridge.OpenMDBBatch(); err != nil {
 			return err
 		}
-		for _, h := range lab.Hosts {
+		for _, h := range l.Hosts {
 			ifi, err := net.InterfaceByName(h.Port)
 			if err != nil {
 				return err
@@ -285,8 +285,8 @@ func (b *bench) setup(prefix string, most int) error {
 	if err != nil {
 		return err
 	}
-	for _, h := range lab.Hosts {
-		err := integration.InNetns(h.Name, func() error {
+	for _, h := range l.Hosts {
+		err := lab.InNetns(h.Name, func() error {
 			ifi, err := net.InterfaceByName("eth0")
 			if err != nil {
 				return err
@@ -303,7 +303,7 @@ func (b *bench) setup(prefix string, most int) error {
 			return fmt.Errorf("sender in %s: %w", h.Name, err)
 		}
 	}
-	if b.watch, err = watchMDB(lab.Switch, b.brIndex, b.ports); err != nil {
+	if b.watch, err = watchMDB(l.Switch, b.brIndex, b.ports); err != nil {
 		return err
 	}
 	// The kernel trusts its MDB only a query response interval after it
@@ -330,7 +330,7 @@ func dropIngress(ns, ifname string) (link.Link, error) {
 	}
 	defer prog.Close() // the link holds it
 	var l link.Link
-	err = integration.InNetns(ns, func() error {
+	err = lab.InNetns(ns, func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
@@ -440,7 +440,7 @@ func (b *bench) storm(sn snooper, n int, gap time.Duration) (stormResult, error)
 	if err := b.flush(); err != nil {
 		return res, err
 	}
-	var d *integration.Daemon
+	var d *lab.Daemon
 	if daemon {
 		var err error
 		_ = os.Remove(b.socket)
@@ -592,7 +592,7 @@ func (b *bench) storm(sn snooper, n int, gap time.Duration) (stormResult, error)
 }
 
 // waitRouter waits until the daemon has learned the router port.
-func waitRouter(d *integration.Daemon, port string) error {
+func waitRouter(d *lab.Daemon, port string) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		var r struct {

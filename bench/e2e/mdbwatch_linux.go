@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/bridge"
-	"github.com/igmpsnoop/igmpsnoop/integration"
+	"github.com/igmpsnoop/igmpsnoop/lab"
 )
 
 // mdbWatch timestamps new MDB port entries as the kernel announces them
@@ -32,7 +32,7 @@ func watchMDB(ns string, br int, ports []int) (*mdbWatch, error) {
 	for h, p := range ports {
 		w.hostOf[p] = h
 	}
-	err := integration.InNetns(ns, func() error {
+	err := lab.InNetns(ns, func() error {
 		// Room for every notification of the largest storm: a lost one
 		// would make the run worthless. The timeout lets close stop it.
 		var err error

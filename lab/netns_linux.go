@@ -1,4 +1,4 @@
-package integration
+package lab
 
 import (
 	"bytes"
@@ -12,13 +12,13 @@ import (
 
 // ip runs the ip command with args and returns its error with its output.
 func ip(args ...string) error {
-	_, err := run("ip", args...)
+	_, err := Run("ip", args...)
 	return err
 }
 
-// run runs a command and returns its combined output, with the output in
-// the error so a failed lab step says why.
-func run(name string, args ...string) (string, error) {
+// Run runs a command and returns its combined output, with the output in
+// the error so a failed step says why.
+func Run(name string, args ...string) (string, error) {
 	var out bytes.Buffer
 	cmd := exec.Command(name, args...)
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -1,4 +1,4 @@
-package integration
+package lab
 
 import (
 	"errors"
@@ -55,7 +55,8 @@ type Lab struct {
 	Switch, Router, Sender string // namespaces
 	Bridge                 string
 	RouterPort, SenderPort string
-	RouterAddr             netip.Addr
+	RouterAddr             netip.Addr // the router's querier
+	BridgeAddr             netip.Addr // the snooping bridge's own address
 	Hosts                  []Host
 	ipv6                   bool
 	namespaces             []string
@@ -81,8 +82,8 @@ var (
 	Sender26 = netip.MustParseAddr(sender2Addr6)
 )
 
-// NewLab builds a lab; on error it removes what it built.
-func NewLab(c Config) (l *Lab, err error) {
+// New builds a lab; on error it removes what it built.
+func New(c Config) (l *Lab, err error) {
 	if c.Prefix == "" || len(c.Prefix) > 8 {
 		return nil, fmt.Errorf("lab prefix %q: must be 1..8 characters", c.Prefix)
 	}
@@ -101,7 +102,7 @@ func NewLab(c Config) (l *Lab, err error) {
 	lab := &Lab{
 		Switch: c.Prefix + "-sw", Router: c.Prefix + "-rt", Sender: c.Prefix + "-tx",
 		Bridge: "br0", RouterPort: "rt0", SenderPort: "tx0",
-		RouterAddr: netip.MustParseAddr(routerAddr), ipv6: c.IPv6,
+		RouterAddr: netip.MustParseAddr(routerAddr), BridgeAddr: netip.MustParseAddr(bridgeAddr), ipv6: c.IPv6,
 	}
 	l = lab
 	defer func() {
@@ -110,35 +111,35 @@ func NewLab(c Config) (l *Lab, err error) {
 		}
 	}()
 	for _, ns := range []string{l.Switch, l.Router, l.Sender} {
-		if err := l.addNetns(ns); err != nil {
+		if err := l.AddNetns(ns); err != nil {
 			return nil, err
 		}
 	}
 	// The switch: a bridge that snoops. No querier of its own: the router
 	// is the querier, as on most real LANs.
-	if err := l.exec(l.Switch, "ip", "link", "add", l.Bridge, "type", "bridge", "mcast_snooping", "1"); err != nil {
+	if err := l.Run(l.Switch, "ip", "link", "add", l.Bridge, "type", "bridge", "mcast_snooping", "1"); err != nil {
 		return nil, err
 	}
-	if err := l.plug(l.RouterPort, l.Router); err != nil {
+	if err := l.Plug(l.RouterPort, l.Router); err != nil {
 		return nil, err
 	}
-	if err := l.plug(l.SenderPort, l.Sender); err != nil {
+	if err := l.Plug(l.SenderPort, l.Sender); err != nil {
 		return nil, err
 	}
 	for i := 1; i <= c.Hosts; i++ {
 		h := Host{Name: c.Prefix + "-h" + strconv.Itoa(i), Port: "h" + strconv.Itoa(i), Addr: netip.AddrFrom4([4]byte{10, 77, 0, byte(10 + i)})}
-		if err := l.addNetns(h.Name); err != nil {
+		if err := l.AddNetns(h.Name); err != nil {
 			return nil, err
 		}
-		if err := l.plug(h.Port, h.Name); err != nil {
+		if err := l.Plug(h.Port, h.Name); err != nil {
 			return nil, err
 		}
-		if err := l.exec(h.Name, "ip", "addr", "add", h.Addr.String()+"/24", "dev", "eth0"); err != nil {
+		if err := l.Run(h.Name, "ip", "addr", "add", h.Addr.String()+"/24", "dev", "eth0"); err != nil {
 			return nil, err
 		}
 		if c.IPv6 {
 			h.Addr6 = netip.AddrFrom16([16]byte{0xfd, 0x77, 15: byte(10 + i)})
-			if err := l.exec(h.Name, "ip", "addr", "add", h.Addr6.String()+"/64", "dev", "eth0", "nodad"); err != nil {
+			if err := l.Run(h.Name, "ip", "addr", "add", h.Addr6.String()+"/64", "dev", "eth0", "nodad"); err != nil {
 				return nil, err
 			}
 		}
@@ -157,7 +158,7 @@ func NewLab(c Config) (l *Lab, err error) {
 			[]string{l.Sender, "ip", "addr", "add", sender2Addr6 + "/64", "dev", "eth0", "nodad"})
 	}
 	for _, st := range steps {
-		if err := l.exec(st[0], st[1], st[2:]...); err != nil {
+		if err := l.Run(st[0], st[1], st[2:]...); err != nil {
 			return nil, err
 		}
 	}
@@ -170,7 +171,8 @@ func NewLab(c Config) (l *Lab, err error) {
 // setupRouter makes the router namespace a querier: a one-port bridge
 // querying from its own address (a query from 0.0.0.0 makes no router port,
 // RFC 4541 C2). The querier is switched on after creation: given to
-// `ip link add`, this kernel starts queries but not snooping (DESIGN.md, 7).
+// `ip link add`, mcast_querier makes the kernel send queries but leaves the
+// new bridge not snooping.
 func (l *Lab) setupRouter(c Config) error {
 	cs := func(d time.Duration) string { return strconv.FormatInt(d.Milliseconds()/10, 10) }
 	steps := [][]string{
@@ -183,7 +185,7 @@ func (l *Lab) setupRouter(c Config) error {
 		{"ip", "link", "set", "rbr", "up"},
 	}
 	for _, s := range steps {
-		if err := l.exec(l.Router, s[0], s[1:]...); err != nil {
+		if err := l.Run(l.Router, s[0], s[1:]...); err != nil {
 			return err
 		}
 	}
@@ -199,10 +201,12 @@ func (l *Lab) SetRouterQuerier(on bool) error {
 	if on {
 		v = "1"
 	}
-	return l.exec(l.Router, "ip", "link", "set", "rbr", "type", "bridge", "mcast_querier", v)
+	return l.Run(l.Router, "ip", "link", "set", "rbr", "type", "bridge", "mcast_querier", v)
 }
 
-func (l *Lab) addNetns(name string) error {
+// AddNetns adds namespace name to the lab, which deletes it on Close,
+// with lo up and, unless the lab has IPv6, IPv6 off.
+func (l *Lab) AddNetns(name string) error {
 	if err := ip("netns", "add", name); err != nil {
 		return err
 	}
@@ -211,16 +215,16 @@ func (l *Lab) addNetns(name string) error {
 	// would otherwise fill the tables of IGMP-only tests.
 	if !l.ipv6 {
 		for _, s := range []string{"net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"} {
-			if err := l.exec(name, "sysctl", "-qw", s); err != nil {
+			if err := l.Run(name, "sysctl", "-qw", s); err != nil {
 				return err
 			}
 		}
 	}
-	return l.exec(name, "ip", "link", "set", "lo", "up")
+	return l.Run(name, "ip", "link", "set", "lo", "up")
 }
 
-// plug connects a new port of the switch bridge to eth0 in namespace ns.
-func (l *Lab) plug(port, ns string) error {
+// Plug connects a new port of the switch bridge to eth0 in namespace ns.
+func (l *Lab) Plug(port, ns string) error {
 	if err := ip("link", "add", port, "netns", l.Switch, "type", "veth", "peer", "name", "eth0", "netns", ns); err != nil {
 		return err
 	}
@@ -229,22 +233,22 @@ func (l *Lab) plug(port, ns string) error {
 		{l.Switch, "ip", "link", "set", port, "up"},
 		{ns, "ip", "link", "set", "eth0", "up"},
 	} {
-		if err := l.exec(s[0], s[1], s[2:]...); err != nil {
+		if err := l.Run(s[0], s[1], s[2:]...); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// exec runs a command inside namespace ns.
-func (l *Lab) exec(ns, name string, args ...string) error {
-	_, err := run("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+// Run runs a command inside namespace ns; Exec also returns its output.
+func (l *Lab) Run(ns, name string, args ...string) error {
+	_, err := l.Exec(ns, name, args...)
 	return err
 }
 
 // Exec runs a command inside namespace ns and returns its output.
 func (l *Lab) Exec(ns, name string, args ...string) (string, error) {
-	return run("ip", append([]string{"netns", "exec", ns, name}, args...)...)
+	return Run("ip", append([]string{"netns", "exec", ns, name}, args...)...)
 }
 
 // Close deletes the lab's namespaces, and with them every link in them.
@@ -341,12 +345,12 @@ func (m *Membership) Leave() error { return m.conn.Close() }
 
 // ForceIGMPVersion makes host speak only IGMP version v (1, 2 or 3).
 func (l *Lab) ForceIGMPVersion(h Host, v int) error {
-	return l.exec(h.Name, "sysctl", "-qw", "net.ipv4.conf.eth0.force_igmp_version="+strconv.Itoa(v))
+	return l.Run(h.Name, "sysctl", "-qw", "net.ipv4.conf.eth0.force_igmp_version="+strconv.Itoa(v))
 }
 
 // ForceMLDVersion makes host speak only MLD version v (1 or 2).
 func (l *Lab) ForceMLDVersion(h Host, v int) error {
-	return l.exec(h.Name, "sysctl", "-qw", "net.ipv6.conf.eth0.force_mld_version="+strconv.Itoa(v))
+	return l.Run(h.Name, "sysctl", "-qw", "net.ipv6.conf.eth0.force_mld_version="+strconv.Itoa(v))
 }
 
 // Silence drops every IGMP frame host sends, keeping its memberships: the
@@ -354,10 +358,10 @@ func (l *Lab) ForceMLDVersion(h Host, v int) error {
 // BPF at tc egress: ethertype IPv4 and IP protocol 2 -> drop (2), else 0.
 func (l *Lab) Silence(h Host) error {
 	const dropIGMP = "6,40 0 0 12,21 0 3 2048,48 0 0 23,21 0 1 2,6 0 0 2,6 0 0 0"
-	if err := l.exec(h.Name, "tc", "qdisc", "add", "dev", "eth0", "clsact"); err != nil {
+	if err := l.Run(h.Name, "tc", "qdisc", "add", "dev", "eth0", "clsact"); err != nil {
 		return err
 	}
-	return l.exec(h.Name, "tc", "filter", "add", "dev", "eth0", "egress", "bpf", "da", "bytecode", dropIGMP)
+	return l.Run(h.Name, "tc", "filter", "add", "dev", "eth0", "egress", "bpf", "da", "bytecode", dropIGMP)
 }
 
 // Send sends count UDP datagrams to group:5000 from the sender's first
@@ -574,7 +578,7 @@ func (c *Capture) IGMPFrom(src netip.Addr) int {
 	return n
 }
 
-// Unicast sends one UDP datagram over IPv6 from one host to another's
+// Unicast6 sends one UDP datagram over IPv6 from one host to another's
 // fd77:: address and reports whether it arrived: it needs neighbour
 // discovery, whose solicitations go to a snooped multicast group.
 func (l *Lab) Unicast6(from, to Host, timeout time.Duration) error {
@@ -676,14 +680,14 @@ func (l *Lab) StartQuerierIn(ns string, src netip.Addr, interval, maxResp time.D
 // hosts of its own (namespaces <prefix>-<name>h<i>, ports <name>h<i>),
 // addressed in 10.77.1.0/24, for tests of one daemon on several bridges.
 func (l *Lab) AddBridge(name string, hosts int) ([]Host, error) {
-	if err := l.exec(l.Switch, "ip", "link", "add", name, "type", "bridge", "mcast_snooping", "1"); err != nil {
+	if err := l.Run(l.Switch, "ip", "link", "add", name, "type", "bridge", "mcast_snooping", "1"); err != nil {
 		return nil, err
 	}
 	prefix := strings.TrimSuffix(l.Switch, "-sw")
 	var out []Host
 	for i := 1; i <= hosts; i++ {
 		h := Host{Name: fmt.Sprintf("%s-%sh%d", prefix, name, i), Port: fmt.Sprintf("%sh%d", name, i), Addr: netip.AddrFrom4([4]byte{10, 77, 1, byte(10 + i)})}
-		if err := l.addNetns(h.Name); err != nil {
+		if err := l.AddNetns(h.Name); err != nil {
 			return nil, err
 		}
 		if err := ip("link", "add", h.Port, "netns", l.Switch, "type", "veth", "peer", "name", "eth0", "netns", h.Name); err != nil {
@@ -695,11 +699,11 @@ func (l *Lab) AddBridge(name string, hosts int) ([]Host, error) {
 			{h.Name, "ip", "link", "set", "eth0", "up"},
 			{h.Name, "ip", "addr", "add", h.Addr.String() + "/24", "dev", "eth0"},
 		} {
-			if err := l.exec(s[0], s[1], s[2:]...); err != nil {
+			if err := l.Run(s[0], s[1], s[2:]...); err != nil {
 				return nil, err
 			}
 		}
 		out = append(out, h)
 	}
-	return out, l.exec(l.Switch, "ip", "link", "set", name, "up")
+	return out, l.Run(l.Switch, "ip", "link", "set", name, "up")
 }

@@ -1,4 +1,4 @@
-package integration
+package lab
 
 import (
 	"bytes"
@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"runtime"
 	"sync"
@@ -18,26 +19,27 @@ type Daemon struct {
 	Bin     string
 	Socket  string
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *SyncBuffer
 	exited  chan struct{}
 	err     error
 	killed  bool
 	stopped bool
 }
 
-// syncBuffer collects the daemon's log from its output goroutines.
-type syncBuffer struct {
+// SyncBuffer is a buffer that several goroutines may write at once, as a
+// process's stdout and stderr copiers do.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -65,7 +67,7 @@ type DaemonOptions struct {
 // StartDaemonWith is StartDaemon with options.
 func (l *Lab) StartDaemonWith(o DaemonOptions, bin, socket string, args ...string) (*Daemon, error) {
 	full := append([]string{"netns", "exec", l.Switch, bin, "run", "--bridge", l.Bridge, "--socket", socket}, args...)
-	d := &Daemon{Bin: bin, Socket: socket, out: &syncBuffer{}, exited: make(chan struct{})}
+	d := &Daemon{Bin: bin, Socket: socket, out: &SyncBuffer{}, exited: make(chan struct{})}
 	d.cmd = exec.Command("ip", full...)
 	var w io.Writer = d.out
 	if o.Output != nil {
@@ -141,7 +143,7 @@ func (d *Daemon) Show(what string, v any) error {
 
 // ShowCLI runs `bin show args... --socket S` and returns its output.
 func (d *Daemon) ShowCLI(args ...string) (string, error) {
-	return run(d.Bin, append(append([]string{"show"}, args...), "--socket", d.Socket)...)
+	return Run(d.Bin, append(append([]string{"show"}, args...), "--socket", d.Socket)...)
 }
 
 // Log returns what the daemon has logged so far.
@@ -168,6 +170,9 @@ func (d *Daemon) Stop() error {
 		return fmt.Errorf("daemon did not stop within 10 s of SIGTERM")
 	}
 }
+
+// Signal sends sig to the daemon.
+func (d *Daemon) Signal(sig os.Signal) error { return d.cmd.Process.Signal(sig) }
 
 // Kill ends the daemon at once (SIGKILL), as a crash would.
 func (d *Daemon) Kill() {
