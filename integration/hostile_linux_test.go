@@ -2,6 +2,7 @@ package integration
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"github.com/igmpsnoop/igmpsnoop/lab"
 	"math/rand/v2"
@@ -720,7 +721,7 @@ func nothingLearned(t *testing.T, l *lab.Lab, d *lab.Daemon, h lab.Host, member4
 func hxDeleteEntries(t *testing.T, l *lab.Lab, es []bridge.Entry) {
 	t.Helper()
 	err := lab.InNetns(l.Switch, func() error {
-		m, err := bridge.OpenMDB()
+		m, err := bridge.OpenMDBBatch()
 		if err != nil {
 			return err
 		}
@@ -730,7 +731,7 @@ func hxDeleteEntries(t *testing.T, l *lab.Lab, es []bridge.Entry) {
 				return fmt.Errorf("delete %v: %w", e, err)
 			}
 		}
-		return nil
+		return errors.Join(m.Flush()...)
 	})
 	if err != nil {
 		t.Fatalf("MDB: %v", err)
