@@ -15,10 +15,10 @@ import (
 // depends on, and the ports' multicast router modes. It also holds what
 // the kernel could do, found at start.
 type bridgeKernel struct {
-	k   Kernel
-	log *zap.Logger
-	br  *bridge.Bridge  // the loop's
-	set *BridgeSettings // the loop's, as reconfigured
+	k        Kernel
+	log      *zap.Logger
+	br       *bridge.Bridge  // the loop's
+	settings *BridgeSettings // the loop's, as reconfigured
 
 	sourceLists bool // the kernel holds source lists, and they are wanted
 	hashMax     uint32
@@ -36,7 +36,7 @@ func (b *bridgeKernel) prepare(opts bridge.Options) error {
 	if !opts.Snooping {
 		return fmt.Errorf("multicast snooping is off on %s, so it cannot hold MDB entries; turn it on: ip link set %s type bridge mcast_snooping 1", b.br.Name, b.br.Name)
 	}
-	if !b.set.AnySource {
+	if !b.settings.AnySource {
 		ok, err := b.k.ProbeSourceLists(b.br.Index)
 		if err != nil {
 			return err
@@ -65,7 +65,7 @@ func (b *bridgeKernel) prepare(opts bridge.Options) error {
 	if !b.br.IPv6.IsLinkLocalUnicast() {
 		b.log.Warn("the bridge has no IPv6 link-local address yet: no MLD queries can be sent (hosts ignore others) until it has one")
 	}
-	cfg, err := b.engineConfig(*b.set)
+	cfg, err := b.engineConfig(*b.settings)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (b *bridgeKernel) setInterval(was time.Duration, o Option) error {
 // fixes it: permanent, so the kernel forwards every group there, or
 // disabled, so it never becomes a router port, whatever a host sends.
 func (b *bridgeKernel) fixPortRouter(l bridge.Link) error {
-	if mode, fixed := b.set.KernelRouterMode(l.Name); fixed {
+	if mode, fixed := b.settings.KernelRouterMode(l.Name); fixed {
 		return b.k.SetPortRouter(l.Index, mode)
 	}
 	return nil
@@ -154,7 +154,7 @@ func (b *bridgeKernel) fixPortRouter(l bridge.Link) error {
 // refixPortRouter brings a port's router mode in line with new settings.
 func (b *bridgeKernel) refixPortRouter(old BridgeSettings, l bridge.Link) {
 	oldMode, oldFixed := old.KernelRouterMode(l.Name)
-	mode, fixed := b.set.KernelRouterMode(l.Name)
+	mode, fixed := b.settings.KernelRouterMode(l.Name)
 	if fixed && (!oldFixed || mode != oldMode) || !fixed && oldFixed {
 		if err := b.k.SetPortRouter(l.Index, mode); err != nil {
 			b.log.Warn("cannot set the port's router mode", zap.String("port", l.Name), zap.Uint8("mode", mode), zap.Error(err))
@@ -166,7 +166,7 @@ func (b *bridgeKernel) refixPortRouter(old BridgeSettings, l bridge.Link) {
 // temporary one: it lasts the bridge's mcast_querier_interval unless
 // renewed, so it lapses on its own if the daemon dies.
 func (b *bridgeKernel) setRouterPort(l bridge.Link, on bool) {
-	if _, fixed := b.set.KernelRouterMode(l.Name); fixed {
+	if _, fixed := b.settings.KernelRouterMode(l.Name); fixed {
 		return
 	}
 	mode := bridge.PortRouterLearned
@@ -181,7 +181,7 @@ func (b *bridgeKernel) setRouterPort(l bridge.Link, on bool) {
 // releasePort gives a port that configuration fixed back to the
 // kernel's default, as the port closes; the port may be gone already.
 func (b *bridgeKernel) releasePort(l bridge.Link) {
-	if _, fixed := b.set.KernelRouterMode(l.Name); fixed {
+	if _, fixed := b.settings.KernelRouterMode(l.Name); fixed {
 		_ = b.k.SetPortRouter(l.Index, bridge.PortRouterLearned)
 	}
 }

@@ -24,21 +24,21 @@ import (
 
 // loader is a Load function whose answer the test sets.
 type loader struct {
-	mu  sync.Mutex
-	set *Settings
-	err error
+	mu       sync.Mutex
+	settings *Settings
+	err      error
 }
 
 func (l *loader) load() (*Settings, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.set, l.err
+	return l.settings, l.err
 }
 
 func (l *loader) next(set *Settings, err error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.set, l.err = set, err
+	l.settings, l.err = set, err
 }
 
 // startReloadable runs the daemon over k, with testSettings and a loader
@@ -63,7 +63,7 @@ func withPolicy(set *Settings, ports map[string]snoop.PortPolicy, text string) *
 func TestReloadChangesPortPolicy(t *testing.T) {
 	k := newFakeKernel("p1", "p2")
 	h, ld := startReloadable(t, k)
-	set := h.set
+	set := h.settings
 	h.feed(11, report(t, 11, grpA.String(), false))
 	eventually(t, "the entry", func() bool { return h.hasEntry(11, grpA.String()) })
 	if c := h.ask(ConfigRequest{}).Config; c != set.Text {
@@ -101,7 +101,7 @@ func TestReloadChangesPortPolicy(t *testing.T) {
 func TestReloadRefused(t *testing.T) {
 	k := newFakeKernel("p1")
 	h, ld := startReloadable(t, k)
-	set := h.set
+	set := h.settings
 	moved := *set
 	moved.Socket += ".new"
 	otherProto := *set
@@ -148,7 +148,7 @@ func TestReloadWithoutFile(t *testing.T) {
 func TestReloadRemovesBridge(t *testing.T) {
 	k := newFakeKernel("p1")
 	h, ld := startReloadable(t, k)
-	set := h.set
+	set := h.settings
 	h.feed(10, report(t, 10, grpA.String(), false))
 	eventually(t, "the entry", func() bool { return h.hasEntry(10, grpA.String()) })
 	none := *set
@@ -203,8 +203,8 @@ func events(t *testing.T, socket string, req EventsRequest) <-chan EventRecord {
 func TestEventsStream(t *testing.T) {
 	k := newFakeKernel("p1")
 	h := startDaemon(t, k, testSettings(t, nil), nil)
-	all := events(t, h.set.Socket, EventsRequest{})
-	br0 := events(t, h.set.Socket, EventsRequest{Bridge: "br0"})
+	all := events(t, h.settings.Socket, EventsRequest{})
+	br0 := events(t, h.settings.Socket, EventsRequest{Bridge: "br0"})
 	// The streams subscribe once their request is read: report new groups
 	// until both have a record.
 	var join, onBr0 EventRecord
@@ -339,7 +339,7 @@ func TestControlReplies(t *testing.T) {
 		`{"command":"frobnicate"}`:            `{"error":"unknown command \"frobnicate\" (check, config, events, groups, ports, querier, reload, routers, stats)"}`,
 		`{"command":"groups","bridge":"br9"}`: `{"error":"no bridge \"br9\" is snooped"}`,
 	} {
-		if got := rawAsk(t, h.set.Socket, line); got != want+"\n" {
+		if got := rawAsk(t, h.settings.Socket, line); got != want+"\n" {
 			t.Errorf("%s: reply %s, want %s", line, got, want)
 		}
 	}

@@ -37,9 +37,9 @@ type daemon struct {
 	hub     *eventHub
 	metrics *metrics
 
-	mu      sync.Mutex // guards set and bridges: the control server reads them
-	set     *Settings
-	bridges map[string]*runningBridge
+	mu       sync.Mutex // guards settings and bridges: the control server reads them
+	settings *Settings
+	bridges  map[string]*runningBridge
 
 	// reloads carries `igmpsnoop reload` to Run's loop, so every reload
 	// runs there, one at a time, with the daemon's context (a bridge it
@@ -63,24 +63,24 @@ func Run(ctx context.Context, o Options) error {
 	if o.authorize == nil {
 		o.authorize = checkPeer
 	}
-	d := &daemon{o: o, log: o.Log, hub: newEventHub(), set: o.Settings, bridges: map[string]*runningBridge{},
+	d := &daemon{o: o, log: o.Log, hub: newEventHub(), settings: o.Settings, bridges: map[string]*runningBridge{},
 		reloads: make(chan chan error), failed: make(chan string, 16)}
 	d.metrics = newMetrics(d.snapshots)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	// The socket first: a second daemon must stop before touching a bridge.
-	ln, err := listenControl(d.set.Socket)
+	ln, err := listenControl(d.settings.Socket)
 	if err != nil {
 		return err
 	}
-	defer os.Remove(d.set.Socket)
+	defer os.Remove(d.settings.Socket)
 	defer ln.Close()
 	// Cancel before waiting: every goroutine ends on cancellation.
 	defer func() {
 		cancel()
 		d.wg.Wait()
 	}()
-	for _, bs := range d.set.Bridges {
+	for _, bs := range d.settings.Bridges {
 		if err := d.startBridge(ctx, bs); err != nil {
 			return err
 		}
@@ -88,8 +88,8 @@ func Run(ctx context.Context, o Options) error {
 	srv := &controlServer{ln: ln, log: d.log, d: d, authorize: o.authorize}
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); srv.serve(ctx) }()
-	if d.set.MetricsAddress != "" {
-		mln, err := net.Listen("tcp", d.set.MetricsAddress)
+	if d.settings.MetricsAddress != "" {
+		mln, err := net.Listen("tcp", d.settings.MetricsAddress)
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)
 		}
@@ -118,7 +118,7 @@ func Run(ctx context.Context, o Options) error {
 func (d *daemon) bridgeFailed(ctx context.Context, name string) {
 	d.mu.Lock()
 	delete(d.bridges, name)
-	bs, ok := d.set.bridge(name)
+	bs, ok := d.settings.bridge(name)
 	d.mu.Unlock()
 	if ok {
 		d.wg.Add(1)
@@ -150,7 +150,7 @@ func (d *daemon) awaitBridge(ctx context.Context, bs BridgeSettings) {
 		}
 		d.mu.Lock()
 		_, running := d.bridges[bs.Name]
-		_, wanted := d.set.bridge(bs.Name)
+		_, wanted := d.settings.bridge(bs.Name)
 		d.mu.Unlock()
 		if running || !wanted {
 			return
@@ -170,7 +170,7 @@ func (d *daemon) awaitBridge(ctx context.Context, bs BridgeSettings) {
 // startBridge starts one bridge's loop and waits until it snoops.
 func (d *daemon) startBridge(ctx context.Context, bs BridgeSettings) error {
 	bctx, cancel := context.WithCancel(ctx)
-	loop := newBridgeLoop(d.o.Kernel, d.log, bs, d.set.Proto, d.hub, d.metrics.loopObserver(bs.Name))
+	loop := newBridgeLoop(d.o.Kernel, d.log, bs, d.settings.Proto, d.hub, d.metrics.loopObserver(bs.Name))
 	rb := &runningBridge{loop: loop, cancel: cancel, done: make(chan struct{})}
 	ready := make(chan error, 1)
 	d.wg.Add(1)
@@ -211,7 +211,7 @@ func (d *daemon) reload(ctx context.Context) error {
 		return err
 	}
 	d.mu.Lock()
-	old := d.set
+	old := d.settings
 	d.mu.Unlock()
 	if set.Socket != old.Socket || set.MetricsAddress != old.MetricsAddress || set.Proto != old.Proto {
 		return errors.New("socket, metrics_address and proto cannot change on reload: restart the daemon")
@@ -247,7 +247,7 @@ func (d *daemon) reload(ctx context.Context) error {
 		}
 	}
 	d.mu.Lock()
-	d.set = set
+	d.settings = set
 	d.mu.Unlock()
 	d.log.Info("reloaded", zap.Int("bridges", len(set.Bridges)), zap.Errors("errors", errs))
 	return errors.Join(errs...)

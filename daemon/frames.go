@@ -136,7 +136,7 @@ func (l *bridgeLoop) mdbResult(r mdbDone) {
 func (l *bridgeLoop) logEvent(ev snoop.Event) {
 	// A storm makes an event per join: nothing is built for nobody.
 	if l.hub.listening() {
-		l.hub.publish(newEventRecord(l.now(), l.set.Name, l.engine.PortName(ev.Port), ev))
+		l.hub.publish(newEventRecord(l.now(), l.settings.Name, l.engine.PortName(ev.Port), ev))
 	}
 	switch ev.Kind {
 	case snoop.EventTimersChanged, snoop.EventQuerierLost:
@@ -166,7 +166,7 @@ func (l *bridgeLoop) logEvent(ev snoop.Event) {
 		}
 		ce.Write(fields...)
 	}
-	if ev.Kind == snoop.EventQuerierLost && !l.set.Engine.Querier {
+	if ev.Kind == snoop.EventQuerierLost && !l.settings.Engine.Querier {
 		l.log.Warn("querier gone: the bridge floods multicast until a querier is heard again")
 	}
 }

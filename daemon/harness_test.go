@@ -25,12 +25,12 @@ import (
 // harness runs the whole daemon (Run) over a fake kernel, with its
 // control socket in a temporary directory, as any user.
 type harness struct {
-	t      *testing.T
-	k      *fakeKernel
-	set    *Settings
-	reload chan os.Signal
-	cancel context.CancelFunc
-	done   chan error
+	t        *testing.T
+	k        *fakeKernel
+	settings *Settings
+	reload   chan os.Signal
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 // testSettings is one bridge, br0, with short timers.
@@ -59,7 +59,7 @@ func startDaemon(t *testing.T, k *fakeKernel, set *Settings, load func() (*Setti
 func startDaemonWith(t *testing.T, k *fakeKernel, set *Settings, load func() (*Settings, error), edit func(*Options)) *harness {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	h := &harness{t: t, k: k, set: set, reload: make(chan os.Signal, 1), cancel: cancel, done: make(chan error, 1)}
+	h := &harness{t: t, k: k, settings: set, reload: make(chan os.Signal, 1), cancel: cancel, done: make(chan error, 1)}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	o := Options{Kernel: k, Log: log, Settings: set, Load: load, Reload: h.reload}
 	if edit != nil {
@@ -101,7 +101,7 @@ func (h *harness) stop() error {
 // ask sends req over the control socket and returns the reply.
 func (h *harness) ask(req Request) Reply {
 	h.t.Helper()
-	r, err := askSocket(h.set.Socket, req)
+	r, err := askSocket(h.settings.Socket, req)
 	if err != nil {
 		h.t.Fatalf("%s: %v", req.Verb(), err)
 	}
@@ -154,7 +154,7 @@ func report(t *testing.T, ifindex int, group string, leave bool) []byte {
 // hasEntry tells whether the MDB holds our entry for group on port.
 func (h *harness) hasEntry(port int, group string) bool {
 	for _, e := range h.k.entries() {
-		if e.Port == port && e.Group == netip.MustParseAddr(group) && e.Proto == h.set.Proto {
+		if e.Port == port && e.Group == netip.MustParseAddr(group) && e.Proto == h.settings.Proto {
 			return true
 		}
 	}

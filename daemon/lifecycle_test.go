@@ -271,7 +271,7 @@ func TestBridgeGoneAndBack(t *testing.T) {
 	k.events <- bridge.LinkEvent{Kind: bridge.BridgeGone, Link: k.br.Link}
 	eventually(t, "the loop to stop", old.isClosed)
 	eventually(t, "br0 no longer snooped", func() bool {
-		r, err := askSocket(h.set.Socket, GroupsRequest{Bridge: "br0"})
+		r, err := askSocket(h.settings.Socket, GroupsRequest{Bridge: "br0"})
 		return err == nil && r.Error == `no bridge "br0" is snooped`
 	})
 	k.setGone(false)

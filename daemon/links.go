@@ -76,7 +76,7 @@ func (l *bridgeLoop) addPort(link bridge.Link) error {
 	if _, ok := l.ports.ports[link.Index]; ok {
 		return nil
 	}
-	_, err := l.ports.open(link, bridge.GuardOptions{DropQueries: l.set.policy(link.Name).RefuseQueries})
+	_, err := l.ports.open(link, bridge.GuardOptions{DropQueries: l.settings.policy(link.Name).RefuseQueries})
 	if err != nil {
 		return fmt.Errorf("port %s: %w", link.Name, err)
 	}

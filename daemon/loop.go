@@ -23,15 +23,15 @@ type mdbCounters struct {
 // its actions. All fields but the channels and counters belong to it;
 // other goroutines reach it through do.
 type bridgeLoop struct {
-	log    *zap.Logger
-	set    BridgeSettings
-	proto  uint8
-	hub    *eventHub
-	k      Kernel
-	br     bridge.Bridge
-	kernel *bridgeKernel
-	engine *snoop.Engine
-	mdb    MDB
+	log      *zap.Logger
+	settings BridgeSettings
+	proto    uint8
+	hub      *eventHub
+	k        Kernel
+	br       bridge.Bridge
+	kernel   *bridgeKernel
+	engine   *snoop.Engine
+	mdb      MDB
 	// writer writes the engine's MDB changes (apply), a job per burst of
 	// frames, or per apply outside one.
 	writer  *mdbWriter
@@ -61,10 +61,10 @@ type bridgeLoop struct {
 
 func newBridgeLoop(k Kernel, log *zap.Logger, set BridgeSettings, proto uint8, hub *eventHub, observe func(time.Duration)) *bridgeLoop {
 	l := &bridgeLoop{
-		log: log.With(zap.String("bridge", set.Name)), set: set, proto: proto, hub: hub, k: k, observe: observe, now: time.Now,
+		log: log.With(zap.String("bridge", set.Name)), settings: set, proto: proto, hub: hub, k: k, observe: observe, now: time.Now,
 		dec: wire.NewDecoder(), links: make(chan bridge.LinkEvent, 256), calls: make(chan func()), done: make(chan struct{}),
 	}
-	l.kernel = &bridgeKernel{k: k, log: l.log, br: &l.br, set: &l.set}
+	l.kernel = &bridgeKernel{k: k, log: l.log, br: &l.br, settings: &l.settings}
 	l.ports = newPortSet(k, l.log, l.kernel.releasePort)
 	return l
 }
@@ -79,7 +79,7 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 			ready <- err
 		}
 	}()
-	if l.br, err = l.k.Lookup(l.set.Name); err != nil {
+	if l.br, err = l.k.Lookup(l.settings.Name); err != nil {
 		return err
 	}
 	// Subscribe before listing ports, so no port change falls between.
@@ -95,7 +95,7 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	if err := l.kernel.prepare(opts); err != nil {
 		return err
 	}
-	cfg, err := l.kernel.engineConfig(l.set)
+	cfg, err := l.kernel.engineConfig(l.settings)
 	if err != nil {
 		return err
 	}
@@ -145,7 +145,7 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	}
 	l.log.Info("snooping", zap.Int("ports", len(l.ports.ports)), zap.Int("max_groups", cfg.Limits.MaxKeys),
 		zap.Bool("source_lists", cfg.SourceLists), zap.Bool("querier", cfg.Querier))
-	l.checkAt = now.Add(checkInterval(l.set.Engine.QueryInterval))
+	l.checkAt = now.Add(checkInterval(l.settings.Engine.QueryInterval))
 	l.started = true
 	ready <- nil
 	err = l.loop(ctx, watchErr)
@@ -161,34 +161,34 @@ func (l *bridgeLoop) do(ctx context.Context, f func()) error {
 	select {
 	case l.calls <- call:
 	case <-l.done:
-		return fmt.Errorf("bridge %s is not snooped any more", l.set.Name)
+		return fmt.Errorf("bridge %s is not snooped any more", l.settings.Name)
 	case <-ctx.Done():
-		return fmt.Errorf("bridge %s: %w", l.set.Name, ctx.Err())
+		return fmt.Errorf("bridge %s: %w", l.settings.Name, ctx.Err())
 	}
 	select {
 	case <-ran:
 		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("bridge %s: %w", l.set.Name, ctx.Err())
+		return fmt.Errorf("bridge %s: %w", l.settings.Name, ctx.Err())
 	}
 }
 
 // reconfigure applies new settings without losing learned state, and
 // brings the kernel's per-port settings in line.
 func (l *bridgeLoop) reconfigure(set BridgeSettings) error {
-	if set.AnySource != l.set.AnySource && !set.AnySource && !l.kernel.sourceLists {
+	if set.AnySource != l.settings.AnySource && !set.AnySource && !l.kernel.sourceLists {
 		l.log.Warn("any_source off, but this kernel cannot hold source lists: still any-source")
 	}
 	cfg, err := l.kernel.engineConfig(set)
 	if err != nil {
 		return err
 	}
-	old := l.set
+	old := l.settings
 	acts, err := l.engine.Reconfigure(l.now(), cfg)
 	if err != nil {
 		return err
 	}
-	l.set = set
+	l.settings = set
 	l.apply(acts)
 	for _, p := range l.ports.ports {
 		l.kernel.refixPortRouter(old, p.link)
@@ -239,12 +239,12 @@ func (l *bridgeLoop) tick(now time.Time) {
 		if !l.engine.QuerierPresent() {
 			// Without a querier the bridge ignores the MDB and floods.
 			l.log.Warn("no querier heard: the bridge floods multicast to every port until one is; run igmpsnoop with --querier, or a multicast router",
-				zap.Duration("waited", l.set.Engine.QueryInterval+l.set.Engine.QueryResponseInterval))
+				zap.Duration("waited", l.settings.Engine.QueryInterval+l.settings.Engine.QueryResponseInterval))
 		}
 	}
 	if !now.Before(l.checkAt) {
 		l.check(now)
-		l.checkAt = now.Add(checkInterval(l.set.Engine.QueryInterval))
+		l.checkAt = now.Add(checkInterval(l.settings.Engine.QueryInterval))
 	}
 }
 
@@ -271,7 +271,7 @@ func checkInterval(queryInterval time.Duration) time.Duration {
 
 // snapshot gathers the bridge's figures for metrics.
 func (l *bridgeLoop) snapshot(now time.Time) bridgeSnapshot {
-	s := bridgeSnapshot{Bridge: l.set.Name, Stats: l.engine.Stats(), Routers: len(l.engine.Routers(now)), Queriers: l.engine.Queriers(now)}
+	s := bridgeSnapshot{Bridge: l.settings.Name, Stats: l.engine.Stats(), Routers: len(l.engine.Routers(now)), Queriers: l.engine.Queriers(now)}
 	s.Ports = l.ports.views(l.engine.Ports())
 	s.MDB.Installs, s.MDB.InstallErrors = l.counters.installs.Load(), l.counters.installErrors.Load()
 	s.MDB.Removes, s.MDB.RemoveErrors = l.counters.removes.Load(), l.counters.removeErrors.Load()

@@ -83,7 +83,7 @@ func toBridgeMode(m fdb.FilterMode) bridge.FilterMode {
 	return bridge.ModeExclude
 }
 
-// removeOp deletes e.
+// removeOp is the write that deletes e.
 func removeOp(e bridge.Entry) MDBOp { return MDBOp{Entry: e, Remove: true} }
 
 // diff reads the bridge's MDB, once every write made is in, and compares
@@ -168,7 +168,7 @@ func reinstallOp(e bridge.Entry, pg fdb.PortGroup) MDBOp {
 // ages them), and a restarted daemon adopts them.
 func (l *bridgeLoop) shutdown() {
 	l.writer.sync() // what the engine installed is in the kernel
-	if l.set.Handover {
+	if l.settings.Handover {
 		n := len(l.engine.Memberships())
 		l.ports.closeAll()
 		// Static groups are permanent entries: they go with the daemon
