@@ -17,8 +17,8 @@ import (
 // event). Each verb is a request type of its own; verbs lists them all.
 // Adding a verb is adding its type, its answer and a line in verbs.
 
-// Verbs returns the protocol's verbs, sorted.
-func Verbs() []string {
+// verbNames returns the protocol's verbs, sorted.
+func verbNames() []string {
 	out := make([]string, 0, len(verbs))
 	for v := range verbs {
 		out = append(out, v)
@@ -56,7 +56,7 @@ func DecodeRequest(line []byte) (Request, error) {
 	}
 	decode, ok := verbs[head.Command]
 	if !ok {
-		return nil, fmt.Errorf("unknown command %q (%s)", head.Command, strings.Join(Verbs(), ", "))
+		return nil, fmt.Errorf("unknown command %q (%s)", head.Command, strings.Join(verbNames(), ", "))
 	}
 	return decode(line)
 }
