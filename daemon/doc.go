@@ -14,4 +14,6 @@
 // Reply type, one table of verbs. Requests a bridge answers run as
 // functions on that bridge's loop goroutine, so nothing but the loop ever
 // touches its engine.
+//
+// docs/architecture.md describes the design and the kernel facts behind it.
 package daemon
