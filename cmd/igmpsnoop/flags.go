@@ -227,17 +227,36 @@ func parseDuration(s string) (time.Duration, error) {
 	return d, nil
 }
 
-// durationValue is a duration flag whose errors say what is wrong.
-type durationValue time.Duration
+// value is a flag read by parse, so that its errors say what is wrong;
+// typ is the placeholder help shows.
+type value[T comparable] struct {
+	dst   *T
+	typ   string
+	parse func(string) (T, error)
+}
 
-func (d *durationValue) Set(s string) error {
-	v, err := parseDuration(s)
+func (v value[T]) Set(s string) error {
+	x, err := v.parse(s)
 	if err != nil {
 		return err
 	}
-	*d = durationValue(v)
+	*v.dst = x
 	return nil
 }
 
-func (d *durationValue) String() string { return time.Duration(*d).String() }
-func (d *durationValue) Type() string   { return "DUR" }
+// String is the default help shows: none for the zero value.
+func (v value[T]) String() string {
+	var zero T
+	if *v.dst == zero {
+		return ""
+	}
+	return fmt.Sprint(*v.dst)
+}
+
+func (v value[T]) Type() string { return v.typ }
+
+func duration(dst *time.Duration) value[time.Duration] {
+	return value[time.Duration]{dst, "DUR", parseDuration}
+}
+
+func integer(dst *int) value[int] { return value[int]{dst, "N", number} }

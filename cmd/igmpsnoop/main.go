@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -40,7 +39,7 @@ func realMain(args []string, stdout, stderr io.Writer) int {
 	root.PersistentPreRun = func(*cobra.Command, []string) { ran = true }
 	root.SetArgs(args)
 	err := root.Execute()
-	if err == nil || errors.Is(err, flag.ErrHelp) { // lab's and replay's own -h
+	if err == nil {
 		return 0
 	}
 	fmt.Fprintf(stderr, "igmpsnoop: %v\n", err)
@@ -71,18 +70,25 @@ check, reload).`,
 		eventsCommand(stdout),
 		reloadCommand(stdout),
 		checkCommand(stdout),
-		// lab and replay parse their own flags.
-		passThrough("lab", "demo: build a namespaced lab, run the daemon in it and show hosts joining and leaving, packet by packet (needs root)", cmdLab, stdout, stderr),
-		passThrough("replay FILE", "replay a capture (pcap/pcapng) through the engine, offline", cmdReplay, stdout, stderr),
+		labCommand(stdout, stderr),
+		replayCommand(stdout),
 		&cobra.Command{Use: "version", Short: "print the version", Args: noArgs,
 			Run: func(*cobra.Command, []string) { fmt.Fprintln(stdout, versionString()) }},
 	)
 	return root
 }
 
-func passThrough(use, short string, run func(args []string, stdout, stderr io.Writer) error, stdout, stderr io.Writer) *cobra.Command {
-	return &cobra.Command{Use: use, Short: short, DisableFlagParsing: true,
-		RunE: func(_ *cobra.Command, args []string) error { return run(args, stdout, stderr) }}
+// labCommand is `igmpsnoop lab`; setupLab, one per OS, gives it its flags
+// and its run.
+func labCommand(stdout, stderr io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "lab", Args: noArgs,
+		Short: "demo: build a namespaced lab, run the daemon in it and show hosts joining and leaving, packet by packet (needs root)",
+		Long: `Builds a namespaced lab (a bridge, a querier, three hosts and a sender),
+runs the daemon in it, makes hosts join and leave on a short script, and
+shows each second which host receives which group. Needs root. Removes
+everything it built when it ends, also on Ctrl-C.`}
+	setupLab(cmd, stdout, stderr)
+	return cmd
 }
 
 // usageError marks errors in the command line, which exit with status 2.

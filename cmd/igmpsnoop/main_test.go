@@ -126,7 +126,9 @@ func TestRealMainExitCodes(t *testing.T) {
 		{args: []string{"run", "-h"}, out: "--query-interval DUR"},
 		{args: []string{"events", "-h"}, out: "--json"},
 		{args: []string{"completion", "bash"}, out: "bash completion"},
-		{args: []string{"replay", "-h"}, errOut: "usage: igmpsnoop replay"},
+		{args: []string{"replay", "-h"}, out: "--query-interval DUR"},
+		{args: []string{"replay", "--help"}, out: "Exit status"},
+		{args: []string{"replay", "--until", "5", "x.pcap"}, code: 2, errOut: `--until "5": needs a unit, e.g. 5s`},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/igmpsnoop/igmpsnoop/replay"
 )
 
 // The engine's own tests are in package replay; these are the command's.
@@ -12,7 +14,8 @@ import (
 const replayTestdata = "../../wire/testdata"
 
 // TestReplayExitStatus: 0 for a capture read to its end, refusals
-// included; 1 for a file that cannot be read; 2 for bad flags; 0 for -h.
+// included; 1 for a file that cannot be read; 2 for bad flags, each named;
+// 0 for help, which holds the replay's description and these statuses.
 func TestReplayExitStatus(t *testing.T) {
 	fixture := filepath.Join(replayTestdata, "synthetic.pcap") // holds refusals
 	tests := []struct {
@@ -26,18 +29,24 @@ func TestReplayExitStatus(t *testing.T) {
 		{[]string{filepath.Join(replayTestdata, "README.md")}, 1, "not a pcap or pcapng capture"},
 		{[]string{}, 2, "which capture?"},
 		{[]string{fixture, fixture}, 2, "one capture at a time"},
-		{[]string{"--robustness", "x", fixture}, 2, `invalid value "x"`},
-		{[]string{"--bogus", fixture}, 2, "not defined: -bogus"},
-		{[]string{"--until", "-1s", fixture}, 2, "--until -1s"},
+		{[]string{"--robustness", "x", fixture}, 2, `--robustness "x": not a whole number`},
+		{[]string{"--bogus", fixture}, 2, "unknown flag: --bogus"},
+		{[]string{"--until", "-1s", fixture}, 2, `--until "-1s": must not be negative`},
+		{[]string{"--until", "5", fixture}, 2, `--until "5": needs a unit, e.g. 5s`},
+		{[]string{"--query-interval", "soon", fixture}, 2, `--query-interval "soon": not a duration`},
 		{[]string{"--robustness", "9", fixture}, 2, "robustness 9"},
 		{[]string{"--query-interval", "1s", "--query-response-interval", "2s", fixture}, 2, "query response interval"},
-		{[]string{"-h"}, 0, "usage: igmpsnoop replay"},
+		{[]string{"-h"}, 0, "igmpsnoop replay FILE [flags]"},
+		{[]string{"--help"}, 0, "Exit status: 0 when the capture was read to its end"},
+		{[]string{"--help"}, 0, "--until DUR"},
+		{[]string{"--help"}, 0, "-v, --verbose"},
+		{[]string{"--help"}, 0, replay.Description[:60]},
 	}
 	for _, tt := range tests {
-		var out, errOut bytes.Buffer
-		code := realMain(append([]string{"replay"}, tt.args...), &out, &errOut)
-		if code != tt.code || !strings.Contains(errOut.String(), tt.want) {
-			t.Errorf("replay %q: exit %d, stderr %q; want %d and %q", tt.args, code, errOut.String(), tt.code, tt.want)
+		var out bytes.Buffer // help goes to stdout, errors to stderr
+		code := realMain(append([]string{"replay"}, tt.args...), &out, &out)
+		if code != tt.code || !strings.Contains(out.String(), tt.want) {
+			t.Errorf("replay %q: exit %d, output %q; want %d and %q", tt.args, code, out.String(), tt.code, tt.want)
 		}
 	}
 }
@@ -68,9 +77,9 @@ func TestReplayFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
-		args := append(tt.args, filepath.Join(replayTestdata, tt.file))
-		if err := cmdReplay(args, &out, &errOut); err != nil {
-			t.Fatalf("replay %q: %v", args, err)
+		args := append([]string{"replay"}, append(tt.args, filepath.Join(replayTestdata, tt.file))...)
+		if code := realMain(args, &out, &errOut); code != 0 {
+			t.Fatalf("igmpsnoop %q: exit %d, %s", args, code, errOut.String())
 		}
 		if !strings.Contains(out.String(), tt.has) || tt.not != "" && strings.Contains(out.String(), tt.not) {
 			t.Errorf("replay %q: output has not %q, or has %q:\n%s", args, tt.has, tt.not, out.String())

@@ -107,7 +107,7 @@ func showCommand(stdout io.Writer) *cobra.Command {
 	for _, o := range objects {
 		cmd := &cobra.Command{Use: o.name, Short: o.help, Args: noArgs}
 		c := newClient(cmd.Flags(), 5*time.Second, "print JSON instead of a table")
-		cmd.Flags().Var((*durationValue)(&c.timeout), "timeout", "how long to wait for the daemon")
+		cmd.Flags().Var(duration(&c.timeout), "timeout", "how long to wait for the daemon")
 		build := o.request(cmd.Flags())
 		cmd.RunE = func(*cobra.Command, []string) error {
 			return c.query(stdout, build(), func(w io.Writer, r *daemon.Reply) error { return printTable(w, o.name, r) })
