@@ -310,5 +310,8 @@ func (d *daemon) snapshots(ctx context.Context) ([]bridgeSnapshot, error) {
 	err := d.eachLoop(ctx, "", func(l *bridgeLoop, now time.Time) {
 		out = append(out, l.snapshot(now))
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }

@@ -36,6 +36,10 @@ type fakeKernel struct {
 	refuse func(MDBOp) error
 	// openErr, if set, fails OpenPort for a port.
 	openErr func(ifindex int) error
+	// routerErr, if set, fails SetPortRouter for a port.
+	routerErr func(ifindex int) error
+	// dumpErr, if set, fails MDB dumps.
+	dumpErr error
 }
 
 func newFakeKernel(ports ...string) *fakeKernel {
@@ -119,6 +123,11 @@ func (k *fakeKernel) ProbeSourceLists(int) (bool, error) {
 func (k *fakeKernel) SetPortRouter(ifindex int, mode uint8) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if k.routerErr != nil {
+		if err := k.routerErr(ifindex); err != nil {
+			return err
+		}
+	}
 	k.routerMode[ifindex] = mode
 	return nil
 }
@@ -216,7 +225,15 @@ func sameEntry(a, b bridge.Entry) bool {
 
 type fakeMDB struct{ k *fakeKernel }
 
-func (m fakeMDB) Dump(int) ([]bridge.Entry, error) { return m.k.entries(), nil }
+func (m fakeMDB) Dump(int) ([]bridge.Entry, error) {
+	m.k.mu.Lock()
+	err := m.k.dumpErr
+	m.k.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	return m.k.entries(), nil
+}
 func (m fakeMDB) Close() error                     { return nil }
 
 func (m fakeMDB) Write(ops []MDBOp) []error {

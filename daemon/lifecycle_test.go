@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,6 +129,52 @@ func TestPortAddedOpenFails(t *testing.T) {
 		if p.Port == "p9" {
 			t.Errorf("p9, which did not open, is listed: %+v", p)
 		}
+	}
+}
+
+// A port whose router mode the configuration fixes, but the kernel refuses
+// to set, is left out: its socket closed, no reader, and no router mode
+// written back to it as if the daemon had set one.
+func TestPortRouterModeRefused(t *testing.T) {
+	k := newFakeKernel("p1")
+	k.routerErr = func(i int) error {
+		if i == 20 {
+			return errors.New("operation not supported")
+		}
+		return nil
+	}
+	h := startDaemon(t, k, testSettings(t, map[string]snoop.PortPolicy{"p9": {Router: true}}), nil)
+	k.events <- bridge.LinkEvent{Kind: bridge.PortAdded, Link: fakeLink(20, "p9")}
+	k.events <- bridge.LinkEvent{Kind: bridge.PortAdded, Link: fakeLink(21, "p10")}
+	eventually(t, "p10 opened", func() bool { return k.port(21) != nil })
+	eventually(t, "p9's socket closed", func() bool { p := k.port(20); return p != nil && p.isClosed() })
+	for _, p := range h.ask(PortsRequest{}).Ports {
+		if p.Port == "p9" {
+			t.Errorf("p9, whose router mode could not be set, is listed: %+v", p)
+		}
+	}
+	if m, ok := k.routerModeOf(20); ok {
+		t.Errorf("p9's router mode was written (%d) though setting it failed", m)
+	}
+}
+
+// A check that cannot read the MDB says so in `show stats`, in place of
+// the last check that could.
+func TestFailedCheckShown(t *testing.T) {
+	k := newFakeKernel("p1")
+	h := startDaemon(t, k, testSettings(t, nil), nil)
+	if c := h.ask(CheckRequest{}).Checks; len(c) != 1 || c[0].Error != "" {
+		t.Fatalf("check = %+v, want one without error", c)
+	}
+	k.mu.Lock()
+	k.dumpErr = errors.New("netlink: no buffer space")
+	k.mu.Unlock()
+	if c := h.ask(CheckRequest{}).Checks; len(c) != 1 || !strings.Contains(c[0].Error, "no buffer space") {
+		t.Fatalf("check with the dump failing = %+v, want its error", c)
+	}
+	s := h.ask(StatsRequest{}).Stats
+	if len(s) != 1 || s[0].MDBCheck == nil || !strings.Contains(s[0].MDBCheck.Error, "no buffer space") {
+		t.Errorf("show stats' last check = %+v, want the failed one", s)
 	}
 }
 

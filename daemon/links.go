@@ -76,12 +76,8 @@ func (l *bridgeLoop) addPort(link bridge.Link) error {
 	if _, ok := l.ports.ports[link.Index]; ok {
 		return nil
 	}
-	_, err := l.ports.open(link, bridge.GuardOptions{DropQueries: l.settings.policy(link.Name).RefuseQueries})
-	if err != nil {
-		return fmt.Errorf("port %s: %w", link.Name, err)
-	}
-	if err := l.kernel.fixPortRouter(link); err != nil {
-		l.ports.close(link.Index)
+	guard := bridge.GuardOptions{DropQueries: l.settings.policy(link.Name).RefuseQueries}
+	if err := l.ports.open(link, guard, l.kernel.fixPortRouter); err != nil {
 		return fmt.Errorf("port %s: %w", link.Name, err)
 	}
 	l.engine.PortAdded(link.Index, link.Name)

@@ -24,6 +24,7 @@ type mdbCounters struct {
 // other goroutines reach it through do.
 type bridgeLoop struct {
 	log      *zap.Logger
+	name     string // the bridge's, as configured: read by other goroutines
 	settings BridgeSettings
 	proto    uint8
 	hub      *eventHub
@@ -61,7 +62,7 @@ type bridgeLoop struct {
 
 func newBridgeLoop(k Kernel, log *zap.Logger, set BridgeSettings, proto uint8, hub *eventHub, observe func(time.Duration)) *bridgeLoop {
 	l := &bridgeLoop{
-		log: log.With(zap.String("bridge", set.Name)), settings: set, proto: proto, hub: hub, k: k, observe: observe, now: time.Now,
+		log: log.With(zap.String("bridge", set.Name)), name: set.Name, settings: set, proto: proto, hub: hub, k: k, observe: observe, now: time.Now,
 		dec: wire.NewDecoder(), links: make(chan bridge.LinkEvent, 256), calls: make(chan func()), done: make(chan struct{}),
 	}
 	l.kernel = &bridgeKernel{k: k, log: l.log, br: &l.br, settings: &l.settings}
@@ -161,16 +162,14 @@ func (l *bridgeLoop) do(ctx context.Context, f func()) error {
 	select {
 	case l.calls <- call:
 	case <-l.done:
-		return fmt.Errorf("bridge %s is not snooped any more", l.settings.Name)
+		return fmt.Errorf("bridge %s is not snooped any more", l.name)
 	case <-ctx.Done():
-		return fmt.Errorf("bridge %s: %w", l.settings.Name, ctx.Err())
+		return fmt.Errorf("bridge %s: %w", l.name, ctx.Err())
 	}
-	select {
-	case <-ran:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("bridge %s: %w", l.settings.Name, ctx.Err())
-	}
+	// The loop runs f as soon as it takes it: waiting is bounded by f,
+	// and f's results are not read while it writes them.
+	<-ran
+	return nil
 }
 
 // reconfigure applies new settings without losing learned state, and

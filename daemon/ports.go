@@ -72,11 +72,18 @@ func newPortSet(k Kernel, log *zap.Logger, release func(bridge.Link)) *portSet {
 }
 
 // open starts snooping on a port: the guard first, so the kernel learns
-// nothing from it from now on, then the socket and its reader.
-func (s *portSet) open(l bridge.Link, guard bridge.GuardOptions) (*portIO, error) {
+// nothing from it from now on, then the socket; then prepare (the port's
+// kernel settings), and only if that worked the reader.
+func (s *portSet) open(l bridge.Link, guard bridge.GuardOptions, prepare func(bridge.Link) error) error {
 	conn, err := s.kernel.OpenPort(l.Index, guard)
 	if err != nil {
-		return nil, err
+		return err
+	}
+	if err := prepare(l); err != nil {
+		if cerr := conn.Close(); cerr != nil {
+			s.log.Debug("port close", zap.String("port", l.Name), zap.Error(cerr))
+		}
+		return err
 	}
 	if err := conn.SetReadBuffer(portReadBuffer); err != nil {
 		s.log.Warn("join storms on this port may lose reports", zap.String("port", l.Name), zap.Error(err))
@@ -85,7 +92,7 @@ func (s *portSet) open(l bridge.Link, guard bridge.GuardOptions) (*portIO, error
 		free: make(chan FrameBatch, batchesPerPort)}
 	s.ports[l.Index] = p
 	go s.read(p, l.Index, l.Name)
-	return p, nil
+	return nil
 }
 
 // read copies frames from one port to the loop until the socket closes.

@@ -61,23 +61,38 @@ func DecodeRequest(line []byte) (Request, error) {
 	return decode(line)
 }
 
-// decodeAs decodes a request of type T. Unknown fields are refused: a
-// misspelt filter is an error, not a filter silently dropped.
+// decodeAs decodes a request of type T. A field T lacks is refused when it
+// holds a value (a misspelt or misplaced filter is an error, not a filter
+// silently dropped) and ignored when empty, as clients that send every
+// field do.
 func decodeAs[T Request](line []byte) (Request, error) {
 	var req T
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(line, &fields); err != nil {
 		return nil, fmt.Errorf("bad request: %w", err)
 	}
-	delete(fields, "command")
+	for k := range fields {
+		if strings.EqualFold(k, "command") {
+			delete(fields, k)
+		}
+	}
 	rest, err := json.Marshal(fields)
 	if err != nil {
 		return nil, fmt.Errorf("bad request: %w", err)
 	}
-	dec := json.NewDecoder(bytes.NewReader(rest))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := json.Unmarshal(rest, &req); err != nil {
 		return nil, fmt.Errorf("bad %s request: %w", req.Verb(), err)
+	}
+	// What T took, back to JSON: any field with a value not in it was not T's.
+	known := map[string]json.RawMessage{}
+	if back, err := json.Marshal(req); err == nil {
+		_ = json.Unmarshal(back, &known)
+	}
+	for k, v := range fields {
+		if _, ok := known[k]; ok || isEmptyJSON(v) {
+			continue
+		}
+		return nil, fmt.Errorf("bad %s request: it takes no %q", req.Verb(), k)
 	}
 	if v, ok := any(req).(interface{ validate() error }); ok {
 		if err := v.validate(); err != nil {
@@ -85,6 +100,15 @@ func decodeAs[T Request](line []byte) (Request, error) {
 		}
 	}
 	return req, nil
+}
+
+// isEmptyJSON tells whether v is an empty value: null, "", false, 0, [] or {}.
+func isEmptyJSON(v json.RawMessage) bool {
+	switch strings.TrimSpace(string(v)) {
+	case "null", `""`, "false", "0", "[]", "{}":
+		return true
+	}
+	return false
 }
 
 // Reply is the answer to every request but events. A request fills its

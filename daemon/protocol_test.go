@@ -58,7 +58,9 @@ func TestRequestRoundTrip(t *testing.T) {
 func TestDecodeRequestErrors(t *testing.T) {
 	for _, tt := range []struct{ line, want string }{
 		{`{"command":"frobnicate"}`, `unknown command "frobnicate" (check, config, events`},
-		{`{"command":"groups","prot":"p1"}`, `bad groups request: json: unknown field "prot"`},
+		{`{"command":"groups","prot":"p1"}`, `bad groups request: it takes no "prot"`},
+		{`{"command":"config","bridge":"br0"}`, `bad config request: it takes no "bridge"`},
+		{`{"command":"routers","port":"p1"}`, `bad routers request: it takes no "port"`},
 		{`{"command":"groups","group":"239.1.1"}`, `bad groups request: group "239.1.1": not an address or prefix`},
 		{`{"command":"groups","group":"239.1.1.1/99"}`, `not an address or prefix`},
 		{`{"command":"ports","bridge":7}`, `bad ports request`},
@@ -68,6 +70,22 @@ func TestDecodeRequestErrors(t *testing.T) {
 		_, err := DecodeRequest([]byte(tt.line))
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("DecodeRequest(%s) = %v, want an error with %q", tt.line, err, tt.want)
+		}
+	}
+}
+
+// Fields a verb lacks are ignored when empty, as clients that send every
+// field do, and the command's key is matched as encoding/json matches keys.
+func TestDecodeRequestLenient(t *testing.T) {
+	for line, want := range map[string]Request{
+		`{"command":"reload","bridge":""}`:                      ReloadRequest{},
+		`{"command":"routers","bridge":"br0","port":null}`:      RoutersRequest{Bridge: "br0"},
+		`{"Command":"groups","port":"p1"}`:                      GroupsRequest{Port: "p1"},
+		`{"command":"config","bridge":"","port":"","group":""}`: ConfigRequest{},
+	} {
+		got, err := DecodeRequest([]byte(line))
+		if err != nil || got != want {
+			t.Errorf("DecodeRequest(%s) = %#v, %v; want %#v", line, got, err, want)
 		}
 	}
 }

@@ -131,6 +131,7 @@ func (l *bridgeLoop) adopt(now time.Time) error {
 // `show stats`.
 func (l *bridgeLoop) check(now time.Time) snoop.MDBCheck {
 	c := snoop.MDBCheck{At: now}
+	defer func() { l.lastCheck = &c }()
 	d, err := l.diff()
 	if err != nil {
 		c.Error = err.Error()
@@ -150,7 +151,6 @@ func (l *bridgeLoop) check(now time.Time) snoop.MDBCheck {
 		l.log.Warn("MDB differed from the table; repaired", zap.Int("missing", c.Missing), zap.Int("extra", c.Extra),
 			zap.Int("different", c.Different), zap.Int("kernel_learned", c.Kernel), zap.Int("repaired", c.Repaired))
 	}
-	l.lastCheck = &c
 	return c
 }
 
