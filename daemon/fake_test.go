@@ -37,7 +37,7 @@ type fakeKernel struct {
 	// openErr, if set, fails OpenPort for a port.
 	openErr func(ifindex int) error
 	// routerErr, if set, fails SetPortRouter for a port.
-	routerErr func(ifindex int) error
+	routerErr func(ifindex int, mode uint8) error
 	// dumpErr, if set, fails MDB dumps.
 	dumpErr error
 }
@@ -124,7 +124,7 @@ func (k *fakeKernel) SetPortRouter(ifindex int, mode uint8) error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.routerErr != nil {
-		if err := k.routerErr(ifindex); err != nil {
+		if err := k.routerErr(ifindex, mode); err != nil {
 			return err
 		}
 	}
@@ -234,7 +234,7 @@ func (m fakeMDB) Dump(int) ([]bridge.Entry, error) {
 	}
 	return m.k.entries(), nil
 }
-func (m fakeMDB) Close() error                     { return nil }
+func (m fakeMDB) Close() error { return nil }
 
 func (m fakeMDB) Write(ops []MDBOp) []error {
 	k := m.k

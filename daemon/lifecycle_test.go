@@ -137,8 +137,8 @@ func TestPortAddedOpenFails(t *testing.T) {
 // written back to it as if the daemon had set one.
 func TestPortRouterModeRefused(t *testing.T) {
 	k := newFakeKernel("p1")
-	k.routerErr = func(i int) error {
-		if i == 20 {
+	k.routerErr = func(i int, mode uint8) error {
+		if i == 20 && mode == bridge.PortRouterPermanent {
 			return errors.New("operation not supported")
 		}
 		return nil
