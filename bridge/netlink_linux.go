@@ -124,6 +124,11 @@ type linkMsg struct {
 	// IFLA_INFO_SLAVE_DATA of a bridge port (generic messages) or in
 	// IFLA_PROTINFO (the bridge's own AF_BRIDGE messages about its ports).
 	hasState bool
+	// peerIndex is IFLA_LINK: a veth's peer's ifindex, in the namespace
+	// netnsID names (IFLA_LINK_NETNSID) when hasNetnsID, else in this one.
+	peerIndex  int
+	netnsID    int
+	hasNetnsID bool
 }
 
 // parseLinkMsg decodes an ifinfomsg and the attributes that matter here.
@@ -154,6 +159,14 @@ func parseLinkMsg(b []byte) (linkMsg, error) {
 		case unix.IFLA_OPERSTATE:
 			if v, ok := u8(a.Value); ok {
 				operUp = v == ifOperUp
+			}
+		case unix.IFLA_LINK:
+			if v, ok := u32(a.Value); ok {
+				m.peerIndex = int(int32(v))
+			}
+		case unix.IFLA_LINK_NETNSID:
+			if v, ok := u32(a.Value); ok {
+				m.netnsID, m.hasNetnsID = int(int32(v)), true
 			}
 		case unix.IFLA_LINKINFO:
 			if err := m.parseLinkInfo(a.Value); err != nil {
@@ -298,7 +311,11 @@ func (r *rtnl) dumpLinks() ([]linkMsg, error) {
 }
 
 // getLink fetches one link by index.
-func (r *rtnl) getLink(index int) (linkMsg, error) {
+func (r *rtnl) getLink(index int) (linkMsg, error) { return r.getLinkIn(-1, index) }
+
+// getLinkIn fetches one link by index in the namespace whose id (as seen
+// from the socket's) is nsid, or in the socket's own when nsid < 0.
+func (r *rtnl) getLinkIn(nsid, index int) (linkMsg, error) {
 	var m linkMsg
 	var perr error
 	got := false
@@ -307,6 +324,9 @@ func (r *rtnl) getLink(index int) (linkMsg, error) {
 		msg := nl.NewIfInfomsg(unix.AF_UNSPEC)
 		msg.Index = int32(index)
 		req.AddData(msg)
+		if nsid >= 0 {
+			req.AddData(nl.NewRtAttr(unix.IFLA_TARGET_NETNSID, nl.Uint32Attr(uint32(nsid))))
+		}
 		return req
 	}, unix.RTM_NEWLINK, func(msg []byte) {
 		if msg == nil {
