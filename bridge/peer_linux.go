@@ -30,16 +30,20 @@ const (
 	maxCgroupFile = 64 << 10
 )
 
-// PeerFinder names what is behind veth ports (Find). It keeps the
-// namespaces its last scan found, so that a port whose peer namespace it
-// already knows costs a few system calls, and only a namespace it has not
-// seen costs a scan of /proc: a container host's thousand ports at start
-// cost one scan, not a thousand. It is safe for concurrent use.
+// PeerFinder names what is behind veth ports (Find). It keeps what its
+// last scan of /proc found, so that a port whose peer namespace it already
+// knows costs a few system calls, and a scan for a new one asks the kernel
+// only about namespaces it has not seen: a container host's thousand ports
+// at start cost one scan, not a thousand. It is safe for concurrent use.
 type PeerFinder struct {
 	mu sync.Mutex
 	// holders is, by namespace id, a name and a process of each namespace
 	// the last scan found.
 	holders map[int]nsHolder
+	// ids is the id of each namespace inode the last scan found one for.
+	// A namespace's id does not change while it lives, but its inode may
+	// be reused once it is gone: what the ids lead to is checked (still).
+	ids map[uint64]int
 }
 
 // nsHolder is what keeps a network namespace alive and named: a name
@@ -51,7 +55,9 @@ type nsHolder struct {
 }
 
 // NewPeerFinder returns a PeerFinder that knows no namespace yet.
-func NewPeerFinder() *PeerFinder { return &PeerFinder{holders: map[int]nsHolder{}} }
+func NewPeerFinder() *PeerFinder {
+	return &PeerFinder{holders: map[int]nsHolder{}, ids: map[uint64]int{}}
+}
 
 // Find returns the peer of the veth with ifindex index in the calling
 // thread's network namespace: its interface, its namespace's id and name,
@@ -103,7 +109,14 @@ func (f *PeerFinder) holder(r *rtnl, nsid int) nsHolder {
 	if h, ok := f.holders[nsid]; ok && h.pid != 0 && h.still(r, nsid) {
 		return h
 	}
-	f.holders = scanNamespaces(r)
+	f.holders, f.ids = scanNamespaces(r, f.ids)
+	h := f.holders[nsid]
+	if h.pid != 0 && h.still(r, nsid) || h.pid == 0 && h.name != "" {
+		return h
+	}
+	// Found under no name and no process: a namespace inode the ids knew
+	// may have been reused by this one. Ask about every namespace again.
+	f.holders, f.ids = scanNamespaces(r, nil)
 	return f.holders[nsid]
 }
 
@@ -123,8 +136,9 @@ func (h nsHolder) still(r *rtnl, nsid int) bool {
 // scanNamespaces finds, by namespace id, the name and the lowest-pid
 // process of every network namespace the calling thread's namespace has
 // an id for: the names under /run/netns, then each process's namespace,
-// asking the kernel once per distinct namespace.
-func scanNamespaces(r *rtnl) map[int]nsHolder {
+// asking the kernel once per distinct namespace that known (inode to id)
+// does not hold. It returns them and the ids of the inodes it saw.
+func scanNamespaces(r *rtnl, known map[uint64]int) (map[int]nsHolder, map[uint64]int) {
 	out := map[int]nsHolder{}
 	idOf := map[uint64]int{} // namespace inode to id (-1: none)
 	if self, err := nsInode(filepath.Join(procDir, "thread-self", "ns", "net")); err == nil {
@@ -149,12 +163,16 @@ func scanNamespaces(r *rtnl) map[int]nsHolder {
 		}
 		id, seen := idOf[ino]
 		if !seen {
-			if asked >= maxScanAsks {
-				continue
-			}
-			asked++
-			if id, err = r.nsidOfPid(pid); err != nil {
-				continue
+			// Only ids are worth keeping: a namespace without one gets
+			// one when a veth to it appears.
+			if id, seen = known[ino]; !seen || id < 0 {
+				if asked >= maxScanAsks {
+					continue
+				}
+				asked++
+				if id, err = r.nsidOfPid(pid); err != nil {
+					continue
+				}
 			}
 			idOf[ino] = id
 		}
@@ -163,7 +181,13 @@ func scanNamespaces(r *rtnl) map[int]nsHolder {
 			out[id] = h
 		}
 	}
-	return out
+	ids := make(map[uint64]int, len(idOf))
+	for ino, id := range idOf {
+		if id >= 0 {
+			ids[ino] = id
+		}
+	}
+	return out, ids
 }
 
 // listPids lists the processes under /proc, lowest first, at most
