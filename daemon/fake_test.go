@@ -40,6 +40,11 @@ type fakeKernel struct {
 	routerErr func(ifindex int, mode uint8) error
 	// dumpErr, if set, fails MDB dumps.
 	dumpErr error
+	// peers are what is behind ports, by ifindex; peerErr fails the
+	// look-ups; peerAsked counts them.
+	peers     map[int]bridge.Peer
+	peerErr   error
+	peerAsked map[int]int
 }
 
 func newFakeKernel(ports ...string) *fakeKernel {
@@ -87,6 +92,36 @@ func (k *fakeKernel) WatchLinks(int) (LinkWatcher, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return &fakeWatcher{k: k, ports: slices.Clone(k.links)}, nil
+}
+
+func (k *fakeKernel) Peer(port bridge.Link) (bridge.Peer, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.peerAsked == nil {
+		k.peerAsked = map[int]int{}
+	}
+	k.peerAsked[port.Index]++
+	if k.peerErr != nil {
+		return bridge.Peer{}, k.peerErr
+	}
+	return k.peers[port.Index], nil
+}
+
+// setPeer puts p behind port ifindex (the zero Peer: nothing).
+func (k *fakeKernel) setPeer(ifindex int, p bridge.Peer) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.peers == nil {
+		k.peers = map[int]bridge.Peer{}
+	}
+	k.peers[ifindex] = p
+}
+
+// peerLookups is how many times the daemon asked for port ifindex's peer.
+func (k *fakeKernel) peerLookups(ifindex int) int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.peerAsked[ifindex]
 }
 
 func (k *fakeKernel) Options(int) (bridge.Options, error) {

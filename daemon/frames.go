@@ -136,7 +136,9 @@ func (l *bridgeLoop) mdbResult(r mdbDone) {
 func (l *bridgeLoop) logEvent(ev snoop.Event) {
 	// A storm makes an event per join: nothing is built for nobody.
 	if l.hub.listening() {
-		l.hub.publish(newEventRecord(l.now(), l.settings.Name, l.engine.PortName(ev.Port), ev))
+		r := newEventRecord(l.now(), l.settings.Name, l.engine.PortName(ev.Port), ev)
+		r.Peer = l.ports.peerOf(ev.Port)
+		l.hub.publish(r)
 	}
 	switch ev.Kind {
 	case snoop.EventTimersChanged, snoop.EventQuerierLost:

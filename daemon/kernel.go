@@ -21,6 +21,11 @@ type Kernel interface {
 	// WatchLinks subscribes to a bridge's link events. Subscribe before
 	// listing: no port change falls between the list and the events.
 	WatchLinks(bridgeIndex int) (LinkWatcher, error)
+	// Peer tells what is behind a port: a veth's other end, its
+	// namespace, and a process and container there; the zero Peer for a
+	// port that is no veth. It may scan /proc: it is asked when a port
+	// appears or changes, never per frame.
+	Peer(port bridge.Link) (bridge.Peer, error)
 
 	// Options reads the bridge's multicast options.
 	Options(bridgeIndex int) (bridge.Options, error)

@@ -11,9 +11,11 @@ import (
 // LinuxKernel returns the Kernel of the running Linux system: package
 // bridge's netlink, AF_PACKET and tc code, in the calling thread's
 // network namespace.
-func LinuxKernel() Kernel { return linuxKernel{} }
+func LinuxKernel() Kernel { return linuxKernel{peers: bridge.NewPeerFinder()} }
 
-type linuxKernel struct{}
+type linuxKernel struct {
+	peers *bridge.PeerFinder // what it learnt of namespaces, for the next port
+}
 
 func (linuxKernel) Lookup(name string) (bridge.Bridge, error) {
 	br, _, err := bridge.Lookup(name)
@@ -30,6 +32,10 @@ func (linuxKernel) WatchLinks(bridgeIndex int) (LinkWatcher, error) {
 		return nil, err
 	}
 	return w, nil
+}
+
+func (k linuxKernel) Peer(port bridge.Link) (bridge.Peer, error) {
+	return k.peers.Find(port.Index)
 }
 
 func (linuxKernel) Options(bridgeIndex int) (bridge.Options, error) {

@@ -30,6 +30,9 @@ func (l *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
 		}
 		was := p.link.Up && p.link.Learning()
 		p.link = ev.Link
+		if ev.Kind == bridge.PortUp {
+			l.lookupPeer(p) // a container's end of a veth may have moved since
+		}
 		switch active := ev.Link.Up && ev.Link.Learning(); {
 		case active && !was:
 			l.apply(l.engine.PortUp(now, ev.Link.Index, ev.Link.Name))
@@ -42,6 +45,7 @@ func (l *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
 		if p := l.ports.ports[ev.Link.Index]; p != nil {
 			l.log.Info("port renamed", zap.String("from", p.link.Name), zap.String("port", ev.Link.Name))
 			p.link = ev.Link
+			l.lookupPeer(p)
 			l.engine.PortAdded(ev.Link.Index, ev.Link.Name) // down: listed under its new name
 		}
 	case bridge.PortRemoved:
@@ -80,6 +84,7 @@ func (l *bridgeLoop) addPort(link bridge.Link) error {
 	if err := l.ports.open(link, guard, l.kernel.fixPortRouter); err != nil {
 		return fmt.Errorf("port %s: %w", link.Name, err)
 	}
+	l.lookupPeer(l.ports.ports[link.Index])
 	l.engine.PortAdded(link.Index, link.Name)
 	if link.Up && link.Learning() {
 		l.apply(l.engine.PortUp(l.now(), link.Index, link.Name))

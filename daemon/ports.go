@@ -55,6 +55,8 @@ type portIO struct {
 	// free brings the reader's batches back from the loop; it has room
 	// for all of them, so the loop never waits to give one back.
 	free chan FrameBatch
+	// peer is what is behind the port (nil: nothing known); the loop's.
+	peer *snoop.PeerView
 }
 
 // portSet is the ports the loop snoops on, by ifindex, and their readers.
@@ -173,6 +175,7 @@ func (s *portSet) views(views []snoop.PortView) []snoop.PortView {
 			continue
 		}
 		views[i].STP = p.link.State.String()
+		views[i].Peer = p.peer
 		if n, err := p.conn.GuardDropped(); err == nil {
 			views[i].GuardDropped = n
 		}

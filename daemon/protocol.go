@@ -137,13 +137,15 @@ type EventRecord struct {
 	VLAN   uint16    `json:"vlan,omitempty"`
 	Addr   string    `json:"addr,omitempty"`
 	Detail string    `json:"detail,omitempty"`
+	// Peer is what is behind Port (a container, a namespace), if known.
+	Peer *snoop.PeerView `json:"peer,omitempty"`
 }
 
 // Text renders an event on one line for a terminal.
 func (r EventRecord) Text() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s %s %s", r.Time.Local().Format("15:04:05.000"), r.Bridge, r.Event)
-	for _, kv := range [][2]string{{"port", r.Port}, {"group", r.Group}, {"addr", r.Addr}} {
+	for _, kv := range [][2]string{{"port", r.Port}, {"peer", r.Peer.Short()}, {"group", r.Group}, {"addr", r.Addr}} {
 		if kv[1] != "" {
 			fmt.Fprintf(&b, " %s=%s", kv[0], kv[1])
 		}

@@ -61,7 +61,7 @@ func (GroupsRequest) Verb() string     { return "groups" }
 func (q GroupsRequest) bridge() string { return q.Bridge }
 func (GroupsRequest) empty() Reply     { return Reply{Groups: []snoop.GroupView{}} }
 func (q GroupsRequest) answer(l *bridgeLoop, now time.Time, r *Reply) {
-	r.Groups = append(r.Groups, q.filter(l.engine.Groups(now))...)
+	r.Groups = append(r.Groups, l.ports.withPeers(q.filter(l.engine.Groups(now)))...)
 }
 
 func (q GroupsRequest) validate() error {

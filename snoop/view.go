@@ -18,6 +18,8 @@ type GroupView struct {
 	VLAN   uint16 `json:"vlan"`
 	Group  string `json:"group"`
 	Port   string `json:"port"`
+	// Peer is what is behind the port (filled in by the daemon).
+	Peer *PeerView `json:"peer,omitempty"`
 	// Source is empty for any-source (EXCLUDE mode) rows.
 	Source string `json:"source"`
 	// Mode is the port's filter mode for the group: "include" or "exclude".
@@ -248,6 +250,8 @@ type PortView struct {
 	// (forwarding, blocking, disabled for a port that is down, ...),
 	// filled in by the daemon. Up is false until it lets the port learn.
 	STP string `json:"stp,omitempty"`
+	// Peer is what is behind the port (filled in by the daemon).
+	Peer *PeerView `json:"peer,omitempty"`
 }
 
 // Ports returns every known port in name order.

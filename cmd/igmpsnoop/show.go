@@ -170,7 +170,15 @@ func printQueriers(tw io.Writer, r *daemon.Reply) {
 }
 
 func printPorts(tw io.Writer, r *daemon.Reply) {
-	fmt.Fprintln(tw, "BRIDGE\tPORT\tSTATE\tGROUPS\tPOLICY\tRX\tREFUSED\tIGNORED\tDROPS")
+	peers := false
+	for _, p := range r.Ports {
+		peers = peers || p.Peer != nil
+	}
+	header := "BRIDGE\tPORT\tSTATE\tGROUPS\tPOLICY\tRX\tREFUSED\tIGNORED\tDROPS"
+	if peers {
+		header += "\tPEER"
+	}
+	fmt.Fprintln(tw, header)
 	for _, p := range r.Ports {
 		state := "down"
 		switch {
@@ -183,17 +191,25 @@ func printPorts(tw io.Writer, r *daemon.Reply) {
 		if p.MaxGroups > 0 {
 			groups += fmt.Sprintf("/%d %s", p.MaxGroups, p.LimitAction)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d\n", p.Bridge, p.Port, state, groups, policyText(p),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%d\t%d\t%d", p.Bridge, p.Port, state, groups, policyText(p),
 			p.Received, p.Refused, p.Ignored, p.SocketDropped)
+		if peers {
+			fmt.Fprint(tw, "\t"+peerCell(p.Peer))
+		}
+		fmt.Fprintln(tw)
 	}
 }
 
 func printGroups(tw io.Writer, gs []snoop.GroupView) {
-	vlans := false
+	vlans, peers := false, false
 	for _, g := range gs {
 		vlans = vlans || g.VLAN != 0
+		peers = peers || g.Peer != nil
 	}
 	header := "GROUP\tPORT\tSOURCE\tMODE\tVER\tEXPIRES\tREPORTERS"
+	if peers {
+		header = strings.Replace(header, "PORT\t", "PORT\tPEER\t", 1)
+	}
 	if vlans {
 		header = "VLAN\t" + header
 	}
@@ -205,6 +221,10 @@ func printGroups(tw io.Writer, gs []snoop.GroupView) {
 			}
 			bridge = g.Bridge
 			fmt.Fprintf(tw, "bridge %s\n%s\n", bridge, header)
+		}
+		port := g.Port
+		if peers {
+			port += "\t" + peerCell(g.Peer)
 		}
 		src := g.Source
 		if src == "" {
@@ -234,7 +254,7 @@ func printGroups(tw io.Writer, gs []snoop.GroupView) {
 				reps += fmt.Sprintf(" +%d", len(g.Reporters)-1)
 			}
 		}
-		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", g.Group, g.Port, src, g.Mode, ver, exp, reps)
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", g.Group, port, src, g.Mode, ver, exp, reps)
 		if vlans {
 			row = fmt.Sprintf("%d\t%s", g.VLAN, row)
 		}
@@ -242,7 +262,7 @@ func printGroups(tw io.Writer, gs []snoop.GroupView) {
 		// An EXCLUDE membership's requested sources (its X set), each with
 		// its own timer, under the row that excludes Y.
 		for _, r := range g.Requested {
-			row := fmt.Sprintf("%s	%s	%s	%s	%s	%s	%s", g.Group, g.Port, r.Source+" requested", g.Mode, ver, seconds(r.ExpiresMs), "-")
+			row := fmt.Sprintf("%s	%s	%s	%s	%s	%s	%s", g.Group, port, r.Source+" requested", g.Mode, ver, seconds(r.ExpiresMs), "-")
 			if vlans {
 				row = fmt.Sprintf("%d	%s", g.VLAN, row)
 			}
@@ -252,6 +272,14 @@ func printGroups(tw io.Writer, gs []snoop.GroupView) {
 	if len(gs) == 0 {
 		fmt.Fprintln(tw, "no groups")
 	}
+}
+
+// peerCell is a port's peer in a table: "-" when unknown.
+func peerCell(p *snoop.PeerView) string {
+	if p == nil {
+		return "-"
+	}
+	return p.Short()
 }
 
 // policyText sums up a port's settings in a few words.

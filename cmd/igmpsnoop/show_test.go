@@ -37,3 +37,41 @@ func TestShowGroupsPrintsRequestedSources(t *testing.T) {
 		}
 	}
 }
+
+// Ports and groups get a PEER column when something is known to be
+// behind a port ("-" where not), and none otherwise.
+func TestShowPeers(t *testing.T) {
+	peer := &snoop.PeerView{Ifname: "eth0", NetnsID: 1, Netns: "web"}
+	table := func(print func(*tabwriter.Writer)) []string {
+		var b strings.Builder
+		tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		print(tw)
+		tw.Flush()
+		return strings.Split(strings.TrimSpace(b.String()), "\n")
+	}
+	ports := []snoop.PortView{{Bridge: "br0", Port: "p1", Peer: peer}, {Bridge: "br0", Port: "p2"}}
+	lines := table(func(tw *tabwriter.Writer) { printPorts(tw, &reply{Ports: ports}) })
+	if !strings.HasSuffix(strings.TrimSpace(lines[0]), "PEER") || !strings.HasSuffix(lines[1], "ns:web/eth0") || !strings.HasSuffix(lines[2], "-") {
+		t.Errorf("ports table:\n%s\nwant a PEER column: ns:web/eth0 for p1, - for p2", strings.Join(lines, "\n"))
+	}
+	lines = table(func(tw *tabwriter.Writer) { printPorts(tw, &reply{Ports: ports[1:]}) })
+	if strings.Contains(lines[0], "PEER") {
+		t.Errorf("ports table without peers:\n%s\nwant no PEER column", strings.Join(lines, "\n"))
+	}
+	groups := []snoop.GroupView{{Bridge: "br0", Group: "239.1.1.1", Port: "p1", Peer: peer, Mode: "exclude",
+		Requested: []snoop.SourceTimerView{{Source: "10.0.0.5", ExpiresMs: 1000}}}}
+	lines = table(func(tw *tabwriter.Writer) { printGroups(tw, groups) })
+	if f := strings.Fields(lines[1]); len(f) < 3 || f[1] != "PORT" || f[2] != "PEER" {
+		t.Errorf("groups header %q, want PEER after PORT", lines[1])
+	}
+	for _, row := range lines[2:] {
+		if f := strings.Fields(row); len(f) < 3 || f[2] != "ns:web/eth0" {
+			t.Errorf("groups row %q, want ns:web/eth0 after the port", row)
+		}
+	}
+	groups[0].Peer = nil
+	lines = table(func(tw *tabwriter.Writer) { printGroups(tw, groups) })
+	if strings.Contains(lines[1], "PEER") {
+		t.Errorf("groups header %q without peers, want no PEER", lines[1])
+	}
+}
