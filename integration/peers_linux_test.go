@@ -39,16 +39,22 @@ func TestPortPeers(t *testing.T) {
 		out, err := lab.Run("cat", "/proc/"+pid+"/comm")
 		return err == nil && strings.TrimSpace(out) == "sleep", out
 	})
-	for _, step := range [][]string{
-		{"ip", "netns", "exec", l.Switch, "ip", "link", "add", "c1", "type", "veth", "peer", "name", "c1p"},
-		{"ip", "netns", "exec", l.Switch, "ip", "link", "set", "c1", "master", l.Bridge, "up"},
-		{"ip", "netns", "exec", l.Switch, "ip", "link", "set", "c1p", "netns", pid},
-		{"nsenter", "-t", pid, "-n", "ip", "link", "set", "c1p", "up"},
-	} {
-		if _, err := lab.Run(step[0], step[1:]...); err != nil {
-			t.Fatal(err)
+	run := func(steps ...[]string) {
+		t.Helper()
+		for _, step := range steps {
+			if _, err := lab.Run(step[0], step[1:]...); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
+	run([]string{"ip", "netns", "exec", l.Switch, "ip", "link", "add", "c1", "type", "veth", "peer", "name", "c1p"},
+		[]string{"ip", "netns", "exec", l.Switch, "ip", "link", "set", "c1", "master", l.Bridge, "up"})
+	waitFor(t, 10*time.Second, "c1 with its peer beside it", func() (bool, string) {
+		p := portPeer(t, d, "c1")
+		return p != nil && p.Short() == "local/c1p", fmt.Sprintf("%+v", p)
+	})
+	run([]string{"ip", "netns", "exec", l.Switch, "ip", "link", "set", "c1p", "netns", pid},
+		[]string{"nsenter", "-t", pid, "-n", "ip", "link", "set", "c1p", "up"})
 
 	m, err := l.Join(h1, netip.MustParseAddr("239.7.7.7"))
 	if err != nil {
@@ -59,15 +65,7 @@ func TestPortPeers(t *testing.T) {
 	wantH1 := fmt.Sprintf("ns:%s/eth0", h1.Name)
 	wantC1 := fmt.Sprintf("pid:%s(sleep)/c1p", pid)
 	waitFor(t, 10*time.Second, "the peers in show ports", func() (bool, string) {
-		var ps struct{ Ports []snoop.PortView }
-		if err := d.Show("ports", &ps); err != nil {
-			return false, err.Error()
-		}
-		got := map[string]*snoop.PeerView{}
-		for _, p := range ps.Ports {
-			got[p.Port] = p.Peer
-		}
-		h, c := got[h1.Port], got["c1"]
+		h, c := portPeer(t, d, h1.Port), portPeer(t, d, "c1")
 		ok := h != nil && h.Netns == h1.Name && h.Ifname == "eth0" && h.Pid == 0 && h.NetnsID >= 0 &&
 			c != nil && strconv.Itoa(c.Pid) == pid && c.Comm == "sleep" && c.Ifname == "c1p" && c.Netns == ""
 		return ok, fmt.Sprintf("%s: %+v, c1: %+v", h1.Port, h, c)
@@ -95,4 +93,19 @@ func TestPortPeers(t *testing.T) {
 	if out, err = d.ShowCLI("groups"); err != nil || !strings.Contains(out, wantH1) {
 		t.Errorf("show groups (%v):\n%s\nwant %s", err, out, wantH1)
 	}
+}
+
+// portPeer is the peer `show ports` shows for port (nil: none).
+func portPeer(t *testing.T, d *lab.Daemon, port string) *snoop.PeerView {
+	t.Helper()
+	var ps struct{ Ports []snoop.PortView }
+	if err := d.Show("ports", &ps); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps.Ports {
+		if p.Port == port {
+			return p.Peer
+		}
+	}
+	return nil
 }
