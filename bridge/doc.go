@@ -33,6 +33,9 @@
 //     bridge device, through which the daemon's own queries enter the
 //     bridge as if the host had sent them: flooded to every port, and
 //     counted by the kernel as a querier, so that it forwards by the MDB.
+//   - Peers: PeerFinder.Find tells what is behind a veth port (its other
+//     end's name, namespace, a process there and its container), from
+//     IFLA_LINK, IFLA_LINK_NETNSID, RTM_GETNSID, /run/netns and /proc.
 //
 // # Netlink libraries
 //
@@ -97,6 +100,7 @@
 // link is created. Callers that work in another namespace must lock their
 // goroutine to a thread that is in it while calling Lookup, Addresses,
 // ReadOptions, the Set* functions, ProbeSourceLists, SubscribeLinks,
-// OpenMDB, OpenMDBBatch, SubscribeMDB, AttachGuard, ListenPort and
-// OpenBridgeSender; the objects returned keep working from any goroutine.
+// OpenMDB, OpenMDBBatch, SubscribeMDB, AttachGuard, ListenPort,
+// OpenBridgeSender and PeerFinder.Find; the objects returned keep working
+// from any goroutine.
 package bridge
