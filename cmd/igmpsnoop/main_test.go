@@ -37,7 +37,7 @@ func TestParseRunFlags(t *testing.T) {
 	s, err := parseRun("--bridge", "br0", "--bridge", "br1", "--query-interval", "2s", "--query-response-interval", "1s",
 		"--last-member-interval", "500ms", "--last-member-count", "3", "--robustness", "3", "--fast-leave", "p1", "--static-router", "up",
 		"--querier", "--querier-address", "10.0.0.1", "--max-groups-per-port", "5", "--flood", "tv", "--any-source", "--handover=false",
-		"--ssm-range", "232.1.0.0/16", "--ssm-range", "ff3e::/96", "--querier-port", "up", "--socket", "/tmp/s", "--proto", "99")
+		"--ssm-range", "232.1.0.0/16", "--ssm-range", "ff3e::/96", "--querier-port", "up", "--socket", "/tmp/s", "--proto", "99", "--group-metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestParseRunFlags(t *testing.T) {
 	if c.MDBRefreshInterval != time.Second {
 		t.Fatalf("MDB refresh interval %v, want the query response interval", c.MDBRefreshInterval)
 	}
-	if s.Socket != "/tmp/s" || s.Proto != 99 || s.Bridges[0].MaxGroupsSet || !s.Bridges[0].AnySource || s.Bridges[0].Handover {
+	if s.Socket != "/tmp/s" || s.Proto != 99 || s.Bridges[0].MaxGroupsSet || !s.Bridges[0].AnySource || s.Bridges[0].Handover || !s.Bridges[1].GroupMetrics {
 		t.Fatalf("settings: %+v", s)
 	}
 	if s, err = parseRun("--bridge", "br0"); err != nil || s.Socket != config.DefaultSocket || s.Proto != 77 || s.LogLevel != "info" {
