@@ -54,6 +54,7 @@ type bridgeConfig struct {
 	MLDVersion            *int                   `yaml:"mld_version"`
 	AnySource             *bool                  `yaml:"any_source"`
 	HandoverOnExit        *bool                  `yaml:"handover_on_exit"`
+	GroupMetrics          *bool                  `yaml:"group_metrics"`
 	MaxGroups             *int                   `yaml:"max_groups"`
 	MaxSources            *int                   `yaml:"max_sources"`
 	SSMRanges             *[]prefix              `yaml:"ssm_ranges"`
@@ -338,6 +339,7 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (daem
 	}
 	c.QuerierPorts = pick(nil, b.QuerierPorts, d.QuerierPorts)
 	bs := daemon.BridgeSettings{Name: b.Name.Value, AnySource: pick(false, b.AnySource, d.AnySource), Handover: pick(false, b.HandoverOnExit, d.HandoverOnExit)}
+	bs.GroupMetrics = pick(false, b.GroupMetrics, d.GroupMetrics)
 	if mg := pick(-1, b.MaxGroups, d.MaxGroups); mg >= 0 {
 		c.Limits.MaxKeys, bs.MaxGroupsSet = mg, true
 	}
@@ -508,6 +510,7 @@ func effective(s *daemon.Settings) string {
 		MLDVersion            int             `yaml:"mld_version"`
 		AnySource             bool            `yaml:"any_source"`
 		HandoverOnExit        bool            `yaml:"handover_on_exit"`
+		GroupMetrics          bool            `yaml:"group_metrics"`
 		MaxGroups             string          `yaml:"max_groups"`
 		MaxSources            int             `yaml:"max_sources"`
 		SSMRanges             []string        `yaml:"ssm_ranges"`
@@ -529,7 +532,7 @@ func effective(s *daemon.Settings) string {
 			Name: b.Name, QueryInterval: c.QueryInterval.String(), QueryResponseInterval: c.QueryResponseInterval.String(),
 			Robustness: c.Robustness, LastMemberInterval: c.LastMemberQueryInterval.String(), LastMemberCount: c.LastMemberQueryCount,
 			MDBRefreshInterval: c.MDBRefreshInterval.String(), Querier: c.Querier, IGMPVersion: c.IGMPVersion, MLDVersion: c.MLDVersion,
-			AnySource: b.AnySource, HandoverOnExit: b.Handover, MaxGroups: "3/4 of mcast_hash_max", MaxSources: c.MaxSources, PortDefaults: toPort(c.PortDefault),
+			AnySource: b.AnySource, HandoverOnExit: b.Handover, GroupMetrics: b.GroupMetrics, MaxGroups: "3/4 of mcast_hash_max", MaxSources: c.MaxSources, PortDefaults: toPort(c.PortDefault),
 		}
 		if c.QuerierAddr4.IsValid() {
 			ob.QuerierAddress = c.QuerierAddr4.String()

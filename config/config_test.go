@@ -195,3 +195,39 @@ func TestSSMRangesAndQuerierPorts(t *testing.T) {
 		t.Errorf("flags did not replace the file's values: %s %v", got, s.Bridges[1].Engine.QuerierPorts)
 	}
 }
+
+// group_metrics is off unless asked for: in defaults (inherited), per
+// bridge (which wins), or with --group-metrics for every bridge; show
+// config prints it.
+func TestGroupMetrics(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	conf := "defaults:\n  group_metrics: true\nbridges:\n  - name: br0\n  - name: br1\n    group_metrics: false\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yes, no := true, false
+	for _, tc := range []struct {
+		name     string
+		path     string
+		o        Overrides
+		br0, br1 bool
+	}{
+		{"off by default", "", Overrides{Bridges: []string{"br0", "br1"}}, false, false},
+		{"defaults, and a bridge's own", path, Overrides{}, true, false},
+		{"the flag for every bridge", path, Overrides{GroupMetrics: &yes}, true, true},
+		{"--group-metrics=false", path, Overrides{GroupMetrics: &no}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Load(tc.path, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Bridges[0].GroupMetrics != tc.br0 || s.Bridges[1].GroupMetrics != tc.br1 {
+				t.Fatalf("group metrics br0 %v br1 %v, want %v %v", s.Bridges[0].GroupMetrics, s.Bridges[1].GroupMetrics, tc.br0, tc.br1)
+			}
+			if want := fmt.Sprintf("group_metrics: %v", tc.br0); !strings.Contains(s.Text, want) {
+				t.Errorf("show config lacks %q:\n%s", want, s.Text)
+			}
+		})
+	}
+}

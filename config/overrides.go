@@ -20,6 +20,7 @@ type Overrides struct {
 	MaxGroups, MaxGroupsPerPort, MaxSources *int
 	IGMPVersion, MLDVersion                 *int
 	Querier, AnySource, Handover            *bool
+	GroupMetrics                            *bool
 	QuerierAddress                          *netip.Addr
 	SSMRanges                               *[]netip.Prefix
 	QuerierPorts                            *[]string
@@ -71,6 +72,7 @@ func (o *Overrides) apply(f *fileConfig) {
 		override(&b.MLDVersion, o.MLDVersion)
 		override(&b.AnySource, o.AnySource)
 		override(&b.HandoverOnExit, o.Handover)
+		override(&b.GroupMetrics, o.GroupMetrics)
 		override(&b.PortDefaults.MaxGroups, o.MaxGroupsPerPort)
 		override(&b.SSMRanges, ssm)
 		override(&b.QuerierPorts, o.QuerierPorts)

@@ -272,6 +272,9 @@ func checkInterval(queryInterval time.Duration) time.Duration {
 func (l *bridgeLoop) snapshot(now time.Time) bridgeSnapshot {
 	s := bridgeSnapshot{Bridge: l.settings.Name, Stats: l.engine.Stats(), Routers: len(l.engine.Routers(now)), Queriers: l.engine.Queriers(now)}
 	s.Ports = l.ports.views(l.engine.Ports())
+	if l.settings.GroupMetrics {
+		s.Groups = l.engine.GroupCounts(now)
+	}
 	s.MDB.Installs, s.MDB.InstallErrors = l.counters.installs.Load(), l.counters.installErrors.Load()
 	s.MDB.Removes, s.MDB.RemoveErrors = l.counters.removes.Load(), l.counters.removeErrors.Load()
 	return s

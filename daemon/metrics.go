@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -24,6 +25,9 @@ type bridgeSnapshot struct {
 	Routers  int
 	Queriers []snoop.QuerierView
 	MDB      struct{ Installs, InstallErrors, Removes, RemoveErrors uint64 }
+	// Groups are the per-group counts, taken only for a bridge with
+	// group metrics on.
+	Groups []snoop.GroupCount
 }
 
 // metrics exposes Prometheus metrics named igmpsnoop_*. Gauges and counters
@@ -52,6 +56,10 @@ var (
 	descMDBOps      = prometheus.NewDesc("igmpsnoop_mdb_operations_total", "MDB writes, by operation.", []string{"bridge", "op"}, nil)
 	descMDBErrors   = prometheus.NewDesc("igmpsnoop_mdb_errors_total", "MDB writes the kernel refused, by operation.", []string{"bridge", "op"}, nil)
 	descScrapeError = prometheus.NewDesc("igmpsnoop_scrape_error", "1 if the last scrape could not read every bridge.", nil, nil)
+	// Per group, with group metrics on: as many series as groups, which
+	// the group limit bounds.
+	descGroupMembers = prometheus.NewDesc("igmpsnoop_group_members", "Member ports of a group (with group metrics on; at most the group limit of series).", []string{"bridge", "group", "vlan"}, nil)
+	descGroupHosts   = prometheus.NewDesc("igmpsnoop_group_hosts", "Hosts tracked behind a group's member ports (with group metrics on; at most the group limit of series).", []string{"bridge", "group", "vlan"}, nil)
 )
 
 func newMetrics(snapshot func(context.Context) ([]bridgeSnapshot, error)) *metrics {
@@ -78,7 +86,7 @@ func (m *metrics) loopObserver(bridge string) func(time.Duration) {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descGroups, descMembers, descRouters, descQuerier, descReceived, descRefused, descIgnored,
-		descPortRx, descGuard, descSockDrop, descRelayed, descQueries, descMDBOps, descMDBErrors, descScrapeError} {
+		descPortRx, descGuard, descSockDrop, descRelayed, descQueries, descMDBOps, descMDBErrors, descScrapeError, descGroupMembers, descGroupHosts} {
 		ch <- d
 	}
 }
@@ -138,6 +146,11 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		counter(descMDBOps, s.MDB.Removes, b, "remove")
 		counter(descMDBErrors, s.MDB.InstallErrors, b, "install")
 		counter(descMDBErrors, s.MDB.RemoveErrors, b, "remove")
+		for _, g := range s.Groups {
+			group, vlan := g.Group.String(), strconv.Itoa(int(g.VLAN))
+			gauge(descGroupMembers, float64(g.Ports), b, group, vlan)
+			gauge(descGroupHosts, float64(g.Hosts), b, group, vlan)
+		}
 	}
 }
 

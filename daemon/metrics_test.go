@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ func TestMetricsCollect(t *testing.T) {
 		Queriers: []snoop.QuerierView{{Protocol: "igmp", Present: true, Self: true}, {Protocol: "mld"}, {Protocol: "igmp", VLAN: 5, Present: true}},
 	}
 	snap.MDB.Installs, snap.MDB.InstallErrors, snap.MDB.Removes, snap.MDB.RemoveErrors = 10, 1, 6, 2
+	snap.Groups = []snoop.GroupCount{{Group: netip.MustParseAddr("239.1.1.1"), Ports: 2, Hosts: 5}, {VLAN: 7, Group: netip.MustParseAddr("ff0e::1"), Ports: 1}}
 	var fail bool
 	m := newMetrics(func(context.Context) ([]bridgeSnapshot, error) {
 		if fail {
@@ -53,6 +55,10 @@ func TestMetricsCollect(t *testing.T) {
 		`igmpsnoop_queries_sent_total{bridge="br0"}`:                            4,
 		`igmpsnoop_engine_loop_seconds{bridge="br0"}`:                           1, // the count
 		`igmpsnoop_scrape_error`:                                                0,
+		`igmpsnoop_group_members{bridge="br0",group="239.1.1.1",vlan="0"}`:      2,
+		`igmpsnoop_group_hosts{bridge="br0",group="239.1.1.1",vlan="0"}`:        5,
+		`igmpsnoop_group_members{bridge="br0",group="ff0e::1",vlan="7"}`:        1,
+		`igmpsnoop_group_hosts{bridge="br0",group="ff0e::1",vlan="7"}`:          0,
 	} {
 		if v, ok := got[series]; !ok || v != want {
 			t.Errorf("%s = %v (found %t), want %v", series, v, ok, want)

@@ -30,6 +30,10 @@ type BridgeSettings struct {
 	// MaxGroupsSet tells whether the limit was given; if not, the daemon
 	// derives it from the bridge's mcast_hash_max.
 	MaxGroupsSet bool
+	// GroupMetrics exports per-group metrics (member ports and tracked
+	// hosts per group): a series per group, so opt-in; the group limit
+	// bounds them.
+	GroupMetrics bool
 	Engine       snoop.Config
 }
 

@@ -91,6 +91,9 @@ type PortGroup struct {
 	V2HostUntil Time
 	// Refreshed is when the latest report arrived.
 	Refreshed Time
+	// Since is when the membership began (its uptime's start): set by the
+	// owner when it creates the membership, kept while it lasts.
+	Since Time
 	// Installed is when the MDB entry was last written, so the owner can
 	// rate-limit refreshes of the kernel's own timer; zero forces a write.
 	Installed Time
@@ -478,6 +481,14 @@ func (t *Table) Keys() int { return len(t.groups) }
 // KeyLen returns the number of port groups of k: the ports with a
 // membership of it.
 func (t *Table) KeyLen(k Key) int { return len(t.groups[k]) }
+
+// EachGroup calls f with every group and its memberships (in port order),
+// groups in no particular order. f must not change the table.
+func (t *Table) EachGroup(f func(k Key, members []*PortGroup)) {
+	for k, pgs := range t.groups {
+		f(k, pgs)
+	}
+}
 
 // PortLen returns the number of port groups of port.
 func (t *Table) PortLen(port int) int { return t.ports[port] }

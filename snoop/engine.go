@@ -180,6 +180,9 @@ func (e *Engine) addStatic(now time.Time, ifindex int, k fdb.Key, sg StaticGroup
 		e.limitHit(ifindex, k, netip.Addr{}, err)
 		return
 	}
+	if created {
+		pg.Since = e.table.TimeOf(now)
+	}
 	pg.Static, pg.Leaving = true, false
 	pg.SetQueriesLeft(0)
 	pg.SetSourceQueriesLeft(0)
@@ -249,6 +252,11 @@ func (e *Engine) Adopt(now time.Time, ifindex int, key fdb.Key, mode fdb.FilterM
 	}
 	if pg.Static {
 		return e.out // the configuration says what it holds
+	}
+	if created {
+		// Its uptime counts from the adoption: when the earlier run
+		// created the entry is not known.
+		pg.Since = e.table.TimeOf(now)
 	}
 	gmi := e.familyOf(key).gmi()
 	if remaining <= 0 {

@@ -21,6 +21,9 @@ func (e *Engine) CheckInvariants() error {
 		if pg.Mode == 0 {
 			errs = append(errs, fmt.Errorf("%v on %d: no filter mode", k.Key, k.Port))
 		}
+		if pg.Since.IsZero() {
+			errs = append(errs, fmt.Errorf("%v on %d: no start (uptime)", k.Key, k.Port))
+		}
 		if !slices.IsSortedFunc(pg.Sources, func(a, b fdb.Source) int { return a.Addr.Compare(b.Addr) }) {
 			errs = append(errs, fmt.Errorf("%v on %d: sources not sorted", k.Key, k.Port))
 		}

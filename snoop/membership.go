@@ -195,7 +195,7 @@ func (e *Engine) applyRecord(now time.Time, ifindex int, p *port, host netip.Add
 			e.limitHit(ifindex, key, host, err)
 			return true
 		}
-		pg.Mode = fdb.Include
+		pg.Mode, pg.Since = fdb.Include, e.table.TimeOf(now)
 	}
 	if pg.Static {
 		return false

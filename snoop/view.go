@@ -38,6 +38,11 @@ type GroupView struct {
 	Compat string `json:"compat"`
 	// ExpiresMs is the group timer (EXCLUDE) or the source timer (INCLUDE).
 	ExpiresMs int64 `json:"expires_ms"`
+	// SinceMs is the membership's uptime: how long ago the port joined the
+	// group (or the daemon adopted or configured it), kept across
+	// refreshes. An INCLUDE-mode row shows its membership's, as sources
+	// have no start of their own.
+	SinceMs int64 `json:"since_ms"`
 	// Reporters are the tracked hosts wanting this row's traffic, newest first.
 	Reporters []string `json:"reporters"`
 	// Leaving is true while last-member queries run after a leave.
@@ -124,6 +129,7 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 			Compat:  "v" + strconv.Itoa(version(compat(pg, n), v6)),
 			Leaving: pg.Leaving,
 			Static:  pg.Static,
+			SinceMs: msSince(now, e.table.TimeAt(pg.Since)),
 		}
 		if pg.Mode == fdb.Exclude {
 			if !pg.Static {
@@ -136,7 +142,7 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 					row.Requested = append(row.Requested, SourceTimerView{Source: s.Addr.String(), ExpiresMs: msUntil(now, e.table.TimeAt(s.Expires))})
 				}
 			}
-			row.Reporters = reporters(pg, netip.Addr{})
+			row.Reporters = reporters(pg, netip.Addr{}, n)
 			out = append(out, row)
 			continue
 		}
@@ -146,23 +152,37 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 			if !pg.Static {
 				r.ExpiresMs = msUntil(now, e.table.TimeAt(s.Expires))
 			}
-			r.Reporters = reporters(pg, s.Addr)
+			r.Reporters = reporters(pg, s.Addr, n)
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// reporters lists the tracked hosts that want src (invalid: any source).
-func reporters(pg *fdb.PortGroup, src netip.Addr) []string {
+// reporters lists the tracked hosts at now that want src (invalid: the
+// any-source row, which every tracked host wants some of: an INCLUDE-mode
+// host behind an EXCLUDE-mode port is forwarded by it too).
+func reporters(pg *fdb.PortGroup, src netip.Addr, now fdb.Time) []string {
 	out := []string{}
 	for i := range pg.Hosts {
 		h := &pg.Hosts[i]
-		if !src.IsValid() && h.Mode == fdb.Exclude || src.IsValid() && h.Wants(src) {
+		if h.Expires > now && (!src.IsValid() || h.Wants(src)) {
 			out = append(out, h.Addr.String())
 		}
 	}
 	return out
+}
+
+// liveHosts counts the hosts tracked behind a port group at now: those
+// are pruned only at the group's next report, so some may have timed out.
+func liveHosts(pg *fdb.PortGroup, now fdb.Time) int {
+	n := 0
+	for i := range pg.Hosts {
+		if pg.Hosts[i].Expires > now {
+			n++
+		}
+	}
+	return n
 }
 
 // Routers returns the router ports in port order.
@@ -212,6 +232,14 @@ func (e *Engine) Queriers(now time.Time) []QuerierView {
 		out = append(out, q)
 	}
 	return out
+}
+
+// msSince is how long ago t was, in milliseconds (0 if unset).
+func msSince(now, t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return max(now.Sub(t), 0).Milliseconds()
 }
 
 func msUntil(now, t time.Time) int64 {

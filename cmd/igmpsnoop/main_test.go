@@ -37,7 +37,7 @@ func TestParseRunFlags(t *testing.T) {
 	s, err := parseRun("--bridge", "br0", "--bridge", "br1", "--query-interval", "2s", "--query-response-interval", "1s",
 		"--last-member-interval", "500ms", "--last-member-count", "3", "--robustness", "3", "--fast-leave", "p1", "--static-router", "up",
 		"--querier", "--querier-address", "10.0.0.1", "--max-groups-per-port", "5", "--flood", "tv", "--any-source", "--handover=false",
-		"--ssm-range", "232.1.0.0/16", "--ssm-range", "ff3e::/96", "--querier-port", "up", "--socket", "/tmp/s", "--proto", "99")
+		"--ssm-range", "232.1.0.0/16", "--ssm-range", "ff3e::/96", "--querier-port", "up", "--socket", "/tmp/s", "--proto", "99", "--group-metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -54,7 +54,7 @@ func TestParseRunFlags(t *testing.T) {
 	if c.MDBRefreshInterval != time.Second {
 		t.Fatalf("MDB refresh interval %v, want the query response interval", c.MDBRefreshInterval)
 	}
-	if s.Socket != "/tmp/s" || s.Proto != 99 || s.Bridges[0].MaxGroupsSet || !s.Bridges[0].AnySource || s.Bridges[0].Handover {
+	if s.Socket != "/tmp/s" || s.Proto != 99 || s.Bridges[0].MaxGroupsSet || !s.Bridges[0].AnySource || s.Bridges[0].Handover || !s.Bridges[1].GroupMetrics {
 		t.Fatalf("settings: %+v", s)
 	}
 	if s, err = parseRun("--bridge", "br0"); err != nil || s.Socket != config.DefaultSocket || s.Proto != 77 || s.LogLevel != "info" {
@@ -177,7 +177,7 @@ func fakeDaemon(t *testing.T, answer func(daemon.Request) []string) (socket stri
 // TestClient runs the commands against a fake daemon: the typed request
 // each sends, the table or JSON each prints, the exit status.
 func TestClient(t *testing.T) {
-	const groups = `{"groups":[{"bridge":"br0","group":"239.1.1.1","port":"p1","mode":"exclude","version":2,"expires_ms":1500}]}`
+	const groups = `{"groups":[{"bridge":"br0","group":"239.1.1.1","port":"p1","mode":"exclude","version":2,"expires_ms":1500,"since_ms":3723000}]}`
 	socket, reqs := fakeDaemon(t, func(r daemon.Request) []string {
 		switch r.(type) {
 		case daemon.GroupsRequest:
@@ -200,7 +200,7 @@ func TestClient(t *testing.T) {
 		out  string
 	}{
 		{[]string{"show", "groups", "--bridge", "br0", "--port", "p1", "--group", "239.1.0.0/16"},
-			daemon.GroupsRequest{Bridge: "br0", Port: "p1", Group: "239.1.0.0/16"}, 0, "239.1.1.1  p1    *       exclude  v2   1.5s     -"},
+			daemon.GroupsRequest{Bridge: "br0", Port: "p1", Group: "239.1.0.0/16"}, 0, "239.1.1.1  p1    *       v2   1.5s     1h02m   -"},
 		{[]string{"show", "groups", "--json"}, daemon.GroupsRequest{}, 0, groups + "\n"},
 		{[]string{"show", "stats", "--bridge", "br1"}, daemon.StatsRequest{Bridge: "br1"}, 0, ""},
 		{[]string{"show", "ports"}, daemon.PortsRequest{}, 0, "BRIDGE  PORT  STATE"},
@@ -249,10 +249,27 @@ func TestGroupsTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := "bridge br0\n" +
-		"GROUP        PORT        SOURCE  MODE     VER  EXPIRES  REPORTERS\n" +
-		"239.255.0.1  veth-host1  *       exclude  v2   259.0s   10.0.0.7\n"
+		"GROUP        PORT        SOURCE  VER  EXPIRES  UPTIME  REPORTERS\n" +
+		"239.255.0.1  veth-host1  *       v2   259.0s   1s      10.0.0.7\n"
 	if b.String() != want {
 		t.Fatalf("table:\n%s\nwant:\n%s", b.String(), want)
+	}
+	// A wide IPv4 row still fits with its uptime: the longest group, an
+	// INCLUDE source row, reporters beyond the first, an uptime of days.
+	wide := e.Groups(now.Add(time.Second))[0]
+	wide.Group, wide.Source, wide.Mode, wide.Version, wide.Compat = "239.255.255.250", "10.77.0.201", "include", 3, "v3"
+	wide.Reporters, wide.SinceMs = []string{"10.77.0.202", "10.77.0.203", "10.77.0.204"}, 99*86400000
+	b.Reset()
+	if err := printTable(&b, "groups", &daemon.Reply{Groups: []snoop.GroupView{wide}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(b.String(), "\n") {
+		if len(line) > 80 {
+			t.Errorf("show groups: line wider than 80 columns:\n%s", line)
+		}
+	}
+	if !strings.Contains(b.String(), "99d00h") {
+		t.Errorf("show groups: no uptime of 99 days:\n%s", b.String())
 	}
 	for _, what := range []string{"ports", "stats", "querier", "routers"} {
 		r := daemon.Reply{Ports: e.Ports(), Stats: []snoop.Stats{e.Stats()}, Queriers: e.Queriers(now), Routers: e.Routers(now)}

@@ -61,8 +61,8 @@ func TestReplayFlags(t *testing.T) {
 		args     []string
 		has, not string
 	}{
-		{synthetic, nil, "\nff3e::1         02:00:00:00:00:01  2001:db8::1  include", "VLAN  GROUP"},
-		{synthetic, []string{"--vlan-filtering"}, "\n100   ff3e::1         02:00:00:00:00:01  2001:db8::1  include", "\nff3e::1  "},
+		{synthetic, nil, "\nff3e::1         02:00:00:00:00:01  2001:db8::1  v2      915.8s   13s", "VLAN  GROUP"},
+		{synthetic, []string{"--vlan-filtering"}, "\n100   ff3e::1         02:00:00:00:00:01  2001:db8::1  v2      247.0s   13s", "\nff3e::1  "},
 		{synthetic, nil, "install ff3e::9 on 02:00:00:00:00:01 mode include {2001:db8::7,2001:db8::8}", "limit_hit"},
 		{synthetic, []string{"--any-source"}, "install ff3e::9 on 02:00:00:00:00:01 mode exclude {}", "mode include"},
 		{synthetic, []string{"--max-sources", "1"}, "limit_hit ff3e::9 on 02:00:00:00:00:01 by 2001:db8::8", ""},

@@ -206,7 +206,9 @@ func printGroups(tw io.Writer, gs []snoop.GroupView) {
 		vlans = vlans || g.VLAN != 0
 		peers = peers || g.Peer != nil
 	}
-	header := "GROUP\tPORT\tSOURCE\tMODE\tVER\tEXPIRES\tREPORTERS"
+	// No MODE column (it is in --json), to fit UPTIME in 80 columns: a
+	// source row is INCLUDE mode, "*" rows and "requested" rows EXCLUDE.
+	header := "GROUP\tPORT\tSOURCE\tVER\tEXPIRES\tUPTIME\tREPORTERS"
 	if peers {
 		header = strings.Replace(header, "PORT\t", "PORT\tPEER\t", 1)
 	}
@@ -254,7 +256,7 @@ func printGroups(tw io.Writer, gs []snoop.GroupView) {
 				reps += fmt.Sprintf(" +%d", len(g.Reporters)-1)
 			}
 		}
-		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", g.Group, port, src, g.Mode, ver, exp, reps)
+		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", g.Group, port, src, ver, exp, uptime(g.SinceMs), reps)
 		if vlans {
 			row = fmt.Sprintf("%d\t%s", g.VLAN, row)
 		}
@@ -262,7 +264,7 @@ func printGroups(tw io.Writer, gs []snoop.GroupView) {
 		// An EXCLUDE membership's requested sources (its X set), each with
 		// its own timer, under the row that excludes Y.
 		for _, r := range g.Requested {
-			row := fmt.Sprintf("%s	%s	%s	%s	%s	%s	%s", g.Group, port, r.Source+" requested", g.Mode, ver, seconds(r.ExpiresMs), "-")
+			row := fmt.Sprintf("%s	%s	%s	%s	%s	%s	%s", g.Group, port, r.Source+" requested", ver, seconds(r.ExpiresMs), uptime(g.SinceMs), "-")
 			if vlans {
 				row = fmt.Sprintf("%d	%s", g.VLAN, row)
 			}
@@ -355,4 +357,19 @@ func sortedKeys(m map[string]uint64) []string {
 
 func seconds(ms int64) string {
 	return fmt.Sprintf("%.1fs", float64(ms)/1000)
+}
+
+// uptime prints a duration in milliseconds in at most 6 characters, in
+// its two largest units: 42s, 12m05s, 3h04m, 2d03h.
+func uptime(ms int64) string {
+	s := ms / 1000
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm%02ds", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh%02dm", s/3600, s%3600/60)
+	}
+	return fmt.Sprintf("%dd%02dh", s/86400, s%86400/3600)
 }
