@@ -124,6 +124,9 @@ type linkMsg struct {
 	// IFLA_INFO_SLAVE_DATA of a bridge port (generic messages) or in
 	// IFLA_PROTINFO (the bridge's own AF_BRIDGE messages about its ports).
 	hasState bool
+	// hasToUcast says link.MulticastToUnicast was in the message
+	// (IFLA_BRPORT_MCAST_TO_UCAST, beside the STP state).
+	hasToUcast bool
 }
 
 // parseLinkMsg decodes an ifinfomsg and the attributes that matter here.
@@ -210,16 +213,21 @@ func (m *linkMsg) parseLinkInfo(b []byte) error {
 }
 
 // parsePortAttrs decodes the IFLA_BRPORT_* attributes of a bridge port that
-// matter here: its STP state.
+// matter here: its STP state and its mcast_to_unicast flag.
 func (m *linkMsg) parsePortAttrs(b []byte) error {
 	as, err := attrs(b)
 	if err != nil {
 		return err
 	}
 	for _, a := range as {
-		if a.Attr.Type&nlaTypeMask == unix.IFLA_BRPORT_STATE {
+		switch a.Attr.Type & nlaTypeMask {
+		case unix.IFLA_BRPORT_STATE:
 			if v, ok := u8(a.Value); ok {
 				m.link.State, m.hasState = STPState(v), true
+			}
+		case unix.IFLA_BRPORT_MCAST_TO_UCAST:
+			if v, ok := u8(a.Value); ok {
+				m.link.MulticastToUnicast, m.hasToUcast = v != 0, true
 			}
 		}
 	}
