@@ -1,6 +1,7 @@
 package snoop
 
 import (
+	"net/netip"
 	"time"
 
 	"github.com/igmpsnoop/igmpsnoop/fdb"
@@ -55,4 +56,11 @@ func (e *Engine) KernelLearns(ifindex int) bool {
 // install and remove: not on a port where the kernel learns, unless static.
 func (e *Engine) ownsEntry(pg *fdb.PortGroup) bool {
 	return pg.Static || !e.KernelLearns(pg.Port)
+}
+
+// ProfileDenies tells whether the port's profile refuses any-source joins
+// of group: what the caller removes from a port where the kernel learns.
+func (e *Engine) ProfileDenies(ifindex int, group netip.Addr) bool {
+	p := e.ports[ifindex]
+	return p != nil && p.policy.Profile != nil && !p.policy.Profile.Allows(group, netip.Addr{})
 }
