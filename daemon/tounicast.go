@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"net/netip"
+	"slices"
 
 	"go.uber.org/zap"
 
@@ -57,7 +58,10 @@ func (l *bridgeLoop) setMcastToUnicast(link bridge.Link) {
 }
 
 // removeKernelEntries deletes the entries the kernel learned on a port,
-// and returns how many went.
+// and returns how many went. There is one per station, but the dump shows
+// one per group and a delete takes one per call: the deletes are repeated
+// until none finds anything. A group with an entry of ours there (a
+// static one) is left alone, as a delete could take ours.
 func (l *bridgeLoop) removeKernelEntries(port int) int {
 	l.writer.sync()
 	dump, err := l.mdb.Dump(l.br.Index)
@@ -67,12 +71,26 @@ func (l *bridgeLoop) removeKernelEntries(port int) int {
 	}
 	var ops []MDBOp
 	for _, e := range dump {
-		if e.Port == port && e.Proto == bridge.ProtoKernel && !e.Source.IsValid() {
+		if e.Port == port && e.Proto == bridge.ProtoKernel && !e.Source.IsValid() &&
+			!slices.ContainsFunc(dump, func(o bridge.Entry) bool {
+				return o.Port == port && o.Group == e.Group && o.VID == e.VID && o.Proto == l.proto
+			}) {
 			ops = append(ops, removeOp(e))
 		}
 	}
-	return len(ops) - l.writer.write(ops)
+	removed := 0
+	for range maxStationsPerGroup {
+		n := len(ops) - l.writer.write(ops)
+		if n == 0 {
+			break
+		}
+		removed += n
+	}
+	return removed
 }
+
+// maxStationsPerGroup bounds the rounds of removeKernelEntries.
+const maxStationsPerGroup = 1024
 
 // splitKernelPorts prepares a reconciliation for ports where the kernel
 // learns: it returns the table without their learned memberships (so that
