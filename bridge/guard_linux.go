@@ -274,9 +274,15 @@ func ipv4Section(opts GuardOptions) asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, labelPass),
 		asm.LoadMem(regTmp, asm.RFP, slotL4Type, asm.Byte),
 	)
-	// Everything a host sends (RFC 2236, RFC 3376).
+	// Everything a host sends (RFC 2236, RFC 3376), unless the kernel
+	// learns from this port: then they pass, whatever their destination
+	// (a v1/v2 report goes to its group, outside 224.0.0.0/24).
+	hostVerdict := labelDrop
+	if opts.PassReports {
+		hostVerdict = labelPass
+	}
 	for _, t := range [...]uint8{wire.TypeReportV1, wire.TypeReportV2, wire.TypeLeave, wire.TypeReportV3} {
-		p = append(p, asm.JEq.Imm(regTmp, int32(t), labelDrop))
+		p = append(p, asm.JEq.Imm(regTmp, int32(t), hostVerdict))
 	}
 	if opts.DropQueries {
 		p = append(p, asm.JEq.Imm(regTmp, int32(wire.TypeQuery), labelDrop))
@@ -372,9 +378,12 @@ func ipv6Section(opts GuardOptions) asm.Instructions {
 		asm.JNE.Imm(asm.R0, 0, labelPass),
 		asm.LoadMem(regTmp, asm.RFP, slotL4Type, asm.Byte),
 	)
-	// Everything a host sends (RFC 2710, RFC 3810).
-	for _, t := range [...]uint8{wire.TypeMLDReportV1, wire.TypeMLDDone, wire.TypeMLDReportV2} {
-		p = append(p, asm.JEq.Imm(regTmp, int32(t), labelDrop))
+	// Everything a host sends (RFC 2710, RFC 3810), unless the kernel
+	// learns from this port.
+	if !opts.PassReports {
+		for _, t := range [...]uint8{wire.TypeMLDReportV1, wire.TypeMLDDone, wire.TypeMLDReportV2} {
+			p = append(p, asm.JEq.Imm(regTmp, int32(t), labelDrop))
+		}
 	}
 	if opts.DropQueries {
 		p = append(p, asm.JEq.Imm(regTmp, int32(wire.TypeMLDQuery), labelDrop))

@@ -452,4 +452,37 @@ func TestGuardProgram(t *testing.T) {
 			t.Errorf("drop-queries %s: returned %#x (%v), want %#x", c.name, ret, err, c.want)
 		}
 	}
+
+	// With PassReports, a port where the kernel learns (mcast_to_unicast):
+	// reports and leaves of every version reach the bridge; proxy queries,
+	// fragments and other IGMP types are still kept from it.
+	pr, err := loadGuard(0, GuardOptions{PassReports: true})
+	if err != nil {
+		t.Fatalf("loadGuard: %v", err)
+	}
+	defer pr.Close()
+	for _, c := range []struct {
+		name  string
+		frame []byte
+		want  uint32
+	}{
+		{"v2 report", report, pass},
+		{"v1 report", igmpV2(mac, h1IP, 0x12, grp), pass},
+		{"v2 leave", igmpV2(mac, h1IP, 0x17, grp), pass},
+		{"v3 report", igmpV3Report(mac, h1IP, grp), pass},
+		{"tagged v2 report", tag(report), pass},
+		{"MLDv1 report", mldFrame(mac, ll, mldV1(131, g6, 0)), pass},
+		{"MLDv1 done", mldFrame(mac, ll, mldV1(132, g6, 0)), pass},
+		{"MLDv2 report", mldFrame(mac, ll, v2report), pass},
+		{"query from 0.0.0.0", igmpV2(mac, zero4, 0x11, netip.Addr{}), drop},
+		{"MLDv2 query from ::", mldFrame(mac, zero6, mldV2Query(netip.Addr{}, 1000)), drop},
+		{"DVMRP to a group", igmpV2(mac, h1IP, 0x13, grp), drop},
+		{"non-first fragment", set(report, 14+6, 0x01), drop},
+		{"query", igmpV2(mac, h1IP, 0x11, netip.Addr{}), pass},
+	} {
+		ret, err := pr.prog.Run(&ebpf.RunOptions{Data: c.frame})
+		if err != nil || ret != c.want {
+			t.Errorf("pass-reports %s: returned %#x (%v), want %#x", c.name, ret, err, c.want)
+		}
+	}
 }

@@ -317,6 +317,9 @@ func (s *linkState) apply(deleted bool, m linkMsg) []LinkEvent {
 		if !m.hasState {
 			m.link.State = old.State
 		}
+		if !m.hasToUcast {
+			m.link.MulticastToUnicast = old.MulticastToUnicast
+		}
 		s.ports[idx] = m.link
 		var evs []LinkEvent
 		if m.link.Name != old.Name {
@@ -331,23 +334,35 @@ func (s *linkState) apply(deleted bool, m linkMsg) []LinkEvent {
 		if m.link.State != old.State {
 			evs = append(evs, LinkEvent{Kind: PortState, Link: m.link})
 		}
+		if m.link.MulticastToUnicast != old.MulticastToUnicast {
+			evs = append(evs, LinkEvent{Kind: PortMulticastToUnicast, Link: m.link})
+		}
 		return evs
 	}
 	return nil
 }
 
-// applyPortState takes the STP state from the bridge's own (AF_BRIDGE)
-// message about a port already known, and reports a change. The rest of the
-// port's link comes from generic messages only: a port's PortAdded always
-// comes from one, and carries the state the port had then.
+// applyPortState takes the STP state and the mcast_to_unicast flag from
+// the bridge's own (AF_BRIDGE) message about a port already known (`bridge
+// link set` notifies only with those), and reports a change. The rest of
+// the port's link comes from generic messages only: a port's PortAdded
+// always comes from one, and carries the state the port had then.
 func (s *linkState) applyPortState(deleted bool, m linkMsg) []LinkEvent {
 	p, known := s.ports[m.link.Index]
-	if deleted || !known || !m.hasState || m.link.MasterIndex != s.bridgeIndex || m.link.State == p.State {
+	if deleted || !known || m.link.MasterIndex != s.bridgeIndex {
 		return nil
 	}
-	p.State = m.link.State
+	var evs []LinkEvent
+	if m.hasState && m.link.State != p.State {
+		p.State = m.link.State
+		evs = append(evs, LinkEvent{Kind: PortState, Link: p})
+	}
+	if m.hasToUcast && m.link.MulticastToUnicast != p.MulticastToUnicast {
+		p.MulticastToUnicast = m.link.MulticastToUnicast
+		evs = append(evs, LinkEvent{Kind: PortMulticastToUnicast, Link: p})
+	}
 	s.ports[p.Index] = p
-	return []LinkEvent{{Kind: PortState, Link: p}}
+	return evs
 }
 
 // resync diffs a full dump against the state, after lost notifications.

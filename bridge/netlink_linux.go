@@ -129,6 +129,9 @@ type linkMsg struct {
 	peerIndex  int
 	netnsID    int
 	hasNetnsID bool
+	// hasToUcast says link.MulticastToUnicast was in the message
+	// (IFLA_BRPORT_MCAST_TO_UCAST, beside the STP state).
+	hasToUcast bool
 }
 
 // parseLinkMsg decodes an ifinfomsg and the attributes that matter here.
@@ -223,16 +226,21 @@ func (m *linkMsg) parseLinkInfo(b []byte) error {
 }
 
 // parsePortAttrs decodes the IFLA_BRPORT_* attributes of a bridge port that
-// matter here: its STP state.
+// matter here: its STP state and its mcast_to_unicast flag.
 func (m *linkMsg) parsePortAttrs(b []byte) error {
 	as, err := attrs(b)
 	if err != nil {
 		return err
 	}
 	for _, a := range as {
-		if a.Attr.Type&nlaTypeMask == unix.IFLA_BRPORT_STATE {
+		switch a.Attr.Type & nlaTypeMask {
+		case unix.IFLA_BRPORT_STATE:
 			if v, ok := u8(a.Value); ok {
 				m.link.State, m.hasState = STPState(v), true
+			}
+		case unix.IFLA_BRPORT_MCAST_TO_UCAST:
+			if v, ok := u8(a.Value); ok {
+				m.link.MulticastToUnicast, m.hasToUcast = v != 0, true
 			}
 		}
 	}

@@ -45,6 +45,14 @@ type Link struct {
 	// is StateDisabled for links that are not bridge ports, the bridge
 	// included.
 	State STPState
+	// MulticastToUnicast is a bridge port's mcast_to_unicast flag
+	// (IFLA_BRPORT_MCAST_TO_UCAST; OpenWrt sets it on Wi-Fi ports): the
+	// kernel delivers a group out of the port as one copy per reporting
+	// host, addressed to the host's MAC. It does so only for the port
+	// groups it learned itself from reports, which carry that MAC; an MDB
+	// entry added over netlink carries none, and its copy goes out
+	// addressed to the group.
+	MulticastToUnicast bool
 }
 
 // Learning reports whether the port's STP state lets the bridge learn from
@@ -60,7 +68,7 @@ func (l Link) Forwarding() bool { return l.State == StateForwarding }
 func (l Link) equal(o Link) bool {
 	return l.Index == o.Index && l.Name == o.Name && l.Up == o.Up &&
 		l.MasterIndex == o.MasterIndex && string(l.MAC) == string(o.MAC) &&
-		l.State == o.State
+		l.State == o.State && l.MulticastToUnicast == o.MulticastToUnicast
 }
 
 // STPState is a bridge port's spanning tree state (BR_STATE_* in
@@ -143,6 +151,9 @@ const (
 	// PortRenamed: a port's name changed (Linux renames only links that
 	// are down); Link.Name holds the new one.
 	PortRenamed
+	// PortMulticastToUnicast: a port's mcast_to_unicast flag changed;
+	// Link.MulticastToUnicast holds the new one.
+	PortMulticastToUnicast
 )
 
 func (k LinkEventKind) String() string {
@@ -163,6 +174,8 @@ func (k LinkEventKind) String() string {
 		return "port-state"
 	case PortRenamed:
 		return "port-renamed"
+	case PortMulticastToUnicast:
+		return "port-mcast-to-unicast"
 	}
 	return fmt.Sprintf("link-event(%d)", uint8(k))
 }
@@ -367,4 +380,9 @@ type GuardOptions struct {
 	// host must not be able to become the querier or make the port a
 	// router port (RFC 4541 §6): the kernel then never hears them.
 	DropQueries bool
+	// PassReports lets IGMP and MLD reports and leaves through to the
+	// bridge, for a port where the kernel learns (mcast_to_unicast: only
+	// the kernel's own port groups carry the reporting host's MAC, which
+	// it delivers to). Everything else the guard drops it still drops.
+	PassReports bool
 }

@@ -41,6 +41,8 @@ func (l *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
 			l.apply(l.engine.PortDown(now, ev.Link.Index))
 			l.log.Info("port inactive", zap.String("port", ev.Link.Name), zap.Bool("up", ev.Link.Up), zap.Stringer("stp", ev.Link.State))
 		}
+	case bridge.PortMulticastToUnicast:
+		l.setMcastToUnicast(ev.Link)
 	case bridge.PortRenamed:
 		if p := l.ports.ports[ev.Link.Index]; p != nil {
 			l.log.Info("port renamed", zap.String("from", p.link.Name), zap.String("port", ev.Link.Name))
@@ -80,12 +82,15 @@ func (l *bridgeLoop) addPort(link bridge.Link) error {
 	if _, ok := l.ports.ports[link.Index]; ok {
 		return nil
 	}
-	guard := bridge.GuardOptions{DropQueries: l.settings.policy(link.Name).RefuseQueries}
-	if err := l.ports.open(link, guard, l.kernel.fixPortRouter); err != nil {
+	if err := l.ports.open(link, guardOptions(l.settings, link), l.kernel.fixPortRouter); err != nil {
 		return fmt.Errorf("port %s: %w", link.Name, err)
 	}
 	l.lookupPeer(l.ports.ports[link.Index])
 	l.engine.PortAdded(link.Index, link.Name)
+	if link.MulticastToUnicast {
+		l.apply(l.engine.SetKernelLearns(l.now(), link.Index, true))
+		l.log.Info("port has mcast_to_unicast on: the kernel learns its memberships", zap.String("port", link.Name))
+	}
 	if link.Up && link.Learning() {
 		l.apply(l.engine.PortUp(l.now(), link.Index, link.Name))
 	}

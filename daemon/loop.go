@@ -191,7 +191,7 @@ func (l *bridgeLoop) reconfigure(set BridgeSettings) error {
 	l.apply(acts)
 	for _, p := range l.ports.ports {
 		l.kernel.refixPortRouter(old, p.link)
-		if err := p.conn.UpdateGuard(bridge.GuardOptions{DropQueries: set.policy(p.link.Name).RefuseQueries}); err != nil {
+		if err := p.conn.UpdateGuard(guardOptions(set, p.link)); err != nil {
 			l.log.Warn("cannot update the port's guard", zap.String("port", p.link.Name), zap.Error(err))
 		}
 	}

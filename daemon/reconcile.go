@@ -95,7 +95,10 @@ func (l *bridgeLoop) diff() (mdbDiff, error) {
 		return mdbDiff{}, fmt.Errorf("read MDB of %s: %w", l.br.Name, err)
 	}
 	snooped := func(port int) bool { return l.ports.ports[port] != nil }
-	return reconcile(dump, l.engine.Memberships(), l.br.Index, l.proto, snooped, l.kernel.sourceLists), nil
+	table, removeKernel := l.splitKernelPorts(l.engine.Memberships())
+	d := reconcile(dump, table, l.br.Index, l.proto, snooped, l.kernel.sourceLists)
+	d.kernel = slices.DeleteFunc(d.kernel, func(e bridge.Entry) bool { return !removeKernel(e) })
+	return d, nil
 }
 
 // adopt takes over entries an earlier run installed (so a restart does
@@ -109,6 +112,11 @@ func (l *bridgeLoop) adopt(now time.Time) error {
 		return err
 	}
 	for _, e := range d.ours {
+		if l.engine.KernelLearns(e.Port) {
+			// An earlier run's entry on a port where the kernel learns now.
+			d.kernel = append(d.kernel, e)
+			continue
+		}
 		mode := fdb.Exclude
 		if e.Mode == bridge.ModeInclude {
 			mode = fdb.Include

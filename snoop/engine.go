@@ -14,6 +14,9 @@ type port struct {
 	name   string
 	up     bool
 	policy PortPolicy
+	// kernelLearns: the kernel learns the port's memberships itself (see
+	// SetKernelLearns).
+	kernelLearns bool
 }
 
 // Engine is the snooping state machine of one bridge. See the package doc.
@@ -230,7 +233,9 @@ func (e *Engine) flushPort(ifindex int) {
 	delete(e.routerPushed, ifindex) // the kernel forgets a port's router state with it
 	for _, pg := range e.table.RemovePort(ifindex) {
 		e.countSourceKeys(pg.Key, pg.InstalledSources, -1)
-		e.emit(Action{Kind: ActRemove, Port: ifindex, Key: pg.Key})
+		if e.ownsEntry(&pg) {
+			e.emit(Action{Kind: ActRemove, Port: ifindex, Key: pg.Key})
+		}
 		e.event(Event{Kind: EventFlush, Port: ifindex, Key: pg.Key})
 	}
 }
@@ -384,8 +389,12 @@ func (e *Engine) inSSMRange(g netip.Addr) bool {
 // VLAN but the one it came in on (RFC 4541 C1): the ingress guard keeps it
 // from the bridge, which would otherwise have forwarded it. Never to host
 // ports, or their hosts would suppress their own reports, unless the
-// operator says so (FloodReports).
+// operator says so (FloodReports). Nothing from a port where the kernel
+// learns: the guard passes its reports and the bridge forwards them.
 func (e *Engine) relay(ingress int, vlan uint16, v6 bool, frame []byte) {
+	if e.KernelLearns(ingress) {
+		return
+	}
 	e.scratch = e.table.AppendRouterPorts(e.scratch[:0], vlan, v6, ingress)
 	for _, i := range e.floodReports {
 		if i != ingress && !slices.Contains(e.scratch, i) {

@@ -619,8 +619,11 @@ func (e *Engine) remove(pg *fdb.PortGroup) {
 	}
 	key, port := pg.Key, pg.Port
 	e.countSourceKeys(key, pg.InstalledSources, -1)
+	owned := e.ownsEntry(pg)
 	e.table.Remove(key, port)
-	e.emit(Action{Kind: ActRemove, Port: port, Key: key})
+	if owned {
+		e.emit(Action{Kind: ActRemove, Port: port, Key: key})
+	}
 	e.event(Event{Kind: why, Port: port, Key: key})
 }
 
@@ -640,6 +643,9 @@ func (e *Engine) mdbState(now fdb.Time, pg *fdb.PortGroup) (fdb.FilterMode, []ne
 // sync writes the port group's MDB entry if what it must forward changed,
 // or, on a report, if the kernel's timer needs refreshing.
 func (e *Engine) sync(now time.Time, pg *fdb.PortGroup, refresh bool) {
+	if !e.ownsEntry(pg) {
+		return // the kernel's entries, learned from the same reports
+	}
 	n := e.table.TimeOf(now)
 	mode, srcs := e.mdbState(n, pg)
 	if !e.sourceKeysFit(pg, srcs) {

@@ -280,6 +280,9 @@ type PortView struct {
 	STP string `json:"stp,omitempty"`
 	// Peer is what is behind the port (filled in by the daemon).
 	Peer *PeerView `json:"peer,omitempty"`
+	// McastToUnicast: the port has mcast_to_unicast on, so the kernel
+	// learns its memberships (see Engine.SetKernelLearns).
+	McastToUnicast bool `json:"mcast_to_unicast"`
 }
 
 // Ports returns every known port in name order.
@@ -292,6 +295,7 @@ func (e *Engine) Ports() []PortView {
 			Bridge: e.cfg.Bridge, Port: e.PortName(i), Up: p.up, Snooping: !pol.NoSnooping,
 			FastLeave: pol.FastLeave, Flood: pol.Flood || pol.NoSnooping, FloodReports: pol.FloodReports,
 			Groups: e.table.PortLen(i), MaxGroups: pol.MaxGroups, LimitAction: "deny",
+			McastToUnicast: p.kernelLearns,
 		}
 		if pol.ReplaceOldest {
 			v.LimitAction = "replace"

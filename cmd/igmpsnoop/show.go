@@ -301,6 +301,9 @@ func policyText(p snoop.PortView) string {
 	if p.FloodReports {
 		parts = append(parts, "flood-reports")
 	}
+	if p.McastToUnicast {
+		parts = append(parts, "mcast-to-unicast") // the kernel learns there
+	}
 	if p.Profile != "" {
 		parts = append(parts, "profile:"+p.Profile)
 	}
