@@ -209,7 +209,7 @@ func TestClient(t *testing.T) {
 		{[]string{"show", "config"}, daemon.ConfigRequest{}, 0, "socket: /x\n"},
 		{[]string{"show", "config", "--bridge", "br0"}, daemon.ConfigRequest{}, 0, "socket: /x\n"}, // taken, as before
 		{[]string{"reload"}, daemon.ReloadRequest{}, 1, ""},
-		{[]string{"check", "--bridge", "br0"}, daemon.CheckRequest{Bridge: "br0"}, 1, "DIFFERED: 3 entries, 1 missing"},
+		{[]string{"check", "--bridge", "br0"}, daemon.CheckRequest{Bridge: "br0"}, 1, "br0: DIFFERED: 3 entries, 1 missing"},
 		{[]string{"events", "--json"}, daemon.EventsRequest{}, 1, `"event":"join"`},
 		{[]string{"events", "--bridge", "br0"}, daemon.EventsRequest{Bridge: "br0"}, 1, " br0 join port=p1 group=239.1.1.1"},
 	}
@@ -268,5 +268,28 @@ func TestGroupsTable(t *testing.T) {
 	}
 	if err := printTable(&b, "bogus", &r); err == nil {
 		t.Fatal("an unknown table was printed")
+	}
+}
+
+// TestPrintChecks: every line `check` prints starts with the bridge it is
+// about, so two bridges' results (and a check that failed) are told apart.
+func TestPrintChecks(t *testing.T) {
+	r := &daemon.Reply{Checks: []snoop.MDBCheck{
+		{Bridge: "br0", Entries: 3},
+		{Bridge: "br1", Entries: 2, Missing: 1, Repaired: 1},
+		{Bridge: "br2", Error: "netlink: no buffer space"},
+	}}
+	var out bytes.Buffer
+	if err := printChecks(&out, r); err == nil {
+		t.Error("printChecks with a bridge that differed: no error")
+	}
+	want := []string{
+		"br0: consistent: 3 entries, 0 missing, 0 extra, 0 different, 0 kernel-learned, 0 repaired",
+		"br1: DIFFERED: 2 entries, 1 missing, 0 extra, 0 different, 0 kernel-learned, 1 repaired",
+		"br2: DIFFERED: 0 entries, 0 missing, 0 extra, 0 different, 0 kernel-learned, 0 repaired",
+		"br2: error: netlink: no buffer space",
+	}
+	if got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("printChecks printed\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
