@@ -34,7 +34,7 @@ type bridgeKernel struct {
 func (b *bridgeKernel) prepare(opts bridge.Options) error {
 	b.snooping, b.vlans, b.hashMax = opts.Snooping, opts.VLANFiltering, opts.HashMax
 	if !opts.Snooping {
-		return fmt.Errorf("multicast snooping is off on %s, so it cannot hold MDB entries; turn it on: ip link set %s type bridge mcast_snooping 1", b.br.Name, b.br.Name)
+		return snoopingOff(b.br.Name)
 	}
 	if !b.settings.AnySource {
 		ok, err := b.k.ProbeSourceLists(b.br.Index)
