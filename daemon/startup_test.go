@@ -29,7 +29,9 @@ func TestStartValidatesBeforeCreating(t *testing.T) {
 		{"snooping off", func(k *fakeKernel, _ *Settings) { k.opts.Snooping = false }, "bridge br0: multicast snooping is off on br0"},
 		{"group limit over the hash table", func(_ *fakeKernel, s *Settings) {
 			s.Bridges[0].MaxGroupsSet, s.Bridges[0].Engine.Limits.MaxKeys = true, 4096
-		}, "max_groups 4096 must be below the bridge's mcast_hash_max 4096"},
+		}, "bridge br0: max_groups 4096 (--max-groups) must be below the bridge's mcast_hash_max 4096"},
+		{"derived group limit leaves no room", func(k *fakeKernel, _ *Settings) { k.opts.HashMax = 1 },
+			"max_groups (--max-groups), not set, is 3/4 of the bridge's mcast_hash_max 1, which leaves no room"},
 		{"bad metrics address", func(_ *fakeKernel, s *Settings) { s.MetricsAddress = "127.0.0.1:-1" }, "metrics:"},
 		{"good", func(*fakeKernel, *Settings) {}, ""},
 	}
