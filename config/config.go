@@ -321,16 +321,23 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (daem
 	c.Robustness = pick(c.Robustness, b.Robustness, d.Robustness)
 	c.LastMemberQueryInterval = pickDuration(c.LastMemberQueryInterval, b.LastMemberInterval, d.LastMemberInterval)
 	c.LastMemberQueryCount = pick(c.Robustness, b.LastMemberCount, d.LastMemberCount)
+	derivedErr := derived(&c, b, d)
 	c.StartupQueryInterval = pickDuration(0, b.StartupQueryInterval, d.StartupQueryInterval)
 	c.StartupQueryCount = pick(0, b.StartupQueryCount, d.StartupQueryCount)
 	c.MDBRefreshInterval = pickDuration(c.QueryResponseInterval, b.MDBRefreshInterval, d.MDBRefreshInterval)
 	c.Querier = pick(false, b.Querier, d.Querier)
 	if qa := pick(address{}, b.QuerierAddress, d.QuerierAddress); qa.IsValid() {
+		if err := QuerierAddress(qa.Addr); err != nil {
+			return daemon.BridgeSettings{}, fmt.Errorf("querier_address %v (--querier-address): %w", qa.Addr, err)
+		}
 		c.QuerierAddr4 = qa.Addr
 	}
 	c.IGMPVersion = pick(c.IGMPVersion, b.IGMPVersion, d.IGMPVersion)
 	c.MLDVersion = pick(c.MLDVersion, b.MLDVersion, d.MLDVersion)
 	c.MaxSources = pick(c.MaxSources, b.MaxSources, d.MaxSources)
+	if err := Limit(c.MaxSources, MinMaxSources); err != nil {
+		return daemon.BridgeSettings{}, fmt.Errorf("max_sources %d (--max-sources): %w", c.MaxSources, err)
+	}
 	if r := pick(nil, b.SSMRanges, d.SSMRanges); r != nil {
 		c.SSMRanges = make([]netip.Prefix, 0, len(r))
 		for _, p := range r {
@@ -340,8 +347,15 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (daem
 	c.QuerierPorts = pick(nil, b.QuerierPorts, d.QuerierPorts)
 	bs := daemon.BridgeSettings{Name: b.Name.Value, AnySource: pick(false, b.AnySource, d.AnySource), Handover: pick(false, b.HandoverOnExit, d.HandoverOnExit)}
 	bs.GroupMetrics = pick(false, b.GroupMetrics, d.GroupMetrics)
-	if mg := pick(-1, b.MaxGroups, d.MaxGroups); mg >= 0 {
-		c.Limits.MaxKeys, bs.MaxGroupsSet = mg, true
+	mg := b.MaxGroups
+	if mg == nil {
+		mg = d.MaxGroups
+	}
+	if mg != nil {
+		if err := Limit(*mg, MinMaxGroups); err != nil {
+			return bs, fmt.Errorf("max_groups %d (--max-groups): %w", *mg, err)
+		}
+		c.Limits.MaxKeys, bs.MaxGroupsSet = *mg, true
 	}
 	var err error
 	if c.PortDefault, err = resolvePort(c.Bridge+" port_defaults", profiles, &b.PortDefaults, &d.PortDefaults); err != nil {
@@ -356,7 +370,7 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (daem
 			return bs, err
 		}
 	}
-	if err := c.Validate(); err != nil {
+	if err := errors.Join(derivedErr, c.Validate()); err != nil {
 		return bs, err
 	}
 	bs.Engine = c
@@ -390,6 +404,9 @@ func resolvePort(what string, profiles map[string]*snoop.Profile, layers ...*por
 	p.NoSnooping = !snooping
 	for _, l := range layers {
 		if l.MaxGroups != nil {
+			if err := Limit(*l.MaxGroups, MinMaxGroupsPerPort); err != nil {
+				return p, fmt.Errorf("%s: max_groups %d (--max-groups-per-port): %w", what, *l.MaxGroups, err)
+			}
 			p.MaxGroups = *l.MaxGroups
 			break
 		}

@@ -34,7 +34,7 @@ type bridgeKernel struct {
 func (b *bridgeKernel) prepare(opts bridge.Options) error {
 	b.snooping, b.vlans, b.hashMax = opts.Snooping, opts.VLANFiltering, opts.HashMax
 	if !opts.Snooping {
-		return fmt.Errorf("multicast snooping is off on %s, so it cannot hold MDB entries; turn it on: ip link set %s type bridge mcast_snooping 1", b.br.Name, b.br.Name)
+		return snoopingOff(b.br.Name)
 	}
 	if !b.settings.AnySource {
 		ok, err := b.k.ProbeSourceLists(b.br.Index)
@@ -96,8 +96,11 @@ func (b *bridgeKernel) engineConfig(bs BridgeSettings) (snoop.Config, error) {
 			// Going over mcast_hash_max turns snooping off for the whole
 			// bridge; keep room for entries the kernel adds (host joins).
 			c.Limits.MaxKeys = hm * 3 / 4
+			if c.Limits.MaxKeys < 1 { // the engine would take 0 for no limit
+				return c, fmt.Errorf("max_groups (--max-groups), not set, is 3/4 of the bridge's mcast_hash_max %d, which leaves no room for a group: raise it (ip link set %s type bridge mcast_hash_max 4096)", hm, bs.Name)
+			}
 		} else if c.Limits.MaxKeys >= hm {
-			return c, fmt.Errorf("bridge %s: max_groups %d must be below the bridge's mcast_hash_max %d: over it the kernel turns snooping off", bs.Name, c.Limits.MaxKeys, hm)
+			return c, fmt.Errorf("max_groups %d (--max-groups) must be below the bridge's mcast_hash_max %d: over it the kernel turns snooping off", c.Limits.MaxKeys, hm)
 		}
 	}
 	return c, c.Validate()

@@ -140,11 +140,10 @@ func listenControl(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return nil, fmt.Errorf("control socket: %w", err)
 	}
+	if err := socketInUse(path); err != nil {
+		return nil, err
+	}
 	if _, err := os.Stat(path); err == nil {
-		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
-			c.Close()
-			return nil, fmt.Errorf("control socket %s: another daemon is listening there", path)
-		}
 		if err := os.Remove(path); err != nil {
 			return nil, fmt.Errorf("remove stale control socket: %w", err)
 		}

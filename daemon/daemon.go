@@ -68,7 +68,25 @@ func Run(ctx context.Context, o Options) error {
 	d.metrics = newMetrics(d.snapshots)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// The socket first: a second daemon must stop before touching a bridge.
+	// Nothing is created and no bridge touched before the configuration
+	// is known to work: a second daemon on the socket is refused first,
+	// then every bridge is looked up and checked against its settings, and
+	// the metrics address taken; only then the socket's directory and the
+	// socket (listenControl refuses a daemon that came up meanwhile).
+	if err := socketInUse(d.settings.Socket); err != nil {
+		return err
+	}
+	if err := validateBridges(o.Kernel, d.log, d.settings.Bridges); err != nil {
+		return err
+	}
+	var mln net.Listener
+	if d.settings.MetricsAddress != "" {
+		var err error
+		if mln, err = net.Listen("tcp", d.settings.MetricsAddress); err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		defer mln.Close()
+	}
 	ln, err := listenControl(d.settings.Socket)
 	if err != nil {
 		return err
@@ -88,11 +106,7 @@ func Run(ctx context.Context, o Options) error {
 	srv := &controlServer{ln: ln, log: d.log, d: d, authorize: o.authorize}
 	d.wg.Add(1)
 	go func() { defer d.wg.Done(); srv.serve(ctx) }()
-	if d.settings.MetricsAddress != "" {
-		mln, err := net.Listen("tcp", d.settings.MetricsAddress)
-		if err != nil {
-			return fmt.Errorf("metrics: %w", err)
-		}
+	if mln != nil {
 		d.wg.Add(1)
 		go func() { defer d.wg.Done(); d.metrics.serve(ctx, mln, d.log) }()
 		d.log.Info("metrics", zap.String("address", mln.Addr().String()))

@@ -138,7 +138,7 @@ func (l *bridgeLoop) adopt(now time.Time) error {
 // entries the kernel learned itself on our ports. The result shows in
 // `show stats`.
 func (l *bridgeLoop) check(now time.Time) snoop.MDBCheck {
-	c := snoop.MDBCheck{At: now}
+	c := snoop.MDBCheck{Bridge: l.name, At: now}
 	defer func() { l.lastCheck = &c }()
 	d, err := l.diff()
 	if err != nil {

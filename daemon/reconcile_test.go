@@ -135,8 +135,8 @@ func TestCheckRepairsMDB(t *testing.T) {
 		}
 		return r.Checks[0]
 	}
-	if c := check(); !c.Consistent() || c.Entries != 1 {
-		t.Errorf("check with the MDB as installed = %+v, want consistent, one entry", c)
+	if c := check(); !c.Consistent() || c.Entries != 1 || c.Bridge != "br0" {
+		t.Errorf("check with the MDB as installed = %+v, want consistent, one entry, bridge br0", c)
 	}
 
 	k.dropEntries()

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"github.com/igmpsnoop/igmpsnoop/lab"
-	"io"
 	"math"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -16,9 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/igmpsnoop/igmpsnoop/bridge"
 	"github.com/igmpsnoop/igmpsnoop/snoop"
@@ -414,14 +409,7 @@ func TestEventsStream(t *testing.T) {
 // TestMetricsScrape: /metrics is served in Prometheus' text format with
 // the documented names and values that match `show`.
 func TestMetricsScrape(t *testing.T) {
-	needRoot(t)
-	l := newLab(t, lab.Config{Hosts: 1})
-	d := startDaemon(t, l, append([]string{"--metrics-address", "127.0.0.1:9477"}, fastTimers...)...)
-	joinHost(t, l, d, l.Hosts[0], g1)
-	waitFor(t, 10*time.Second, "learned, querier heard", func() (bool, string) {
-		_, ok, seen := member(t, d, g1, l.Hosts[0].Port)
-		return ok && querierOf(t, d, "igmp").Present, seen
-	})
+	l, d := metricsLab(t)
 	value := scrapeMetrics(t, l)
 	// show stats, read right after: the gauges must agree with it (no
 	// member comes or goes meanwhile).
@@ -463,31 +451,7 @@ func TestMetricsScrape(t *testing.T) {
 // count), and whether there is one.
 func scrapeMetrics(t *testing.T, l *lab.Lab) func(name string, labels map[string]string) (float64, bool) {
 	t.Helper()
-	var body string
-	err := lab.InNetns(l.Switch, func() error {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:9477", 3*time.Second)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		fmt.Fprintf(c, "GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
-		b, err := io.ReadAll(c)
-		body = string(b)
-		return err
-	})
-	if err != nil {
-		t.Fatalf("scrape: %v", err)
-	}
-	_, text, ok := strings.Cut(body, "\r\n\r\n")
-	if !ok || !strings.HasPrefix(body, "HTTP/1.0 200") {
-		t.Fatalf("scrape: %.200s", body)
-	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(strings.NewReader(text))
-	if err != nil {
-		t.Fatalf("metrics do not parse: %v", err)
-	}
+	families := scrapeFamilies(t, l)
 	return func(name string, labels map[string]string) (float64, bool) {
 		mf, ok := families[name]
 		if !ok {

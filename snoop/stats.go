@@ -121,6 +121,9 @@ type Stats struct {
 // MDBCheck is the result of comparing the kernel's MDB with the table:
 // what was missing, extra or different, and how much was repaired.
 type MDBCheck struct {
+	// Bridge names the bridge checked, so several bridges' results can be
+	// told apart; the engine leaves it to the daemon, which knows it.
+	Bridge    string    `json:"bridge"`
 	At        time.Time `json:"at"`
 	Entries   int       `json:"entries"`
 	Missing   int       `json:"missing"`

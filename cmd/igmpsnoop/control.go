@@ -121,7 +121,9 @@ func checkCommand(stdout io.Writer) *cobra.Command {
 	return cmd
 }
 
-// printChecks prints each bridge's check, failing if one differed.
+// printChecks prints each bridge's check, failing if one differed. Every
+// line starts with the bridge's name, so several bridges' results can be
+// told apart (and grepped).
 func printChecks(w io.Writer, r *daemon.Reply) error {
 	bad := false
 	for _, ch := range r.Checks {
@@ -129,10 +131,10 @@ func printChecks(w io.Writer, r *daemon.Reply) error {
 		if !ch.Consistent() {
 			state, bad = "DIFFERED", true
 		}
-		fmt.Fprintf(w, "%s: %d entries, %d missing, %d extra, %d different, %d kernel-learned, %d repaired\n",
-			state, ch.Entries, ch.Missing, ch.Extra, ch.Different, ch.Kernel, ch.Repaired)
+		fmt.Fprintf(w, "%s: %s: %d entries, %d missing, %d extra, %d different, %d kernel-learned, %d repaired\n",
+			ch.Bridge, state, ch.Entries, ch.Missing, ch.Extra, ch.Different, ch.Kernel, ch.Repaired)
 		if ch.Error != "" {
-			fmt.Fprintf(w, "  error: %s\n", ch.Error)
+			fmt.Fprintf(w, "%s: error: %s\n", ch.Bridge, ch.Error)
 		}
 	}
 	if bad {

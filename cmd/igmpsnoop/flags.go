@@ -39,7 +39,7 @@ func (r *runFlags) register(fs *pflag.FlagSet) {
 	fs.Var(opt(&o.LogLevel, "LEVEL", "info", logLevel), "log-level", "log level: debug, info, warn, error")
 	fs.Var(opt(&o.LogFormat, "FORMAT", "console", logFormat), "log-format", "log format: console or json")
 	fs.Var(opt(&o.MetricsAddress, "ADDR", "", text), "metrics-address", "serve Prometheus metrics at this address, e.g. 127.0.0.1:9477 (default: off)")
-	fs.Var(opt(&o.Proto, "N", strconv.Itoa(bridge.DefaultProto), number), "proto", "rt_protocol number marking our MDB entries (4..255)")
+	fs.Var(opt(&o.Proto, "N", strconv.Itoa(bridge.DefaultProto), between(4, 255)), "proto", "rt_protocol number marking our MDB entries (4..255)")
 	durations := []struct {
 		dst        **time.Duration
 		name, help string
@@ -57,16 +57,16 @@ func (r *runFlags) register(fs *pflag.FlagSet) {
 		}
 		fs.Var(opt(f.dst, "DUR", def, parseDuration), f.name, f.help)
 	}
-	fs.Var(opt(&o.LastMemberCount, "N", strconv.Itoa(d.LastMemberQueryCount), number), "last-member-count", "last member query count (RFC 3376 §8.9)")
-	fs.Var(opt(&o.Robustness, "N", strconv.Itoa(d.Robustness), number), "robustness", "robustness variable (RFC 3376 §8.1)")
-	fs.Var(opt(&o.MaxGroups, "N", "", number), "max-groups", "most groups per bridge (default: 3/4 of the bridge's mcast_hash_max)")
-	fs.Var(opt(&o.MaxGroupsPerPort, "N", "", number), "max-groups-per-port", "most groups per port (default: no limit)")
-	fs.Var(opt(&o.MaxSources, "N", strconv.Itoa(d.MaxSources), number), "max-sources", "most sources per group and port; beyond it the port gets every source")
+	fs.Var(opt(&o.LastMemberCount, "N", strconv.Itoa(d.LastMemberQueryCount), between(1, 255)), "last-member-count", "last member query count (RFC 3376 §8.9)")
+	fs.Var(opt(&o.Robustness, "N", strconv.Itoa(d.Robustness), between(1, 7)), "robustness", "robustness variable (RFC 3376 §8.1)")
+	fs.Var(opt(&o.MaxGroups, "N", "", limit(config.MinMaxGroups)), "max-groups", "most groups per bridge (default: 3/4 of the bridge's mcast_hash_max)")
+	fs.Var(opt(&o.MaxGroupsPerPort, "N", "", limit(config.MinMaxGroupsPerPort)), "max-groups-per-port", "most groups per port (default: no limit)")
+	fs.Var(opt(&o.MaxSources, "N", strconv.Itoa(d.MaxSources), limit(config.MinMaxSources)), "max-sources", "most sources per group and port; beyond it the port gets every source")
 	fs.StringArrayVar(&o.FastLeave, "fast-leave", nil, "`PORT` whose leaves take effect at once when no other tracked host wants the group (repeatable)")
 	fs.StringArrayVar(&o.StaticRouters, "static-router", nil, "`PORT` that is always a router port: gets all multicast and all reports (repeatable)")
 	fs.StringArrayVar(&o.Flood, "flood", nil, "`PORT` that gets all multicast, but no reports (repeatable; RFC 4541 D3)")
 	boolFlag(fs, &o.Querier, "querier", "query when no querier with a lower address is present")
-	fs.Var(opt(&o.QuerierAddress, "ADDR", "", ipv4), "querier-address", "IPv4 source of our IGMP queries (default: the bridge's address, else 0.0.0.0)")
+	fs.Var(opt(&o.QuerierAddress, "ADDR", "", querierAddress), "querier-address", "IPv4 source of our IGMP queries (default: the bridge's address, else 0.0.0.0)")
 	fs.Var(opt(&o.IGMPVersion, "N", strconv.Itoa(d.IGMPVersion), number), "igmp-version", "IGMP version of our queries (2 or 3)")
 	fs.Var(opt(&o.MLDVersion, "N", strconv.Itoa(d.MLDVersion), number), "mld-version", "MLD version of our queries (1 or 2)")
 	fs.Var(list(&o.SSMRanges, "PREFIX", multicastPrefix), "ssm-range", "source-specific multicast range, e.g. 232.0.0.0/8 (repeatable; replaces the defaults 232.0.0.0/8 and ff3x::/96): only INCLUDE joins count there (RFC 4604)")
@@ -188,6 +188,38 @@ func number(s string) (int, error) {
 	return n, nil
 }
 
+// between parses a whole number in lo..hi.
+func between(lo, hi int) func(string) (int, error) {
+	return func(s string) (int, error) {
+		n, err := number(s)
+		if err == nil && (n < lo || n > hi) {
+			err = fmt.Errorf("must be %d..%d", lo, hi)
+		}
+		return n, err
+	}
+}
+
+// limit parses a limit, refusing values below min (config.Limit).
+func limit(min int) func(string) (int, error) {
+	return func(s string) (int, error) {
+		n, err := number(s)
+		if err == nil {
+			err = config.Limit(n, min)
+		}
+		return n, err
+	}
+}
+
+// querierAddress parses the source of our IGMP queries: a unicast IPv4
+// address.
+func querierAddress(s string) (netip.Addr, error) {
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, errors.New("not an IPv4 address")
+	}
+	return a, config.QuerierAddress(a)
+}
+
 func logLevel(s string) (string, error) {
 	_, err := zapcore.ParseLevel(s)
 	return s, err
@@ -198,14 +230,6 @@ func logFormat(s string) (string, error) {
 		return "", errors.New("must be console or json")
 	}
 	return s, nil
-}
-
-func ipv4(s string) (netip.Addr, error) {
-	a, err := netip.ParseAddr(s)
-	if err != nil || !a.Is4() {
-		return netip.Addr{}, errors.New("not an IPv4 address")
-	}
-	return a, nil
 }
 
 func multicastPrefix(s string) (netip.Prefix, error) {

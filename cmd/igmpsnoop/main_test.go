@@ -70,9 +70,9 @@ func TestRunRefuses(t *testing.T) {
 		want string
 	}{
 		{[]string{}, "--bridge or --config is required"},
-		{[]string{"--bridge", "br0", "--robustness", "0"}, "robustness 0"},
+		{[]string{"--bridge", "br0", "--robustness", "0"}, `--robustness "0": must be 1..7`},
 		{[]string{"--bridge", "br0", "--query-interval", "5s", "--query-response-interval", "5s"}, "query response interval"},
-		{[]string{"--bridge", "br0", "--proto", "2"}, "proto 2"},
+		{[]string{"--bridge", "br0", "--proto", "2"}, `--proto "2": must be 4..255`},
 		{[]string{"--bridge", "br0", "extra"}, `unexpected argument "extra"`},
 		{[]string{"--bridge", "br0", "--querier-address", "fe80::1"}, `--querier-address "fe80::1": not an IPv4 address`},
 		{[]string{"--bridge", "br0", "--query-interval", "5"}, `--query-interval "5": needs a unit, e.g. 5s`},
@@ -85,12 +85,26 @@ func TestRunRefuses(t *testing.T) {
 		{[]string{"--bridge", "br0", "--bogus"}, "unknown flag: --bogus"},
 		{[]string{"--bridge"}, "flag needs an argument: --bridge"},
 		{[]string{"--config", "/nonexistent/igmpsnoop.yaml"}, "no such file"},
+		{[]string{"--bridge", "br0", "--max-sources", "0"}, `--max-sources "0": must be at least 1`},
+		{[]string{"--bridge", "br0", "--max-groups", "-1"}, `--max-groups "-1": must be at least 1`},
+		{[]string{"--bridge", "br0", "--max-groups", "0"}, `--max-groups "0": must be at least 1`},
+		{[]string{"--bridge", "br0", "--max-groups-per-port", "-1"}, `--max-groups-per-port "-1": must not be negative (0: no limit)`},
+		{[]string{"--bridge", "br0", "--querier-address", "224.0.0.1"}, `--querier-address "224.0.0.1": a multicast address cannot`},
+		{[]string{"--bridge", "br0", "--querier-address", "0.0.0.0"}, `--querier-address "0.0.0.0": 0.0.0.0 is what`},
+		{[]string{"--bridge", "br0", "--querier-address", "255.255.255.255"}, `--querier-address "255.255.255.255": the broadcast address`},
+		{[]string{"--bridge", "br0", "--robustness", "8"}, `--robustness "8": must be 1..7`},
+		{[]string{"--bridge", "br0", "--last-member-count", "0"}, `--last-member-count "0": must be 1..255`},
+		{[]string{"--bridge", "br0", "--proto", "256"}, `--proto "256": must be 4..255`},
+		{[]string{"--bridge", "br0", "--query-interval", "5s"}, "bridge br0: query_response_interval (--query-response-interval), not set, is its default 10s"},
 	}
 	for _, tt := range tests {
 		var out, errOut bytes.Buffer
 		code := realMain(append([]string{"run"}, tt.args...), &out, &errOut)
 		if code != 2 || !strings.Contains(errOut.String(), tt.want) {
 			t.Errorf("run %q: exit %d, stderr %q; want 2 and %q", tt.args, code, errOut.String(), tt.want)
+		}
+		if strings.Contains(errOut.String(), "line ") { // no file: no line to name
+			t.Errorf("run %q: stderr %q names a line", tt.args, errOut.String())
 		}
 	}
 }
@@ -209,7 +223,7 @@ func TestClient(t *testing.T) {
 		{[]string{"show", "config"}, daemon.ConfigRequest{}, 0, "socket: /x\n"},
 		{[]string{"show", "config", "--bridge", "br0"}, daemon.ConfigRequest{}, 0, "socket: /x\n"}, // taken, as before
 		{[]string{"reload"}, daemon.ReloadRequest{}, 1, ""},
-		{[]string{"check", "--bridge", "br0"}, daemon.CheckRequest{Bridge: "br0"}, 1, "DIFFERED: 3 entries, 1 missing"},
+		{[]string{"check", "--bridge", "br0"}, daemon.CheckRequest{Bridge: "br0"}, 1, "br0: DIFFERED: 3 entries, 1 missing"},
 		{[]string{"events", "--json"}, daemon.EventsRequest{}, 1, `"event":"join"`},
 		{[]string{"events", "--bridge", "br0"}, daemon.EventsRequest{Bridge: "br0"}, 1, " br0 join port=p1 group=239.1.1.1"},
 	}
@@ -285,5 +299,28 @@ func TestGroupsTable(t *testing.T) {
 	}
 	if err := printTable(&b, "bogus", &r); err == nil {
 		t.Fatal("an unknown table was printed")
+	}
+}
+
+// TestPrintChecks: every line `check` prints starts with the bridge it is
+// about, so two bridges' results (and a check that failed) are told apart.
+func TestPrintChecks(t *testing.T) {
+	r := &daemon.Reply{Checks: []snoop.MDBCheck{
+		{Bridge: "br0", Entries: 3},
+		{Bridge: "br1", Entries: 2, Missing: 1, Repaired: 1},
+		{Bridge: "br2", Error: "netlink: no buffer space"},
+	}}
+	var out bytes.Buffer
+	if err := printChecks(&out, r); err == nil {
+		t.Error("printChecks with a bridge that differed: no error")
+	}
+	want := []string{
+		"br0: consistent: 3 entries, 0 missing, 0 extra, 0 different, 0 kernel-learned, 0 repaired",
+		"br1: DIFFERED: 2 entries, 1 missing, 0 extra, 0 different, 0 kernel-learned, 1 repaired",
+		"br2: DIFFERED: 0 entries, 0 missing, 0 extra, 0 different, 0 kernel-learned, 0 repaired",
+		"br2: error: netlink: no buffer space",
+	}
+	if got := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("printChecks printed\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
