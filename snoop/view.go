@@ -42,6 +42,10 @@ type GroupView struct {
 	Leaving bool `json:"leaving"`
 	// Static memberships come from the configuration and never expire.
 	Static bool `json:"static"`
+	// Via is "nd" for a solicited-node group learned from a guest's
+	// neighbour discovery (an nd_guests port), whose reporters are the
+	// guest's addresses; empty for one learned from reports alone.
+	Via string `json:"via,omitempty"`
 }
 
 // SourceTimerView is a source with its timer.
@@ -122,6 +126,9 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 			Compat:  "v" + strconv.Itoa(version(compat(pg, n), v6)),
 			Leaving: pg.Leaving,
 			Static:  pg.Static,
+		}
+		if pg.ND {
+			row.Via = "nd"
 		}
 		if pg.Mode == fdb.Exclude {
 			if !pg.Static {
@@ -228,6 +235,9 @@ type PortView struct {
 	FastLeave    bool   `json:"fast_leave"`
 	Flood        bool   `json:"flood"`
 	FloodReports bool   `json:"flood_reports"`
+	// NDGuests: the port learns its guests' addresses from their
+	// neighbour discovery and keeps their solicited-node groups.
+	NDGuests bool `json:"nd_guests"`
 	// Router says why the port is a router port ("static", "query",
 	// "pim", "mrd"), or is empty.
 	Router    string `json:"router"`
@@ -260,6 +270,7 @@ func (e *Engine) Ports() []PortView {
 			Bridge: e.cfg.Bridge, Port: e.PortName(i), Up: p.up, Snooping: !pol.NoSnooping,
 			FastLeave: pol.FastLeave, Flood: pol.Flood || pol.NoSnooping, FloodReports: pol.FloodReports,
 			Groups: e.table.PortLen(i), MaxGroups: pol.MaxGroups, LimitAction: "deny",
+			NDGuests: pol.NDGuests,
 		}
 		if pol.ReplaceOldest {
 			v.LimitAction = "replace"

@@ -234,6 +234,9 @@ func printGroups(tw io.Writer, gs []snoop.GroupView) {
 				reps += fmt.Sprintf(" +%d", len(g.Reporters)-1)
 			}
 		}
+		if g.Via != "" {
+			reps += " via " + g.Via
+		}
 		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", g.Group, g.Port, src, g.Mode, ver, exp, reps)
 		if vlans {
 			row = fmt.Sprintf("%d\t%s", g.VLAN, row)
@@ -273,6 +276,9 @@ func policyText(p snoop.PortView) string {
 	}
 	if p.Profile != "" {
 		parts = append(parts, "profile:"+p.Profile)
+	}
+	if p.NDGuests {
+		parts = append(parts, "nd-guests")
 	}
 	if len(parts) == 0 {
 		return "-"
