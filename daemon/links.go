@@ -81,6 +81,7 @@ func (l *bridgeLoop) addPort(link bridge.Link) error {
 		return fmt.Errorf("port %s: %w", link.Name, err)
 	}
 	l.engine.PortAdded(link.Index, link.Name)
+	l.followND(l.ports.ports[link.Index], false)
 	if link.Up && link.Learning() {
 		l.apply(l.engine.PortUp(l.now(), link.Index, link.Name))
 	}
