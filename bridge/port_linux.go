@@ -70,7 +70,12 @@ const (
 // read with both tags, for the decoder to refuse and count. The branch is
 // kept for that, and so that the filter means the same on frames whose tag
 // is in-band (as x/net/bpf's VM and TestPortFilter run it).
-func portFilter() ([]bpf.RawInstruction, error) {
+func portFilter() ([]bpf.RawInstruction, error) { return portFilterND(false) }
+
+// portFilterND is portFilter, and with nd also neighbour discovery
+// (ICMPv6 133-136 with no extension header; behind one, portFilter takes
+// it already), for ports whose guests are learned from it (SetND).
+func portFilterND(nd bool) ([]bpf.RawInstruction, error) {
 	const (
 		accept = 1 << 18 // snap length: whole frames
 		reject = 0
@@ -101,10 +106,14 @@ func portFilter() ([]bpf.RawInstruction, error) {
 	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_PIM, "pim6", "")
 	p.jumpIf(bpf.JumpEqual, unix.IPPROTO_ICMPV6, "", "reject")
 	p.add(bpf.LoadIndirect{Off: 14 + 40, Size: 1}) // ICMPv6 type
-	for _, t := range []uint8{
+	types := []uint8{
 		wire.TypeMLDQuery, wire.TypeMLDReportV1, wire.TypeMLDDone, wire.TypeMLDReportV2,
 		wire.TypeMRDAdvert6, wire.TypeMRDSolicit6, wire.TypeMRDTermination6,
-	} {
+	}
+	if nd {
+		types = append(types, wire.TypeRouterSolicit, wire.TypeRouterAdvert, wire.TypeNeighborSolicit, wire.TypeNeighborAdvert)
+	}
+	for _, t := range types {
 		p.jumpIf(bpf.JumpEqual, uint32(t), "accept", "")
 	}
 	p.jumpTo("reject")

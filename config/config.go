@@ -39,28 +39,33 @@ type fileConfig struct {
 }
 
 type bridgeConfig struct {
-	Name                  *located               `yaml:"name"`
-	QueryInterval         *duration              `yaml:"query_interval"`
-	QueryResponseInterval *duration              `yaml:"query_response_interval"`
-	Robustness            *int                   `yaml:"robustness"`
-	LastMemberInterval    *duration              `yaml:"last_member_interval"`
-	LastMemberCount       *int                   `yaml:"last_member_count"`
-	StartupQueryInterval  *duration              `yaml:"startup_query_interval"`
-	StartupQueryCount     *int                   `yaml:"startup_query_count"`
-	MDBRefreshInterval    *duration              `yaml:"mdb_refresh_interval"`
-	Querier               *bool                  `yaml:"querier"`
-	QuerierAddress        *address               `yaml:"querier_address"`
-	IGMPVersion           *int                   `yaml:"igmp_version"`
-	MLDVersion            *int                   `yaml:"mld_version"`
-	AnySource             *bool                  `yaml:"any_source"`
-	HandoverOnExit        *bool                  `yaml:"handover_on_exit"`
-	GroupMetrics          *bool                  `yaml:"group_metrics"`
-	MaxGroups             *int                   `yaml:"max_groups"`
-	MaxSources            *int                   `yaml:"max_sources"`
-	SSMRanges             *[]prefix              `yaml:"ssm_ranges"`
-	QuerierPorts          *[]string              `yaml:"querier_ports"`
-	PortDefaults          portConfig             `yaml:"port_defaults"`
-	Ports                 map[string]*portConfig `yaml:"ports"`
+	Name                  *located  `yaml:"name"`
+	QueryInterval         *duration `yaml:"query_interval"`
+	QueryResponseInterval *duration `yaml:"query_response_interval"`
+	Robustness            *int      `yaml:"robustness"`
+	LastMemberInterval    *duration `yaml:"last_member_interval"`
+	LastMemberCount       *int      `yaml:"last_member_count"`
+	StartupQueryInterval  *duration `yaml:"startup_query_interval"`
+	StartupQueryCount     *int      `yaml:"startup_query_count"`
+	MDBRefreshInterval    *duration `yaml:"mdb_refresh_interval"`
+	Querier               *bool     `yaml:"querier"`
+	QuerierAddress        *address  `yaml:"querier_address"`
+	IGMPVersion           *int      `yaml:"igmp_version"`
+	MLDVersion            *int      `yaml:"mld_version"`
+	AnySource             *bool     `yaml:"any_source"`
+	HandoverOnExit        *bool     `yaml:"handover_on_exit"`
+	GroupMetrics          *bool     `yaml:"group_metrics"`
+	MaxGroups             *int      `yaml:"max_groups"`
+	MaxSources            *int      `yaml:"max_sources"`
+	SSMRanges             *[]prefix `yaml:"ssm_ranges"`
+	QuerierPorts          *[]string `yaml:"querier_ports"`
+	// NDGuests is nd_guests for every port of the bridge that does not
+	// set it itself (nor in port_defaults); NDLifetime is how long what
+	// a guest's ND taught lives.
+	NDGuests     *bool                  `yaml:"nd_guests"`
+	NDLifetime   *duration              `yaml:"nd_lifetime"`
+	PortDefaults portConfig             `yaml:"port_defaults"`
+	Ports        map[string]*portConfig `yaml:"ports"`
 }
 
 type portConfig struct {
@@ -73,6 +78,7 @@ type portConfig struct {
 	Router          *bool          `yaml:"router"`
 	Snooping        *bool          `yaml:"snooping"`
 	RefuseQueries   *bool          `yaml:"refuse_queries"`
+	NDGuests        *bool          `yaml:"nd_guests"`
 	StaticGroups    []staticConfig `yaml:"static_groups"`
 }
 
@@ -345,6 +351,10 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (daem
 		}
 	}
 	c.QuerierPorts = pick(nil, b.QuerierPorts, d.QuerierPorts)
+	c.NDLifetime = pickDuration(0, b.NDLifetime, d.NDLifetime)
+	// nd_guests set on a bridge (or under defaults) is the fallback of
+	// its ports, after the port_defaults of the same level.
+	bridgeND, defaultsND := &portConfig{NDGuests: b.NDGuests}, &portConfig{NDGuests: d.NDGuests}
 	bs := daemon.BridgeSettings{Name: b.Name.Value, AnySource: pick(false, b.AnySource, d.AnySource), Handover: pick(false, b.HandoverOnExit, d.HandoverOnExit)}
 	bs.GroupMetrics = pick(false, b.GroupMetrics, d.GroupMetrics)
 	mg := b.MaxGroups
@@ -358,7 +368,7 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (daem
 		c.Limits.MaxKeys, bs.MaxGroupsSet = *mg, true
 	}
 	var err error
-	if c.PortDefault, err = resolvePort(c.Bridge+" port_defaults", profiles, &b.PortDefaults, &d.PortDefaults); err != nil {
+	if c.PortDefault, err = resolvePort(c.Bridge+" port_defaults", profiles, &b.PortDefaults, bridgeND, &d.PortDefaults, defaultsND); err != nil {
 		return bs, err
 	}
 	c.Ports = make(map[string]snoop.PortPolicy, len(b.Ports))
@@ -366,7 +376,7 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (daem
 		if pc == nil {
 			pc = &portConfig{}
 		}
-		if c.Ports[name], err = resolvePort("port "+name, profiles, pc, &b.PortDefaults, &d.PortDefaults); err != nil {
+		if c.Ports[name], err = resolvePort("port "+name, profiles, pc, &b.PortDefaults, bridgeND, &d.PortDefaults, defaultsND); err != nil {
 			return bs, err
 		}
 	}
@@ -394,6 +404,7 @@ func resolvePort(what string, profiles map[string]*snoop.Profile, layers ...*por
 	p.FloodReports = get(func(l *portConfig) *bool { return l.FloodReports })
 	p.Router = get(func(l *portConfig) *bool { return l.Router })
 	p.RefuseQueries = get(func(l *portConfig) *bool { return l.RefuseQueries })
+	p.NDGuests = get(func(l *portConfig) *bool { return l.NDGuests })
 	snooping := true
 	for _, l := range layers {
 		if l.Snooping != nil {
@@ -493,11 +504,13 @@ func effective(s *daemon.Settings) string {
 		Router          bool     `yaml:"router"`
 		Snooping        bool     `yaml:"snooping"`
 		RefuseQueries   bool     `yaml:"refuse_queries"`
+		NDGuests        bool     `yaml:"nd_guests"`
 		StaticGroups    []string `yaml:"static_groups,omitempty"`
 	}
 	toPort := func(p snoop.PortPolicy) port {
 		o := port{FastLeave: p.FastLeave, MaxGroups: p.MaxGroups, MaxGroupsAction: "deny", Flood: p.Flood,
-			FloodReports: p.FloodReports, Router: p.Router, Snooping: !p.NoSnooping, RefuseQueries: p.RefuseQueries}
+			FloodReports: p.FloodReports, Router: p.Router, Snooping: !p.NoSnooping, RefuseQueries: p.RefuseQueries,
+			NDGuests: p.NDGuests}
 		if p.ReplaceOldest {
 			o.MaxGroupsAction = "replace"
 		}
@@ -532,6 +545,7 @@ func effective(s *daemon.Settings) string {
 		MaxSources            int             `yaml:"max_sources"`
 		SSMRanges             []string        `yaml:"ssm_ranges"`
 		QuerierPorts          []string        `yaml:"querier_ports,omitempty"`
+		NDLifetime            string          `yaml:"nd_lifetime"`
 		PortDefaults          port            `yaml:"port_defaults"`
 		Ports                 map[string]port `yaml:"ports,omitempty"`
 	}
@@ -559,6 +573,10 @@ func effective(s *daemon.Settings) string {
 			ob.SSMRanges = append(ob.SSMRanges, p.String())
 		}
 		ob.QuerierPorts = c.QuerierPorts
+		ob.NDLifetime = snoop.DefaultNDLifetime.String()
+		if c.NDLifetime > 0 {
+			ob.NDLifetime = c.NDLifetime.String()
+		}
 		if b.MaxGroupsSet {
 			ob.MaxGroups = fmt.Sprint(c.Limits.MaxKeys)
 		}

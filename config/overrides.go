@@ -26,6 +26,8 @@ type Overrides struct {
 	QuerierPorts                            *[]string
 
 	FastLeave, StaticRouters, Flood []string
+	// NDGuests turns nd_guests on for the ports it names, on every bridge.
+	NDGuests []string
 }
 
 // apply lays the overrides over a parsed file.
@@ -87,6 +89,9 @@ func (o *Overrides) apply(f *fileConfig) {
 		}
 		for _, p := range o.Flood {
 			b.port(p).Flood = &yes
+		}
+		for _, p := range o.NDGuests {
+			b.port(p).NDGuests = &yes
 		}
 	}
 }

@@ -341,6 +341,7 @@ type fakePort struct {
 	mu      sync.Mutex
 	out     [][]byte
 	guard   bridge.GuardOptions
+	nd      bool // SetND
 	closed  chan struct{}
 	once    sync.Once
 	// writeErr, if set, refuses the frames it returns an error for.
@@ -416,6 +417,19 @@ func (p *fakePort) UpdateGuard(g bridge.GuardOptions) error {
 	defer p.mu.Unlock()
 	p.guard = g
 	return nil
+}
+
+func (p *fakePort) SetND(on bool) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.nd = on
+	return nil
+}
+
+func (p *fakePort) readsND() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.nd
 }
 
 func (p *fakePort) guardOptions() bridge.GuardOptions {

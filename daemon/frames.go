@@ -53,6 +53,7 @@ func (l *bridgeLoop) handleFrame(port int, frame []byte) {
 	if l.observe != nil {
 		defer func() { l.observe(l.now().Sub(start)) }()
 	}
+	l.dec.ND = l.engine.NDGuests(port) // the port's ND is read only then, but a frame may predate a reload
 	if err := l.dec.Decode(frame, &l.msg); err != nil {
 		reason := wire.ReasonOf(err)
 		l.engine.Refused(port, reason)

@@ -104,6 +104,9 @@ type Port interface {
 	GuardDropped() (uint64, error)
 	// UpdateGuard changes what the guard drops.
 	UpdateGuard(bridge.GuardOptions) error
+	// SetND makes the socket read the port's neighbour discovery too, or
+	// stop reading it (nd_guests ports; the guard passes ND either way).
+	SetND(on bool) error
 	// Close closes the socket and detaches the guard.
 	Close() error
 }

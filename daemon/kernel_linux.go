@@ -118,6 +118,7 @@ func (p *linuxPort) WriteFrames(frames [][]byte) (int, error) { return p.conn.Wr
 func (p *linuxPort) SetReadBuffer(bytes int) error            { return p.conn.SetReadBuffer(bytes) }
 func (p *linuxPort) GuardDropped() (uint64, error)            { return p.guard.Dropped() }
 func (p *linuxPort) UpdateGuard(o bridge.GuardOptions) error  { return p.guard.Update(o) }
+func (p *linuxPort) SetND(on bool) error                      { return p.conn.SetND(on) }
 
 func (p *linuxPort) SocketDropped() (uint64, error) {
 	_, n, err := p.conn.Stats()

@@ -91,6 +91,7 @@ func (l *bridgeLoop) addPort(link bridge.Link) error {
 		l.apply(l.engine.SetKernelLearns(l.now(), link.Index, true))
 		l.log.Info("port has mcast_to_unicast on: the kernel learns its memberships", zap.String("port", link.Name))
 	}
+	l.followND(l.ports.ports[link.Index], false)
 	if link.Up && link.Learning() {
 		l.apply(l.engine.PortUp(l.now(), link.Index, link.Name))
 	}

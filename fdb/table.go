@@ -80,6 +80,11 @@ type PortGroup struct {
 	// Leaving is set while a leave (or a source block) is being queried,
 	// and cleared by a report that keeps the group.
 	Leaving bool
+	// ND marks a solicited-node group learned from a guest's neighbour
+	// discovery rather than (or as well as) from its reports: it lives for
+	// the ND lifetime, and its owner rewrites the kernel's entry before
+	// the kernel's timer runs out.
+	ND bool
 	// InstalledMode and InstalledSources are what the MDB entry holds.
 	InstalledMode FilterMode
 	// GroupExpires is the group timer; it runs in EXCLUDE mode only.

@@ -88,6 +88,13 @@ type Config struct {
 	// learned is keyed by it.
 	VLANFiltering bool
 
+	// NDLifetime is how long a solicited-node group learned from a
+	// guest's neighbour discovery (PortPolicy.NDGuests) lives after the
+	// guest last showed the address (0: DefaultNDLifetime); NDMaxGroups
+	// bounds those groups per port (0: DefaultNDMaxGroups).
+	NDLifetime  time.Duration
+	NDMaxGroups int
+
 	// QuerierPorts, if not empty, are the only ports (by name) whose
 	// queries, PIM hellos and MRD messages are believed: every other port
 	// refuses them as a RefuseQueries port does, so no host can take part
@@ -174,6 +181,9 @@ func (c Config) Validate() error {
 		if !p.IsValid() || !p.Addr().IsMulticast() || p.Masked() != p {
 			errs = append(errs, fmt.Errorf("ssm_ranges %v: must be a multicast prefix with no host bits set", p))
 		}
+	}
+	if c.NDLifetime < 0 || c.NDMaxGroups < 0 {
+		errs = append(errs, fmt.Errorf("nd_lifetime %v and ND group bound %d must not be negative", c.NDLifetime, c.NDMaxGroups))
 	}
 	if c.MaxSources < 0 || c.MaxHosts < 0 {
 		errs = append(errs, errors.New("source and host limits must not be negative"))

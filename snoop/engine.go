@@ -38,6 +38,10 @@ type Engine struct {
 	routerPushed map[int]time.Time
 	portCounters map[int]*portCounters
 	ssm          []netip.Prefix // the SSM ranges in force
+	// nd lists, by port, the groups learned from ND there (see nd.go),
+	// and ndScratch holds the addresses of the ND message being handled.
+	nd        map[int][]fdb.Key
+	ndScratch []netip.Addr
 }
 
 // New returns an engine for cfg, which must be valid. origin anchors the
@@ -60,6 +64,7 @@ func New(cfg Config, origin time.Time) (*Engine, error) {
 		routerPushed: make(map[int]time.Time),
 		portCounters: make(map[int]*portCounters),
 		ssm:          cfg.ssmRanges(),
+		nd:           make(map[int][]fdb.Key),
 	}, nil
 }
 
@@ -171,6 +176,7 @@ func (e *Engine) applyPolicy(now time.Time, ifindex int, p *port) {
 	for k, sg := range want {
 		e.addStatic(now, ifindex, k, sg)
 	}
+	e.ndPolicy(ifindex, p)
 }
 
 // forever is the timer of static memberships: they never run out.
@@ -231,6 +237,7 @@ func (e *Engine) PortRemoved(now time.Time, ifindex int) []Action {
 
 func (e *Engine) flushPort(ifindex int) {
 	delete(e.routerPushed, ifindex) // the kernel forgets a port's router state with it
+	delete(e.nd, ifindex)
 	for _, pg := range e.table.RemovePort(ifindex) {
 		e.countSourceKeys(pg.Key, pg.InstalledSources, -1)
 		if e.ownsEntry(&pg) {
@@ -345,6 +352,8 @@ func (e *Engine) HandleMessage(now time.Time, ifindex int, m *wire.Message, fram
 		e.handleReport(now, ifindex, p, m, frame)
 	case wire.KindPIMHello, wire.KindMRDAdvert, wire.KindMRDTermination:
 		e.handleRouterMessage(now, ifindex, m)
+	case wire.KindND:
+		e.handleND(now, ifindex, p, m)
 	case wire.KindOther:
 		// RFC 4541 C4: every other IGMP type reaches every port. The bridge
 		// floods those to 224.0.0.0/24 itself; others the guard keeps from

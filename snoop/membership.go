@@ -718,6 +718,7 @@ func (e *Engine) schedule(pg *fdb.PortGroup) {
 		earliest(s.Expires)
 	}
 	earliest(pg.NextQuery()) // zero while no queries are left
+	earliest(e.ndRefreshAt(pg))
 	if at == 0 {
 		return
 	}
@@ -737,6 +738,6 @@ func (e *Engine) groupTimer(now time.Time, t timer) {
 	if e.expire(now, pg) {
 		return
 	}
-	e.sync(now, pg, false)
+	e.sync(now, pg, pg.ND) // an ND group's entry is renewed by its timer
 	e.schedule(pg)
 }

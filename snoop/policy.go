@@ -39,6 +39,11 @@ type PortPolicy struct {
 	// MRD messages from it are refused, so no host can win the querier
 	// election or pull all multicast by posing as a router (RFC 4541 §6).
 	RefuseQueries bool
+	// NDGuests learns the addresses of the port's guests from the
+	// neighbour discovery they send, and keeps their solicited-node
+	// groups on the port, for guests that never send MLD reports (see
+	// nd.go). The caller must pass the port's ND to HandleMessage.
+	NDGuests bool
 }
 
 // StaticGroup is a configured membership: any source, or only Sources.

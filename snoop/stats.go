@@ -23,6 +23,9 @@ const (
 	ignoreRouterRefused                     // a query or router message on a port that refuses them
 	ignoreUnknownRecord                     // an IGMPv3/MLDv2 record of an unknown type, skipped (RFC 3376 §4.2.12)
 	ignoreSSMExclude                        // an any-source request (or v1/v2 message) for a group in an SSM range (RFC 4604 §2.2)
+	ignoreNDOff                             // neighbour discovery on a port that does not learn guests from it
+	ignoreNDNoAddress                       // neighbour discovery showing no address of its sender (a router solicitation from ::)
+	ignoreNDLimit                           // a guest address past the port's ND bound: its oldest ND group made room
 	ignoreCount
 )
 
@@ -39,6 +42,9 @@ var ignoreNames = [ignoreCount]string{
 	ignoreRouterRefused: "query_refused",
 	ignoreUnknownRecord: "unknown_record_type",
 	ignoreSSMExclude:    "ssm_exclude",
+	ignoreNDOff:         "nd_not_enabled",
+	ignoreNDNoAddress:   "nd_no_address",
+	ignoreNDLimit:       "nd_limit",
 }
 
 // messageLabel names a message by type and version for counters.
@@ -61,6 +67,8 @@ func messageLabel(m *wire.Message) string {
 		return prefix + "mrd_advert"
 	case wire.KindMRDTermination:
 		return prefix + "mrd_termination"
+	case wire.KindND:
+		return "nd"
 	}
 	return prefix + "other"
 }

@@ -49,6 +49,10 @@ type GroupView struct {
 	Leaving bool `json:"leaving"`
 	// Static memberships come from the configuration and never expire.
 	Static bool `json:"static"`
+	// Via is "nd" for a solicited-node group learned from a guest's
+	// neighbour discovery (an nd_guests port), whose reporters are the
+	// guest's addresses; empty for one learned from reports alone.
+	Via string `json:"via,omitempty"`
 }
 
 // SourceTimerView is a source with its timer.
@@ -130,6 +134,9 @@ func (e *Engine) Groups(now time.Time) []GroupView {
 			Leaving: pg.Leaving,
 			Static:  pg.Static,
 			SinceMs: msSince(now, e.table.TimeAt(pg.Since)),
+		}
+		if pg.ND {
+			row.Via = "nd"
 		}
 		if pg.Mode == fdb.Exclude {
 			if !pg.Static {
@@ -258,6 +265,9 @@ type PortView struct {
 	FastLeave    bool   `json:"fast_leave"`
 	Flood        bool   `json:"flood"`
 	FloodReports bool   `json:"flood_reports"`
+	// NDGuests: the port learns its guests' addresses from their
+	// neighbour discovery and keeps their solicited-node groups.
+	NDGuests bool `json:"nd_guests"`
 	// Router says why the port is a router port ("static", "query",
 	// "pim", "mrd"), or is empty.
 	Router    string `json:"router"`
@@ -296,6 +306,7 @@ func (e *Engine) Ports() []PortView {
 			FastLeave: pol.FastLeave, Flood: pol.Flood || pol.NoSnooping, FloodReports: pol.FloodReports,
 			Groups: e.table.PortLen(i), MaxGroups: pol.MaxGroups, LimitAction: "deny",
 			McastToUnicast: p.kernelLearns,
+			NDGuests:       pol.NDGuests,
 		}
 		if pol.ReplaceOldest {
 			v.LimitAction = "replace"

@@ -130,6 +130,12 @@ var (
 // instead of twice (gopacket's layers cost as much as the whole validated
 // decode of a report).
 type Decoder struct {
+	// ND makes the decoder decode neighbour discovery (RFC 4861: router
+	// and neighbour solicitations and advertisements) as KindND, validated
+	// as hosts validate it, rather than refuse it as not MLD. The daemon
+	// sets it for frames from ports whose guests it learns from their ND.
+	ND bool
+
 	// What the last IPv6 extension-header walk saw; reset by each walk.
 	hopByHop    bool // a Hop-by-Hop header
 	routerAlert bool // a Router Alert option in it, whatever its value

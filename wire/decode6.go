@@ -74,6 +74,11 @@ func (d *Decoder) decode6(b []byte, m *Message) error {
 	switch p[0] {
 	case TypeMLDQuery, TypeMLDReportV1, TypeMLDDone, TypeMLDReportV2,
 		TypeMRDAdvert6, TypeMRDSolicit6, TypeMRDTermination6:
+	case TypeRouterSolicit, TypeRouterAdvert, TypeNeighborSolicit, TypeNeighborAdvert:
+		if !d.ND {
+			return errNotMLDType
+		}
+		return decodeND(p, m)
 	default:
 		return errNotMLDType
 	}

@@ -343,6 +343,7 @@ func TestRefusals(t *testing.T) {
 			covered[tt.reason] = true
 		})
 	}
+	covered[ReasonBadND] = true // needs Decoder.ND: TestNDRefused
 	for _, r := range Reasons() {
 		if !covered[r] {
 			t.Errorf("no refusal test for %v", r)

@@ -32,6 +32,11 @@ const (
 	// KindMRDTermination is an MRD termination (IGMP 0x32, ICMPv6 153):
 	// the router behind the port is going away.
 	KindMRDTermination
+	// KindND is a neighbour discovery message (ICMPv6 133-136, RFC 4861),
+	// decoded only when Decoder.ND asks for it: it shows which addresses
+	// its sender holds (NDAddresses). IGMPType is its ICMPv6 type, Target
+	// the target of a solicitation or advertisement.
+	KindND
 )
 
 // Protocol is the membership protocol of a message.
@@ -73,6 +78,8 @@ func (k Kind) String() string {
 		return "mrd_advert"
 	case KindMRDTermination:
 		return "mrd_termination"
+	case KindND:
+		return "nd"
 	}
 	return "unknown"
 }
@@ -160,6 +167,10 @@ type Message struct {
 	// decoder refuses messages without them.
 	TTL         uint8
 	RouterAlert bool // the IPv4 Router Alert option (RFC 2113), or an IPv6 one with the MLD value 0 (RFC 2711)
+
+	// Target is the target address of a neighbour solicitation or
+	// advertisement (KindND).
+	Target netip.Addr
 
 	// Group is the group of an IGMPv1/v2 or MLDv1 report, leave or done,
 	// or of a query (0.0.0.0 or :: for a general query).
@@ -292,6 +303,11 @@ func (m *Message) String() string {
 		fmt.Fprintf(&b, "mrd_advert interval %v qqi %v qrv %d", m.AdvertInterval, m.QueryInterval, m.QRV)
 	case KindMRDTermination:
 		b.WriteString("mrd_termination")
+	case KindND:
+		fmt.Fprintf(&b, "nd type %d", m.IGMPType)
+		if m.Target.IsValid() {
+			fmt.Fprintf(&b, " target %v", m.Target)
+		}
 	default:
 		if proto == MLD {
 			fmt.Fprintf(&b, "%v type %d", m.Kind, m.IGMPType) // ICMPv6 types are decimal

@@ -49,7 +49,9 @@ const (
 	ReasonBadPIMChecksum
 	// ReasonBadHopLimit: an MLD message, or an MRD message of either family,
 	// with an IPv6 Hop Limit or IPv4 TTL other than 1 (RFC 3810 §5,
-	// RFC 4286 §2): it may have been forwarded from another link.
+	// RFC 4286 §2), or a neighbour discovery message with a Hop Limit
+	// other than 255 (RFC 4861 §6.1, §7.1): it may have been forwarded
+	// from another link.
 	ReasonBadHopLimit
 	// ReasonNoRouterAlert: an MLD message without a Hop-by-Hop header that
 	// carries a Router Alert option with value 0 (RFC 3810 §5, RFC 2711).
@@ -63,6 +65,12 @@ const (
 	// the message: a Holdtime option whose length is not 2 (RFC 7761
 	// §4.9.2). Options cut by the message's end are ReasonTruncated.
 	ReasonBadPIMOption
+	// ReasonBadND: a neighbour discovery message (read only from ports
+	// whose guests are learned from it) that RFC 4861 §6.1 or §7.1 has
+	// hosts drop: a code other than 0, a malformed option, a multicast
+	// target, a solicited advertisement to a multicast address, a link-layer
+	// address option in a message from ::.
+	ReasonBadND
 	reasonCount
 )
 
@@ -89,6 +97,7 @@ var reasonNames = [reasonCount]string{
 	ReasonNoRouterAlert:     "no_router_alert",
 	ReasonBadSource:         "bad_source",
 	ReasonBadPIMOption:      "bad_pim_option",
+	ReasonBadND:             "bad_nd",
 }
 
 // String returns the reason's snake_case name, as used in counters.

@@ -511,7 +511,7 @@ func TestReasonsListsEveryReason(t *testing.T) {
 		ReasonBadIGMPChecksum, ReasonBadQueryLength, ReasonBadRecord, ReasonBadGroup,
 		ReasonBadDestination, ReasonBadSourceMAC, ReasonBadSources, ReasonNotIP, ReasonNotMLD,
 		ReasonNotPIMHello, ReasonBadICMPv6Checksum, ReasonBadPIMChecksum, ReasonBadHopLimit,
-		ReasonNoRouterAlert, ReasonBadSource, ReasonBadPIMOption,
+		ReasonNoRouterAlert, ReasonBadSource, ReasonBadPIMOption, ReasonBadND,
 	}
 	if got := Reasons(); !reflect.DeepEqual(got, want) {
 		t.Errorf("Reasons() = %v, want %v", got, want)

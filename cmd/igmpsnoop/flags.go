@@ -65,6 +65,7 @@ func (r *runFlags) register(fs *pflag.FlagSet) {
 	fs.StringArrayVar(&o.FastLeave, "fast-leave", nil, "`PORT` whose leaves take effect at once when no other tracked host wants the group (repeatable)")
 	fs.StringArrayVar(&o.StaticRouters, "static-router", nil, "`PORT` that is always a router port: gets all multicast and all reports (repeatable)")
 	fs.StringArrayVar(&o.Flood, "flood", nil, "`PORT` that gets all multicast, but no reports (repeatable; RFC 4541 D3)")
+	fs.StringArrayVar(&o.NDGuests, "nd-guest", nil, "`PORT` whose guests never send MLD: their addresses are learned from their neighbour discovery and their solicited-node groups kept (repeatable)")
 	boolFlag(fs, &o.Querier, "querier", "query when no querier with a lower address is present")
 	fs.Var(opt(&o.QuerierAddress, "ADDR", "", querierAddress), "querier-address", "IPv4 source of our IGMP queries (default: the bridge's address, else 0.0.0.0)")
 	fs.Var(opt(&o.IGMPVersion, "N", strconv.Itoa(d.IGMPVersion), number), "igmp-version", "IGMP version of our queries (2 or 3)")

@@ -256,6 +256,9 @@ func printGroups(tw io.Writer, gs []snoop.GroupView) {
 				reps += fmt.Sprintf(" +%d", len(g.Reporters)-1)
 			}
 		}
+		if g.Via != "" {
+			reps += " via " + g.Via
+		}
 		row := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%s", g.Group, port, src, ver, exp, uptime(g.SinceMs), reps)
 		if vlans {
 			row = fmt.Sprintf("%d\t%s", g.VLAN, row)
@@ -306,6 +309,9 @@ func policyText(p snoop.PortView) string {
 	}
 	if p.Profile != "" {
 		parts = append(parts, "profile:"+p.Profile)
+	}
+	if p.NDGuests {
+		parts = append(parts, "nd-guests")
 	}
 	if len(parts) == 0 {
 		return "-"
