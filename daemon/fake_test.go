@@ -198,34 +198,6 @@ func (k *fakeKernel) entries() []bridge.Entry {
 	return slices.Clone(k.mdb)
 }
 
-// addEntry puts an entry in the MDB behind the daemon's back.
-func (k *fakeKernel) addEntry(e bridge.Entry) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.mdb = append(k.mdb, e)
-}
-
-// dropEntries empties the MDB behind the daemon's back.
-func (k *fakeKernel) dropEntries() {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.mdb = nil
-}
-
-// setGone makes Lookup fail (the bridge deleted) or work again.
-func (k *fakeKernel) setGone(gone bool) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.gone = gone
-}
-
-// setIPv6 gives the bridge a new link-local address.
-func (k *fakeKernel) setIPv6(a netip.Addr) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.br.IPv6 = a
-}
-
 // dropPort deletes a port's entries, as the kernel does when the port
 // leaves the bridge.
 func (k *fakeKernel) dropPort(ifindex int) {
@@ -239,6 +211,14 @@ func (k *fakeKernel) editEntries(f func([]bridge.Entry)) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	f(k.mdb)
+}
+
+// locked runs f with the kernel locked: tests change its state with it,
+// behind the daemon's back.
+func (k *fakeKernel) locked(f func()) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	f()
 }
 
 func (k *fakeKernel) routerModeOf(ifindex int) (uint8, bool) {

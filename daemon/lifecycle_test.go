@@ -28,7 +28,7 @@ func ourEntries(k *fakeKernel) []bridge.Entry {
 func TestShutdownRemovesOurEntries(t *testing.T) {
 	k := newFakeKernel("p1", "p2", "p3")
 	others := bridge.Entry{Bridge: 1, Port: 10, Group: grpB, Proto: 4}
-	k.addEntry(others)
+	k.locked(func() { k.mdb = append(k.mdb, others) })
 	h := startDaemon(t, k, staticSettings(t), nil)
 	h.feed(10, report(t, 10, grpA.String(), false))
 	h.feed(12, query(t, 12))
@@ -264,7 +264,7 @@ func TestSnoopingToggledReinstalls(t *testing.T) {
 	on := off
 	off.Snooping = false
 	k.events <- bridge.LinkEvent{Kind: bridge.BridgeChanged, Link: k.br.Link, Options: &off}
-	k.dropEntries() // as the kernel does
+	k.locked(func() { k.mdb = nil }) // as the kernel does
 	k.events <- bridge.LinkEvent{Kind: bridge.BridgeChanged, Link: k.br.Link, Options: &on}
 	eventually(t, "the entry reinstalled", func() bool { return h.hasEntry(10, grpA.String()) })
 }
@@ -299,7 +299,7 @@ func TestQuerierAndNewLinkLocal(t *testing.T) {
 	if n := mldQueriesFrom(k, ll); n != 0 {
 		t.Fatalf("%d MLD queries without a link-local address", n)
 	}
-	k.setIPv6(ll)
+	k.locked(func() { k.br.IPv6 = ll })
 	k.events <- bridge.LinkEvent{Kind: bridge.BridgeChanged, Link: k.br.Link}
 	eventually(t, "an MLD query from fe80::2", func() bool { return mldQueriesFrom(k, ll) > 0 })
 	qs := h.ask(QuerierRequest{}).Queriers
@@ -314,14 +314,14 @@ func TestBridgeGoneAndBack(t *testing.T) {
 	k := newFakeKernel("p1")
 	h := startDaemon(t, k, testSettings(t, nil), nil)
 	old := k.port(10)
-	k.setGone(true)
+	k.locked(func() { k.gone = true })
 	k.events <- bridge.LinkEvent{Kind: bridge.BridgeGone, Link: k.br.Link}
 	eventually(t, "the loop to stop", old.isClosed)
 	eventually(t, "br0 no longer snooped", func() bool {
 		r, err := askSocket(h.settings.Socket, GroupsRequest{Bridge: "br0"})
 		return err == nil && r.Error == `no bridge "br0" is snooped`
 	})
-	k.setGone(false)
+	k.locked(func() { k.gone = false })
 	eventuallyWithin(t, 4*time.Second, "br0 snooped again", func() bool {
 		p := k.port(10)
 		return p != nil && p != old

@@ -31,7 +31,7 @@ func (l *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
 		was := p.link.Up && p.link.Learning()
 		p.link = ev.Link
 		if ev.Kind == bridge.PortUp {
-			l.lookupPeer(p) // a container's end of a veth may have moved since
+			l.ports.lookupPeer(p) // a container's end of a veth may have moved since
 		}
 		switch active := ev.Link.Up && ev.Link.Learning(); {
 		case active && !was:
@@ -47,7 +47,7 @@ func (l *bridgeLoop) handleLink(ev bridge.LinkEvent) error {
 		if p := l.ports.ports[ev.Link.Index]; p != nil {
 			l.log.Info("port renamed", zap.String("from", p.link.Name), zap.String("port", ev.Link.Name))
 			p.link = ev.Link
-			l.lookupPeer(p)
+			l.ports.lookupPeer(p)
 			l.engine.PortAdded(ev.Link.Index, ev.Link.Name) // down: listed under its new name
 		}
 	case bridge.PortRemoved:
@@ -85,13 +85,13 @@ func (l *bridgeLoop) addPort(link bridge.Link) error {
 	if err := l.ports.open(link, guardOptions(l.settings, link), l.kernel.fixPortRouter); err != nil {
 		return fmt.Errorf("port %s: %w", link.Name, err)
 	}
-	l.lookupPeer(l.ports.ports[link.Index])
+	l.ports.lookupPeer(l.ports.ports[link.Index])
 	l.engine.PortAdded(link.Index, link.Name)
 	if link.MulticastToUnicast {
 		l.apply(l.engine.SetKernelLearns(l.now(), link.Index, true))
 		l.log.Info("port has mcast_to_unicast on: the kernel learns its memberships", zap.String("port", link.Name))
 	}
-	l.followND(l.ports.ports[link.Index], false)
+	l.ports.followND(l.ports.ports[link.Index], l.settings.policy(link.Name).NDGuests, false)
 	if link.Up && link.Learning() {
 		l.apply(l.engine.PortUp(l.now(), link.Index, link.Name))
 	}

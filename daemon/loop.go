@@ -194,7 +194,7 @@ func (l *bridgeLoop) reconfigure(set BridgeSettings) error {
 		if err := p.conn.UpdateGuard(guardOptions(set, p.link)); err != nil {
 			l.log.Warn("cannot update the port's guard", zap.String("port", p.link.Name), zap.Error(err))
 		}
-		l.followND(p, old.policy(p.link.Name).NDGuests)
+		l.ports.followND(p, set.policy(p.link.Name).NDGuests, old.policy(p.link.Name).NDGuests)
 	}
 	l.kernel.followTimers(l.engine)
 	l.log.Info("configuration reloaded")

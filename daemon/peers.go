@@ -19,17 +19,17 @@ import (
 // PeerView, once made, is never changed: views share it.
 
 // lookupPeer finds out what is behind port p and keeps it.
-func (l *bridgeLoop) lookupPeer(p *portIO) {
-	peer, err := l.k.Peer(p.link)
+func (s *portSet) lookupPeer(p *portIO) {
+	peer, err := s.kernel.Peer(p.link)
 	if err != nil {
 		// Not knowing the container behind a port changes no forwarding.
-		l.log.Info("cannot tell what is behind the port", zap.String("port", p.link.Name), zap.Error(err))
+		s.log.Info("cannot tell what is behind the port", zap.String("port", p.link.Name), zap.Error(err))
 		p.peer = nil
 		return
 	}
 	v := peerView(peer)
 	if v != nil && (p.peer == nil || *v != *p.peer) {
-		l.log.Info("port peer", zap.String("port", p.link.Name), zap.String("peer", v.Short()),
+		s.log.Info("port peer", zap.String("port", p.link.Name), zap.String("peer", v.Short()),
 			zap.String("netns", v.Netns), zap.Int("pid", v.Pid), zap.String("container", v.ContainerID))
 	}
 	p.peer = v

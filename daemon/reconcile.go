@@ -95,7 +95,7 @@ func (l *bridgeLoop) diff() (mdbDiff, error) {
 		return mdbDiff{}, fmt.Errorf("read MDB of %s: %w", l.br.Name, err)
 	}
 	snooped := func(port int) bool { return l.ports.ports[port] != nil }
-	table, removeKernel := l.splitKernelPorts(l.engine.Memberships())
+	table, removeKernel := splitKernelPorts(l.engine, l.engine.Memberships())
 	d := reconcile(dump, table, l.br.Index, l.proto, snooped, l.kernel.sourceLists)
 	d.kernel = slices.DeleteFunc(d.kernel, func(e bridge.Entry) bool { return !removeKernel(e) })
 	return d, nil

@@ -96,7 +96,7 @@ func TestAdoptionAtStart(t *testing.T) {
 	hostJoin := bridge.Entry{Bridge: 1, Port: 1, Group: grpC, Proto: bridge.ProtoKernel}
 	others := bridge.Entry{Bridge: 1, Port: 10, Group: grpC, Proto: 4}
 	for _, e := range []bridge.Entry{ours, learned, hostJoin, others} {
-		k.addEntry(e)
+		k.locked(func() { k.mdb = append(k.mdb, e) })
 	}
 	h := startDaemon(t, k, testSettings(t, nil), nil)
 	gs := h.ask(GroupsRequest{}).Groups
@@ -139,7 +139,7 @@ func TestCheckRepairsMDB(t *testing.T) {
 		t.Errorf("check with the MDB as installed = %+v, want consistent, one entry, bridge br0", c)
 	}
 
-	k.dropEntries()
+	k.locked(func() { k.mdb = nil })
 	if c := check(); c.Missing != 1 || c.Repaired != 1 {
 		t.Errorf("check after the MDB lost our entry = %+v, want 1 missing, 1 repaired", c)
 	}
@@ -147,8 +147,10 @@ func TestCheckRepairsMDB(t *testing.T) {
 		t.Error("the missing entry was not reinstalled")
 	}
 
-	k.addEntry(bridge.Entry{Bridge: 1, Port: 11, Group: grpB, Proto: 77})
-	k.addEntry(bridge.Entry{Bridge: 1, Port: 11, Group: grpC, Proto: bridge.ProtoKernel})
+	k.locked(func() { k.mdb = append(k.mdb, bridge.Entry{Bridge: 1, Port: 11, Group: grpB, Proto: 77}) })
+	k.locked(func() {
+		k.mdb = append(k.mdb, bridge.Entry{Bridge: 1, Port: 11, Group: grpC, Proto: bridge.ProtoKernel})
+	})
 	if c := check(); c.Extra != 1 || c.Kernel != 1 || c.Repaired != 2 || c.Missing != 0 {
 		t.Errorf("check with an extra entry and a kernel-learned one = %+v, want 1 extra, 1 kernel, 2 repaired", c)
 	}
@@ -214,7 +216,7 @@ func TestFailedInstallsCountedAndRetried(t *testing.T) {
 	eventually(t, "the entry installed by the next report", func() bool { return h.hasEntry(10, grpA.String()) })
 
 	// Gone behind our back: the leave's remove finds nothing.
-	k.dropEntries()
+	k.locked(func() { k.mdb = nil })
 	h.feed(10, report(t, 10, grpA.String(), true))
 	eventually(t, "the leave", func() bool { return len(h.ask(GroupsRequest{}).Groups) == 0 })
 	// A remove the kernel refuses.

@@ -25,7 +25,7 @@ func TestStartValidatesBeforeCreating(t *testing.T) {
 		{"missing bridge", func(_ *fakeKernel, s *Settings) {
 			s.Bridges = append(s.Bridges, BridgeSettings{Name: "br9", Engine: s.Bridges[0].Engine})
 		}, "bridge br9: lookup br9"},
-		{"bridge deleted", func(k *fakeKernel, _ *Settings) { k.setGone(true) }, "bridge br0: lookup br0"},
+		{"bridge deleted", func(k *fakeKernel, _ *Settings) { k.locked(func() { k.gone = true }) }, "bridge br0: lookup br0"},
 		{"snooping off", func(k *fakeKernel, _ *Settings) { k.opts.Snooping = false }, "bridge br0: multicast snooping is off on br0"},
 		{"group limit over the hash table", func(_ *fakeKernel, s *Settings) {
 			s.Bridges[0].MaxGroupsSet, s.Bridges[0].Engine.Limits.MaxKeys = true, 4096
@@ -74,7 +74,7 @@ func TestSecondDaemonRefusedBeforeBridges(t *testing.T) {
 	set.Socket = filepath.Join(t.TempDir(), "run", "ctl.sock")
 	h := startDaemon(t, newFakeKernel("p1"), set, nil)
 	k2 := newFakeKernel("p1")
-	k2.setGone(true)
+	k2.locked(func() { k2.gone = true })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := Run(ctx, Options{Kernel: k2, Log: zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel)), Settings: set})

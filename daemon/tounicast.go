@@ -8,6 +8,7 @@ import (
 
 	"github.com/igmpsnoop/igmpsnoop/bridge"
 	"github.com/igmpsnoop/igmpsnoop/fdb"
+	"github.com/igmpsnoop/igmpsnoop/snoop"
 )
 
 // Ports with mcast_to_unicast on (OpenWrt's Wi-Fi ports) deliver a group
@@ -46,7 +47,10 @@ func (l *bridgeLoop) setMcastToUnicast(link bridge.Link) {
 	}
 	removed := 0
 	if !on {
-		removed = l.removeKernelEntries(link.Index)
+		var err error
+		if removed, err = l.writer.removeKernelEntries(l.br.Index, l.proto, link.Index); err != nil {
+			l.log.Warn("cannot read the MDB: the kernel's entries on the port stay until they age", zap.Error(err))
+		}
 	}
 	l.apply(l.engine.SetKernelLearns(l.now(), link.Index, on))
 	if on {
@@ -61,32 +65,31 @@ func (l *bridgeLoop) setMcastToUnicast(link bridge.Link) {
 // and returns how many went. There is one per station, but the dump shows
 // one per group and a delete takes one per call: the deletes are repeated
 // until none finds anything. A group with an entry of ours there (a
-// static one) is left alone, as a delete could take ours.
-func (l *bridgeLoop) removeKernelEntries(port int) int {
-	l.writer.sync()
-	dump, err := l.mdb.Dump(l.br.Index)
+// static one, marked proto) is left alone, as a delete could take ours.
+func (w *mdbWriter) removeKernelEntries(br int, proto uint8, port int) (int, error) {
+	w.sync()
+	dump, err := w.mdb.Dump(br)
 	if err != nil {
-		l.log.Warn("cannot read the MDB: the kernel's entries on the port stay until they age", zap.Error(err))
-		return 0
+		return 0, err
 	}
 	var ops []MDBOp
 	for _, e := range dump {
 		if e.Port == port && e.Proto == bridge.ProtoKernel && !e.Source.IsValid() &&
 			!slices.ContainsFunc(dump, func(o bridge.Entry) bool {
-				return o.Port == port && o.Group == e.Group && o.VID == e.VID && o.Proto == l.proto
+				return o.Port == port && o.Group == e.Group && o.VID == e.VID && o.Proto == proto
 			}) {
 			ops = append(ops, removeOp(e))
 		}
 	}
 	removed := 0
 	for range maxStationsPerGroup {
-		n := len(ops) - l.writer.write(ops)
+		n := len(ops) - w.write(ops)
 		if n == 0 {
 			break
 		}
 		removed += n
 	}
-	return removed
+	return removed, nil
 }
 
 // maxStationsPerGroup bounds the rounds of removeKernelEntries.
@@ -100,7 +103,7 @@ const maxStationsPerGroup = 1024
 // profile denies. Other kernel entries there are the kernel's to keep; a
 // group the engine lacks for another reason (a report it has not read
 // yet) must not lose its stations' traffic.
-func (l *bridgeLoop) splitKernelPorts(table []fdb.PortGroup) ([]fdb.PortGroup, func(bridge.Entry) bool) {
+func splitKernelPorts(e *snoop.Engine, table []fdb.PortGroup) ([]fdb.PortGroup, func(bridge.Entry) bool) {
 	type key struct {
 		port  int
 		group netip.Addr
@@ -109,17 +112,17 @@ func (l *bridgeLoop) splitKernelPorts(table []fdb.PortGroup) ([]fdb.PortGroup, f
 	ours := table[:0:0]
 	learned := make(map[key]bool)
 	for _, pg := range table {
-		if !pg.Static && l.engine.KernelLearns(pg.Port) {
+		if !pg.Static && e.KernelLearns(pg.Port) {
 			learned[key{pg.Port, pg.Key.Group, pg.Key.VLAN}] = true
 			continue
 		}
 		ours = append(ours, pg)
 	}
-	remove := func(e bridge.Entry) bool {
-		if !l.engine.KernelLearns(e.Port) {
+	remove := func(en bridge.Entry) bool {
+		if !e.KernelLearns(en.Port) {
 			return true
 		}
-		return !learned[key{e.Port, e.Group, e.VID}] && l.engine.ProfileDenies(e.Port, e.Group)
+		return !learned[key{en.Port, en.Group, en.VID}] && e.ProfileDenies(en.Port, en.Group)
 	}
 	return ours, remove
 }

@@ -31,10 +31,12 @@ func TestMcastToUnicastPortAtStart(t *testing.T) {
 	deny := &snoop.Profile{Name: "no-239.6", Rules: []snoop.Rule{{First: netip.MustParseAddr("239.6.0.0"), Last: netip.MustParseAddr("239.6.255.255")}}, DefaultPermit: true}
 	k := newFakeKernel("p1", "p2", "up")
 	k.links[0].MulticastToUnicast = true
-	k.addEntry(kernelEntry(10, "239.1.1.1")) // a station's, learned before we started
-	k.addEntry(kernelEntry(10, "239.6.0.1")) // denied by the port's profile
-	k.addEntry(bridge.Entry{Bridge: 1, Port: 10, Group: netip.MustParseAddr("239.2.2.2"), Proto: 77})
-	k.addEntry(kernelEntry(11, "239.3.3.3")) // an ordinary port: ours to learn
+	k.locked(func() { k.mdb = append(k.mdb, kernelEntry(10, "239.1.1.1")) }) // a station's, learned before we started
+	k.locked(func() { k.mdb = append(k.mdb, kernelEntry(10, "239.6.0.1")) }) // denied by the port's profile
+	k.locked(func() {
+		k.mdb = append(k.mdb, bridge.Entry{Bridge: 1, Port: 10, Group: netip.MustParseAddr("239.2.2.2"), Proto: 77})
+	})
+	k.locked(func() { k.mdb = append(k.mdb, kernelEntry(11, "239.3.3.3")) }) // an ordinary port: ours to learn
 	h := startDaemon(t, k, testSettings(t, map[string]snoop.PortPolicy{"p1": {Profile: deny}}), nil)
 
 	eventually(t, "the guards", func() bool { return k.port(10) != nil && k.port(11) != nil })
@@ -77,7 +79,7 @@ func TestMcastToUnicastPortAtStart(t *testing.T) {
 		t.Errorf("show ports p2 %+v", p)
 	}
 	// The kernel learned p1's station too: the check finds nothing to do.
-	k.addEntry(kernelEntry(10, "239.4.4.4"))
+	k.locked(func() { k.mdb = append(k.mdb, kernelEntry(10, "239.4.4.4")) })
 	r := h.ask(CheckRequest{})
 	if len(r.Checks) != 1 || !r.Checks[0].Consistent() {
 		t.Errorf("check %+v, want consistent", r.Checks)
@@ -106,7 +108,7 @@ func TestMcastToUnicastSwitched(t *testing.T) {
 	if p := h.port("p1"); !p.McastToUnicast || p.Groups != 1 {
 		t.Errorf("show ports p1 %+v, want mcast_to_unicast, the membership still shown", p)
 	}
-	k.addEntry(kernelEntry(10, "239.1.1.1"))                                    // the kernel learns the next report
+	k.locked(func() { k.mdb = append(k.mdb, kernelEntry(10, "239.1.1.1")) })    // the kernel learns the next report
 	k.events <- bridge.LinkEvent{Kind: bridge.PortMulticastToUnicast, Link: on} // no change
 	k.events <- bridge.LinkEvent{Kind: bridge.PortMulticastToUnicast, Link: fakeLink(10, "p1")}
 	eventually(t, "ours back, the kernel's gone", func() bool {
