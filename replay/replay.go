@@ -55,25 +55,32 @@ queries in the capture, but (as the daemon does, against forged queries)
 only within a factor of four of the timer flags, which also hold until the
 first query: for a LAN with unusual timers, set the flags to match.
 
-Text output: one line per frame (number, seconds since the first frame,
-port, then the decoded message, "refused: REASON: DETAIL", or with -v "not
-snooped: REASON" for frames that are not IGMP, MLD or PIM at all), then one
-indented line per thing the engine did (install G on PORT mode include
-{S1,S2}, remove G on PORT, relay to PORT, flood to PORT, query G out of
-PORT, set/clear router port PORT, and events: join, leave, expire,
-router_add, router_expire, querier_heard, querier_lost, timers_changed,
-...). Timers that fire between frames print a "-" line with their time.
-Then a summary and the groups, routers and querier tables.
+Text output: one line per frame (number, seconds since the first frame, or
+the date and time in UTC for a capture spanning more than a day, port, then
+the decoded message, with the name of IGMP types the snooper floods unread
+such as "(DVMRP)" or "(mtrace response)", "refused: REASON: DETAIL", or
+with -v "not snooped: REASON" for frames that are not IGMP, MLD or PIM at
+all), then one indented line per thing the engine did (install G on PORT
+mode include {S1,S2}, refresh G on PORT ... when the entry is written
+unchanged to renew its timer, remove G on PORT, relay to PORT, flood to
+PORT, query G out of PORT, set/clear router port PORT, and events: join,
+leave, expire, router_add, router_expire, querier_heard, querier_lost,
+timers_changed, ...), and one "ignored: REASON (why)" line per reason the
+engine ignored the message or part of it for. Timers that fire between
+frames print a "-" line with their time. Then a summary and the groups,
+routers and querier tables.
 
 JSON output (--json), one object per line:
   frame:  {"frame":N, "time_ms":T, "time":RFC3339, "port":MAC, and
            "message":TEXT, or "refused":REASON + "detail":TEXT, or
-           "not_snooped":REASON (only with -v); "actions":[...]}
+           "not_snooped":REASON (only with -v); "actions":[...], and
+           "ignored":{REASON:N} when the engine ignored any of it}
   timer:  {"timer":true, "after_frame":N, "time_ms":T, "time":RFC3339,
            "actions":[...]}
   action: {"action": install|remove|relay|flood|query|solicit|transmit|event|router_port,
            "text": the text line, and where they apply "port", "vlan",
-           "group", "mode", "sources", "event", "addr", "detail", "router"}
+           "group", "mode", "sources", "event", "addr", "detail", "router",
+           "refresh":true (an install that only renews the entry's timer)}
   last:   {"summary":{"file", "format", "frames", "snooped", "refused":{REASON:N},
            "not_snooped", "ports", "start", "duration_ms", "end_ms", "until_ms",
            "time_went_back", "received":{...}, "ignored":{...}, "relayed",
