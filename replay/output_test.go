@@ -106,7 +106,7 @@ func TestIgnoreReasonsExplained(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for reason := range e.Stats().Ignored {
+	for reason := range e.Stats().Ignored { // every reason, zero or not
 		if ignoreWhy[reason] == "" {
 			t.Errorf("ignore reason %q: no explanation in ignoreWhy", reason)
 		}

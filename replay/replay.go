@@ -409,10 +409,10 @@ func (r *replayer) handleFrame(data []byte, ts time.Time) error {
 		r.ports[rec.Port] = port
 		acts = append(acts, r.engine.PortUp(ts, port, rec.Port)...)
 	}
-	before := r.engine.Stats().Ignored
+	before := r.engine.Ignored()
 	acts = append(acts, r.engine.HandleMessage(ts, port, &r.msg, data)...)
 	rec.Actions = r.describe(acts, data)
-	rec.Ignored = ignoredSince(before, r.engine.Stats().Ignored)
+	rec.Ignored = ignoredSince(before, r.engine.Ignored())
 	r.print(rec)
 	return nil
 }

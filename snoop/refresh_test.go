@@ -1,6 +1,8 @@
 package snoop
 
 import (
+	"maps"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -33,5 +35,15 @@ func TestInstallMarksRenewals(t *testing.T) {
 		if len(in) != 1 || in[0].Refresh != tc.refresh {
 			t.Errorf("%s: installs %+v, want one with Refresh %v", tc.name, in, tc.refresh)
 		}
+	}
+}
+
+// Ignored counts what Stats counts.
+func TestIgnoredMatchesStats(t *testing.T) {
+	e := newEngine(t)
+	e.HandleMessage(t0, hostA, report(2, netip.MustParseAddr("224.0.0.251")), rawFrame)
+	got, want := e.Ignored(), e.Stats().Ignored
+	if !maps.Equal(got, want) || got["link_local_or_invalid_group"] != 1 {
+		t.Errorf("Ignored() = %v, Stats().Ignored = %v", got, want)
 	}
 }
