@@ -74,6 +74,9 @@ var ignoreWhy = map[string]string{
 	"query_refused":               "a query or router message on a port that refuses them",
 	"unknown_record_type":         "a group record of an unknown type (RFC 3376 §4.2.12)",
 	"ssm_exclude":                 "an any-source request for a group in an SSM range (RFC 4604 §2.2)",
+	"nd_not_enabled":              "neighbour discovery on a port that does not learn guests from it",
+	"nd_no_address":               "neighbour discovery showing no address of its sender",
+	"nd_limit":                    "a guest address past the port's ND bound: its oldest ND group made room",
 }
 
 // ignoredSince is what the engine's ignore counters gained from before to
