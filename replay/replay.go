@@ -55,25 +55,32 @@ queries in the capture, but (as the daemon does, against forged queries)
 only within a factor of four of the timer flags, which also hold until the
 first query: for a LAN with unusual timers, set the flags to match.
 
-Text output: one line per frame (number, seconds since the first frame,
-port, then the decoded message, "refused: REASON: DETAIL", or with -v "not
-snooped: REASON" for frames that are not IGMP, MLD or PIM at all), then one
-indented line per thing the engine did (install G on PORT mode include
-{S1,S2}, remove G on PORT, relay to PORT, flood to PORT, query G out of
-PORT, set/clear router port PORT, and events: join, leave, expire,
-router_add, router_expire, querier_heard, querier_lost, timers_changed,
-...). Timers that fire between frames print a "-" line with their time.
-Then a summary and the groups, routers and querier tables.
+Text output: one line per frame (number, seconds since the first frame, or
+the date and time in UTC for a capture spanning more than a day, port, then
+the decoded message, with the name of IGMP types the snooper floods unread
+such as "(DVMRP)" or "(mtrace response)", "refused: REASON: DETAIL", or
+with -v "not snooped: REASON" for frames that are not IGMP, MLD or PIM at
+all), then one indented line per thing the engine did (install G on PORT
+mode include {S1,S2}, refresh G on PORT ... when the entry is written
+unchanged to renew its timer, remove G on PORT, relay to PORT, flood to
+PORT, query G out of PORT, set/clear router port PORT, and events: join,
+leave, expire, router_add, router_expire, querier_heard, querier_lost,
+timers_changed, ...), and one "ignored: REASON (why)" line per reason the
+engine ignored the message or part of it for. Timers that fire between
+frames print a "-" line with their time. Then a summary and the groups,
+routers and querier tables.
 
 JSON output (--json), one object per line:
   frame:  {"frame":N, "time_ms":T, "time":RFC3339, "port":MAC, and
            "message":TEXT, or "refused":REASON + "detail":TEXT, or
-           "not_snooped":REASON (only with -v); "actions":[...]}
+           "not_snooped":REASON (only with -v); "actions":[...], and
+           "ignored":{REASON:N} when the engine ignored any of it}
   timer:  {"timer":true, "after_frame":N, "time_ms":T, "time":RFC3339,
            "actions":[...]}
   action: {"action": install|remove|relay|flood|query|solicit|transmit|event|router_port,
            "text": the text line, and where they apply "port", "vlan",
-           "group", "mode", "sources", "event", "addr", "detail", "router"}
+           "group", "mode", "sources", "event", "addr", "detail", "router",
+           "refresh":true (an install that only renews the entry's timer)}
   last:   {"summary":{"file", "format", "frames", "snooped", "refused":{REASON:N},
            "not_snooped", "ports", "start", "duration_ms", "end_ms", "until_ms",
            "time_went_back", "received":{...}, "ignored":{...}, "relayed",
@@ -93,6 +100,11 @@ var (
 	bridgeMAC = net.HardwareAddr{0x02, 0, 0, 0, 0, 0}
 	bridgeLL  = netip.MustParseAddr("fe80::ff:fe00:0")
 )
+
+// absoluteAfter is the longest capture whose text output times its lines
+// in seconds since the first frame; a longer one prints the date and time
+// (UTC), which stay readable over days.
+const absoluteAfter = 24 * time.Hour
 
 // maxTicksPerGap bounds the timer loop between two frames. Each Tick
 // consumes at least one timer, and without a querier of our own nothing
@@ -202,6 +214,12 @@ func Run(ctx context.Context, o Options, w io.Writer) (*Result, error) {
 	}
 	// Messages carry "src > dst": keep them readable in JSON.
 	r.enc.SetEscapeHTML(false)
+	if !o.JSON {
+		// JSON has both times on every line; text has room for one.
+		if d, ok := span(ctx, o.File); ok && d+o.Until > absoluteAfter {
+			r.absolute = true
+		}
+	}
 	runErr := r.run(ctx, capt)
 	res, err := r.finish(capt, runErr)
 	if err != nil && runErr == nil {
@@ -239,6 +257,9 @@ type replayer struct {
 	now         time.Time // engine time: the latest timestamp seen
 	started     bool
 	lastFrame   time.Time
+	// absolute prints text lines with their date and time, not the
+	// seconds since the first frame (see absoluteAfter).
+	absolute bool
 }
 
 // frameRecord is one line of --json output for a frame or a timer run.
@@ -254,6 +275,9 @@ type frameRecord struct {
 	Detail     string         `json:"detail,omitempty"`
 	NotSnooped string         `json:"not_snooped,omitempty"`
 	Actions    []actionRecord `json:"actions"`
+	// Ignored counts, by reason, what the engine ignored of the frame:
+	// the whole message, or some of its records or sources.
+	Ignored map[string]uint64 `json:"ignored,omitempty"`
 
 	// at is the exact time since the first frame, for text output.
 	at time.Duration
@@ -272,6 +296,9 @@ type actionRecord struct {
 	Addr    string   `json:"addr,omitempty"`
 	Detail  string   `json:"detail,omitempty"`
 	Router  *bool    `json:"router,omitempty"`
+	// Refresh marks an install that writes what the entry already holds:
+	// it only renews the kernel's timer.
+	Refresh bool `json:"refresh,omitempty"`
 }
 
 // run reads the capture to its end, or to the first unreadable frame.
@@ -286,7 +313,7 @@ func (r *replayer) run(ctx context.Context, c *capture) error {
 		}
 		n := r.frame + 1
 		if err != nil {
-			return fmt.Errorf("replay: %s: frame %d: %w (the %d frames before it were replayed)", c.path, n, readError(err), r.frame)
+			return fmt.Errorf("replay: %s: frame %d: %w (%s)", c.path, n, readError(err), replayedBefore(r.frame))
 		}
 		r.frame = n
 		if err := r.handleFrame(data, ci.Timestamp); err != nil {
@@ -312,12 +339,22 @@ func readError(err error) error {
 	return err
 }
 
+// replayedBefore says how many frames were replayed before an unreadable
+// one.
+func replayedBefore(n int) string {
+	switch n {
+	case 0:
+		return "no frame before it was replayed"
+	case 1:
+		return "the frame before it was replayed"
+	}
+	return fmt.Sprintf("the %d frames before it were replayed", n)
+}
+
 // handleFrame replays one frame: timers due before it, then the frame.
 func (r *replayer) handleFrame(data []byte, ts time.Time) error {
 	if !r.started {
-		if ts.IsZero() {
-			ts = time.Unix(0, 0).UTC() // pcapng simple packet blocks carry no time
-		}
+		ts = frameTime(ts)
 		if err := r.start(ts); err != nil {
 			return err
 		}
@@ -362,6 +399,9 @@ func (r *replayer) handleFrame(data []byte, ts time.Time) error {
 	r.snooped++
 	rec.Port = r.msg.SrcMAC.String()
 	rec.Message = r.msg.String()
+	if name := typeName(&r.msg); name != "" {
+		rec.Message += " (" + name + ")"
+	}
 	port, ok := r.ports[rec.Port]
 	var acts []snoop.Action
 	if !ok {
@@ -369,8 +409,10 @@ func (r *replayer) handleFrame(data []byte, ts time.Time) error {
 		r.ports[rec.Port] = port
 		acts = append(acts, r.engine.PortUp(ts, port, rec.Port)...)
 	}
+	before := r.engine.Ignored()
 	acts = append(acts, r.engine.HandleMessage(ts, port, &r.msg, data)...)
 	rec.Actions = r.describe(acts, data)
+	rec.Ignored = ignoredSince(before, r.engine.Ignored())
 	r.print(rec)
 	return nil
 }
@@ -430,8 +472,13 @@ func (r *replayer) describeAction(a *snoop.Action, in []byte) actionRecord {
 	port := r.portName(a.Port)
 	switch a.Kind {
 	case snoop.ActInstall:
-		rec := actionRecord{Action: "install", Port: port, VLAN: a.Key.VLAN, Group: a.Key.Group.String(), Mode: a.Mode.String(), Sources: addrStrings(a.Sources)}
-		rec.Text = fmt.Sprintf("install %s on %s mode %s {%s}", keyText(a.Key), port, rec.Mode, strings.Join(rec.Sources, ","))
+		rec := actionRecord{Action: "install", Port: port, VLAN: a.Key.VLAN, Group: a.Key.Group.String(), Mode: a.Mode.String(),
+			Sources: addrStrings(a.Sources), Refresh: a.Refresh}
+		verb := "install"
+		if a.Refresh {
+			verb = "refresh" // the same entry again: the kernel's timer starts over
+		}
+		rec.Text = fmt.Sprintf("%s %s on %s mode %s {%s}", verb, keyText(a.Key), port, rec.Mode, strings.Join(rec.Sources, ","))
 		return rec
 	case snoop.ActRemove:
 		return actionRecord{Action: "remove", Port: port, VLAN: a.Key.VLAN, Group: a.Key.Group.String(),
@@ -476,7 +523,7 @@ func (r *replayer) describeTransmit(a *snoop.Action, port string, in []byte) act
 	case err == nil && r.qmsg.Kind == wire.KindOther && (r.qmsg.IGMPType == wire.TypeMRDSolicit || r.qmsg.IGMPType == wire.TypeMRDSolicit6):
 		return actionRecord{Action: "solicit", Port: port, Text: fmt.Sprintf("MRD solicitation out of %s (%s from %v)", port, r.qmsg.Proto, r.qmsg.Src)}
 	case err != nil || r.qmsg.Kind != wire.KindQuery:
-		return actionRecord{Action: "transmit", Port: port, Text: fmt.Sprintf("transmit %d bytes out of %s", len(a.Frame), port)}
+		return actionRecord{Action: "transmit", Port: port, Text: fmt.Sprintf("transmit %s out of %s", plural(len(a.Frame), "byte"), port)}
 	}
 	q := &r.qmsg
 	rec := actionRecord{Action: "query", Port: port, VLAN: q.VLAN, Sources: addrStrings(q.Sources), Detail: q.String()}
@@ -554,8 +601,9 @@ func (r *replayer) print(rec frameRecord) {
 		_ = r.enc.Encode(rec)
 		return
 	}
+	at, width := r.timeText(rec.at)
 	if rec.Timer {
-		fmt.Fprintf(r.out, "%5s %14s  %-17s  timers\n", "-", seconds6(rec.at), "")
+		fmt.Fprintf(r.out, "%5s %*s  %-17s  timers\n", "-", width, at, "")
 	} else {
 		what := rec.Message
 		switch {
@@ -567,11 +615,25 @@ func (r *replayer) print(rec frameRecord) {
 		case rec.NotSnooped != "":
 			what = "not snooped: " + rec.NotSnooped
 		}
-		fmt.Fprintf(r.out, "%5d %14s  %-17s  %s\n", rec.Frame, seconds6(rec.at), rec.Port, what)
+		fmt.Fprintf(r.out, "%5d %*s  %-17s  %s\n", rec.Frame, width, at, rec.Port, what)
 	}
+	indent := 5 + 1 + width + 2 + 1
 	for _, a := range rec.Actions {
-		fmt.Fprintf(r.out, "%23s%s\n", "", a.Text)
+		fmt.Fprintf(r.out, "%*s%s\n", indent, "", a.Text)
 	}
+	for _, line := range ignoredLines(rec.Ignored) {
+		fmt.Fprintf(r.out, "%*s%s\n", indent, "", line)
+	}
+}
+
+// timeText is a line's time as text output prints it, and the width of
+// its column: seconds since the first frame, or for a capture spanning
+// days the date and time (UTC, as tcpdump -tttt prints them with TZ=UTC).
+func (r *replayer) timeText(at time.Duration) (string, int) {
+	if r.absolute {
+		return r.first.Add(at).UTC().Format("2006-01-02 15:04:05.000000"), 26
+	}
+	return seconds6(at), 14
 }
 
 // seconds6 prints a time since the first frame in seconds with
@@ -624,7 +686,7 @@ func (r *replayer) finish(c *capture, runErr error) (*Result, error) {
 func (r *replayer) printFinal(final *Result, runErr error) error {
 	s, now := &final.Summary, r.now
 	w := r.out
-	fmt.Fprintf(w, "\nsummary: %d frames", s.Frames)
+	fmt.Fprintf(w, "\nsummary: %s", plural(s.Frames, "frame"))
 	if r.started {
 		fmt.Fprintf(w, " over %v from %s", r.lastFrame.Sub(r.first), s.Start)
 	}
@@ -633,13 +695,18 @@ func (r *replayer) printFinal(final *Result, runErr error) error {
 		fmt.Fprintf(w, "stopped early: %v\n", runErr)
 	}
 	if s.TimeWentBack > 0 {
-		fmt.Fprintf(w, "%d frames were stamped before the frame ahead of them and were replayed at its time\n", s.TimeWentBack)
+		if s.TimeWentBack == 1 {
+			fmt.Fprintf(w, "1 frame was stamped before the frame ahead of it and was replayed at its time\n")
+		} else {
+			fmt.Fprintf(w, "%d frames were stamped before the frame ahead of them and were replayed at its time\n", s.TimeWentBack)
+		}
 	}
 	printCounts(w, "received", s.Received)
 	printCounts(w, "refused", s.Refused)
 	printCounts(w, "ignored", s.Ignored)
 	if s.Relayed > 0 || s.QueriesSent > 0 {
-		fmt.Fprintf(w, "relayed %d reports and leaves to router ports, sent %d queries\n", s.Relayed, s.QueriesSent)
+		fmt.Fprintf(w, "relayed %s to router ports, sent %s\n",
+			plurals(int(s.Relayed), "report or leave", "reports and leaves"), plurals(int(s.QueriesSent), "query", "queries"))
 	}
 	when := "at the end of the capture"
 	switch {
@@ -649,7 +716,8 @@ func (r *replayer) printFinal(final *Result, runErr error) error {
 		when = fmt.Sprintf("%v after the last frame", r.opts.Until)
 	}
 	if r.started {
-		when += fmt.Sprintf(" (%s)", seconds6(now.Sub(r.first)))
+		at, _ := r.timeText(now.Sub(r.first))
+		when += " (" + at + ")"
 	}
 	tables := []struct {
 		title, what string
@@ -691,11 +759,15 @@ func printCounts(w io.Writer, what string, m map[string]uint64) {
 	fmt.Fprintf(w, "%s: %s\n", what, strings.Join(parts, ", "))
 }
 
-func plural(n int, what string) string {
+// plural counts n of what, a noun whose plural takes an s.
+func plural(n int, what string) string { return plurals(n, what, what+"s") }
+
+// plurals counts n things, one or many.
+func plurals(n int, one, many string) string {
 	if n == 1 {
-		return "1 " + what
+		return "1 " + one
 	}
-	return fmt.Sprintf("%d %ss", n, what)
+	return fmt.Sprintf("%d %s", n, many)
 }
 
 func nonZero(m map[string]uint64) map[string]uint64 {

@@ -761,7 +761,7 @@ func TestReplayPcapng(t *testing.T) {
 	}
 	// Without a table printer the summary ends the output.
 	text, err = replay(t, options(path, timedTimers))
-	if err != nil || strings.Contains(text, "groups at the end") || !strings.HasSuffix(text, "sent 1 queries\n") {
+	if err != nil || strings.Contains(text, "groups at the end") || !strings.HasSuffix(text, "sent 1 query\n") {
 		t.Errorf("output without PrintTable (error %v):\n%s", err, text)
 	}
 }

@@ -97,4 +97,7 @@ type Action struct {
 	// Static marks an ActInstall for a configured membership: it needs no
 	// refresh, so the kernel must not age it (a permanent entry).
 	Static bool
+	// Refresh marks an ActInstall that rewrites an entry with the mode
+	// and sources it already has: it only renews the kernel's timer.
+	Refresh bool
 }

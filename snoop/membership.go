@@ -661,8 +661,9 @@ func (e *Engine) sync(now time.Time, pg *fdb.PortGroup, refresh bool) {
 	}
 	e.countSourceKeys(pg.Key, pg.InstalledSources, -1)
 	e.countSourceKeys(pg.Key, srcs, +1)
+	renew := !changed && !pg.Installed.IsZero()
 	pg.Installed, pg.InstalledMode, pg.InstalledSources = n, mode, srcs
-	e.emit(Action{Kind: ActInstall, Port: pg.Port, Key: pg.Key, Mode: mode, Sources: slices.Clone(srcs), Static: pg.Static})
+	e.emit(Action{Kind: ActInstall, Port: pg.Port, Key: pg.Key, Mode: mode, Sources: slices.Clone(srcs), Static: pg.Static, Refresh: renew})
 }
 
 // srcKey is an (S,G) key the kernel derives from a (*,G) entry's source
