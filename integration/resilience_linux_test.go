@@ -464,7 +464,7 @@ func resMember(t *testing.T, d *lab.Daemon, group netip.Addr, port string) (bool
 func resCheck(t *testing.T, d *lab.Daemon, when string) {
 	t.Helper()
 	out, err := lab.Run(d.Bin, "check", "--socket", d.Socket)
-	if err != nil || !strings.HasPrefix(out, "consistent") {
+	if err != nil || !strings.HasPrefix(out, "br0: consistent:") {
 		t.Errorf("igmpsnoop check %s: %v\n%s", when, err, out)
 	}
 }
