@@ -62,7 +62,8 @@ type Option struct {
 
 // LinkWatcher follows a bridge's links.
 type LinkWatcher interface {
-	// Ports lists the bridge's ports as of the subscription.
+	// Ports lists the bridge's ports as of the subscription. Call it
+	// before Run, which updates what it reads.
 	Ports() []bridge.Link
 	// Run sends link events until ctx ends (nil) or the subscription
 	// fails.

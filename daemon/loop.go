@@ -121,6 +121,9 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 		cancel()
 		wg.Wait()
 	}()
+	// The ports as subscribed, read before the watcher runs: it updates
+	// what Ports reads.
+	ports := watcher.Ports()
 	watchErr := make(chan error, 1)
 	wg.Add(1)
 	go func() {
@@ -130,7 +133,7 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	defer l.ports.closeAll()
 	l.tx = newTransmitter(l.log)
 	defer l.tx.close() // before the ports close
-	for _, link := range watcher.Ports() {
+	for _, link := range ports {
 		if err := l.addPort(link); err != nil {
 			return err
 		}
