@@ -108,7 +108,9 @@ func (f Features) Report() Report {
 		r.Reasons = append(r.Reasons, fmt.Sprintf("missing %s: run as root, or with the capabilities packaging/igmpsnoop.service gives (CAP_NET_ADMIN CAP_NET_RAW CAP_BPF)", strings.Join(f.MissingCaps, ", ")))
 	}
 	if !f.Probed {
-		r.Reasons = append(r.Reasons, "the kernel was not probed")
+		if len(r.Reasons) == 0 {
+			r.Reasons = append(r.Reasons, "the kernel was not probed")
+		}
 		return r
 	}
 	guard := f.GuardMode()

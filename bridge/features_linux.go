@@ -164,8 +164,14 @@ func inProbeNamespace(isolate bool, fn func()) (isolated bool, err error) {
 	done := make(chan result, 1)
 	go func() {
 		runtime.LockOSThread()
-		if err := netns.Set(caller); err != nil {
-			done <- result{err: fmt.Errorf("enter own network namespace: %w", err)}
+		// Switching takes CAP_SYS_ADMIN: only when the caller is elsewhere.
+		cur, err := netns.Get()
+		if err == nil && !cur.Equal(caller) {
+			err = netns.Set(caller)
+		}
+		cur.Close()
+		if err != nil {
+			done <- result{err: fmt.Errorf("enter the caller's network namespace: %w", err)}
 			return
 		}
 		isolated := false

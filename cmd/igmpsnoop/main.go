@@ -72,6 +72,7 @@ check, reload).`,
 		checkCommand(stdout),
 		labCommand(stdout, stderr),
 		replayCommand(stdout),
+		doctorCommand(stdout, probeKernel),
 		&cobra.Command{Use: "version", Short: "print the version", Args: noArgs,
 			Run: func(*cobra.Command, []string) { fmt.Fprintln(stdout, versionString()) }},
 	)
