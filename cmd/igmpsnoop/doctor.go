@@ -44,7 +44,7 @@ daemon cannot run here.`,
 			}
 			return nil
 		}}
-	cmd.Flags().StringVar(&name, "bridge", "", "also read this bridge, as the daemon would find it")
+	cmd.Flags().StringVar(&name, "bridge", "", "also read the bridge `NAME`, as the daemon would find it (it is not changed)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, `print {"doctor": {...}}`)
 	return cmd
 }
