@@ -2,7 +2,9 @@ package bridge
 
 import (
 	"fmt"
+	"io"
 	"strings"
+	"text/tabwriter"
 )
 
 // Probe is what one feature probe found: whether the kernel has the
@@ -163,4 +165,72 @@ func (f Features) Report() Report {
 // snoopingOffReason is why the daemon refuses a bridge that does not snoop.
 func snoopingOffReason(name string) string {
 	return fmt.Sprintf("multicast snooping is off on %s, so it cannot hold MDB entries; turn it on: ip link set %s type bridge mcast_snooping 1", name, name)
+}
+
+// WriteText renders the report for a terminal (igmpsnoop doctor): the
+// features, what was not found and why, the bridge, and the verdict.
+func (r Report) WriteText(w io.Writer) error {
+	where := "not probed"
+	switch {
+	case r.Isolated:
+		where = "probed in a network namespace of its own"
+	case len(r.Features) > 0:
+		where = "probed on links of its own beside the host's"
+	}
+	fmt.Fprintf(w, "kernel %s, bpf_jit_enable %s, %s\n", r.Kernel, orNone(strings.Fields(r.JIT)), where)
+	if len(r.Features) > 0 {
+		if err := printFeatures(w, r.Features); err != nil {
+			return err
+		}
+	}
+	if b := r.Bridge; b != nil && b.Err == "" {
+		fmt.Fprintf(w, "\nbridge %s: mcast_snooping %s, vlan_filtering %s, source lists %s, ports %s, mcast_to_unicast on %s\n",
+			b.Name, onOff(b.Snooping), onOff(b.VLANFiltering), onOff(b.SourceLists.Found), orNone(b.Ports), orNone(b.ToUnicast))
+	}
+	if r.CanRun {
+		fmt.Fprintln(w, "\nthe daemon can run here")
+		return nil
+	}
+	fmt.Fprintf(w, "\nthe daemon cannot run here:\n  %s\n", strings.Join(r.Reasons, "\n  "))
+	return nil
+}
+
+// printFeatures prints the table of features, then why those not found
+// are not.
+func printFeatures(w io.Writer, rows []Row) error {
+	fmt.Fprintln(w)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "FEATURE\tFOUND\tMODE")
+	var why []string
+	for _, row := range rows {
+		found := "no"
+		if row.Found {
+			found = "yes"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", row.Feature, found, row.Mode)
+		if !row.Found && row.Detail != "" {
+			why = append(why, fmt.Sprintf("  %s: %s\n", row.Feature, row.Detail))
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(why) > 0 {
+		fmt.Fprintf(w, "\nnot found:\n%s", strings.Join(why, ""))
+	}
+	return nil
+}
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
+
+func orNone(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, " ")
 }

@@ -116,7 +116,9 @@ func TestDoctorCannotRun(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "missing CAP_NET_ADMIN") || !strings.Contains(out, "not probed") || strings.Contains(out, "FEATURE") {
 		t.Errorf("unprivileged: err %v, output %s", err, out)
 	}
-	_, err = doctor(func(string) (bridge.Features, error) { return bridge.Features{}, errors.New("create probe bridge: EPERM") })
+	_, err = doctor(func(string) (bridge.Features, error) {
+		return bridge.Features{}, errors.New("create probe bridge: EPERM")
+	})
 	if err == nil || !strings.Contains(err.Error(), "doctor: create probe bridge: EPERM") {
 		t.Errorf("probe failure: %v", err)
 	}
