@@ -36,6 +36,14 @@
 //   - Peers: PeerFinder.Find tells what is behind a veth port (its other
 //     end's name, namespace, a process there and its container), from
 //     IFLA_LINK, IFLA_LINK_NETNSID, RTM_GETNSID, /run/netns and /proc.
+//   - Features: ProbeFeatures finds which kernel features the daemon uses
+//     this kernel has (TCX, clsact/cls_bpf, BPF maps, MDB replace, proto
+//     and source lists, mcast_max_groups, vlan_filtering,
+//     mcast_to_unicast), on a bridge and veth pair of its own in a network
+//     namespace of its own; Features.Report gives the mode of each and
+//     whether the daemon can run (igmpsnoop doctor). The probes make their
+//     links, qdisc and filter with vishvananda/netlink's Handle: nothing
+//     else here creates any.
 //
 // # Netlink libraries
 //

@@ -177,7 +177,11 @@ func (r Report) WriteText(w io.Writer) error {
 	case len(r.Features) > 0:
 		where = "probed on links of its own beside the host's"
 	}
-	fmt.Fprintf(w, "kernel %s, bpf_jit_enable %s, %s\n", r.Kernel, orNone(strings.Fields(r.JIT)), where)
+	jit := "" // net.core sysctls are unreadable outside the host's namespace
+	if r.JIT != "" {
+		jit = ", bpf_jit_enable " + r.JIT
+	}
+	fmt.Fprintf(w, "kernel %s%s, %s\n", r.Kernel, jit, where)
 	if len(r.Features) > 0 {
 		if err := printFeatures(w, r.Features); err != nil {
 			return err

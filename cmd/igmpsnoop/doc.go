@@ -3,6 +3,6 @@
 // multicast database; `show` asks a running daemon what it learned.
 //
 // This package is the command line only: flags (cobra and pflag), the
-// control client and its tables, `replay` and `lab`. The configuration
+// control client and its tables, `replay`, `lab` and `doctor`. The configuration
 // file is package config's, the runtime package daemon's.
 package main
