@@ -20,6 +20,8 @@ type MDBBatch struct {
 	// timeout bounds each exchange, so that a lost answer cannot hang the
 	// daemon; 0 for none (the tests' sockets have no deadlines).
 	timeout time.Duration
+	// noReplace writes without NLM_F_REPLACE and proto (SetReplace).
+	noReplace bool
 	msgs    []netlink.Message // queued, encoded
 	buf     []byte            // their Data, reused
 	ops     []mdbReq          // one per queued message
@@ -76,6 +78,9 @@ func (b *MDBBatch) Replace(e Entry) error {
 	if err != nil {
 		return err
 	}
+	if b.noReplace {
+		r.op, r.flags, r.proto = "add", netlink.Create, 0
+	}
 	return b.queue(r)
 }
 
@@ -105,8 +110,10 @@ func (b *MDBBatch) Flush() []error {
 	for range b.ops {
 		b.errs = append(b.errs, nil)
 	}
-	for start := 0; start < len(b.ops); start += mdbBatchChunk {
-		b.exchange(start, min(start+mdbBatchChunk, len(b.ops)))
+	for start := 0; start < len(b.ops); {
+		end := b.chunkEnd(start)
+		b.exchange(start, end)
+		start = end
 	}
 	clear(b.msgs)
 	clear(b.ops)
