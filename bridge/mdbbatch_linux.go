@@ -20,12 +20,13 @@ type MDBBatch struct {
 	// timeout bounds each exchange, so that a lost answer cannot hang the
 	// daemon; 0 for none (the tests' sockets have no deadlines).
 	timeout time.Duration
-	// noReplace writes without NLM_F_REPLACE and proto (SetReplace).
-	noReplace bool
 	msgs    []netlink.Message // queued, encoded
 	buf     []byte            // their Data, reused
 	ops     []mdbReq          // one per queued message
 	errs    []error           // Flush's results, reused
+
+	// noReplace writes without NLM_F_REPLACE and proto (SetReplace).
+	noReplace bool
 }
 
 // mdbBatchChunk bounds the messages in one sendmsg: their acks must fit
