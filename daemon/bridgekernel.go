@@ -21,6 +21,10 @@ type bridgeKernel struct {
 	settings *BridgeSettings // the loop's, as reconfigured
 
 	sourceLists bool // the kernel holds source lists, and they are wanted
+	// mdbReplace is the setting; replace what prepare found: MDB writes
+	// use NLM_F_REPLACE and our proto (see mdbreplace.go).
+	mdbReplace MDBReplace
+	replace    bool
 	hashMax     uint32
 	snooping    bool // the bridge's mcast_snooping, as last seen
 	// vlans is set when the bridge filters VLANs: only then are MDB
@@ -35,6 +39,9 @@ func (b *bridgeKernel) prepare(opts bridge.Options) error {
 	b.snooping, b.vlans, b.hashMax = opts.Snooping, opts.VLANFiltering, opts.HashMax
 	if !opts.Snooping {
 		return snoopingOff(b.br.Name)
+	}
+	if err := b.probeReplace(); err != nil {
+		return err
 	}
 	if !b.settings.AnySource {
 		ok, err := b.k.ProbeSourceLists(b.br.Index)
