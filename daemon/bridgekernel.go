@@ -21,15 +21,16 @@ type bridgeKernel struct {
 	settings *BridgeSettings // the loop's, as reconfigured
 
 	sourceLists bool // the kernel holds source lists, and they are wanted
-	// mdbReplace is the setting; replace what prepare found: MDB writes
-	// use NLM_F_REPLACE and our proto (see mdbreplace.go).
-	mdbReplace MDBReplace
-	replace    bool
 	hashMax     uint32
 	snooping    bool // the bridge's mcast_snooping, as last seen
 	// vlans is set when the bridge filters VLANs: only then are MDB
 	// entries per VLAN, so only then are memberships kept per VLAN.
 	vlans bool
+
+	// mdbReplace is the setting; replace what prepare found: MDB writes
+	// use NLM_F_REPLACE and our proto (see mdbreplace.go).
+	mdbReplace MDBReplace
+	replace    bool
 }
 
 // prepare checks the bridge and sets what the daemon depends on: IGMPv3

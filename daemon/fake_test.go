@@ -25,8 +25,6 @@ type fakeKernel struct {
 	gone        bool // Lookup fails: the bridge was deleted
 	opts        bridge.Options
 	sourceLists bool
-	// noReplace makes it a kernel before 6.2: no NLM_F_REPLACE, no proto.
-	noReplace bool
 	links       []bridge.Link
 	events      chan bridge.LinkEvent
 	watchErr    chan error // Run returns what arrives here
@@ -48,6 +46,9 @@ type fakeKernel struct {
 	peers     map[int]bridge.Peer
 	peerErr   error
 	peerAsked map[int]int
+
+	// noReplace makes it a kernel before 6.2: no NLM_F_REPLACE, no proto.
+	noReplace bool
 }
 
 func newFakeKernel(ports ...string) *fakeKernel {
