@@ -41,7 +41,7 @@ func ParseMDBReplace(s string) (MDBReplace, error) {
 			return MDBReplace(m), nil
 		}
 	}
-	return 0, fmt.Errorf("%q: must be auto, on or off", s)
+	return 0, errors.New("must be auto, on or off")
 }
 
 // probeReplace decides, at start, whether the bridge's MDB writes use
