@@ -49,6 +49,8 @@ type fakeKernel struct {
 
 	// noReplace makes it a kernel before 6.2: no NLM_F_REPLACE, no proto.
 	noReplace bool
+	// writes logs each MDB Write's ops, when not nil.
+	writes [][]MDBOp
 }
 
 func newFakeKernel(ports ...string) *fakeKernel {
@@ -274,6 +276,9 @@ func (m fakeMDB) Write(ops []MDBOp) []error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	errs := make([]error, len(ops))
+	if k.writes != nil {
+		k.writes = append(k.writes, slices.Clone(ops))
+	}
 	for i, op := range ops {
 		if k.refuse != nil {
 			if errs[i] = k.refuse(op); errs[i] != nil {
