@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 	"syscall"
@@ -12,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/igmpsnoop/igmpsnoop/bridge"
+	"github.com/igmpsnoop/igmpsnoop/wire"
 )
 
 func TestParseMDBReplace(t *testing.T) {
@@ -183,5 +185,34 @@ func TestMDBReplaceFixedOnReload(t *testing.T) {
 	h := startDaemon(t, k, set, func() (*Settings, error) { return &next, nil })
 	if r := h.ask(ReloadRequest{}); !strings.Contains(r.Error, "mdb_replace cannot change on reload") {
 		t.Errorf("reload = %+v, want refused", r)
+	}
+}
+
+// On a kernel before 6.2 (no source lists, no replace) a source-specific
+// join is installed as an any-source entry, a superset, written and
+// refreshed like any other; with source lists it carries its source.
+func TestSourceListFallbackOnOldKernel(t *testing.T) {
+	for _, old := range []bool{true, false} {
+		k := newFakeKernel("p1")
+		k.noReplace, k.sourceLists = old, !old
+		h := startDaemon(t, k, testSettings(t, nil), nil)
+		f, err := wire.EncodeReport(wire.Report{Version: 3, SrcMAC: hostMAC(10), Src: netip.MustParseAddr("10.77.0.10"),
+			Records: []wire.GroupRecord{{Type: wire.ModeIsInclude, Group: grpA, Sources: []netip.Addr{src1}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.feed(10, f)
+		eventually(t, "the entry", func() bool { return len(k.entries()) == 1 })
+		e := k.entries()[0]
+		switch {
+		case old && (e.Mode != bridge.ModeExclude || len(e.Sources) != 0 || e.Proto != bridge.ProtoStatic):
+			t.Errorf("old kernel: entry %v, want any-source, proto static", e)
+		case !old && (e.Mode != bridge.ModeInclude || !slices.Equal(e.Sources, []netip.Addr{src1}) || e.Proto != 77):
+			t.Errorf("6.2+: entry %v, want INCLUDE {%v}, proto 77", e, src1)
+		}
+		if g := h.ask(GroupsRequest{}).Groups; len(g) != 1 || g[0].Source != src1.String() {
+			t.Errorf("show groups = %+v, want the (S,G) membership either way", g)
+		}
+		h.stop()
 	}
 }
