@@ -2,7 +2,6 @@ package bridge
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -261,37 +260,8 @@ func (e Entry) marshal() ([]byte, error) {
 // Nothing is ever created: each kernel rejects the request before it
 // touches the MDB.
 func ProbeSourceLists(bridgeIndex int) (bool, error) {
-	c, err := dialMDB(0)
-	if err != nil {
-		return false, fmt.Errorf("probe mdb source lists on bridge %d: %w", bridgeIndex, err)
-	}
-	defer c.Close()
-	b := newMDBBatch(c)
 	probe := Entry{Bridge: bridgeIndex, Port: bridgeIndex, Group: netip.AddrFrom4([4]byte{239, 255, 77, 77}), Permanent: true, Mode: ModeInclude}
-	if err := b.queue(mdbReq{typ: unix.RTM_NEWMDB, e: probe, mode: true}); err != nil {
-		return false, fmt.Errorf("probe mdb source lists on bridge %d: %w", bridgeIndex, err)
-	}
-	err = b.Flush()[0]
-	var ke *kernelError
-	switch {
-	case err == nil:
-		// No known kernel gets here. Undo the host join it made.
-		if b.queue(mdbReq{typ: unix.RTM_DELMDB, e: probe}) == nil {
-			b.Flush()
-		}
-		return false, fmt.Errorf("probe mdb source lists on bridge %d: the kernel accepted a permanent host join with a filter mode", bridgeIndex)
-	case !errors.As(err, &ke):
-		return false, fmt.Errorf("probe mdb source lists on bridge %d: %w", bridgeIndex, err)
-	case ke.errno == unix.EINVAL && strings.Contains(ke.text, "Filter mode cannot be set for host groups"):
-		return true, nil
-	case ke.errno == unix.EINVAL && (strings.Contains(ke.text, "not running") || strings.Contains(ke.text, "multicast processing is disabled")):
-		return false, fmt.Errorf("probe mdb source lists on bridge %d: %w", bridgeIndex, err)
-	case ke.errno == unix.EINVAL:
-		return false, nil
-	case ke.errno == unix.ENODEV:
-		return false, fmt.Errorf("probe mdb source lists on bridge %d: %w (%w)", bridgeIndex, ErrNoLink, err)
-	case ke.errno == unix.EOPNOTSUPP:
-		return false, fmt.Errorf("probe mdb source lists on link %d: %w (%w)", bridgeIndex, ErrNotBridge, err)
-	}
-	return false, fmt.Errorf("probe mdb source lists on bridge %d: %w", bridgeIndex, err)
+	return probeHostJoin("source lists", mdbReq{typ: unix.RTM_NEWMDB, e: probe, mode: true}, func(ke *kernelError) bool {
+		return strings.Contains(ke.text, "Filter mode cannot be set for host groups")
+	})
 }

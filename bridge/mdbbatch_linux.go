@@ -24,6 +24,9 @@ type MDBBatch struct {
 	buf     []byte            // their Data, reused
 	ops     []mdbReq          // one per queued message
 	errs    []error           // Flush's results, reused
+
+	// noReplace writes without NLM_F_REPLACE and proto (SetReplace).
+	noReplace bool
 }
 
 // mdbBatchChunk bounds the messages in one sendmsg: their acks must fit
@@ -76,6 +79,9 @@ func (b *MDBBatch) Replace(e Entry) error {
 	if err != nil {
 		return err
 	}
+	if b.noReplace {
+		r.op, r.flags, r.proto = "add", netlink.Create, 0
+	}
 	return b.queue(r)
 }
 
@@ -105,8 +111,10 @@ func (b *MDBBatch) Flush() []error {
 	for range b.ops {
 		b.errs = append(b.errs, nil)
 	}
-	for start := 0; start < len(b.ops); start += mdbBatchChunk {
-		b.exchange(start, min(start+mdbBatchChunk, len(b.ops)))
+	for start := 0; start < len(b.ops); {
+		end := b.chunkEnd(start)
+		b.exchange(start, end)
+		start = end
 	}
 	clear(b.msgs)
 	clear(b.ops)

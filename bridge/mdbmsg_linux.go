@@ -103,7 +103,7 @@ func setReadBuffer(c *netlink.Conn, bytes int) error {
 
 // mdbReq is one RTM_NEWMDB or RTM_DELMDB request.
 type mdbReq struct {
-	op      string // "replace" or "delete" for error messages; "" leaves errors bare
+	op      string // "replace", "add" or "delete" for error messages; "" leaves errors bare
 	typ     netlink.HeaderType
 	flags   netlink.HeaderFlags
 	e       Entry        // the bridge, struct br_mdb_entry and MDBE_ATTR_SOURCE
@@ -217,6 +217,8 @@ func (r mdbReq) wrap(err error) error {
 		return err
 	case r.op == "delete" && errors.Is(err, unix.EINVAL) && !hasExtack(err):
 		return fmt.Errorf("mdb delete %s: %w (%w)", r.e, ErrNotFound, err)
+	case r.typ == unix.RTM_NEWMDB && errors.Is(err, unix.EEXIST):
+		return fmt.Errorf("mdb %s %s: %w (%w)", r.op, r.e, ErrExists, err)
 	case errors.Is(err, unix.E2BIG):
 		return fmt.Errorf("mdb %s %s: %w (%w)", r.op, r.e, ErrHashMax, err)
 	}

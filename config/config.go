@@ -33,6 +33,7 @@ type fileConfig struct {
 	LogFormat      string                   `yaml:"log_format"`
 	MetricsAddress string                   `yaml:"metrics_address"`
 	Proto          *int                     `yaml:"proto"`
+	MDBReplace     *string                  `yaml:"mdb_replace"`
 	Defaults       bridgeConfig             `yaml:"defaults"`
 	Bridges        []bridgeConfig           `yaml:"bridges"`
 	Profiles       map[string]profileConfig `yaml:"profiles"`
@@ -227,6 +228,13 @@ func (f *fileConfig) resolve() (*daemon.Settings, error) {
 			return nil, fmt.Errorf("proto %d: must be 4..255 (the kernel reserves 0..3)", *f.Proto)
 		}
 		s.Proto = uint8(*f.Proto)
+	}
+	if f.MDBReplace != nil {
+		m, err := daemon.ParseMDBReplace(*f.MDBReplace)
+		if err != nil {
+			return nil, fmt.Errorf("mdb_replace %q (--mdb-replace): %w", *f.MDBReplace, err)
+		}
+		s.MDBReplace = m
 	}
 	profiles, err := f.profiles()
 	if err != nil {
@@ -555,8 +563,9 @@ func effective(s *daemon.Settings) string {
 		LogFormat      string   `yaml:"log_format"`
 		MetricsAddress string   `yaml:"metrics_address"`
 		Proto          uint8    `yaml:"proto"`
+		MDBReplace     string   `yaml:"mdb_replace"`
 		Bridges        []bridge `yaml:"bridges"`
-	}{Socket: s.Socket, LogLevel: s.LogLevel, LogFormat: s.LogFormat, MetricsAddress: s.MetricsAddress, Proto: s.Proto}
+	}{Socket: s.Socket, LogLevel: s.LogLevel, LogFormat: s.LogFormat, MetricsAddress: s.MetricsAddress, Proto: s.Proto, MDBReplace: s.MDBReplace.String()}
 	for _, b := range s.Bridges {
 		c := b.Engine
 		ob := bridge{

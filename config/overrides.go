@@ -13,6 +13,7 @@ type Overrides struct {
 	Bridges                                     []string
 	Socket, LogLevel, LogFormat, MetricsAddress *string
 	Proto                                       *int
+	MDBReplace                                  *string
 
 	QueryInterval, QueryResponseInterval    *time.Duration
 	LastMemberInterval, MDBRefreshInterval  *time.Duration
@@ -43,6 +44,9 @@ func (o *Overrides) apply(f *fileConfig) {
 	set(&f.MetricsAddress, o.MetricsAddress)
 	if o.Proto != nil {
 		f.Proto = o.Proto
+	}
+	if o.MDBReplace != nil {
+		f.MDBReplace = o.MDBReplace
 	}
 	dur := func(d *time.Duration) *duration {
 		if d == nil {

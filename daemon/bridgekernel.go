@@ -26,6 +26,11 @@ type bridgeKernel struct {
 	// vlans is set when the bridge filters VLANs: only then are MDB
 	// entries per VLAN, so only then are memberships kept per VLAN.
 	vlans bool
+
+	// mdbReplace is the setting; replace what prepare found: MDB writes
+	// use NLM_F_REPLACE and our proto (see mdbreplace.go).
+	mdbReplace MDBReplace
+	replace    bool
 }
 
 // prepare checks the bridge and sets what the daemon depends on: IGMPv3
@@ -35,6 +40,9 @@ func (b *bridgeKernel) prepare(opts bridge.Options) error {
 	b.snooping, b.vlans, b.hashMax = opts.Snooping, opts.VLANFiltering, opts.HashMax
 	if !opts.Snooping {
 		return snoopingOff(b.br.Name)
+	}
+	if err := b.probeReplace(); err != nil {
+		return err
 	}
 	if !b.settings.AnySource {
 		ok, err := b.k.ProbeSourceLists(b.br.Index)

@@ -185,6 +185,7 @@ func (d *daemon) awaitBridge(ctx context.Context, bs BridgeSettings) {
 func (d *daemon) startBridge(ctx context.Context, bs BridgeSettings) error {
 	bctx, cancel := context.WithCancel(ctx)
 	loop := newBridgeLoop(d.o.Kernel, d.log, bs, d.settings.Proto, d.hub, d.metrics.loopObserver(bs.Name))
+	loop.kernel.mdbReplace = d.settings.MDBReplace
 	rb := &runningBridge{loop: loop, cancel: cancel, done: make(chan struct{})}
 	ready := make(chan error, 1)
 	d.wg.Add(1)
@@ -227,8 +228,8 @@ func (d *daemon) reload(ctx context.Context) error {
 	d.mu.Lock()
 	old := d.settings
 	d.mu.Unlock()
-	if set.Socket != old.Socket || set.MetricsAddress != old.MetricsAddress || set.Proto != old.Proto {
-		return errors.New("socket, metrics_address and proto cannot change on reload: restart the daemon")
+	if set.Socket != old.Socket || set.MetricsAddress != old.MetricsAddress || set.Proto != old.Proto || set.MDBReplace != old.MDBReplace {
+		return errors.New("socket, metrics_address, proto and mdb_replace cannot change on reload: restart the daemon")
 	}
 	want := map[string]BridgeSettings{}
 	for _, bs := range set.Bridges {

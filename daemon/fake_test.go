@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -45,6 +46,11 @@ type fakeKernel struct {
 	peers     map[int]bridge.Peer
 	peerErr   error
 	peerAsked map[int]int
+
+	// noReplace makes it a kernel before 6.2: no NLM_F_REPLACE, no proto.
+	noReplace bool
+	// writes logs each MDB Write's ops, when not nil.
+	writes [][]MDBOp
 }
 
 func newFakeKernel(ports ...string) *fakeKernel {
@@ -182,7 +188,13 @@ func (k *fakeKernel) OpenPort(ifindex int, g bridge.GuardOptions) (Port, error) 
 
 func (k *fakeKernel) OpenSender(int) (FrameWriter, error) { return fakeSender{k}, nil }
 
-func (k *fakeKernel) OpenMDB() (MDB, error) { return fakeMDB{k}, nil }
+func (k *fakeKernel) OpenMDB(replace bool) (MDB, error) { return fakeMDB{k, replace}, nil }
+
+func (k *fakeKernel) ProbeReplace(int) (bool, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return !k.noReplace, nil
+}
 
 // port returns the port the daemon opened on ifindex, or nil.
 func (k *fakeKernel) port(ifindex int) *fakePort {
@@ -238,7 +250,15 @@ func sameEntry(a, b bridge.Entry) bool {
 	return a.Bridge == b.Bridge && a.Port == b.Port && a.Group == b.Group && a.Source == b.Source && a.VID == b.VID
 }
 
-type fakeMDB struct{ k *fakeKernel }
+// fakeMDB writes as bridge.MDBBatch does: with replace, NLM_F_REPLACE
+// and the entry's proto; without, neither. Like the kernel, it refuses a
+// proto before 6.2 (noReplace), and an add of an entry the port has
+// without NLM_F_REPLACE (EEXIST), leaving that entry as it was; an entry
+// written without proto says bridge.ProtoStatic.
+type fakeMDB struct {
+	k       *fakeKernel
+	replace bool
+}
 
 func (m fakeMDB) Dump(int) ([]bridge.Entry, error) {
 	m.k.mu.Lock()
@@ -256,6 +276,9 @@ func (m fakeMDB) Write(ops []MDBOp) []error {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	errs := make([]error, len(ops))
+	if k.writes != nil {
+		k.writes = append(k.writes, slices.Clone(ops))
+	}
 	for i, op := range ops {
 		if k.refuse != nil {
 			if errs[i] = k.refuse(op); errs[i] != nil {
@@ -268,10 +291,20 @@ func (m fakeMDB) Write(ops []MDBOp) []error {
 			errs[i] = fmt.Errorf("delete %v: %w", op.Entry, bridge.ErrNotFound)
 		case op.Remove:
 			k.mdb = slices.Delete(k.mdb, at, at+1)
-		case at < 0:
-			k.mdb = append(k.mdb, op.Entry)
+		case m.replace && k.noReplace:
+			errs[i] = fmt.Errorf("add %v: %w", op.Entry, syscall.EINVAL) // MDBE_ATTR_RTPROT unknown
+		case at >= 0 && !m.replace:
+			errs[i] = fmt.Errorf("add %v: %w (%w)", op.Entry, bridge.ErrExists, syscall.EEXIST)
 		default:
-			k.mdb[at] = op.Entry
+			e := op.Entry
+			if !m.replace {
+				e.Proto = bridge.ProtoStatic
+			}
+			if at < 0 {
+				k.mdb = append(k.mdb, e)
+			} else {
+				k.mdb[at] = e
+			}
 		}
 	}
 	return errs

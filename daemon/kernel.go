@@ -34,6 +34,9 @@ type Kernel interface {
 	// ProbeSourceLists tells whether the kernel can hold source lists in
 	// MDB entries (Linux 6.2 and later).
 	ProbeSourceLists(bridgeIndex int) (bool, error)
+	// ProbeReplace tells whether the kernel takes NLM_F_REPLACE and MDB
+	// proto on MDB writes (Linux 6.2 and later).
+	ProbeReplace(bridgeIndex int) (bool, error)
 	// SetPortRouter sets a port's multicast router mode
 	// (bridge.PortRouterDisabled, Learned, Permanent or Temporary).
 	SetPortRouter(ifindex int, mode uint8) error
@@ -44,8 +47,11 @@ type Kernel interface {
 	// OpenSender opens a socket sending frames through the bridge itself,
 	// as the bridge's own (its queries), to every port.
 	OpenSender(bridgeIndex int) (FrameWriter, error)
-	// OpenMDB opens the MDB for reading and writing.
-	OpenMDB() (MDB, error)
+	// OpenMDB opens the MDB for reading and writing. Without replace,
+	// writes go without NLM_F_REPLACE and proto, as to a kernel before
+	// 6.2: installing an entry the port has fails with an error wrapping
+	// bridge.ErrExists.
+	OpenMDB(replace bool) (MDB, error)
 }
 
 // Option is one bridge multicast option to set.

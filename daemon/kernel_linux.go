@@ -60,6 +60,10 @@ func (linuxKernel) ProbeSourceLists(bridgeIndex int) (bool, error) {
 	return bridge.ProbeSourceLists(bridgeIndex)
 }
 
+func (linuxKernel) ProbeReplace(bridgeIndex int) (bool, error) {
+	return bridge.ProbeReplace(bridgeIndex)
+}
+
 func (linuxKernel) SetPortRouter(ifindex int, mode uint8) error {
 	return bridge.SetPortRouter(ifindex, mode)
 }
@@ -85,7 +89,7 @@ func (linuxKernel) OpenSender(bridgeIndex int) (FrameWriter, error) {
 	return s, nil
 }
 
-func (linuxKernel) OpenMDB() (MDB, error) {
+func (linuxKernel) OpenMDB(replace bool) (MDB, error) {
 	m, err := bridge.OpenMDB()
 	if err != nil {
 		return nil, err
@@ -95,6 +99,7 @@ func (linuxKernel) OpenMDB() (MDB, error) {
 		m.Close()
 		return nil, err
 	}
+	b.SetReplace(replace)
 	return &linuxMDB{dump: m, batch: b}, nil
 }
 

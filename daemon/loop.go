@@ -103,10 +103,13 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	if l.engine, err = snoop.New(cfg, l.now()); err != nil {
 		return err
 	}
-	if l.mdb, err = l.k.OpenMDB(); err != nil {
+	if l.mdb, err = l.k.OpenMDB(l.kernel.replace); err != nil {
 		return err
 	}
 	defer l.mdb.Close()
+	if !l.kernel.replace {
+		l.mdb = refreshingMDB{l.mdb}
+	}
 	l.writer = newMDBWriter(l.mdb, l.mdbResult)
 	defer l.writer.close()
 	if l.sender, err = l.k.OpenSender(l.br.Index); err != nil {

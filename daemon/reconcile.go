@@ -96,7 +96,7 @@ func (l *bridgeLoop) diff() (mdbDiff, error) {
 	}
 	snooped := func(port int) bool { return l.ports.ports[port] != nil }
 	table, removeKernel := splitKernelPorts(l.engine, l.engine.Memberships())
-	d := reconcile(dump, table, l.br.Index, l.proto, snooped, l.kernel.sourceLists)
+	d := reconcile(dump, table, l.br.Index, l.entryProto(), snooped, l.kernel.sourceLists)
 	d.kernel = slices.DeleteFunc(d.kernel, func(e bridge.Entry) bool { return !removeKernel(e) })
 	return d, nil
 }
@@ -111,7 +111,14 @@ func (l *bridgeLoop) adopt(now time.Time) error {
 	if err != nil {
 		return err
 	}
+	unsure := 0
 	for _, e := range d.ours {
+		if !l.kernel.replace && e.Permanent {
+			// Without proto, an operator's static entry (ours are in the
+			// table by now, from the configuration).
+			unsure++
+			continue
+		}
 		if l.engine.KernelLearns(e.Port) {
 			// An earlier run's entry on a port where the kernel learns now.
 			d.kernel = append(d.kernel, e)
@@ -128,7 +135,8 @@ func (l *bridgeLoop) adopt(now time.Time) error {
 		ops = append(ops, removeOp(e))
 	}
 	cleaned := len(ops) - l.writer.write(ops)
-	l.log.Info("MDB taken over", zap.Int("adopted", len(d.ours)), zap.Int("kernel_entries_removed", cleaned))
+	l.logNoProto("adoption", unsure)
+	l.log.Info("MDB taken over", zap.Int("adopted", len(d.ours)-unsure), zap.Int("kernel_entries_removed", cleaned))
 	return nil
 }
 
@@ -144,6 +152,13 @@ func (l *bridgeLoop) check(now time.Time) snoop.MDBCheck {
 	if err != nil {
 		c.Error = err.Error()
 		return c
+	}
+	if !l.kernel.replace {
+		// Without proto, ours the table lacks cannot be told from an
+		// operator's: they are left to age out (temporary ones within a
+		// membership interval).
+		l.logNoProto("check", len(d.ours))
+		d.ours = nil
 	}
 	c.Entries, c.Kernel, c.Extra, c.Different, c.Missing = d.entries, len(d.kernel), len(d.ours), len(d.differ), len(d.missing)
 	var repairs []MDBOp

@@ -15,6 +15,9 @@ type Settings struct {
 	// Proto is the rt_protocol number marking the daemon's MDB entries.
 	Proto   uint8
 	Bridges []BridgeSettings
+	// MDBReplace says whether MDB entries are refreshed with NLM_F_REPLACE
+	// and marked Proto (Linux 6.2+), or deleted and re-added.
+	MDBReplace MDBReplace
 	// Text is the configuration in force as `show config` prints it,
 	// rendered by whoever loaded it (the runtime knows no file format).
 	Text string
