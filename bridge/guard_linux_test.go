@@ -96,24 +96,22 @@ func dropped(t *testing.T, g *Guard) uint64 {
 	return n
 }
 
+// TestGuard: the guard drops IGMP reports and leaves (which the port's
+// socket still reads) and passes queries and data; detached, the bridge
+// learns again. In both modes.
 func TestGuard(t *testing.T) {
+	for _, mode := range guardModes {
+		t.Run(string(mode), func(t *testing.T) { testGuard(t, mode) })
+	}
+}
+
+func testGuard(t *testing.T, mode GuardMode) {
 	l := newLab(t, 2)
 	m := openTestMDB(t, l.br)
 	h1, h2 := openRaw(t, l.hosts[0], "eth0"), openRaw(t, l.hosts[1], "eth0")
 	p1, p2 := l.ports[0], l.ports[1]
-	var g *Guard
-	var pc *PortConn
-	l.br.Do(func() {
-		var err error
-		if g, err = AttachGuard(p1, GuardOptions{}); err != nil {
-			t.Fatalf("AttachGuard: %v", err)
-		}
-		if pc, err = ListenPort(p1); err != nil {
-			t.Fatalf("ListenPort: %v", err)
-		}
-	})
-	t.Cleanup(func() { g.Close() })
-	frames := portReader(t, pc)
+	g := attachGuard(t, l.br, mode, p1)
+	frames := portReader(t, l.listen(0))
 
 	g1 := netip.MustParseAddr("239.77.3.1")
 	g2 := netip.MustParseAddr("239.77.3.2")
@@ -284,7 +282,38 @@ func TestGuardProcessDeath(t *testing.T) {
 // tag, fragments, bad headers, long extension header chains).
 func TestGuardProgram(t *testing.T) {
 	needRoot(t)
-	g, err := loadGuard(0, GuardOptions{})
+	for _, mode := range []GuardMode{GuardTCX, GuardTC} {
+		t.Run(string(mode), func(t *testing.T) { testGuardProgram(t, mode) })
+	}
+}
+
+// testHeartbeat is a heartbeat map, fresh, closed when the test ends.
+func testHeartbeat(t *testing.T) *ebpf.Map {
+	t.Helper()
+	hb, err := newHeartbeat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hb.Close() })
+	setBeat(t, hb, 0)
+	return hb
+}
+
+func setBeat(t *testing.T, hb *ebpf.Map, age time.Duration) {
+	t.Helper()
+	if err := storeBeat(hb, age); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testGuardProgram: in tc mode, with a fresh heartbeat, the program gives
+// the verdicts it gives in TCX mode; with a stale one it passes everything.
+func testGuardProgram(t *testing.T, mode GuardMode) {
+	var hb *ebpf.Map
+	if mode == GuardTC {
+		hb = testHeartbeat(t)
+	}
+	g, err := loadGuard(0, GuardOptions{}, hb)
 	if err != nil {
 		t.Fatalf("loadGuard: %v", err)
 	}
@@ -428,9 +457,12 @@ func TestGuardProgram(t *testing.T) {
 	if n := dropped(t, g); n != uint64(drops) {
 		t.Errorf("Dropped = %d, want %d", n, drops)
 	}
+	if mode == GuardTC {
+		testHeartbeatAges(t, g, hb, report, uint64(drops))
+	}
 
 	// With DropQueries, a host port: every query drops, the rest as before.
-	hq, err := loadGuard(0, GuardOptions{DropQueries: true})
+	hq, err := loadGuard(0, GuardOptions{DropQueries: true}, hb)
 	if err != nil {
 		t.Fatalf("loadGuard: %v", err)
 	}
@@ -456,7 +488,7 @@ func TestGuardProgram(t *testing.T) {
 	// With PassReports, a port where the kernel learns (mcast_to_unicast):
 	// reports and leaves of every version reach the bridge; proxy queries,
 	// fragments and other IGMP types are still kept from it.
-	pr, err := loadGuard(0, GuardOptions{PassReports: true})
+	pr, err := loadGuard(0, GuardOptions{PassReports: true}, hb)
 	if err != nil {
 		t.Fatalf("loadGuard: %v", err)
 	}
@@ -485,4 +517,46 @@ func TestGuardProgram(t *testing.T) {
 			t.Errorf("pass-reports %s: returned %#x (%v), want %#x", c.name, ret, err, c.want)
 		}
 	}
+}
+
+// testHeartbeatAges runs a report through g's program with heartbeats of
+// several ages: it drops while the heartbeat is younger than the timeout,
+// and passes, uncounted, once it is older, never set, or in the future.
+func testHeartbeatAges(t *testing.T, g *Guard, hb *ebpf.Map, report []byte, drops uint64) {
+	t.Helper()
+	const pass, drop = 0xffffffff, 2
+	for _, c := range []struct {
+		name string
+		age  time.Duration // of the heartbeat; -1: never set
+		want uint32
+	}{
+		{"just beaten", 0, drop},
+		{"short of the timeout", GuardHeartbeatTimeout - 300*time.Millisecond, drop},
+		{"past the timeout", GuardHeartbeatTimeout + 300*time.Millisecond, pass},
+		{"long stale", time.Hour, pass},
+		{"from the future", -time.Hour, pass},
+		{"never beaten", -1, pass},
+	} {
+		if c.age == -1 {
+			if err := hb.Put(uint32(0), uint64(0)); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			setBeat(t, hb, c.age)
+		}
+		ret, err := g.prog.Run(&ebpf.RunOptions{Data: report})
+		if err != nil {
+			t.Fatalf("%s: run: %v", c.name, err)
+		}
+		if ret != c.want {
+			t.Errorf("heartbeat %s: returned %#x, want %#x", c.name, ret, c.want)
+		}
+		if c.want == drop {
+			drops++
+		}
+	}
+	if n := dropped(t, g); n != drops {
+		t.Errorf("Dropped = %d after the heartbeat ages, want %d (a stale guard counts nothing)", n, drops)
+	}
+	setBeat(t, hb, 0)
 }
