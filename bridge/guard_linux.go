@@ -146,7 +146,7 @@ func (g *Guard) Dropped() (uint64, error) {
 func (g *Guard) Close() error {
 	var errs []error
 	if g.tc != nil {
-		if err := g.tc.detach(g.ifindex); err != nil {
+		if err := g.tc.detach(g.ifindex, g.prog); err != nil {
 			errs = append(errs, fmt.Errorf("remove tc filter: %w", err))
 		}
 		g.tc = nil

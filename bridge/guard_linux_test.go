@@ -180,6 +180,7 @@ func testGuard(t *testing.T, mode GuardMode) {
 const (
 	envGuardNS    = "IGS_TEST_GUARD_NETNS"
 	envGuardIndex = "IGS_TEST_GUARD_IFINDEX"
+	envGuardMode  = "IGS_TEST_GUARD_MODE"
 )
 
 // TestGuardHelperProcess is not a test: run by TestGuardProcessDeath as a
@@ -195,8 +196,12 @@ func TestGuardHelperProcess(t *testing.T) {
 	}
 	ns := &testNS{t: t, Name: nsName}
 	ns.Do(func() {
-		if _, err := AttachGuard(ifindex, GuardOptions{}); err != nil {
-			t.Fatalf("AttachGuard: %v", err)
+		s, err := NewGuards(GuardMode(os.Getenv(envGuardMode)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Attach(ifindex, GuardOptions{}); err != nil {
+			t.Fatalf("attach: %v", err)
 		}
 	})
 	fmt.Println("attached")
@@ -217,15 +222,23 @@ func tcxPrograms(t *testing.T, ns *testNS, ifindex int) int {
 }
 
 // TestGuardProcessDeath: the guard belongs to the process that attached it;
-// when that process is killed, the kernel detaches it and learns again.
+// when that process is killed, the kernel learns again: at once in TCX
+// mode, where the kernel detaches the guard, and once the heartbeat is
+// stale in tc mode, where the filter stays.
 func TestGuardProcessDeath(t *testing.T) {
+	for _, mode := range guardModes {
+		t.Run(string(mode), func(t *testing.T) { testGuardProcessDeath(t, mode) })
+	}
+}
+
+func testGuardProcessDeath(t *testing.T, mode GuardMode) {
 	l := newLab(t, 1)
 	m := openTestMDB(t, l.br)
 	h1 := openRaw(t, l.hosts[0], "eth0")
 	p1 := l.ports[0]
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestGuardHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envGuardNS+"="+l.br.Name, envGuardIndex+"="+strconv.Itoa(p1))
+	cmd.Env = append(os.Environ(), envGuardNS+"="+l.br.Name, envGuardIndex+"="+strconv.Itoa(p1), envGuardMode+"="+string(mode))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -258,8 +271,15 @@ func TestGuardProcessDeath(t *testing.T) {
 		t.Fatal("helper process did not attach in time")
 	}
 
-	if n := tcxPrograms(t, l.br, p1); n != 1 {
-		t.Fatalf("%d TCX ingress programs on p1, want 1", n)
+	attached := func() bool {
+		if mode == GuardTC {
+			id, ours := guardFilterProg(t, l.br, p1)
+			return id != 0 && ours
+		}
+		return tcxPrograms(t, l.br, p1) == 1
+	}
+	if !attached() {
+		t.Fatal("no guard on p1")
 	}
 	g := netip.MustParseAddr("239.77.4.1")
 	h1.send(igmpV2(h1.mac, h1IP, 0x16, g))
@@ -272,6 +292,21 @@ func TestGuardProcessDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
+	killed := time.Now()
+	if mode == GuardTC {
+		if !attached() {
+			t.Error("the tc guard's filter went with its process")
+		}
+		// Reports until the guard stands down.
+		eventually(t, 2*GuardHeartbeatTimeout, "kernel learning after the guard's owner died", func() bool {
+			h1.send(igmpV2(h1.mac, h1IP, 0x16, g))
+			time.Sleep(80 * time.Millisecond)
+			e, ok := learned(t, m, l.brIdx, p1, g)
+			return ok && e.Proto == ProtoKernel
+		})
+		t.Logf("kernel learned %v after the kill", time.Since(killed).Round(time.Millisecond))
+		return
+	}
 	eventually(t, 3*time.Second, "guard gone after SIGKILL", func() bool { return tcxPrograms(t, l.br, p1) == 0 })
 	h1.send(igmpV2(h1.mac, h1IP, 0x16, g))
 	expectLearned(t, m, l.brIdx, p1, g, "kernel learning after the guard's owner died")

@@ -149,15 +149,15 @@ func (s *Guards) replace(ifindex int, prog *ebpf.Program) error {
 	return s.tc.replaceFilter(ifindex, prog)
 }
 
-// detach removes ifindex's filter if it is still ours; the last guard to
-// go stops the heartbeat.
-func (s *Guards) detach(ifindex int) error {
+// detach removes ifindex's filter if it still holds prog; the last guard
+// to go stops the heartbeat.
+func (s *Guards) detach(ifindex int, prog *ebpf.Program) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.tc == nil {
 		return nil
 	}
-	err := s.tc.remove(ifindex)
+	err := s.tc.remove(ifindex, prog)
 	if s.tc.users--; s.tc.users <= 0 {
 		s.tc.close()
 		s.tc = nil
@@ -309,11 +309,17 @@ func (t *tcShared) replaceFilter(ifindex int, prog *ebpf.Program) error {
 	return nil
 }
 
-// remove deletes the guard's filter from ifindex if it is there and ours.
-func (t *tcShared) remove(ifindex int) error {
+// remove deletes the guard's filter from ifindex if it holds prog: not
+// if another guard of ours has replaced it since (a daemon started while
+// this one hangs on).
+func (t *tcShared) remove(ifindex int, prog *ebpf.Program) error {
 	f, err := t.find(ifindex)
-	if err != nil || f == nil || !isOurFilter(f) {
+	if err != nil {
 		return err
+	}
+	bf, ok := f.(*netlink.BpfFilter)
+	if !ok || !holds(bf, prog) {
+		return nil
 	}
 	if err := t.nl.FilterDel(tcFilter(ifindex, nil)); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("tc filter del: %w", err)
@@ -359,6 +365,16 @@ func isOurFilter(f netlink.Filter) bool {
 	defer prog.Close()
 	info, err := prog.Info()
 	return err == nil && info.Name == guardProgName
+}
+
+// holds tells whether f runs prog.
+func holds(f *netlink.BpfFilter, prog *ebpf.Program) bool {
+	info, err := prog.Info()
+	if err != nil {
+		return false
+	}
+	id, ok := info.ID()
+	return ok && int(id) == f.Id
 }
 
 func describeFilter(f netlink.Filter) string {
