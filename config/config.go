@@ -36,6 +36,7 @@ type fileConfig struct {
 	Defaults       bridgeConfig             `yaml:"defaults"`
 	Bridges        []bridgeConfig           `yaml:"bridges"`
 	Profiles       map[string]profileConfig `yaml:"profiles"`
+	Guard          string                   `yaml:"guard"`
 }
 
 type bridgeConfig struct {
@@ -222,6 +223,11 @@ func (f *fileConfig) resolve() (*daemon.Settings, error) {
 	if s.LogFormat == "" {
 		s.LogFormat = "console"
 	}
+	guard, err := bridge.ParseGuardMode(f.Guard)
+	if err != nil {
+		return nil, err
+	}
+	s.Guard = guard
 	if f.Proto != nil {
 		if *f.Proto < 4 || *f.Proto > 255 {
 			return nil, fmt.Errorf("proto %d: must be 4..255 (the kernel reserves 0..3)", *f.Proto)
@@ -555,8 +561,9 @@ func effective(s *daemon.Settings) string {
 		LogFormat      string   `yaml:"log_format"`
 		MetricsAddress string   `yaml:"metrics_address"`
 		Proto          uint8    `yaml:"proto"`
+		Guard          string   `yaml:"guard"`
 		Bridges        []bridge `yaml:"bridges"`
-	}{Socket: s.Socket, LogLevel: s.LogLevel, LogFormat: s.LogFormat, MetricsAddress: s.MetricsAddress, Proto: s.Proto}
+	}{Socket: s.Socket, LogLevel: s.LogLevel, LogFormat: s.LogFormat, MetricsAddress: s.MetricsAddress, Proto: s.Proto, Guard: string(s.Guard)}
 	for _, b := range s.Bridges {
 		c := b.Engine
 		ob := bridge{

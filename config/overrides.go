@@ -13,6 +13,7 @@ type Overrides struct {
 	Bridges                                     []string
 	Socket, LogLevel, LogFormat, MetricsAddress *string
 	Proto                                       *int
+	Guard                                       *string
 
 	QueryInterval, QueryResponseInterval    *time.Duration
 	LastMemberInterval, MDBRefreshInterval  *time.Duration
@@ -41,6 +42,7 @@ func (o *Overrides) apply(f *fileConfig) {
 	set(&f.LogLevel, o.LogLevel)
 	set(&f.LogFormat, o.LogFormat)
 	set(&f.MetricsAddress, o.MetricsAddress)
+	set(&f.Guard, o.Guard)
 	if o.Proto != nil {
 		f.Proto = o.Proto
 	}

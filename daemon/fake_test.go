@@ -45,6 +45,9 @@ type fakeKernel struct {
 	peers     map[int]bridge.Peer
 	peerErr   error
 	peerAsked map[int]int
+	// guardAsked is the mode UseGuard was given; guardErr fails it.
+	guardAsked bridge.GuardMode
+	guardErr   error
 }
 
 func newFakeKernel(ports ...string) *fakeKernel {
