@@ -139,6 +139,7 @@ func TestTCGuardHandover(t *testing.T) {
 	d := startDaemon(t, l, append([]string{"--handover"}, tcGuardArgs...)...)
 	m1 := joinLearnedQuerier(t, l, d, h1, g1)
 	defer m1.Leave()
+	expectGuardFilters(t, l, 1, "running")
 	if err := d.Stop(); err != nil {
 		t.Fatal(err)
 	}
