@@ -352,7 +352,9 @@ func findTCGuard(h *netlink.Handle, ifindex int) (netlink.Filter, error) {
 
 // isOurFilter tells whether f is a guard filter of a daemon (this one, or
 // one that died): a bpf filter named tcGuardName whose program is named
-// guardProgName.
+// guardProgName. Reading a program by its id takes CAP_SYS_ADMIN, which
+// the packaged service does not have: without it the filter's name, in
+// the guard's place, has to do.
 func isOurFilter(f netlink.Filter) bool {
 	bf, ok := f.(*netlink.BpfFilter)
 	if !ok || bf.Name != tcGuardName || bf.Id == 0 {
@@ -360,7 +362,7 @@ func isOurFilter(f netlink.Filter) bool {
 	}
 	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(bf.Id))
 	if err != nil {
-		return false
+		return errors.Is(err, unix.EPERM)
 	}
 	defer prog.Close()
 	info, err := prog.Info()
