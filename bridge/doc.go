@@ -24,7 +24,15 @@
 //     unspecified address, before the bridge can learn from them, so that
 //     the daemon's MDB entries are the only ones. The program is held by a
 //     BPF link owned by this process: if the process dies, the kernel
-//     detaches it and the bridge's own snooping resumes.
+//     detaches it and the bridge's own snooping resumes. Without TCX
+//     (before Linux 6.6) Guards in tc mode put the same program in a
+//     cls_bpf direct-action filter under the port's clsact qdisc (through
+//     vishvananda/netlink's tc API; cilium/ebpf attaches no cls_bpf). A
+//     filter outlives the process, so the program first reads a heartbeat
+//     map that a goroutine of the Guards refreshes every second and passes
+//     every frame once it is GuardHeartbeatTimeout (3 s) old. The filter
+//     sits at priority 1, handle 0x1905, named igmpsnoop_guard; a start
+//     replaces one of ours left there and refuses anyone else's.
 //   - PortConn: ListenPort opens one AF_PACKET socket per port that reads
 //     incoming IGMP, MLD, MRD and PIM frames (packet taps run before TCX, so
 //     it still sees what the Guard drops), with their VLAN tag restored from
@@ -108,7 +116,8 @@
 // link is created. Callers that work in another namespace must lock their
 // goroutine to a thread that is in it while calling Lookup, Addresses,
 // ReadOptions, the Set* functions, ProbeSourceLists, SubscribeLinks,
-// OpenMDB, OpenMDBBatch, SubscribeMDB, AttachGuard, ListenPort,
+// OpenMDB, OpenMDBBatch, SubscribeMDB, AttachGuard, Guards.Attach (the
+// first of a Guards in tc mode: its netlink socket serves the rest), ListenPort,
 // OpenBridgeSender and PeerFinder.Find; the objects returned keep working
 // from any goroutine.
 package bridge

@@ -15,13 +15,21 @@ import (
 	"golang.org/x/net/ipv6"
 )
 
-func attachGuard(t *testing.T, ns *testNS, port int) *Guard {
+// guardModes are the modes the guard's behaviour is tested in.
+var guardModes = []GuardMode{GuardTCX, GuardTC}
+
+// attachGuard attaches a guard in mode to port, in ns; it goes when the
+// test ends.
+func attachGuard(t *testing.T, ns *testNS, mode GuardMode, port int) *Guard {
 	t.Helper()
 	var g *Guard
 	ns.Do(func() {
-		var err error
-		if g, err = AttachGuard(port, GuardOptions{}); err != nil {
-			t.Fatalf("AttachGuard(%d): %v", port, err)
+		s, err := NewGuards(mode)
+		if err != nil {
+			t.Fatalf("NewGuards(%s): %v", mode, err)
+		}
+		if g, err = s.Attach(port, GuardOptions{}); err != nil {
+			t.Fatalf("attach a %s guard to %d: %v", mode, port, err)
 		}
 	})
 	t.Cleanup(func() { g.Close() })
@@ -39,13 +47,19 @@ func isRouterPort(rs []RouterPort, port int, v6 bool) bool {
 
 // TestGuardMLD: crafted MLD reports and dones, and queries from the
 // unspecified address, are read by the port socket and never reach the
-// bridge; MLD queries from a real router do.
+// bridge; MLD queries from a real router do. In both modes.
 func TestGuardMLD(t *testing.T) {
+	for _, mode := range guardModes {
+		t.Run(string(mode), func(t *testing.T) { testGuardMLD(t, mode) })
+	}
+}
+
+func testGuardMLD(t *testing.T, mode GuardMode) {
 	l := newLab(t, 2)
 	m := openTestMDB(t, l.br)
 	h1, h2 := openRaw(t, l.hosts[0], "eth0"), openRaw(t, l.hosts[1], "eth0")
 	p1, p2 := l.ports[0], l.ports[1]
-	g := attachGuard(t, l.br, p1)
+	g := attachGuard(t, l.br, mode, p1)
 	var pc *PortConn
 	l.br.Do(func() {
 		var err error
@@ -122,7 +136,7 @@ func TestGuardMLDHost(t *testing.T) {
 	l := newLab(t, 2)
 	m := openTestMDB(t, l.br)
 	p1, p2 := l.ports[0], l.ports[1]
-	g := attachGuard(t, l.br, p1)
+	g := attachGuard(t, l.br, GuardTCX, p1)
 	var pc *PortConn
 	l.br.Do(func() {
 		var err error
@@ -227,7 +241,7 @@ func TestGuardND(t *testing.T) {
 	l := newLab(t, 2)
 	m := openTestMDB(t, l.br)
 	for _, p := range l.ports {
-		attachGuard(t, l.br, p)
+		attachGuard(t, l.br, GuardTCX, p)
 	}
 	a1, a2 := netip.MustParseAddr("fd77::11"), netip.MustParseAddr("fd77::12")
 	for i, h := range l.hosts {

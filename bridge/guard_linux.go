@@ -24,22 +24,28 @@ const (
 // leaves and MLD reports and dones before the bridge learns from them, and
 // queries from the unspecified address (0.0.0.0, ::), which would make the
 // kernel take the port for a router port. Packet sockets still see the
-// frames (taps run before TCX). The program is attached through a BPF link
-// that only this process holds: if the process exits or dies, the kernel
-// detaches it and the bridge's own snooping takes over again.
+// frames (taps run before tc ingress). In TCX mode the program is attached
+// through a BPF link that only this process holds: if the process exits or
+// dies, the kernel detaches it and the bridge's own snooping takes over
+// again. In tc mode (Guards) it sits in a cls_bpf filter and stands down
+// by itself once the process stops refreshing its heartbeat.
 type Guard struct {
 	ifindex int
 	opts    GuardOptions
 	drops   *ebpf.Map // per-CPU u64 drop counter at key 0
 	prog    *ebpf.Program
-	link    link.Link
+	link    link.Link // TCX mode
+	// heartbeat is the tc mode's heartbeat map (nil in TCX mode), read by
+	// the program; tc is the set whose filter holds the program.
+	heartbeat *ebpf.Map
+	tc        *Guards
 }
 
 // AttachGuard loads the guard program and attaches it at the head of the
 // TCX ingress chain of ifindex (in the calling thread's network namespace).
 // It attaches even while the port has no carrier.
 func AttachGuard(ifindex int, opts GuardOptions) (*Guard, error) {
-	g, err := loadGuard(ifindex, opts)
+	g, err := loadGuard(ifindex, opts, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -57,9 +63,10 @@ func AttachGuard(ifindex int, opts GuardOptions) (*Guard, error) {
 	return g, nil
 }
 
-// loadGuard creates the drop counter and loads the program, unattached.
-func loadGuard(ifindex int, opts GuardOptions) (*Guard, error) {
-	g := &Guard{ifindex: ifindex, opts: opts}
+// loadGuard creates the drop counter and loads the program, unattached;
+// with a heartbeat map, the program stands down once it is stale (tc mode).
+func loadGuard(ifindex int, opts GuardOptions, heartbeat *ebpf.Map) (*Guard, error) {
+	g := &Guard{ifindex: ifindex, opts: opts, heartbeat: heartbeat}
 	var err error
 	g.drops, err = ebpf.NewMap(&ebpf.MapSpec{
 		Name:       "igs_drops",
@@ -78,18 +85,27 @@ func loadGuard(ifindex int, opts GuardOptions) (*Guard, error) {
 	return g, nil
 }
 
+// guardProgName is the guard program's name, which tells a leftover tc
+// filter of ours from others'.
+const guardProgName = "igs_guard"
+
 // program loads the guard's program for opts, counting into g.drops.
 func (g *Guard) program(opts GuardOptions) (*ebpf.Program, error) {
+	insns := guardProgram(g.drops.FD(), opts)
+	if g.heartbeat != nil {
+		insns = append(heartbeatCheck(g.heartbeat.FD()), insns...)
+	}
 	return ebpf.NewProgram(&ebpf.ProgramSpec{
-		Name:         "igs_guard",
+		Name:         guardProgName,
 		Type:         ebpf.SchedCLS,
-		Instructions: guardProgram(g.drops.FD(), opts),
+		Instructions: insns,
 		License:      "Dual MIT/GPL",
 	})
 }
 
 // Update switches the guard to new options in place: the new program
-// replaces the old in the same link, so no frame passes unguarded.
+// replaces the old in the same link or filter, so no frame passes
+// unguarded.
 func (g *Guard) Update(opts GuardOptions) error {
 	if opts == g.opts {
 		return nil
@@ -98,7 +114,12 @@ func (g *Guard) Update(opts GuardOptions) error {
 	if err != nil {
 		return fmt.Errorf("guard on link %d: load program: %w", g.ifindex, err)
 	}
-	if err := g.link.Update(prog); err != nil {
+	if g.tc != nil {
+		err = g.tc.replace(g.ifindex, prog)
+	} else {
+		err = g.link.Update(prog)
+	}
+	if err != nil {
 		prog.Close()
 		return fmt.Errorf("guard on link %d: replace program: %w", g.ifindex, err)
 	}
@@ -124,6 +145,12 @@ func (g *Guard) Dropped() (uint64, error) {
 // Close detaches the program; the bridge learns from the port again.
 func (g *Guard) Close() error {
 	var errs []error
+	if g.tc != nil {
+		if err := g.tc.detach(g.ifindex, g.prog); err != nil {
+			errs = append(errs, fmt.Errorf("remove tc filter: %w", err))
+		}
+		g.tc = nil
+	}
 	if g.link != nil {
 		if err := g.link.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("detach: %w", err))
@@ -400,6 +427,9 @@ func ipv6Section(opts GuardOptions) asm.Instructions {
 }
 
 // verdicts: "pass" returns TCX_NEXT; "drop" counts and returns TCX_DROP.
+// In a cls_bpf direct-action filter the same numbers are TC_ACT_UNSPEC,
+// which goes on to the next filter (and passes the frame after the last),
+// and TC_ACT_SHOT, so one program serves both modes.
 func verdicts(dropsFD int) asm.Instructions {
 	return asm.Instructions{
 		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol(labelPass),

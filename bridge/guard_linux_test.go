@@ -96,24 +96,22 @@ func dropped(t *testing.T, g *Guard) uint64 {
 	return n
 }
 
+// TestGuard: the guard drops IGMP reports and leaves (which the port's
+// socket still reads) and passes queries and data; detached, the bridge
+// learns again. In both modes.
 func TestGuard(t *testing.T) {
+	for _, mode := range guardModes {
+		t.Run(string(mode), func(t *testing.T) { testGuard(t, mode) })
+	}
+}
+
+func testGuard(t *testing.T, mode GuardMode) {
 	l := newLab(t, 2)
 	m := openTestMDB(t, l.br)
 	h1, h2 := openRaw(t, l.hosts[0], "eth0"), openRaw(t, l.hosts[1], "eth0")
 	p1, p2 := l.ports[0], l.ports[1]
-	var g *Guard
-	var pc *PortConn
-	l.br.Do(func() {
-		var err error
-		if g, err = AttachGuard(p1, GuardOptions{}); err != nil {
-			t.Fatalf("AttachGuard: %v", err)
-		}
-		if pc, err = ListenPort(p1); err != nil {
-			t.Fatalf("ListenPort: %v", err)
-		}
-	})
-	t.Cleanup(func() { g.Close() })
-	frames := portReader(t, pc)
+	g := attachGuard(t, l.br, mode, p1)
+	frames := portReader(t, l.listen(0))
 
 	g1 := netip.MustParseAddr("239.77.3.1")
 	g2 := netip.MustParseAddr("239.77.3.2")
@@ -182,6 +180,7 @@ func TestGuard(t *testing.T) {
 const (
 	envGuardNS    = "IGS_TEST_GUARD_NETNS"
 	envGuardIndex = "IGS_TEST_GUARD_IFINDEX"
+	envGuardMode  = "IGS_TEST_GUARD_MODE"
 )
 
 // TestGuardHelperProcess is not a test: run by TestGuardProcessDeath as a
@@ -197,8 +196,12 @@ func TestGuardHelperProcess(t *testing.T) {
 	}
 	ns := &testNS{t: t, Name: nsName}
 	ns.Do(func() {
-		if _, err := AttachGuard(ifindex, GuardOptions{}); err != nil {
-			t.Fatalf("AttachGuard: %v", err)
+		s, err := NewGuards(GuardMode(os.Getenv(envGuardMode)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Attach(ifindex, GuardOptions{}); err != nil {
+			t.Fatalf("attach: %v", err)
 		}
 	})
 	fmt.Println("attached")
@@ -219,15 +222,23 @@ func tcxPrograms(t *testing.T, ns *testNS, ifindex int) int {
 }
 
 // TestGuardProcessDeath: the guard belongs to the process that attached it;
-// when that process is killed, the kernel detaches it and learns again.
+// when that process is killed, the kernel learns again: at once in TCX
+// mode, where the kernel detaches the guard, and once the heartbeat is
+// stale in tc mode, where the filter stays.
 func TestGuardProcessDeath(t *testing.T) {
+	for _, mode := range guardModes {
+		t.Run(string(mode), func(t *testing.T) { testGuardProcessDeath(t, mode) })
+	}
+}
+
+func testGuardProcessDeath(t *testing.T, mode GuardMode) {
 	l := newLab(t, 1)
 	m := openTestMDB(t, l.br)
 	h1 := openRaw(t, l.hosts[0], "eth0")
 	p1 := l.ports[0]
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestGuardHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envGuardNS+"="+l.br.Name, envGuardIndex+"="+strconv.Itoa(p1))
+	cmd.Env = append(os.Environ(), envGuardNS+"="+l.br.Name, envGuardIndex+"="+strconv.Itoa(p1), envGuardMode+"="+string(mode))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -260,8 +271,15 @@ func TestGuardProcessDeath(t *testing.T) {
 		t.Fatal("helper process did not attach in time")
 	}
 
-	if n := tcxPrograms(t, l.br, p1); n != 1 {
-		t.Fatalf("%d TCX ingress programs on p1, want 1", n)
+	attached := func() bool {
+		if mode == GuardTC {
+			id, ours := guardFilterProg(t, l.br, p1)
+			return id != 0 && ours
+		}
+		return tcxPrograms(t, l.br, p1) == 1
+	}
+	if !attached() {
+		t.Fatal("no guard on p1")
 	}
 	g := netip.MustParseAddr("239.77.4.1")
 	h1.send(igmpV2(h1.mac, h1IP, 0x16, g))
@@ -274,6 +292,21 @@ func TestGuardProcessDeath(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd.Wait()
+	killed := time.Now()
+	if mode == GuardTC {
+		if !attached() {
+			t.Error("the tc guard's filter went with its process")
+		}
+		// Reports until the guard stands down.
+		eventually(t, 2*GuardHeartbeatTimeout, "kernel learning after the guard's owner died", func() bool {
+			h1.send(igmpV2(h1.mac, h1IP, 0x16, g))
+			time.Sleep(80 * time.Millisecond)
+			e, ok := learned(t, m, l.brIdx, p1, g)
+			return ok && e.Proto == ProtoKernel
+		})
+		t.Logf("kernel learned %v after the kill", time.Since(killed).Round(time.Millisecond))
+		return
+	}
 	eventually(t, 3*time.Second, "guard gone after SIGKILL", func() bool { return tcxPrograms(t, l.br, p1) == 0 })
 	h1.send(igmpV2(h1.mac, h1IP, 0x16, g))
 	expectLearned(t, m, l.brIdx, p1, g, "kernel learning after the guard's owner died")
@@ -284,7 +317,38 @@ func TestGuardProcessDeath(t *testing.T) {
 // tag, fragments, bad headers, long extension header chains).
 func TestGuardProgram(t *testing.T) {
 	needRoot(t)
-	g, err := loadGuard(0, GuardOptions{})
+	for _, mode := range []GuardMode{GuardTCX, GuardTC} {
+		t.Run(string(mode), func(t *testing.T) { testGuardProgram(t, mode) })
+	}
+}
+
+// testHeartbeat is a heartbeat map, fresh, closed when the test ends.
+func testHeartbeat(t *testing.T) *ebpf.Map {
+	t.Helper()
+	hb, err := newHeartbeat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { hb.Close() })
+	setBeat(t, hb, 0)
+	return hb
+}
+
+func setBeat(t *testing.T, hb *ebpf.Map, age time.Duration) {
+	t.Helper()
+	if err := storeBeat(hb, age); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testGuardProgram: in tc mode, with a fresh heartbeat, the program gives
+// the verdicts it gives in TCX mode; with a stale one it passes everything.
+func testGuardProgram(t *testing.T, mode GuardMode) {
+	var hb *ebpf.Map
+	if mode == GuardTC {
+		hb = testHeartbeat(t)
+	}
+	g, err := loadGuard(0, GuardOptions{}, hb)
 	if err != nil {
 		t.Fatalf("loadGuard: %v", err)
 	}
@@ -428,9 +492,12 @@ func TestGuardProgram(t *testing.T) {
 	if n := dropped(t, g); n != uint64(drops) {
 		t.Errorf("Dropped = %d, want %d", n, drops)
 	}
+	if mode == GuardTC {
+		testHeartbeatAges(t, g, hb, report, uint64(drops))
+	}
 
 	// With DropQueries, a host port: every query drops, the rest as before.
-	hq, err := loadGuard(0, GuardOptions{DropQueries: true})
+	hq, err := loadGuard(0, GuardOptions{DropQueries: true}, hb)
 	if err != nil {
 		t.Fatalf("loadGuard: %v", err)
 	}
@@ -456,7 +523,7 @@ func TestGuardProgram(t *testing.T) {
 	// With PassReports, a port where the kernel learns (mcast_to_unicast):
 	// reports and leaves of every version reach the bridge; proxy queries,
 	// fragments and other IGMP types are still kept from it.
-	pr, err := loadGuard(0, GuardOptions{PassReports: true})
+	pr, err := loadGuard(0, GuardOptions{PassReports: true}, hb)
 	if err != nil {
 		t.Fatalf("loadGuard: %v", err)
 	}
@@ -485,4 +552,46 @@ func TestGuardProgram(t *testing.T) {
 			t.Errorf("pass-reports %s: returned %#x (%v), want %#x", c.name, ret, err, c.want)
 		}
 	}
+}
+
+// testHeartbeatAges runs a report through g's program with heartbeats of
+// several ages: it drops while the heartbeat is younger than the timeout,
+// and passes, uncounted, once it is older, never set, or in the future.
+func testHeartbeatAges(t *testing.T, g *Guard, hb *ebpf.Map, report []byte, drops uint64) {
+	t.Helper()
+	const pass, drop = 0xffffffff, 2
+	for _, c := range []struct {
+		name string
+		age  time.Duration // of the heartbeat; -1: never set
+		want uint32
+	}{
+		{"just beaten", 0, drop},
+		{"short of the timeout", GuardHeartbeatTimeout - 300*time.Millisecond, drop},
+		{"past the timeout", GuardHeartbeatTimeout + 300*time.Millisecond, pass},
+		{"long stale", time.Hour, pass},
+		{"from the future", -time.Hour, pass},
+		{"never beaten", -1, pass},
+	} {
+		if c.age == -1 {
+			if err := hb.Put(uint32(0), uint64(0)); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			setBeat(t, hb, c.age)
+		}
+		ret, err := g.prog.Run(&ebpf.RunOptions{Data: report})
+		if err != nil {
+			t.Fatalf("%s: run: %v", c.name, err)
+		}
+		if ret != c.want {
+			t.Errorf("heartbeat %s: returned %#x, want %#x", c.name, ret, c.want)
+		}
+		if c.want == drop {
+			drops++
+		}
+	}
+	if n := dropped(t, g); n != drops {
+		t.Errorf("Dropped = %d after the heartbeat ages, want %d (a stale guard counts nothing)", n, drops)
+	}
+	setBeat(t, hb, 0)
 }

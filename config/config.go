@@ -37,6 +37,7 @@ type fileConfig struct {
 	Defaults       bridgeConfig             `yaml:"defaults"`
 	Bridges        []bridgeConfig           `yaml:"bridges"`
 	Profiles       map[string]profileConfig `yaml:"profiles"`
+	Guard          string                   `yaml:"guard"`
 }
 
 type bridgeConfig struct {
@@ -223,6 +224,11 @@ func (f *fileConfig) resolve() (*daemon.Settings, error) {
 	if s.LogFormat == "" {
 		s.LogFormat = "console"
 	}
+	guard, err := bridge.ParseGuardMode(f.Guard)
+	if err != nil {
+		return nil, err
+	}
+	s.Guard = guard
 	if f.Proto != nil {
 		if *f.Proto < 4 || *f.Proto > 255 {
 			return nil, fmt.Errorf("proto %d: must be 4..255 (the kernel reserves 0..3)", *f.Proto)
@@ -564,8 +570,9 @@ func effective(s *daemon.Settings) string {
 		MetricsAddress string   `yaml:"metrics_address"`
 		Proto          uint8    `yaml:"proto"`
 		MDBReplace     string   `yaml:"mdb_replace"`
+		Guard          string   `yaml:"guard"`
 		Bridges        []bridge `yaml:"bridges"`
-	}{Socket: s.Socket, LogLevel: s.LogLevel, LogFormat: s.LogFormat, MetricsAddress: s.MetricsAddress, Proto: s.Proto, MDBReplace: s.MDBReplace.String()}
+	}{Socket: s.Socket, LogLevel: s.LogLevel, LogFormat: s.LogFormat, MetricsAddress: s.MetricsAddress, Proto: s.Proto, MDBReplace: s.MDBReplace.String(), Guard: string(s.Guard)}
 	for _, b := range s.Bridges {
 		c := b.Engine
 		ob := bridge{

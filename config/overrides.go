@@ -14,6 +14,7 @@ type Overrides struct {
 	Socket, LogLevel, LogFormat, MetricsAddress *string
 	Proto                                       *int
 	MDBReplace                                  *string
+	Guard                                       *string
 
 	QueryInterval, QueryResponseInterval    *time.Duration
 	LastMemberInterval, MDBRefreshInterval  *time.Duration
@@ -42,6 +43,7 @@ func (o *Overrides) apply(f *fileConfig) {
 	set(&f.LogLevel, o.LogLevel)
 	set(&f.LogFormat, o.LogFormat)
 	set(&f.MetricsAddress, o.MetricsAddress)
+	set(&f.Guard, o.Guard)
 	if o.Proto != nil {
 		f.Proto = o.Proto
 	}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/igmpsnoop/igmpsnoop/bridge"
 )
 
 // Options are what Run needs.
@@ -36,6 +38,9 @@ type daemon struct {
 	log     *zap.Logger
 	hub     *eventHub
 	metrics *metrics
+
+	// guard is the guard mode in force, set before the bridges start.
+	guard bridge.GuardMode
 
 	mu       sync.Mutex // guards settings and bridges: the control server reads them
 	settings *Settings
@@ -77,6 +82,9 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	if err := validateBridges(o.Kernel, d.log, d.settings.Bridges); err != nil {
+		return err
+	}
+	if err := d.chooseGuard(); err != nil {
 		return err
 	}
 	var mln net.Listener
@@ -230,6 +238,9 @@ func (d *daemon) reload(ctx context.Context) error {
 	d.mu.Unlock()
 	if set.Socket != old.Socket || set.MetricsAddress != old.MetricsAddress || set.Proto != old.Proto || set.MDBReplace != old.MDBReplace {
 		return errors.New("socket, metrics_address, proto and mdb_replace cannot change on reload: restart the daemon")
+	}
+	if err := sameGuard(old, set); err != nil {
+		return err
 	}
 	want := map[string]BridgeSettings{}
 	for _, bs := range set.Bridges {

@@ -51,6 +51,10 @@ type fakeKernel struct {
 	noReplace bool
 	// writes logs each MDB Write's ops, when not nil.
 	writes [][]MDBOp
+
+	// guardAsked is the mode UseGuard was given; guardErr fails it.
+	guardAsked bridge.GuardMode
+	guardErr   error
 }
 
 func newFakeKernel(ports ...string) *fakeKernel {

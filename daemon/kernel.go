@@ -41,6 +41,9 @@ type Kernel interface {
 	// (bridge.PortRouterDisabled, Learned, Permanent or Temporary).
 	SetPortRouter(ifindex int, mode uint8) error
 
+	// UseGuard sets how guards attach (auto, tcx or tc) before any port
+	// opens, and returns the mode in force: tcx or tc.
+	UseGuard(mode bridge.GuardMode) (bridge.GuardMode, error)
 	// OpenPort opens a port: its guard first (from then on the kernel
 	// learns nothing from the port's reports), then its socket.
 	OpenPort(ifindex int, guard bridge.GuardOptions) (Port, error)

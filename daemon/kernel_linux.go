@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/igmpsnoop/igmpsnoop/bridge"
 )
@@ -11,10 +12,43 @@ import (
 // LinuxKernel returns the Kernel of the running Linux system: package
 // bridge's netlink, AF_PACKET and tc code, in the calling thread's
 // network namespace.
-func LinuxKernel() Kernel { return linuxKernel{peers: bridge.NewPeerFinder()} }
+func LinuxKernel() Kernel { return linuxKernel{peers: bridge.NewPeerFinder(), guards: &linuxGuards{}} }
 
 type linuxKernel struct {
-	peers *bridge.PeerFinder // what it learnt of namespaces, for the next port
+	peers  *bridge.PeerFinder // what it learnt of namespaces, for the next port
+	guards *linuxGuards
+}
+
+// linuxGuards holds the daemon's guards, which in tc mode share the
+// heartbeat (one map, one goroutine refreshing it for every bridge).
+type linuxGuards struct {
+	mu sync.Mutex
+	g  *bridge.Guards
+}
+
+func (k linuxKernel) UseGuard(mode bridge.GuardMode) (bridge.GuardMode, error) {
+	g, err := bridge.NewGuards(mode)
+	if err != nil {
+		return "", err
+	}
+	k.guards.mu.Lock()
+	defer k.guards.mu.Unlock()
+	k.guards.g = g
+	return g.Mode(), nil
+}
+
+// get returns the guards, auto's unless UseGuard chose others.
+func (lg *linuxGuards) get() (*bridge.Guards, error) {
+	lg.mu.Lock()
+	defer lg.mu.Unlock()
+	if lg.g == nil {
+		g, err := bridge.NewGuards(bridge.GuardAuto)
+		if err != nil {
+			return nil, err
+		}
+		lg.g = g
+	}
+	return lg.g, nil
 }
 
 func (linuxKernel) Lookup(name string) (bridge.Bridge, error) {
@@ -68,8 +102,12 @@ func (linuxKernel) SetPortRouter(ifindex int, mode uint8) error {
 	return bridge.SetPortRouter(ifindex, mode)
 }
 
-func (linuxKernel) OpenPort(ifindex int, opts bridge.GuardOptions) (Port, error) {
-	guard, err := bridge.AttachGuard(ifindex, opts)
+func (k linuxKernel) OpenPort(ifindex int, opts bridge.GuardOptions) (Port, error) {
+	guards, err := k.guards.get()
+	if err != nil {
+		return nil, err
+	}
+	guard, err := guards.Attach(ifindex, opts)
 	if err != nil {
 		return nil, err
 	}

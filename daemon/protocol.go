@@ -124,6 +124,7 @@ type Reply struct {
 	Config   string              `json:"config,omitzero"`
 	OK       bool                `json:"ok,omitzero"`
 	Error    string              `json:"error,omitzero"`
+	Guard    string              `json:"guard,omitzero"` // the guard mode in force (tcx or tc), with Config
 }
 
 // EventRecord is one line of `igmpsnoop events`: the JSON names are part

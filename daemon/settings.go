@@ -21,6 +21,8 @@ type Settings struct {
 	// Text is the configuration in force as `show config` prints it,
 	// rendered by whoever loaded it (the runtime knows no file format).
 	Text string
+	// Guard is how the ports' guards attach: auto (also ""), tcx or tc.
+	Guard bridge.GuardMode
 }
 
 // BridgeSettings is one bridge's resolved configuration.

@@ -169,7 +169,7 @@ func (ConfigRequest) Verb() string { return "config" }
 func (ConfigRequest) serve(_ context.Context, d *daemon) (Reply, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return Reply{Config: d.settings.Text}, nil
+	return Reply{Config: d.settings.Text, Guard: string(d.guard)}, nil
 }
 
 // ReloadRequest has the daemon re-read its configuration, as SIGHUP does.

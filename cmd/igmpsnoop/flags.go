@@ -41,6 +41,7 @@ func (r *runFlags) register(fs *pflag.FlagSet) {
 	fs.Var(opt(&o.MetricsAddress, "ADDR", "", text), "metrics-address", "serve Prometheus metrics at this address, e.g. 127.0.0.1:9477 (default: off)")
 	fs.Var(opt(&o.Proto, "N", strconv.Itoa(bridge.DefaultProto), between(4, 255)), "proto", "rt_protocol number marking our MDB entries (4..255)")
 	fs.Var(opt(&o.MDBReplace, "MODE", "auto", mdbReplace), "mdb-replace", "refresh MDB entries with NLM_F_REPLACE and mark them --proto (on; Linux 6.2+), or delete and re-add them unmarked (off); auto probes the kernel")
+	fs.Var(opt(&o.Guard, "MODE", string(bridge.GuardAuto), guardMode), "guard", guardHelp)
 	durations := []struct {
 		dst        **time.Duration
 		name, help string

@@ -43,7 +43,7 @@ func showObjects() []showObject {
 					printStats(w, s)
 				}
 			}},
-		{"config", "print the configuration in force", configRequest, func(w io.Writer, r *daemon.Reply) { fmt.Fprint(w, r.Config) }},
+		{"config", "print the configuration in force", configRequest, printConfig},
 	}
 }
 
