@@ -214,21 +214,6 @@ func (k *fakeKernel) entries() []bridge.Entry {
 	return slices.Clone(k.mdb)
 }
 
-// dropPort deletes a port's entries, as the kernel does when the port
-// leaves the bridge.
-func (k *fakeKernel) dropPort(ifindex int) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	k.mdb = slices.DeleteFunc(k.mdb, func(e bridge.Entry) bool { return e.Port == ifindex })
-}
-
-// editEntries changes the MDB behind the daemon's back.
-func (k *fakeKernel) editEntries(f func([]bridge.Entry)) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	f(k.mdb)
-}
-
 // locked runs f with the kernel locked: tests change its state with it,
 // behind the daemon's back.
 func (k *fakeKernel) locked(f func()) {

@@ -96,7 +96,8 @@ func TestPortAddedAndRemoved(t *testing.T) {
 	h.feed(20, report(t, 20, grpA.String(), false))
 	eventually(t, "p9's entry", func() bool { return h.hasEntry(20, grpA.String()) })
 
-	k.dropPort(20) // the kernel deletes the port's entries with it
+	// The kernel deletes the port's entries with it.
+	k.locked(func() { k.mdb = slices.DeleteFunc(k.mdb, func(e bridge.Entry) bool { return e.Port == 20 }) })
 	k.events <- bridge.LinkEvent{Kind: bridge.PortRemoved, Link: fakeLink(20, "p9")}
 	eventually(t, "p9 closed", k.port(20).isClosed)
 	if gs := h.ask(GroupsRequest{}).Groups; len(gs) != 0 {

@@ -160,7 +160,8 @@ func TestCheckRepairsMDB(t *testing.T) {
 		}
 	}
 
-	k.editEntries(func(es []bridge.Entry) {
+	k.locked(func() {
+		es := k.mdb
 		for i := range es {
 			es[i].Mode, es[i].Sources = bridge.ModeInclude, []netip.Addr{src1}
 		}
