@@ -70,9 +70,9 @@ func (b *bridgeKernel) probeReplace() error {
 // written without proto, the kernel's for every userspace entry. In the
 // latter case the entries with it that the table lacks may as well be an
 // operator's (see adopt and check).
-func (l *bridgeLoop) entryProto() uint8 {
-	if l.kernel.replace {
-		return l.proto
+func (b *bridgeKernel) entryProto(proto uint8) uint8 {
+	if b.replace {
+		return proto
 	}
 	return bridge.ProtoStatic
 }
@@ -115,9 +115,9 @@ func (m refreshingMDB) Write(ops []MDBOp) []error {
 
 // logNoProto notes, once per adoption or check, entries that may be ours
 // or an operator's: without proto they cannot be told apart.
-func (l *bridgeLoop) logNoProto(what string, n int) {
+func logNoProto(log *zap.Logger, what string, n int) {
 	if n > 0 {
-		l.log.Debug("entries with proto static the table lacks, left alone (ours or an operator's: without proto they cannot be told)",
+		log.Debug("entries with proto static the table lacks, left alone (ours or an operator's: without proto they cannot be told)",
 			zap.String("at", what), zap.Int("entries", n))
 	}
 }

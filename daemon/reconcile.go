@@ -96,7 +96,7 @@ func (l *bridgeLoop) diff() (mdbDiff, error) {
 	}
 	snooped := func(port int) bool { return l.ports.ports[port] != nil }
 	table, removeKernel := splitKernelPorts(l.engine, l.engine.Memberships())
-	d := reconcile(dump, table, l.br.Index, l.entryProto(), snooped, l.kernel.sourceLists)
+	d := reconcile(dump, table, l.br.Index, l.kernel.entryProto(l.proto), snooped, l.kernel.sourceLists)
 	d.kernel = slices.DeleteFunc(d.kernel, func(e bridge.Entry) bool { return !removeKernel(e) })
 	return d, nil
 }
@@ -135,7 +135,7 @@ func (l *bridgeLoop) adopt(now time.Time) error {
 		ops = append(ops, removeOp(e))
 	}
 	cleaned := len(ops) - l.writer.write(ops)
-	l.logNoProto("adoption", unsure)
+	logNoProto(l.log, "adoption", unsure)
 	l.log.Info("MDB taken over", zap.Int("adopted", len(d.ours)-unsure), zap.Int("kernel_entries_removed", cleaned))
 	return nil
 }
@@ -157,7 +157,7 @@ func (l *bridgeLoop) check(now time.Time) snoop.MDBCheck {
 		// Without proto, ours the table lacks cannot be told from an
 		// operator's: they are left to age out (temporary ones within a
 		// membership interval).
-		l.logNoProto("check", len(d.ours))
+		logNoProto(l.log, "check", len(d.ours))
 		d.ours = nil
 	}
 	c.Entries, c.Kernel, c.Extra, c.Different, c.Missing = d.entries, len(d.kernel), len(d.ours), len(d.differ), len(d.missing)

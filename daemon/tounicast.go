@@ -48,7 +48,7 @@ func (l *bridgeLoop) setMcastToUnicast(link bridge.Link) {
 	removed := 0
 	if !on {
 		var err error
-		if removed, err = l.writer.removeKernelEntries(l.br.Index, l.entryProto(), link.Index); err != nil {
+		if removed, err = l.writer.removeKernelEntries(l.br.Index, l.kernel.entryProto(l.proto), link.Index); err != nil {
 			l.log.Warn("cannot read the MDB: the kernel's entries on the port stay until they age", zap.Error(err))
 		}
 	}
