@@ -379,6 +379,10 @@ bridges:
 // cfg.SourceLists, h1's entry is INCLUDE {10.77.0.100} and h1 receives 0
 // of Sender2's 20 frames.
 func TestAnySourceInstallsAnySourceEntries(t *testing.T) {
+	anySourceInstallsAnySourceEntries(t, nowMode)
+}
+
+func anySourceInstallsAnySourceEntries(t *testing.T, mode snoopMode) {
 	needRoot(t)
 	l := newLab(t, lab.Config{Hosts: 2})
 	h1, h2 := l.Hosts[0], l.Hosts[1]
@@ -386,7 +390,7 @@ func TestAnySourceInstallsAnySourceEntries(t *testing.T) {
 		t.Fatal(err)
 	}
 	caps := captures(t, l, h1.Name, h2.Name, l.Router)
-	d := startDaemon(t, l, append([]string{"--any-source"}, fastTimers...)...)
+	d := startDaemon(t, l, mode.args(append([]string{"--any-source"}, fastTimers...)...)...)
 	g := netip.MustParseAddr("239.77.2.2")
 	m, err := l.JoinSource(h1, g, lab.Sender1)
 	if err != nil {
@@ -409,9 +413,9 @@ func TestAnySourceInstallsAnySourceEntries(t *testing.T) {
 		return len(entries) > 0, "none"
 	})
 	for _, e := range entries {
-		if e.Port != idx || e.Source.IsValid() || e.Mode != bridge.ModeExclude || len(e.Sources) != 0 || len(entries) != 1 {
-			t.Errorf("MDB entry %v/%v on ifindex %d, mode %d, sources %v (of %d for the group); want one (*,G) EXCLUDE {} entry on h1 (%d)",
-				e.Group, e.Source, e.Port, e.Mode, e.Sources, len(entries), idx)
+		if e.Port != idx || e.Source.IsValid() || e.Mode != bridge.ModeExclude || len(e.Sources) != 0 || len(entries) != 1 || e.Proto != mode.proto {
+			t.Errorf("MDB entry %v/%v on ifindex %d, mode %d, sources %v, proto %d (of %d for the group); want one (*,G) EXCLUDE {} entry on h1 (%d), proto %d",
+				e.Group, e.Source, e.Port, e.Mode, e.Sources, e.Proto, len(entries), idx, mode.proto)
 		}
 	}
 	time.Sleep(1500 * time.Millisecond) // the bridge floods for one response interval after a new querier

@@ -147,7 +147,9 @@ func expectDelivery(t *testing.T, l *lab.Lab, group netip.Addr, n int, want map[
 // TestSnoopingEndToEnd proves the daemon against real kernel hosts: it
 // alone learns, the MDB follows, and multicast reaches only members and the
 // router port, through joins, leaves (v3 and v2), and a host going silent.
-func TestSnoopingEndToEnd(t *testing.T) {
+func TestSnoopingEndToEnd(t *testing.T) { snoopingEndToEnd(t, nowMode) }
+
+func snoopingEndToEnd(t *testing.T, mode snoopMode) {
 	needRoot(t)
 	l := newLab(t, lab.Config{Hosts: 3})
 	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
@@ -160,7 +162,8 @@ func TestSnoopingEndToEnd(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		caps[ns] = c
 	}
-	d := startDaemon(t, l, fastTimers...)
+	d := startDaemon(t, l, mode.args(fastTimers...)...)
+	mode.expectGuards(t, l, 1, "running")
 
 	waitFor(t, 10*time.Second, "querier heard on the router port", func() (bool, string) {
 		q := querierOf(t, d, "igmp")
@@ -202,7 +205,7 @@ func TestSnoopingEndToEnd(t *testing.T) {
 	t.Run("MDB holds only our entries", func(t *testing.T) {
 		all, byGroup := portEntries(l, mdb(t, l))
 		for _, e := range all {
-			if !strings.HasSuffix(e, fmt.Sprintf("/proto%d", ourProto)) {
+			if !strings.HasSuffix(e, fmt.Sprintf("/proto%d", mode.proto)) {
 				t.Errorf("MDB entry not ours: %s (all: %v)", e, all)
 			}
 		}
@@ -341,10 +344,14 @@ func TestSnoopingEndToEnd(t *testing.T) {
 // entries left behind so members keep receiving, and a leave afterwards
 // still prunes.
 func TestStopRemovesEntriesAndRestartAdopts(t *testing.T) {
+	stopRemovesEntriesAndRestartAdopts(t, nowMode)
+}
+
+func stopRemovesEntriesAndRestartAdopts(t *testing.T, mode snoopMode) {
 	needRoot(t)
 	l := newLab(t, lab.Config{Hosts: 2})
 	h1 := l.Hosts[0]
-	d := startDaemon(t, l, fastTimers...)
+	d := startDaemon(t, l, mode.args(fastTimers...)...)
 	m := joinLearned(t, l, d, h1, g1)
 
 	// A crash leaves our entry behind; the restarted daemon adopts it.
@@ -352,7 +359,8 @@ func TestStopRemovesEntriesAndRestartAdopts(t *testing.T) {
 	if all, _ := portEntries(l, mdb(t, l)); len(all) != 1 {
 		t.Fatalf("after SIGKILL the MDB has %v, want the one entry left behind", all)
 	}
-	d2 := startDaemon(t, l, fastTimers...)
+	d2 := startDaemon(t, l, mode.args(fastTimers...)...)
+	mode.expectGuards(t, l, 1, "restarted")
 	if _, ok, seen := member(t, d2, g1, h1.Port); !ok {
 		t.Fatalf("restarted daemon did not adopt %v on %s: %s", g1, h1.Port, seen)
 	}
@@ -377,10 +385,11 @@ func TestStopRemovesEntriesAndRestartAdopts(t *testing.T) {
 		t.Fatalf("stop: %v\n%s", err, d2.Log())
 	}
 	for _, e := range mdb(t, l) {
-		if e.Port != e.Bridge && e.Proto == ourProto {
+		if e.Port != e.Bridge && e.Proto == mode.proto {
 			t.Fatalf("entry %v@%d left behind after SIGTERM", e.Group, e.Port)
 		}
 	}
+	mode.expectGuards(t, l, 0, "after SIGTERM")
 }
 
 // TestWarnsWithoutQuerier checks the daemon tells the operator that the
