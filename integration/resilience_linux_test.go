@@ -829,6 +829,7 @@ func crashAndRestartUnderTraffic(t *testing.T, mode snoopMode) {
 		return ok1 && ok2 && r1.Version != 0 && r2.Version != 0, seen
 	})
 	resCheck(t, d2, "after the restart")
+	mode.expectProto(t, l, "after the restart")
 	// The adopted memberships are live: a leave prunes.
 	if err := ms[0].Leave(); err != nil {
 		t.Fatal(err)

@@ -359,6 +359,7 @@ func stopRemovesEntriesAndRestartAdopts(t *testing.T, mode snoopMode) {
 	if all, _ := portEntries(l, mdb(t, l)); len(all) != 1 {
 		t.Fatalf("after SIGKILL the MDB has %v, want the one entry left behind", all)
 	}
+	mode.expectProto(t, l, "after SIGKILL")
 	d2 := startDaemon(t, l, mode.args(fastTimers...)...)
 	mode.expectGuards(t, l, 1, "restarted")
 	if _, ok, seen := member(t, d2, g1, h1.Port); !ok {
