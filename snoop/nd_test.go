@@ -260,3 +260,28 @@ func TestNDGroupsGoWithThePortOrThePolicy(t *testing.T) {
 	}
 	checkInvariants(t, e)
 }
+
+// ND groups count against the bridge's group limit like reported ones: a
+// new group past it is refused (table_limit), while a group the table
+// already holds, on another port, costs no key and is taken.
+func TestNDGroupsWithinTheBridgeLimit(t *testing.T) {
+	e := newEngine(t, ndGuests(0), withPort("b", PortPolicy{NDGuests: true}), func(c *Config) { c.Limits.MaxKeys = 2 })
+	addr := func(i byte) netip.Addr { return netip.AddrFrom16([16]byte{0: 0xfd, 1: 0x77, 15: i}) }
+	for i := byte(1); i <= 3; i++ {
+		e.HandleMessage(t0.Add(time.Duration(i)*time.Second), hostA, dad(addr(i)), rawFrame)
+	}
+	if n := e.table.Keys(); n != 2 {
+		t.Fatalf("%d groups after three guests' addresses with a limit of 2, want 2", n)
+	}
+	if e.table.Get(fdb.Key{Group: wire.SolicitedNode(addr(3))}, hostA) != nil {
+		t.Error("the third address's group was taken past the bridge's limit")
+	}
+	if n := e.Stats().Ports["a"].Ignored["table_limit"]; n != 1 {
+		t.Errorf("table_limit = %d, want 1", n)
+	}
+	e.HandleMessage(t0.Add(5*time.Second), hostB, dad(addr(1)), rawFrame)
+	if e.table.Get(fdb.Key{Group: wire.SolicitedNode(addr(1))}, hostB) == nil {
+		t.Error("a held group refused on another port: it costs no key")
+	}
+	checkInvariants(t, e)
+}
