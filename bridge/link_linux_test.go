@@ -116,13 +116,7 @@ func TestWatchLinks(t *testing.T) {
 	l := newLab(t, 1)
 	h2 := newNS(t, "h")
 
-	var w *LinkWatcher
-	l.br.Do(func() {
-		var err error
-		if w, err = SubscribeLinks(l.brIdx); err != nil {
-			t.Fatalf("SubscribeLinks: %v", err)
-		}
-	})
+	w := subscribe(t, l.br, l.brIdx)
 	if ports := w.Ports(); len(ports) != 1 || ports[0].Name != "p1" || !ports[0].Up {
 		t.Fatalf("snapshot ports = %+v, want p1 up", ports)
 	}
@@ -243,32 +237,13 @@ func expectState(t *testing.T, ch <-chan LinkEvent, last Link, want STPState, ti
 // covers blocking).
 func TestWatchPortState(t *testing.T) {
 	l := newLab(t, 1)
-	var w *LinkWatcher
-	l.br.Do(func() {
-		var err error
-		if w, err = SubscribeLinks(l.brIdx); err != nil {
-			t.Fatalf("SubscribeLinks: %v", err)
-		}
-	})
+	w := subscribe(t, l.br, l.brIdx)
 	ports := w.Ports()
 	if len(ports) != 1 || ports[0].State != StateForwarding {
 		w.Close()
 		t.Fatalf("snapshot ports = %+v, want p1 forwarding", ports)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	events := make(chan LinkEvent, 64)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := w.Run(ctx, events); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
+	events := runWatcher(t, w, 64)
 
 	const wait = 5 * time.Second
 	for _, c := range []struct {
@@ -337,27 +312,8 @@ func TestWatchPortStateSTP(t *testing.T) {
 	ns.IP("link", "add", "br0", "type", "bridge", "stp_state", "1", "forward_delay", "200", "hello_time", "100")
 	ns.IP("link", "set", "br0", "up")
 	brIdx := ns.Index("br0")
-	var w *LinkWatcher
-	ns.Do(func() {
-		var err error
-		if w, err = SubscribeLinks(brIdx); err != nil {
-			t.Fatalf("SubscribeLinks: %v", err)
-		}
-	})
-	ctx, cancel := context.WithCancel(context.Background())
-	events := make(chan LinkEvent, 256)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := w.Run(ctx, events); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
+	w := subscribe(t, ns, brIdx)
+	events := runWatcher(t, w, 256)
 
 	ns.IP("link", "add", "la", "type", "veth", "peer", "name", "lb")
 	ns.IP("link", "set", "la", "master", "br0")
@@ -559,4 +515,37 @@ func watchLinks(ctx context.Context, bridgeIndex int, events chan<- LinkEvent) e
 		return err
 	}
 	return w.Run(ctx, events)
+}
+
+// subscribe subscribes to bridge brIdx's links from inside ns.
+func subscribe(t *testing.T, ns *testNS, brIdx int) *LinkWatcher {
+	t.Helper()
+	var w *LinkWatcher
+	ns.Do(func() {
+		var err error
+		if w, err = SubscribeLinks(brIdx); err != nil {
+			t.Fatalf("SubscribeLinks: %v", err)
+		}
+	})
+	return w
+}
+
+// runWatcher runs w until the test ends and returns its events, buffer of
+// them queued at most.
+func runWatcher(t *testing.T, w *LinkWatcher, buffer int) <-chan LinkEvent {
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan LinkEvent, buffer)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := w.Run(ctx, events); err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	return events
 }

@@ -1,8 +1,6 @@
 package bridge
 
 import (
-	"context"
-	"sync"
 	"testing"
 	"time"
 
@@ -61,31 +59,12 @@ func TestLinkStateMulticastToUnicast(t *testing.T) {
 // with both tools: Lookup and the watcher see each change.
 func TestWatchMulticastToUnicast(t *testing.T) {
 	l := newLab(t, 1)
-	var w *LinkWatcher
-	l.br.Do(func() {
-		var err error
-		if w, err = SubscribeLinks(l.brIdx); err != nil {
-			t.Fatalf("SubscribeLinks: %v", err)
-		}
-	})
+	w := subscribe(t, l.br, l.brIdx)
 	if ps := w.Ports(); len(ps) != 1 || ps[0].MulticastToUnicast {
 		w.Close()
 		t.Fatalf("snapshot ports = %+v, want p1 without mcast_to_unicast", ps)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	events := make(chan LinkEvent, 64)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if err := w.Run(ctx, events); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
+	events := runWatcher(t, w, 64)
 	for _, c := range []struct {
 		cmd []string
 		on  bool
