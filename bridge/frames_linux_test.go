@@ -305,10 +305,3 @@ func udp6Frame(src net.HardwareAddr, srcIP, dstIP netip.Addr, body []byte) []byt
 func tagged(f []byte) []byte {
 	return append(append(bytes.Clone(f[:12]), 0x81, 0x00, 0x00, 0x0a), f[12:]...)
 }
-
-// waitNone reads for timeout and reports whether a frame equal to want
-// arrived (the negative of waitFor, for frames that must not arrive).
-func (s *rawSock) waitNone(want []byte, timeout time.Duration) bool {
-	s.t.Helper()
-	return !s.waitFor(want, timeout)
-}

@@ -19,10 +19,6 @@ func v2Report6(t testing.TB) []byte {
 		record6(1, 0, 1, "ff3e::8000:1", a6("2001:db8::1")...)))
 }
 
-func generalQuery6() []byte {
-	return mldFrame(llSrc, "ff02::1", mld2Query(mldMaxResp10s, "::", 2, 125))
-}
-
 // dest8 is an 8-byte Destination Options header holding only PadN.
 var dest8 = destOpts(0, 0, 1, 4, 0, 0, 0, 0)
 

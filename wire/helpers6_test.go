@@ -120,17 +120,6 @@ func icmp6Of(f []byte) []byte { return f[ipOffset(f)+40+hopByHopLen:] }
 // ip6Of returns the IPv6 header and payload of a frame.
 func ip6Of(f []byte) []byte { return f[ipOffset(f):] }
 
-// fixICMPv6 recomputes the checksum of an encoder-built MLD frame after a
-// test edited it.
-func fixICMPv6(f []byte) []byte {
-	ip := ip6Of(f)
-	p := icmp6Of(f)
-	p[2], p[3] = 0, 0
-	src, dst := netipFrom16(ip[8:24]), netipFrom16(ip[24:40])
-	binary.BigEndian.PutUint16(p[2:4], checksum6(src, dst, ipProtoICMPv6, p))
-	return f
-}
-
 // mrd is an MRD message: type, advertisement interval, then for an
 // advertisement the query interval and robustness.
 func mrd(typ, interval uint8, qi, rv uint16) []byte {
