@@ -162,3 +162,22 @@ func TestKernelLearnsSwitching(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Switching a port to kernel learning gives back the (S,G) keys its
+// source-specific entries held: the bridge-wide key count (which keeps
+// the MDB under mcast_hash_max) matches what stays installed.
+func TestKernelLearnsGivesBackSourceKeys(t *testing.T) {
+	e := newEngine(t)
+	src := netip.MustParseAddr("10.77.0.9")
+	e.HandleMessage(t0, hostA, v3(wire.GroupRecord{Type: wire.ModeIsInclude, Group: grp, Sources: []netip.Addr{src}}), rawFrame)
+	if len(e.srcKeys) != 1 {
+		t.Fatalf("%d source keys after an INCLUDE join, want 1", len(e.srcKeys))
+	}
+	e.SetKernelLearns(t0, hostA, true)
+	if len(e.srcKeys) != 0 {
+		t.Errorf("source keys after switching to kernel learning: %v, want none", e.srcKeys)
+	}
+	if err := e.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}
