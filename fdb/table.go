@@ -111,6 +111,11 @@ type PortGroup struct {
 	Wake Time
 	// rare holds what few port groups need; nil while all of it is zero.
 	rare *rareState
+	// host is where a new port group's first tracked host goes: Join
+	// points Hosts at it, so the first report of a join allocates nothing.
+	// Copies share it as they would share any backing array; Clone's do
+	// not.
+	host [1]Host
 }
 
 // rareState is the part of a port group's state that most port groups
@@ -296,6 +301,7 @@ func (pg *PortGroup) Forwarding(now Time) (FilterMode, []netip.Addr) {
 // Clone returns a deep copy, for views.
 func (pg *PortGroup) Clone() PortGroup {
 	c := *pg
+	c.host = [1]Host{} // c.Hosts is a copy, not a view of this
 	c.Sources = slices.Clone(pg.Sources)
 	if pg.rare != nil {
 		r := *pg.rare
@@ -382,6 +388,7 @@ type Table struct {
 	n       int                  // port groups
 	ports   map[int]int          // port groups per port
 	routers map[RouterKey]*Router
+	store   store // where port groups and one-member group slices come from
 }
 
 // New returns an empty table with the given limits, whose Times count
@@ -421,7 +428,8 @@ func (t *Table) Get(k Key, port int) *PortGroup {
 }
 
 // Join returns port's membership of k, creating it if the limits allow.
-// created tells whether it is new; a new one has no mode and zero times.
+// created tells whether it is new; a new one has no mode, zero times and
+// no hosts. It allocates only now and then (see store).
 func (t *Table) Join(k Key, port int) (pg *PortGroup, created bool, err error) {
 	pgs := t.groups[k]
 	i, ok := find(pgs, port)
@@ -434,25 +442,37 @@ func (t *Table) Join(k Key, port int) (pg *PortGroup, created bool, err error) {
 	if t.limits.MaxKeys > 0 && len(pgs) == 0 && len(t.groups) >= t.limits.MaxKeys {
 		return nil, false, ErrKeyLimit
 	}
-	pg = &PortGroup{Key: k, Port: port}
-	t.groups[k] = slices.Insert(pgs, i, pg)
+	pg = t.store.portGroup(k, port)
+	grown := pgs
+	if len(pgs) == 0 {
+		grown = t.store.members()
+	}
+	grown = slices.Insert(grown, i, pg)
+	if len(pgs) == 1 {
+		t.store.freeMembers(pgs) // it was full: Insert moved the members
+	}
+	t.groups[k] = grown
 	t.n++
 	t.ports[port]++
 	return pg, true, nil
 }
 
 // Remove deletes port's membership of k and reports whether there was one.
+// The port group is zeroed and reused by a later Join: drop pointers to it.
 func (t *Table) Remove(k Key, port int) bool {
 	pgs := t.groups[k]
 	i, ok := find(pgs, port)
 	if !ok {
 		return false
 	}
+	pg := pgs[i]
 	if len(pgs) == 1 {
 		delete(t.groups, k)
+		t.store.freeMembers(pgs)
 	} else {
 		t.groups[k] = slices.Delete(pgs, i, i+1)
 	}
+	t.store.free(pg)
 	t.n--
 	if t.ports[port]--; t.ports[port] == 0 {
 		delete(t.ports, port)
@@ -465,7 +485,7 @@ func (t *Table) Remove(k Key, port int) bool {
 func (t *Table) RemovePort(port int) []PortGroup {
 	var gone []PortGroup
 	for _, k := range t.KeysOf(port) {
-		gone = append(gone, *t.Get(k, port))
+		gone = append(gone, t.Get(k, port).Clone()) // Remove recycles the original
 		t.Remove(k, port)
 	}
 	for k := range t.routers {
