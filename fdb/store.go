@@ -33,8 +33,7 @@ type store struct {
 func (s *store) portGroup(k Key, port int) *PortGroup {
 	var pg *PortGroup
 	if n := len(s.freed); n > 0 {
-		pg, s.freed[n-1] = s.freed[n-1], nil
-		s.freed = s.freed[:n-1]
+		pg, s.freed = s.freed[n-1], s.freed[:n-1]
 	} else {
 		if len(s.pgs) == 0 {
 			s.pgs = make([]PortGroup, pgSlab)
@@ -60,7 +59,6 @@ func (s *store) free(pg *PortGroup) {
 func (s *store) members() []*PortGroup {
 	if n := len(s.freedSlots); n > 0 {
 		a := s.freedSlots[n-1]
-		s.freedSlots[n-1] = nil
 		s.freedSlots = s.freedSlots[:n-1]
 		return a[:0]
 	}
@@ -79,7 +77,5 @@ func (s *store) freeMembers(pgs []*PortGroup) {
 	if cap(pgs) != 1 {
 		return
 	}
-	a := (*[1]*PortGroup)(pgs[:1])
-	a[0] = nil
-	s.freedSlots = append(s.freedSlots, a)
+	s.freedSlots = append(s.freedSlots, (*[1]*PortGroup)(pgs[:1]))
 }

@@ -188,3 +188,20 @@ func TestJoinAllocatesInSteps(t *testing.T) {
 		t.Errorf("%v allocations per join reusing removed port groups, want 0", allocs)
 	}
 }
+
+// TestGrownGroupGivesBackItsSlice: a group that grows past one member
+// gives its one-member slice back, and the next new group gets it.
+func TestGrownGroupGivesBackItsSlice(t *testing.T) {
+	tb := New(Limits{}, time.Now())
+	k, k2 := key("239.5.0.1"), key("239.5.0.2")
+	tb.Join(k, 1)
+	slot := &tb.groups[k][:1][0]
+	tb.Join(k, 2)
+	if len(tb.store.freedSlots) != 1 || &tb.store.freedSlots[0][0] != slot {
+		t.Fatalf("%d member slices freed after the group grew, want its own", len(tb.store.freedSlots))
+	}
+	tb.Join(k2, 1)
+	if &tb.groups[k2][0] != slot || tb.groups[k][0].Port != 1 || tb.groups[k][1].Port != 2 {
+		t.Fatal("the next new group does not get the freed member slice, or the grown group lost a member")
+	}
+}
