@@ -42,31 +42,37 @@ func (discardPort) WriteFrames(frames [][]byte) (int, error) { return len(frames
 
 // joinBench is a bridge loop running over a discardKernel: eight host
 // ports (10..17) and a static router port (18) that every report is
-// relayed to. Its clock is its own, moved on by the benchmark.
+// relayed to. Its clock is time.Now moved on by skip, so that memberships
+// can expire without waiting, and a reading costs what it does in the
+// daemon.
 type joinBench struct {
 	l      *bridgeLoop
 	ctx    context.Context
-	clock  time.Time
-	frames [][]byte // IGMPv2 reports, each for a group of its own
+	skip   time.Duration
+	readAt time.Time // of the frames being handled
+	frames [][]byte  // IGMPv2 reports, each for a group of its own
 }
 
 const (
 	benchHostPorts = 8
 	benchStorm     = 2000 // joins per storm, under the bridge's group limit
+	benchReadBatch = 16   // frames per read, as the port readers' batches
 )
 
-func newJoinBench(tb testing.TB) *joinBench {
+// newJoinBench starts the loop, with observe as its latency observer.
+func newJoinBench(tb testing.TB, observe func(time.Duration)) *joinBench {
 	var names []string
 	for i := range benchHostPorts + 1 {
 		names = append(names, fmt.Sprintf("p%d", i))
 	}
 	k := newFakeKernel(names...)
-	set := testSettings(&testing.T{}, map[string]snoop.PortPolicy{names[benchHostPorts]: {Router: true}})
+	c := snoop.DefaultConfig()
+	c.Bridge = "br0"
+	c.Ports = map[string]snoop.PortPolicy{names[benchHostPorts]: {Router: true}}
 	ctx, cancel := context.WithCancel(context.Background())
-	jb := &joinBench{ctx: ctx, clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	m := newMetrics(nil)
-	jb.l = newBridgeLoop(discardKernel{k}, zap.NewNop(), set.Bridges[0], set.Proto, newEventHub(), m.loopObserver("br0"))
-	jb.l.now = func() time.Time { return jb.clock } // read on the loop's goroutine only
+	jb := &joinBench{ctx: ctx}
+	jb.l = newBridgeLoop(discardKernel{k}, zap.NewNop(), BridgeSettings{Name: "br0", Engine: c}, 77, newEventHub(), observe)
+	jb.l.now = func() time.Time { return time.Now().Add(jb.skip) } // skip changes on the loop's goroutine only
 	ready, done := make(chan error, 1), make(chan error, 1)
 	go func() { done <- jb.l.run(ctx, ready) }()
 	if err := <-ready; err != nil {
@@ -95,14 +101,18 @@ func (jb *joinBench) do(tb testing.TB, f func()) {
 	}
 }
 
-// join handles report i of a storm as a burst does: handleFrame, apply
+// join handles report i of a storm as a burst does: handleFrameAt (at
+// the time of its read: a clock reading per benchReadBatch frames, with
+// perRead; a reading for each frame, as handleFrame, without), apply
 // queueing the MDB write and the relay, and every maxBurst frames the
-// burst's end handing them to the writer and the transmitter. The clock
-// moves 1 µs a frame. Loop goroutine only.
-func (jb *joinBench) join(i int) {
-	jb.clock = jb.clock.Add(time.Microsecond)
+// burst's end handing them to the writer and the transmitter. Loop
+// goroutine only.
+func (jb *joinBench) join(i int, perRead bool) {
 	jb.l.inBurst = true
-	jb.l.handleFrame(10+i%benchHostPorts, jb.frames[i%benchStorm])
+	if !perRead || i%benchReadBatch == 0 {
+		jb.readAt = jb.l.now()
+	}
+	jb.l.handleFrameAt(jb.readAt, 10+i%benchHostPorts, jb.frames[i%benchStorm])
 	jb.l.inBurst = false
 	if i%maxBurst == maxBurst-1 || i%benchStorm == benchStorm-1 {
 		jb.l.writer.submit()
@@ -113,8 +123,8 @@ func (jb *joinBench) join(i int) {
 // expire lets every membership run out, and has their removals written.
 // Loop goroutine only.
 func (jb *joinBench) expire(tb testing.TB) {
-	jb.clock = jb.clock.Add(jb.l.settings.Engine.GroupMembershipInterval() + time.Second)
-	jb.l.tick(jb.clock)
+	jb.skip += jb.l.settings.Engine.GroupMembershipInterval() + time.Second
+	jb.l.tick(jb.l.now())
 	jb.l.writer.sync()
 	if n := jb.l.engine.Stats().Memberships; n != 0 {
 		tb.Fatalf("%d memberships left after they expired", n)
@@ -128,13 +138,20 @@ func (jb *joinBench) expire(tb testing.TB) {
 // router port, writes and relays handed over every maxBurst frames.
 // Storms of 2 000 joins follow each other, the memberships expiring in
 // between (outside the timing). allocs/join is allocs/op unrounded; it
-// counts the writer's and the transmitter's goroutines too.
+// counts the writer's and the transmitter's goroutines too. PerFrame
+// reads the clock for every frame (handleFrame), PerRead once per read
+// of benchReadBatch frames (handleFrameAt).
 func BenchmarkJoinPath(b *testing.B) {
-	jb := newJoinBench(b)
+	b.Run("PerFrame", func(b *testing.B) { benchJoinPath(b, false) })
+	b.Run("PerRead", func(b *testing.B) { benchJoinPath(b, true) })
+}
+
+func benchJoinPath(b *testing.B, perRead bool) {
+	jb := newJoinBench(b, newMetrics(nil).loopObserver("br0"))
 	var mallocs uint64
 	jb.do(b, func() {
 		for i := range benchStorm { // a first storm: the engine, writer and transmitter grow
-			jb.join(i)
+			jb.join(i, perRead)
 		}
 		jb.expire(b)
 		var ms runtime.MemStats
@@ -147,7 +164,7 @@ func BenchmarkJoinPath(b *testing.B) {
 				jb.expire(b)
 				b.StartTimer()
 			}
-			jb.join(i)
+			jb.join(i, perRead)
 		}
 		b.StopTimer()
 		jb.l.writer.sync()

@@ -48,8 +48,10 @@ type bridgeLoop struct {
 	done  chan struct{} // closed when run returns
 
 	counters mdbCounters
-	// observe, if set, is given how long the loop took per frame.
-	observe func(time.Duration)
+	// observe, if set, is given how long the loop took for a frame, for
+	// at most one frame every observeEvery; observedAt is the latest's.
+	observe    func(time.Duration)
+	observedAt time.Time
 	// now is the clock; tests set their own.
 	now func() time.Time
 

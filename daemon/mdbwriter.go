@@ -38,6 +38,7 @@ type mdbWriter struct {
 
 func newMDBWriter(mdb MDB, handle func(mdbDone)) *mdbWriter {
 	w := &mdbWriter{mdb: mdb, handle: handle, jobs: make(chan []MDBOp, mdbJobs), done: make(chan mdbDone, mdbJobs), stopped: make(chan struct{})}
+	w.pending = w.fresh()
 	go w.run()
 	return w
 }
@@ -70,16 +71,27 @@ func (w *mdbWriter) submit() {
 	}
 	w.jobs <- w.pending
 	w.inFlight++
-	w.pending = nil
+	w.pending = w.fresh()
+}
+
+// fresh returns an empty op slice: one back from the writer, or a new one
+// with room for a burst's writes, so that a storm's jobs are not grown an
+// append at a time. At most mdbJobs+1 are ever made (in flight, and the
+// one being gathered).
+func (w *mdbWriter) fresh() []MDBOp {
 	if n := len(w.spare); n > 0 {
-		w.pending, w.spare = w.spare[n-1][:0], w.spare[:n-1]
+		ops := w.spare[n-1]
+		w.spare = w.spare[:n-1]
+		return ops
 	}
+	return make([]MDBOp, 0, maxBurst)
 }
 
 // finish handles a finished job and keeps its slice for reuse.
 func (w *mdbWriter) finish(r mdbDone) {
 	w.inFlight--
 	w.handle(r)
+	clear(r.ops) // the entries' source lists go
 	w.spare = append(w.spare, r.ops[:0])
 }
 

@@ -85,6 +85,7 @@ type Event struct {
 
 // Action is one thing the engine asks the caller to do. Frame may alias the
 // frame passed to HandleMessage: apply actions before reusing that buffer.
+// Sources is the caller's to keep: the engine holds no reference to it.
 type Action struct {
 	Kind    ActionKind
 	Port    int

@@ -70,3 +70,22 @@ func TestRewrittenSourceListFreesItsKeys(t *testing.T) {
 		t.Fatalf("install %+v, want INCLUDE {1}: 2 groups + 2 sources fit 4 keys", in)
 	}
 }
+
+// An install's source list is the caller's to keep (Action): the daemon
+// hands it to its MDB writer without a copy, so writing to it must not
+// change what the engine holds, nor what it installs next.
+func TestInstallSourcesAreTheCallers(t *testing.T) {
+	e := newEngine(t)
+	in := kinds(e.HandleMessage(t0, hostA, v3(rec(wire.ModeIsInclude, addrs(1, 2)...)), rawFrame), ActInstall)
+	if len(in) != 1 || !slices.Equal(in[0].Sources, addrs(1, 2)) {
+		t.Fatalf("installs %+v, want one of sources 1, 2", in)
+	}
+	in[0].Sources[0], in[0].Sources[1] = addr(7), addr(8)
+	if got := e.table.Get(grpKey, hostA).InstalledSources; !slices.Equal(got, addrs(1, 2)) {
+		t.Fatalf("the engine holds %v as installed after the caller wrote to its action, want 1, 2", got)
+	}
+	in = kinds(e.HandleMessage(t0, hostA, v3(rec(wire.AllowNewSources, addr(3))), rawFrame), ActInstall)
+	if len(in) != 1 || !slices.Equal(in[0].Sources, addrs(1, 2, 3)) {
+		t.Fatalf("next installs %+v, want one of sources 1, 2, 3", in)
+	}
+}
