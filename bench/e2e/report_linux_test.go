@@ -44,19 +44,19 @@ func TestPct(t *testing.T) {
 	}
 }
 
-// stormCPU is a round of n joins that took c.
+// stormCPU is a round that took c.
 func stormCPU(c cpuUse) stormResult { return stormResult{cpu: c} }
 
 func TestPerJoin(t *testing.T) {
 	rs := []stormResult{
-		stormCPU(cpuUse{bench: 9000, daemon: 1000, softirq: 0}),
-		stormCPU(cpuUse{bench: 1000, daemon: 9000, softirq: 100}),
-		stormCPU(cpuUse{bench: 5000, daemon: 5000, softirq: 300}),
+		stormCPU(cpuUse{bench: 1000, daemon: 1000, softirq: 0}),
+		stormCPU(cpuUse{bench: 2000, daemon: 2000, softirq: 0}),
+		stormCPU(cpuUse{bench: 3000, daemon: 0, softirq: 9000}),
 	}
 	got := perJoin(rs, 10)
-	// Each part's median, and the median of the totals (10 000, 10 100,
-	// 10 300), not the sum of the medians (10 100).
-	want := cpuFigures{bench: 500, daemon: 500, softirq: 10, total: 1010}
+	// Each part's median, and the median of the rounds' totals (2 000,
+	// 4 000, 12 000), not the sum of the parts' medians (3 000).
+	want := cpuFigures{bench: 200, daemon: 100, softirq: 0, total: 400}
 	if got != want {
 		t.Fatalf("perJoin = %+v, want %+v", got, want)
 	}
