@@ -304,7 +304,7 @@ func waitRouter(d *lab.Daemon, port string) error {
 // does, would make it add them back at its next check of the MDB.)
 // Leaves lost on the way are sent again after resend.
 func (b *bench) leaveAll() error {
-	const resend = 5 * time.Second
+	const resend, poll = 5 * time.Second, 200 * time.Millisecond
 	deadline := time.Now().Add(b.timeout)
 	var sent time.Time
 	for {
@@ -312,36 +312,39 @@ func (b *bench) leaveAll() error {
 		if err != nil {
 			return fmt.Errorf("leave: %w", err)
 		}
-		frames := make([][][]byte, b.hosts)
-		left := 0
-		for _, e := range entries {
-			if e.Port == b.brIndex || e.Source.IsValid() {
-				continue
-			}
-			left++
-			h := slices.Index(b.ports, e.Port)
-			if h < 0 {
-				return fmt.Errorf("leave: MDB entry %v on port %d, which no host is on", e.Group, e.Port)
-			}
-			f, err := wire.EncodeReport(wire.Report{Version: 2, Leave: true, SrcMAC: b.macs[h], Src: b.lab.Hosts[h].Addr, Group: e.Group})
-			if err != nil {
-				return fmt.Errorf("leave: %w", err)
-			}
-			frames[h] = append(frames[h], f)
-		}
+		entries = slices.DeleteFunc(entries, func(e bridge.Entry) bool {
+			return e.Port == b.brIndex || e.Source.IsValid() // the bridge's own; (S,G) go with their (*,G)
+		})
 		switch {
-		case left == 0:
+		case len(entries) == 0:
 			return nil
 		case time.Now().After(deadline):
-			return fmt.Errorf("leave: %d MDB entries left %v after their hosts left them", left, b.timeout)
+			return fmt.Errorf("leave: %d MDB entries left %v after their hosts left them", len(entries), b.timeout)
 		case time.Since(sent) >= resend:
-			if err := b.sendWave(frames); err != nil {
+			if err := b.leave(entries); err != nil {
 				return fmt.Errorf("leave: %w", err)
 			}
 			sent = time.Now()
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(poll)
 	}
+}
+
+// leave sends an IGMPv2 leave for each entry from its port's host.
+func (b *bench) leave(entries []bridge.Entry) error {
+	frames := make([][][]byte, b.hosts)
+	for _, e := range entries {
+		h := slices.Index(b.ports, e.Port)
+		if h < 0 {
+			return fmt.Errorf("MDB entry %v on port %d, which no host is on", e.Group, e.Port)
+		}
+		f, err := wire.EncodeReport(wire.Report{Version: 2, Leave: true, SrcMAC: b.macs[h], Src: b.lab.Hosts[h].Addr, Group: e.Group})
+		if err != nil {
+			return err
+		}
+		frames[h] = append(frames[h], f)
+	}
+	return b.sendWave(frames)
 }
 
 // sendWave sends each host's frames at a pace the daemon keeps up with

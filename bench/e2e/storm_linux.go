@@ -49,9 +49,8 @@ func (b *bench) storm(sn snooper, d *lab.Daemon, n int, gap time.Duration, r int
 		if err := waitRouter(d, b.lab.RouterPort); err != nil {
 			return res, err
 		}
-	} else {
-		time.Sleep(100 * time.Millisecond)
 	}
+	time.Sleep(100 * time.Millisecond) // the query's and the clearing's work done
 
 	per := n / b.hosts
 	groups := roundGroups(r, b.hosts, per)
