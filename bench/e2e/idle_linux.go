@@ -66,7 +66,7 @@ func (b *bench) idleCost(sn snooper, members int, d time.Duration) error {
 	if err := b.sendWave(frames); err != nil {
 		return err
 	}
-	seen := b.watch.wait(per*b.hosts, b.timeout)
+	seen := b.watch.wait(b.timeout)
 	learned := 0
 	for h := range seen {
 		for _, t := range seen[h] {

@@ -85,7 +85,7 @@ func (b *bench) storm(sn snooper, d *lab.Daemon, n int, gap time.Duration, r int
 	if err != nil {
 		return res, fmt.Errorf("send: %w", err)
 	}
-	seen := b.watch.wait(n, b.timeout)
+	seen := b.watch.wait(b.timeout)
 	time.Sleep(settle)
 	cpu1, err := b.cpu.snapshot(pid)
 	if err != nil {
