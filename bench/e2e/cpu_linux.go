@@ -124,11 +124,25 @@ func newCPUProbe() (cpuProbe, error) {
 
 type cpuSnapshot struct{ bench, daemon, softirq taskTimes }
 
-// snapshot reads the bench's threads, the daemon's (pid 0: none) and the
-// softirq threads.
-func (p cpuProbe) snapshot(daemon int) (s cpuSnapshot, err error) {
-	if s.bench, err = processTimes(p.self); err != nil {
-		return s, fmt.Errorf("bench CPU: %w", err)
+// begin and end read the bench's threads, the daemon's (pid 0: none) and
+// the softirq threads at the start and the end of a storm. Reading costs
+// the bench CPU, so begin reads the bench's own threads last and end
+// reads them first: the other reads stay out of the window.
+func (p cpuProbe) begin(daemon int) (cpuSnapshot, error) { return p.snapshot(daemon, false) }
+
+func (p cpuProbe) end(daemon int) (cpuSnapshot, error) { return p.snapshot(daemon, true) }
+
+func (p cpuProbe) snapshot(daemon int, benchFirst bool) (s cpuSnapshot, err error) {
+	readBench := func() error {
+		if s.bench, err = processTimes(p.self); err != nil {
+			return fmt.Errorf("bench CPU: %w", err)
+		}
+		return nil
+	}
+	if benchFirst {
+		if err := readBench(); err != nil {
+			return s, err
+		}
 	}
 	if daemon != 0 {
 		if s.daemon, err = processTimes(daemon); err != nil {
@@ -138,7 +152,10 @@ func (p cpuProbe) snapshot(daemon int) (s cpuSnapshot, err error) {
 	if s.softirq, err = readTimes(p.softirq); err != nil {
 		return s, fmt.Errorf("softirq CPU: %w", err)
 	}
-	return s, nil
+	if !benchFirst {
+		err = readBench()
+	}
+	return s, err
 }
 
 // since is the CPU used from before to s.

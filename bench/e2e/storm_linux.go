@@ -73,7 +73,7 @@ func (b *bench) storm(sn snooper, d *lab.Daemon, n int, gap time.Duration, r int
 	// A collection now, not one started by the set-up's garbage that
 	// runs on into the storm and is charged to the senders.
 	runtime.GC()
-	cpu0, err := b.cpu.snapshot(pid)
+	cpu0, err := b.cpu.begin(pid)
 	if err != nil {
 		return res, err
 	}
@@ -87,7 +87,7 @@ func (b *bench) storm(sn snooper, d *lab.Daemon, n int, gap time.Duration, r int
 	}
 	seen := b.watch.wait(b.timeout)
 	time.Sleep(settle)
-	cpu1, err := b.cpu.snapshot(pid)
+	cpu1, err := b.cpu.end(pid)
 	if err != nil {
 		return res, err
 	}
