@@ -22,7 +22,11 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 			t = wire.ChangeToInclude
 		}
 		if !e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: m.Group}, t, nil) {
-			e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
+			e.relay(ifindex, m.VLAN, m.Src.Is6(), m.Relayed, frame)
+		} else if m.Relayed {
+			// Refused after the guard relayed it: RelaysFrom was wrong
+			// about this port, or the table filled faster than it knew.
+			e.stats.guardRelayedRefused++
 		}
 	case wire.KindReportV3:
 		for range m.SkippedRecords {
@@ -37,7 +41,7 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 			}
 		}
 		if refused == 0 {
-			e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
+			e.relay(ifindex, m.VLAN, m.Src.Is6(), m.Relayed, frame)
 		} else if refused < len(m.Records) {
 			e.relayRecords(ifindex, m)
 		}
@@ -59,7 +63,7 @@ func (e *Engine) relayRecords(ifindex int, m *wire.Message) {
 		e.event(Event{Kind: EventQueryFailed, Port: ifindex, Addr: m.Src, Detail: "re-encode report: " + err.Error()})
 		return
 	}
-	e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
+	e.relay(ifindex, m.VLAN, m.Src.Is6(), false, frame)
 }
 
 // filter applies the port's profile to a record that can add traffic: a
