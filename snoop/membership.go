@@ -23,9 +23,10 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 		}
 		if !e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: m.Group}, t, nil) {
 			e.relay(ifindex, m.VLAN, m.Src.Is6(), m.Relayed, frame)
-		} else if m.Relayed {
+		} else if m.Relayed && !e.inSSMRange(m.Group) {
 			// Refused after the guard relayed it: RelaysFrom was wrong
 			// about this port, or the table filled faster than it knew.
+			// (The guard relays nothing in the SSM ranges.)
 			e.stats.guardRelayedRefused++
 		}
 	case wire.KindReportV3:

@@ -100,8 +100,13 @@ func TestGuardRelayedReports(t *testing.T) {
 		t.Errorf("a report the guard did not relay went out %d times, want 1", n)
 	}
 	ssm := report(2, netip.MustParseAddr("232.1.1.1"))
-	ssm.Relayed = true
+	ssm.Relayed = true // as the daemon marks it: the guard checks the SSM ranges itself
 	e.HandleMessage(t0, hostA, ssm, rawFrame)
+	limited := report(2, netip.MustParseAddr("239.9.9.9"))
+	limited.Relayed = true
+	e.cfg.Limits.MaxKeys = 1 // the table filled faster than RelaysFrom knew
+	e.table.SetLimits(e.cfg.Limits)
+	e.HandleMessage(t0, hostA, limited, rawFrame)
 	s := e.Stats()
 	if s.GuardRelayed != 1 || s.Relayed != 1 || s.GuardRelayedRefused != 1 {
 		t.Errorf("stats guard_relayed %d, relayed %d, guard_relayed_refused %d; want 1, 1, 1", s.GuardRelayed, s.Relayed, s.GuardRelayedRefused)
