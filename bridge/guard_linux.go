@@ -331,6 +331,7 @@ func ipv4Section(opts GuardOptions, relay bool) asm.Instructions {
 		p = append(p,
 			asm.JEq.Imm(regTmp, int32(wire.TypeReportV1), labelRelay4),
 			asm.JEq.Imm(regTmp, int32(wire.TypeReportV2), labelRelay4),
+			asm.JEq.Imm(regTmp, int32(wire.TypeReportV3), labelRelay4),
 		)
 	}
 	for _, t := range [...]uint8{wire.TypeReportV1, wire.TypeReportV2, wire.TypeLeave, wire.TypeReportV3} {
@@ -434,7 +435,10 @@ func ipv6Section(opts GuardOptions, relay bool) asm.Instructions {
 	// learns from this port.
 	if !opts.PassReports {
 		if relay {
-			p = append(p, asm.JEq.Imm(regTmp, int32(wire.TypeMLDReportV1), labelRelay6))
+			p = append(p,
+				asm.JEq.Imm(regTmp, int32(wire.TypeMLDReportV1), labelRelay6),
+				asm.JEq.Imm(regTmp, int32(wire.TypeMLDReportV2), labelRelay6),
+			)
 		}
 		for _, t := range [...]uint8{wire.TypeMLDReportV1, wire.TypeMLDDone, wire.TypeMLDReportV2} {
 			p = append(p, asm.JEq.Imm(regTmp, int32(t), labelDrop))

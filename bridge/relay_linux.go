@@ -9,6 +9,8 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+
+	"github.com/igmpsnoop/igmpsnoop/wire"
 )
 
 // relayMaps is the Linux Relay: two maps every guard of a bridge reads.
@@ -123,7 +125,8 @@ const (
 	slotMAC   = -176 // 8 bytes: the source MAC (6) and 2 more
 	slotHBH   = -168 // 8 bytes: the Hop-by-Hop header
 	slotAddrs = -160 // 32 bytes: IPv6 source and destination
-	slotMsg   = -120 // 24 bytes: the IGMP or MLD message
+	slotRec   = -204 // 20 bytes: a record's header and group
+	slotMsg   = -204 - maxRelayMsg
 )
 
 // Labels of the relay sections, jumped to where a guard would drop an
@@ -134,11 +137,10 @@ const (
 )
 
 // relaySections assembles the two relay sections: each checks that the
-// frame is of RelayShape, that its port is relayed from and that its group
-// is in no SSM range, clones it to every target but its own port, counts
-// it, and jumps to "drop" (the bridge must not forward it as well).
-// Anything that fails a check goes to "drop" unrelayed: the daemon relays
-// it, or refuses it.
+// frame is of RelayShape, and that its port is relayed from, clones it to
+// every target but its own port, counts it, and jumps to "drop" (the
+// bridge must not forward it as well). Anything that fails a check goes to
+// "drop" unrelayed: the daemon relays it, or refuses it.
 func relaySections(r *relayMaps, countersFD int) asm.Instructions {
 	var p asm.Instructions
 	p = append(p, relay4(r, countersFD)...)
@@ -207,8 +209,40 @@ func checksumOK() asm.Instructions {
 	return append(p, asm.JNE.Imm(asm.R1, 0xffff, labelDrop))
 }
 
+// loadMessage copies the message of regTmp bytes (checked to be 8 to
+// maxRelayMsg, a multiple of 4) at frame offset regTmp2 to slotMsg and
+// adds its ones' complement sum (bpf_csum_diff) to R1's, which it saves
+// in regL3 meanwhile. Clobbers R0-R5.
+func loadMessage() asm.Instructions {
+	p := asm.Instructions{
+		// The verifier loses the range at a JSET: it comes first.
+		asm.JSet.Imm(regTmp, 3, labelDrop),
+		asm.JLT.Imm(regTmp, 8, labelDrop),
+		asm.JGT.Imm(regTmp, maxRelayMsg, labelDrop),
+		asm.Mov.Reg(regL3, asm.R1),
+		asm.Mov.Reg(asm.R1, regCtx),
+		asm.Mov.Reg(asm.R2, regTmp2),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, slotMsg),
+		asm.Mov.Reg(asm.R4, regTmp),
+		asm.FnSkbLoadBytes.Call(),
+		asm.JNE.Imm(asm.R0, 0, labelDrop),
+		asm.Mov.Imm(asm.R1, 0),
+		asm.Mov.Imm(asm.R2, 0),
+		asm.Mov.Reg(asm.R3, asm.RFP),
+		asm.Add.Imm(asm.R3, slotMsg),
+		asm.Mov.Reg(asm.R4, regTmp),
+		asm.Mov.Imm(asm.R5, 0),
+		asm.FnCsumDiff.Call(),
+		asm.JSLT.Imm(asm.R0, 0, labelDrop),
+		asm.Mov.Reg(asm.R1, asm.R0),
+		asm.Add.Reg(asm.R1, regL3),
+	}
+	return p
+}
+
 // notInSSM drops the frame if the group at stack slot (4 or 16 bytes,
-// network order) is in one of r's ranges of its family.
+// network order) is in one of r's ranges of its family. Clobbers R1.
 func notInSSM(r *relayMaps, slot int16, v6 bool, label string) asm.Instructions {
 	var p asm.Instructions
 	for i, pfx := range r.ssm {
@@ -233,8 +267,87 @@ func notInSSM(r *relayMaps, slot int16, v6 bool, label string) asm.Instructions 
 	return p
 }
 
-// relay4 relays IGMPv1 and IGMPv2 reports. On entry the fixed IPv4 header
-// is at slotIPv4 and regL3 is its frame offset.
+// multicast drops the frame unless the group at stack slot is multicast.
+func multicast(slot int16, v6 bool) asm.Instructions {
+	if v6 {
+		return asm.Instructions{
+			asm.LoadMem(asm.R1, asm.RFP, slot, asm.Byte),
+			asm.JNE.Imm(asm.R1, 0xff, labelDrop),
+		}
+	}
+	return asm.Instructions{
+		asm.LoadMem(asm.R1, asm.RFP, slot, asm.Byte),
+		asm.JLT.Imm(asm.R1, 224, labelDrop),
+		asm.JGT.Imm(asm.R1, 239, labelDrop),
+	}
+}
+
+// joinRecordsCheck walks the records of the IGMPv3 (alen 4) or MLDv2
+// (alen 16) report at slotMsg, whose frame offset is regTmp2 and length
+// regTmp, as joinRecords does, and goes on at label+"_ok" if it may be
+// relayed. Registers: regL3 the message's end, regTmp the records left,
+// regTmp2 the record's frame offset.
+func joinRecordsCheck(r *relayMaps, label string, alen int32) asm.Instructions {
+	v6 := alen == 16
+	p := asm.Instructions{
+		asm.Mov.Reg(regL3, regTmp2),
+		asm.Add.Reg(regL3, regTmp),
+		asm.Add.Imm(regTmp2, 8),
+		asm.LoadMem(regTmp, asm.RFP, slotMsg+6, asm.Half),
+		asm.HostTo(asm.BE, regTmp, asm.Half),
+		asm.JEq.Imm(regTmp, 0, labelDrop),
+		asm.JGT.Imm(regTmp, maxRelayRecords, labelDrop),
+	}
+	for i := range maxRelayRecords {
+		rec := label + "_rec" + strconv.Itoa(i)
+		any, ok := rec+"_any", rec+"_ok"
+		head := loadBytes(regTmp2, 0, slotRec, 4+alen)
+		head[0] = head[0].WithSymbol(rec)
+		p = append(p, head...)
+		p = append(p,
+			asm.JNE.Imm(asm.R0, 0, labelDrop),
+			asm.LoadMem(asm.R1, asm.RFP, slotRec, asm.Byte),
+			asm.JEq.Imm(asm.R1, 2, any), // MODE_IS_EXCLUDE
+			asm.JEq.Imm(asm.R1, 4, any), // CHANGE_TO_EXCLUDE
+			asm.JEq.Imm(asm.R1, 5, ok),  // ALLOW_NEW_SOURCES
+			asm.JNE.Imm(asm.R1, 1, labelDrop),
+			asm.LoadMem(asm.R1, asm.RFP, slotRec+2, asm.Half), // MODE_IS_INCLUDE: not of nothing
+			asm.JEq.Imm(asm.R1, 0, labelDrop),
+			asm.Ja.Label(ok),
+		)
+		ssm := notInSSM(r, slotRec+4, v6, rec)
+		if len(ssm) == 0 {
+			ssm = asm.Instructions{asm.Mov.Imm(asm.R1, 0)}
+		}
+		ssm[0] = ssm[0].WithSymbol(any)
+		p = append(p, ssm...)
+		mc := multicast(slotRec+4, v6)
+		mc[0] = mc[0].WithSymbol(ok)
+		p = append(p, mc...)
+		p = append(p,
+			// The next record: past the sources and the auxiliary data.
+			asm.LoadMem(asm.R1, asm.RFP, slotRec+2, asm.Half),
+			asm.HostTo(asm.BE, asm.R1, asm.Half),
+			asm.Mul.Imm(asm.R1, alen),
+			asm.LoadMem(asm.R2, asm.RFP, slotRec+1, asm.Byte),
+			asm.LSh.Imm(asm.R2, 2),
+			asm.Add.Reg(asm.R1, asm.R2),
+			asm.Add.Imm(asm.R1, 4+alen),
+			asm.Add.Reg(regTmp2, asm.R1),
+			asm.JGT.Reg(regTmp2, regL3, labelDrop),
+			asm.Sub.Imm(regTmp, 1),
+			asm.JNE.Imm(regTmp, 0, rec+"_next"),
+			asm.JEq.Reg(regTmp2, regL3, label+"_ok"),
+			asm.Ja.Label(labelDrop),
+			asm.Mov.Imm(asm.R1, 0).WithSymbol(rec+"_next"),
+		)
+	}
+	return append(p, asm.Ja.Label(labelDrop)) // more than maxRelayRecords
+}
+
+// relay4 relays IGMPv1, v2 and v3 reports. On entry the fixed IPv4
+// header is at slotIPv4, regL3 is its frame offset and the IGMP type is
+// at slotL4Type.
 func relay4(r *relayMaps, countersFD int) asm.Instructions {
 	p := relayCommon(r, labelRelay4, relayIGMP)
 	p = append(p,
@@ -251,46 +364,56 @@ func relay4(r *relayMaps, countersFD int) asm.Instructions {
 		asm.HostTo(asm.BE, asm.R1, asm.Word),
 		asm.JNE.Imm32(asm.R1, int32(binary.BigEndian.Uint32(routerAlert4[:])), labelDrop),
 		asm.LSh.Imm(regTmp, 2).WithSymbol("relay4_ihl"),
-		// Total length: the header and an 8-byte message, all in the frame.
+		// The whole packet in the frame.
 		asm.LoadMem(asm.R1, asm.RFP, slotIPv4+2, asm.Half),
 		asm.HostTo(asm.BE, asm.R1, asm.Half),
-		asm.Mov.Reg(asm.R2, regTmp),
-		asm.Add.Imm(asm.R2, 8),
-		asm.JNE.Reg(asm.R1, asm.R2, labelDrop),
-		asm.Add.Imm(asm.R1, 14),
-		asm.LoadMem(asm.R2, regCtx, skbLen, asm.Word),
-		asm.JGT.Reg(asm.R1, asm.R2, labelDrop),
+		asm.Mov.Reg(asm.R2, asm.R1),
+		asm.Add.Imm(asm.R2, 14),
+		asm.LoadMem(asm.R3, regCtx, skbLen, asm.Word),
+		asm.JGT.Reg(asm.R2, asm.R3, labelDrop),
 		// No fragment, a source that can send.
-		asm.LoadMem(asm.R1, asm.RFP, slotIPv4+6, asm.Half),
-		asm.HostTo(asm.BE, asm.R1, asm.Half),
-		asm.JSet.Imm(asm.R1, 0x3fff, labelDrop),
-		asm.LoadMem(asm.R1, asm.RFP, slotIPv4+12, asm.Byte),
-		asm.JGE.Imm(asm.R1, 224, labelDrop),
-		asm.JEq.Imm(asm.R1, 127, labelDrop),
+		asm.LoadMem(asm.R2, asm.RFP, slotIPv4+6, asm.Half),
+		asm.HostTo(asm.BE, asm.R2, asm.Half),
+		asm.JSet.Imm(asm.R2, 0x3fff, labelDrop),
+		asm.LoadMem(asm.R2, asm.RFP, slotIPv4+12, asm.Byte),
+		asm.JGE.Imm(asm.R2, 224, labelDrop),
+		asm.JEq.Imm(asm.R2, 127, labelDrop),
+		// regTmp2: the message's frame offset; regTmp: its length.
+		asm.Mov.Reg(regTmp2, regL3),
+		asm.Add.Reg(regTmp2, regTmp),
+		asm.JGT.Reg(regTmp, asm.R1, labelDrop),
+		asm.Sub.Reg(asm.R1, regTmp),
+		asm.Mov.Reg(asm.R3, regTmp), // the header's length, for its checksum
+		asm.Mov.Reg(regTmp, asm.R1),
 		asm.Mov.Imm(asm.R1, 0),
 	)
 	p = append(p, sumHalves(slotIPv4, 10)...)
-	p = append(p, asm.JEq.Imm(regTmp, 20, "relay4_sum"))
+	p = append(p, asm.JEq.Imm(asm.R3, 20, "relay4_sum"))
 	p = append(p, sumHalves(slotOpt, 2)...)
-	p = append(p, asm.Mov.Reg(regTmp2, regL3).WithSymbol("relay4_sum"))
+	p = append(p, asm.Mov.Imm(asm.R0, 0).WithSymbol("relay4_sum"))
 	p = append(p, checksumOK()...)
-	p = append(p, asm.Add.Reg(regTmp2, regTmp))
-	p = append(p, loadBytes(regTmp2, 0, slotMsg, 8)...)
-	p = append(p, asm.JNE.Imm(asm.R0, 0, labelDrop), asm.Mov.Imm(asm.R1, 0))
-	p = append(p, sumHalves(slotMsg, 4)...)
+	p = append(p, asm.Mov.Imm(asm.R1, 0))
+	p = append(p, loadMessage()...)
 	p = append(p, checksumOK()...)
 	p = append(p,
-		asm.LoadMem(asm.R1, asm.RFP, slotMsg+4, asm.Byte),
-		asm.JLT.Imm(asm.R1, 224, labelDrop),
-		asm.JGT.Imm(asm.R1, 239, labelDrop),
+		asm.LoadMem(asm.R1, asm.RFP, slotL4Type, asm.Byte),
+		asm.JEq.Imm(asm.R1, int32(wire.TypeReportV3), "relay4_v3"),
+		asm.JNE.Imm(regTmp, 8, labelDrop),
 	)
+	p = append(p, multicast(slotMsg+4, false)...)
 	p = append(p, notInSSM(r, slotMsg+4, false, labelRelay4)...)
-	return append(p, relayTo(r, countersFD, labelRelay4, 0)...)
+	p = append(p, asm.Ja.Label("relay4_ok"))
+	v3 := joinRecordsCheck(r, "relay4", 4)
+	v3[0] = v3[0].WithSymbol("relay4_v3")
+	p = append(p, v3...)
+	to := relayTo(r, countersFD, labelRelay4, 0)
+	to[0] = to[0].WithSymbol("relay4_ok")
+	return append(p, to...)
 }
 
-// relay6 relays MLDv1 reports. On entry the IPv6 header's first 24 bytes
-// are at slotIPv6, regL3 is its frame offset and regTmp2 the ICMPv6
-// message's.
+// relay6 relays MLDv1 and MLDv2 reports. On entry the IPv6 header's first
+// 24 bytes are at slotIPv6, regL3 is its frame offset, regTmp2 the ICMPv6
+// message's and the ICMPv6 type is at slotL4Type.
 func relay6(r *relayMaps, countersFD int) asm.Instructions {
 	p := relayCommon(r, labelRelay6, relayMLD)
 	p = append(p,
@@ -298,13 +421,17 @@ func relay6(r *relayMaps, countersFD int) asm.Instructions {
 		asm.Mov.Reg(asm.R1, regL3),
 		asm.Add.Imm(asm.R1, 48),
 		asm.JNE.Reg(regTmp2, asm.R1, labelDrop),
-		asm.LoadMem(asm.R1, asm.RFP, slotIPv6+4, asm.Half),
-		asm.HostTo(asm.BE, asm.R1, asm.Half),
-		asm.JNE.Imm(asm.R1, 8+mldLen, labelDrop),
 		asm.LoadMem(asm.R1, asm.RFP, slotIPv6+7, asm.Byte),
 		asm.JNE.Imm(asm.R1, 1, labelDrop),
-		asm.LoadMem(asm.R1, regCtx, skbLen, asm.Word),
-		asm.JLT.Imm(asm.R1, 14+48+mldLen, labelDrop),
+		// regTmp: the message's length; all of it in the frame.
+		asm.LoadMem(regTmp, asm.RFP, slotIPv6+4, asm.Half),
+		asm.HostTo(asm.BE, regTmp, asm.Half),
+		asm.JLT.Imm(regTmp, 8+8, labelDrop),
+		asm.Sub.Imm(regTmp, 8),
+		asm.Mov.Reg(asm.R1, regTmp),
+		asm.Add.Imm(asm.R1, 14+48),
+		asm.LoadMem(asm.R2, regCtx, skbLen, asm.Word),
+		asm.JGT.Reg(asm.R1, asm.R2, labelDrop),
 	)
 	p = append(p, loadBytes(regL3, 40, slotHBH, 8)...)
 	p = append(p,
@@ -322,24 +449,34 @@ func relay6(r *relayMaps, countersFD int) asm.Instructions {
 		asm.Or.Reg(asm.R1, asm.R2),
 		asm.JNE.Imm(asm.R1, 0, labelDrop),
 	)
-	msg := loadBytes(regL3, 48, slotMsg, mldLen)
-	msg[0] = msg[0].WithSymbol("relay6_src")
-	p = append(p, msg...)
+	addrs := loadBytes(regL3, 8, slotAddrs, 32)
+	addrs[0] = addrs[0].WithSymbol("relay6_src")
+	p = append(p, addrs...)
+	// The pseudo-header: addresses, the message's length and next header
+	// 58, as 16-bit words read in host order like the rest.
 	p = append(p,
 		asm.JNE.Imm(asm.R0, 0, labelDrop),
-		asm.LoadMem(asm.R1, asm.RFP, slotMsg+8, asm.Byte),
-		asm.JNE.Imm(asm.R1, 0xff, labelDrop),
+		asm.Mov.Reg(asm.R1, regTmp),
+		asm.HostTo(asm.BE, asm.R1, asm.Half),
+		asm.Add.Imm(asm.R1, int32(binary.NativeEndian.Uint16([]byte{0, 58}))),
 	)
-	p = append(p, loadBytes(regL3, 8, slotAddrs, 32)...)
-	// The pseudo-header's length (24) and next header (58), as 16-bit
-	// words read in host order like the rest.
-	lenNext := int32(binary.NativeEndian.Uint16([]byte{0, mldLen}) + binary.NativeEndian.Uint16([]byte{0, 58}))
-	p = append(p, asm.JNE.Imm(asm.R0, 0, labelDrop), asm.Mov.Imm(asm.R1, lenNext))
 	p = append(p, sumHalves(slotAddrs, 16)...)
-	p = append(p, sumHalves(slotMsg, mldLen/2)...)
+	p = append(p, loadMessage()...)
 	p = append(p, checksumOK()...)
+	p = append(p,
+		asm.LoadMem(asm.R1, asm.RFP, slotL4Type, asm.Byte),
+		asm.JEq.Imm(asm.R1, int32(wire.TypeMLDReportV2), "relay6_v2"),
+		asm.JNE.Imm(regTmp, mldLen, labelDrop),
+	)
+	p = append(p, multicast(slotMsg+8, true)...)
 	p = append(p, notInSSM(r, slotMsg+8, true, labelRelay6)...)
-	return append(p, relayTo(r, countersFD, labelRelay6, 1)...)
+	p = append(p, asm.Ja.Label("relay6_ok"))
+	v2 := joinRecordsCheck(r, "relay6", 16)
+	v2[0] = v2[0].WithSymbol("relay6_v2")
+	p = append(p, v2...)
+	to := relayTo(r, countersFD, labelRelay6, 1)
+	to[0] = to[0].WithSymbol("relay6_ok")
+	return append(p, to...)
 }
 
 // relayTo counts the frame as relayed and clones it out of every target of

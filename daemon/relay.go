@@ -1,6 +1,7 @@
 package daemon
 
 import (
+	"net/netip"
 	"slices"
 
 	"go.uber.org/zap"
@@ -19,8 +20,9 @@ import (
 // from the port's socket; in between, a port's state may change (a router
 // port comes or goes, the table nears its limit, a reload). A report read
 // across such a change may go out twice (harmless) or, rarely, not at all
-// (the host repeats its report, and answers the next query). Leaves are
-// never relayed by the guard, so none can overtake its join.
+// (the host repeats its report, and answers the next query). Leaves (and
+// every report that would lessen a membership) are never relayed by the
+// guard, so none can overtake its join.
 type relay struct {
 	kernel bridge.Relay // nil: the guards relay nothing
 	log    *zap.Logger
@@ -29,6 +31,9 @@ type relay struct {
 	// (relayIGMP, relayMLD).
 	targets [2][]int
 	from    map[int]uint8
+	// ssm are the SSM ranges the relay was made with, which RelayShape
+	// checks as the guards do.
+	ssm     []netip.Prefix
 	scratch []int
 }
 
@@ -43,12 +48,13 @@ const (
 func (r *relay) open(k Kernel, e *snoop.Engine, log *zap.Logger) {
 	r.close()
 	r.log = log
-	kr, err := k.OpenRelay(e.SSMRanges())
+	ssm := e.SSMRanges()
+	kr, err := k.OpenRelay(ssm)
 	if err != nil {
 		log.Warn("guard relay unavailable: the daemon relays every report", zap.Error(err))
 		return
 	}
-	r.kernel, r.from = kr, make(map[int]uint8)
+	r.kernel, r.from, r.ssm = kr, make(map[int]uint8), ssm
 }
 
 // guard is the relay for a port's guard options (nil if off).
@@ -115,7 +121,7 @@ func (r *relay) setPort(ifindex int, bits uint8) {
 // relayed tells whether the guard of port relayed frame itself.
 func (r *relay) relayed(port int, frame []byte) bool {
 	bits := r.from[port]
-	if bits == 0 || !bridge.RelayShape(frame) {
+	if bits == 0 || !bridge.RelayShape(frame, r.ssm) {
 		return false
 	}
 	if frame[12] == 0x86 { // IPv6: RelayShape read the EtherType

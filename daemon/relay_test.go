@@ -32,11 +32,12 @@ func relayState(k *fakeKernel, r *fakeRelay) (targets [2][]int, from map[int][2]
 	return [2][]int{slices.Clone(r.targets[0]), slices.Clone(r.targets[1])}, from, r.closed
 }
 
-// v3Report is an IGMPv3 report joining group from the host behind ifindex.
-func v3Report(t *testing.T, ifindex int, group string) []byte {
+// v3Leave is an IGMPv3 report leaving group (TO_IN {}) from the host
+// behind ifindex: the guard never relays one.
+func v3Leave(t *testing.T, ifindex int, group string) []byte {
 	t.Helper()
 	f, err := wire.EncodeReport(wire.Report{Version: 3, SrcMAC: hostMAC(ifindex), Src: netip.AddrFrom4([4]byte{10, 77, 0, byte(ifindex)}),
-		Records: []wire.GroupRecord{{Type: wire.ChangeToExclude, Group: netip.MustParseAddr(group)}}})
+		Records: []wire.GroupRecord{{Type: wire.ChangeToInclude, Group: netip.MustParseAddr(group)}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,11 +82,12 @@ func TestGuardRelay(t *testing.T) {
 		t.Errorf("MLD targets %v (want none: no MLD router), p2 marked %v (want not: it has a profile)", targets[1], from[11])
 	}
 
-	// p1's v2 report the guard relayed; p2's and p1's v3 report it did not.
+	// p1's v2 report the guard relayed; p2's report and p1's v3 leave it
+	// did not.
 	h.feed(10, report(t, 10, "239.4.4.4", false))
 	eventually(t, "p1's entry", func() bool { return h.hasEntry(10, "239.4.4.4") })
 	h.feed(11, report(t, 11, "239.5.5.5", false))
-	h.feed(10, v3Report(t, 10, "239.7.7.7"))
+	h.feed(10, v3Leave(t, 10, "239.7.7.7"))
 	eventually(t, "the daemon's relays", func() bool {
 		w := k.port(12).written()
 		return relayed(w, "239.5.5.5") && slices.ContainsFunc(decoded(w), func(m *wire.Message) bool { return m.Kind == wire.KindReportV3 })

@@ -40,7 +40,8 @@ func reportsIn(s *lab.Sniffer, src net.HardwareAddr, group netip.Addr) int {
 }
 
 // TestGuardRelaysToRoutersOnly: with the guard relay (the default), the
-// IGMPv2 and MLDv1 reports of kernel hosts reach the router port, each
+// reports of kernel hosts (IGMPv2 and MLDv1, and IGMPv3 and MLDv2) reach
+// the router port, each
 // exactly as often as the host sent it, and no other host port (RFC 4541
 // C1), relayed by the guard itself (show ports: guard_relayed); a report
 // the port's profile denies, and an any-source report for a group in the
@@ -53,8 +54,8 @@ func reportsIn(s *lab.Sniffer, src net.HardwareAddr, group netip.Addr) int {
 // reports twice.
 func TestGuardRelaysToRoutersOnly(t *testing.T) {
 	needRoot(t)
-	l := newLab(t, lab.Config{Hosts: 3, IPv6: true})
-	h1, h2, h3 := l.Hosts[0], l.Hosts[1], l.Hosts[2]
+	l := newLab(t, lab.Config{Hosts: 4, IPv6: true})
+	h1, h2, h3, h4 := l.Hosts[0], l.Hosts[1], l.Hosts[2], l.Hosts[3] // h4 speaks IGMPv3 and MLDv2
 	cfg := writeConfig(t, labTimers+`
 bridges:
   - name: br0
@@ -67,7 +68,7 @@ profiles:
       - deny: 239.66.0.0/16
 `)
 	sniff := map[string]*lab.Sniffer{}
-	for _, ns := range []string{l.Router, h1.Name, h2.Name, h3.Name} {
+	for _, ns := range []string{l.Router, h1.Name, h2.Name, h3.Name, h4.Name} {
 		s, err := l.Sniff(ns)
 		if err != nil {
 			t.Fatal(err)
@@ -85,8 +86,9 @@ profiles:
 	}
 	_, mac1 := rrRawSocket(t, h1)
 	_, mac3 := rrRawSocket(t, h3)
+	_, mac4 := rrRawSocket(t, h4)
 	d := startDaemon(t, l, "--config", cfg, "--log-level", "debug")
-	rrPortsUp(t, d, h1.Port, h2.Port, h3.Port)
+	rrPortsUp(t, d, h1.Port, h2.Port, h3.Port, h4.Port)
 	paQuerierHeard(t, d, "igmp")
 	paQuerierHeard(t, d, "mld")
 
@@ -94,6 +96,8 @@ profiles:
 	denied, ssm := netip.MustParseAddr("239.66.0.1"), netip.MustParseAddr("232.1.1.1")
 	joinLearned(t, l, d, h1, g4)
 	joinLearned(t, l, d, h1, g6)
+	joinLearned(t, l, d, h4, g4)
+	joinLearned(t, l, d, h4, g6)
 	joinLearned(t, l, d, h3, netip.MustParseAddr("239.77.3.3")) // h3 relays through the daemon
 	joinHost(t, l, d, h3, denied)
 	joinHost(t, l, d, h1, ssm)
@@ -105,8 +109,15 @@ profiles:
 		s6, r6 := reportsIn(sniff[h1.Name], mac1, g6), reportsIn(sniff[l.Router], mac1, g6)
 		return s4 >= 2 && r4 == s4 && s6 >= 2 && r6 == s6, fmt.Sprintf("IGMP: h1 sent %d, the router got %d; MLD: h1 sent %d, the router got %d", s4, r4, s6, r6)
 	})
-	if n := reportsIn(sniff[h2.Name], mac1, g4); n != 0 {
-		t.Errorf("h2, a host port, got %d of h1's reports", n)
+	waitFor(t, 3*time.Second, "every IGMPv3 and MLDv2 record h4 sent at the router, once", func() (bool, string) {
+		s4, r4 := reportsIn(sniff[h4.Name], mac4, g4), reportsIn(sniff[l.Router], mac4, g4)
+		s6, r6 := reportsIn(sniff[h4.Name], mac4, g6), reportsIn(sniff[l.Router], mac4, g6)
+		return s4 >= 2 && r4 == s4 && s6 >= 2 && r6 == s6, fmt.Sprintf("IGMPv3: h4 sent %d, the router got %d; MLDv2: h4 sent %d, the router got %d", s4, r4, s6, r6)
+	})
+	for _, mac := range []net.HardwareAddr{mac1, mac4} {
+		if n := reportsIn(sniff[h2.Name], mac, g4) + reportsIn(sniff[h2.Name], mac, g6); n != 0 {
+			t.Errorf("h2, a host port, got %d of %v's reports", n, mac)
+		}
 	}
 	if n := reportsIn(sniff[l.Router], mac3, netip.MustParseAddr("239.77.3.3")); n == 0 {
 		t.Error("h3's permitted reports never reached the router (the daemon's relay)")
@@ -129,9 +140,9 @@ profiles:
 	}
 	for _, p := range ps.Ports {
 		switch p.Port {
-		case h1.Port:
+		case h1.Port, h4.Port:
 			if p.GuardRelayed < 4 {
-				t.Errorf("h1's guard relayed %d reports, want its IGMP and MLD reports (at least 4)", p.GuardRelayed)
+				t.Errorf("%s's guard relayed %d reports, want its IGMP and MLD reports (at least 4)", p.Port, p.GuardRelayed)
 			}
 		case h3.Port:
 			if p.GuardRelayed != 0 {

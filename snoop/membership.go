@@ -23,11 +23,8 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 		}
 		if !e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: m.Group}, t, nil) {
 			e.relay(ifindex, m.VLAN, m.Src.Is6(), m.Relayed, frame)
-		} else if m.Relayed && !e.inSSMRange(m.Group) {
-			// Refused after the guard relayed it: RelaysFrom was wrong
-			// about this port, or the table filled faster than it knew.
-			// (The guard relays nothing in the SSM ranges.)
-			e.stats.guardRelayedRefused++
+		} else if m.Relayed {
+			e.guardLeaked()
 		}
 	case wire.KindReportV3:
 		for range m.SkippedRecords {
@@ -41,13 +38,21 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 				refused++
 			}
 		}
-		if refused == 0 {
+		switch {
+		case refused == 0:
 			e.relay(ifindex, m.VLAN, m.Src.Is6(), m.Relayed, frame)
-		} else if refused < len(m.Records) {
+		case m.Relayed:
+			e.guardLeaked()
+		case refused < len(m.Records):
 			e.relayRecords(ifindex, m)
 		}
 	}
 }
+
+// guardLeaked counts a report the guard relayed that the engine then
+// refused, in part or whole: RelaysFrom was wrong about its port, or the
+// table filled faster than RelaysFrom knew. It reached the routers.
+func (e *Engine) guardLeaked() { e.stats.guardRelayedRefused++ }
 
 // relayRecords passes on a report without its refused records: what a
 // limit or profile turned down here must not reach the routers either, or

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/igmpsnoop/igmpsnoop/fdb"
+	"github.com/igmpsnoop/igmpsnoop/wire"
 )
 
 // RelaysFrom says yes only for ports whose reports the engine would relay
@@ -99,20 +100,29 @@ func TestGuardRelayedReports(t *testing.T) {
 	if n := relayed(e.HandleMessage(t0, hostB, plain, rawFrame), uplink); n != 1 {
 		t.Errorf("a report the guard did not relay went out %d times, want 1", n)
 	}
-	ssm := report(2, netip.MustParseAddr("232.1.1.1"))
-	ssm.Relayed = true // as the daemon marks it: the guard checks the SSM ranges itself
-	e.HandleMessage(t0, hostA, ssm, rawFrame)
 	limited := report(2, netip.MustParseAddr("239.9.9.9"))
 	limited.Relayed = true
 	e.cfg.Limits.MaxKeys = 1 // the table filled faster than RelaysFrom knew
 	e.table.SetLimits(e.cfg.Limits)
 	e.HandleMessage(t0, hostA, limited, rawFrame)
-	s := e.Stats()
-	if s.GuardRelayed != 1 || s.Relayed != 1 || s.GuardRelayedRefused != 1 {
-		t.Errorf("stats guard_relayed %d, relayed %d, guard_relayed_refused %d; want 1, 1, 1", s.GuardRelayed, s.Relayed, s.GuardRelayedRefused)
+	// An IGMPv3 report the guard relayed with a record then refused: no
+	// stripped copy goes out after the whole.
+	mixed := func() *wire.Message {
+		m := v3(rec(wire.ModeIsExclude), wire.GroupRecord{Type: wire.ChangeToExclude, Group: netip.MustParseAddr("239.9.9.8")})
+		m.Relayed = true
+		return m
 	}
-	if e.table.KeyLen(fdb.Key{Group: ssm.Group}) != 0 {
-		t.Error("learned an any-source join in the SSM range")
+	for range 2 {
+		if acts := e.HandleMessage(t0, hostA, mixed(), rawFrame); len(kinds(acts, ActTransmit)) != 0 {
+			t.Errorf("sent %+v for a report the guard relayed", kinds(acts, ActTransmit))
+		}
+	}
+	s := e.Stats()
+	if s.GuardRelayed != 1 || s.Relayed != 1 || s.GuardRelayedRefused != 3 {
+		t.Errorf("stats guard_relayed %d, relayed %d, guard_relayed_refused %d; want 1, 1, 3", s.GuardRelayed, s.Relayed, s.GuardRelayedRefused)
+	}
+	if e.table.KeyLen(fdb.Key{Group: limited.Group}) != 0 {
+		t.Error("learned a group over the limit")
 	}
 	if !slices.Contains(e.SSMRanges(), netip.MustParsePrefix("232.0.0.0/8")) {
 		t.Errorf("SSMRanges %v lack the default 232.0.0.0/8", e.SSMRanges())
