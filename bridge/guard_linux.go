@@ -32,7 +32,7 @@ const (
 type Guard struct {
 	ifindex int
 	opts    GuardOptions
-	drops   *ebpf.Map // per-CPU u64 drop counter at key 0
+	drops   *ebpf.Map // per-CPU u64 counters: counterDropped, counterRelayed
 	prog    *ebpf.Program
 	link    link.Link // TCX mode
 	// heartbeat is the tc mode's heartbeat map (nil in TCX mode), read by
@@ -69,11 +69,11 @@ func loadGuard(ifindex int, opts GuardOptions, heartbeat *ebpf.Map) (*Guard, err
 	g := &Guard{ifindex: ifindex, opts: opts, heartbeat: heartbeat}
 	var err error
 	g.drops, err = ebpf.NewMap(&ebpf.MapSpec{
-		Name:       "igs_drops",
+		Name:       "igs_counters",
 		Type:       ebpf.PerCPUArray,
 		KeySize:    4,
 		ValueSize:  8,
-		MaxEntries: 1,
+		MaxEntries: counters,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("guard on link %d: create drop counter: %w", ifindex, err)
@@ -91,7 +91,11 @@ const guardProgName = "igs_guard"
 
 // program loads the guard's program for opts, counting into g.drops.
 func (g *Guard) program(opts GuardOptions) (*ebpf.Program, error) {
-	insns := guardProgram(g.drops.FD(), opts)
+	relay, err := relayOf(opts)
+	if err != nil {
+		return nil, err
+	}
+	insns := guardProgram(g.drops.FD(), opts, relay)
 	if g.heartbeat != nil {
 		insns = append(heartbeatCheck(g.heartbeat.FD()), insns...)
 	}
@@ -130,10 +134,16 @@ func (g *Guard) Update(opts GuardOptions) error {
 
 // Dropped returns how many frames the guard has dropped since it was
 // attached. The drops are invisible in interface counters.
-func (g *Guard) Dropped() (uint64, error) {
+func (g *Guard) Dropped() (uint64, error) { return g.counter(counterDropped, "drop") }
+
+// Relayed returns how many reports the guard has relayed itself (see
+// GuardOptions.Relay) since it was attached. They are among the dropped.
+func (g *Guard) Relayed() (uint64, error) { return g.counter(counterRelayed, "relay") }
+
+func (g *Guard) counter(key uint32, name string) (uint64, error) {
 	var perCPU []uint64
-	if err := g.drops.Lookup(uint32(0), &perCPU); err != nil {
-		return 0, fmt.Errorf("guard on link %d: read drop counter: %w", g.ifindex, err)
+	if err := g.drops.Lookup(key, &perCPU); err != nil {
+		return 0, fmt.Errorf("guard on link %d: read %s counter: %w", g.ifindex, name, err)
 	}
 	var n uint64
 	for _, v := range perCPU {
@@ -141,6 +151,13 @@ func (g *Guard) Dropped() (uint64, error) {
 	}
 	return n, nil
 }
+
+// The guard's per-CPU counters, by key.
+const (
+	counterDropped = iota
+	counterRelayed
+	counters
+)
 
 // Close detaches the program; the bridge learns from the port again.
 func (g *Guard) Close() error {
@@ -213,12 +230,15 @@ const maxExtHeaders = 8
 //
 // Layout: ethernet() dispatches on the EtherType to ipv4Section and
 // ipv6Section, which jump to "drop" or "pass".
-func guardProgram(dropsFD int, opts GuardOptions) asm.Instructions {
+func guardProgram(countersFD int, opts GuardOptions, relay *relayMaps) asm.Instructions {
 	var p asm.Instructions
 	p = append(p, ethernet()...)
-	p = append(p, ipv4Section(opts)...)
-	p = append(p, ipv6Section(opts)...)
-	p = append(p, verdicts(dropsFD)...)
+	p = append(p, ipv4Section(opts, relay != nil)...)
+	p = append(p, ipv6Section(opts, relay != nil)...)
+	if relay != nil {
+		p = append(p, relaySections(relay, countersFD)...)
+	}
+	p = append(p, verdicts(countersFD)...)
 	return p
 }
 
@@ -272,7 +292,7 @@ func ethernet() asm.Instructions {
 // ipv4Section drops IGMP messages of the guarded types, and queries from
 // 0.0.0.0. The IGMP type is at l3 + IHL*4: IGMP messages carry the Router
 // Alert option, so IHL is normally 6, not 5.
-func ipv4Section(opts GuardOptions) asm.Instructions {
+func ipv4Section(opts GuardOptions, relay bool) asm.Instructions {
 	p := loadBytes(regL3, 0, slotIPv4, 20)
 	p[0] = p[0].WithSymbol(labelIPv4)
 	p = append(p,
@@ -307,6 +327,12 @@ func ipv4Section(opts GuardOptions) asm.Instructions {
 	hostVerdict := labelDrop
 	if opts.PassReports {
 		hostVerdict = labelPass
+	} else if relay {
+		p = append(p,
+			asm.JEq.Imm(regTmp, int32(wire.TypeReportV1), labelRelay4),
+			asm.JEq.Imm(regTmp, int32(wire.TypeReportV2), labelRelay4),
+			asm.JEq.Imm(regTmp, int32(wire.TypeReportV3), labelRelay4),
+		)
 	}
 	for _, t := range [...]uint8{wire.TypeReportV1, wire.TypeReportV2, wire.TypeLeave, wire.TypeReportV3} {
 		p = append(p, asm.JEq.Imm(regTmp, int32(t), hostVerdict))
@@ -344,7 +370,7 @@ func ipv4Section(opts GuardOptions) asm.Instructions {
 //
 // Register use: regTmp holds the type of the header at frame offset
 // regTmp2.
-func ipv6Section(opts GuardOptions) asm.Instructions {
+func ipv6Section(opts GuardOptions, relay bool) asm.Instructions {
 	p := loadBytes(regL3, 0, slotIPv6, 24)
 	p[0] = p[0].WithSymbol(labelIPv6)
 	p = append(p,
@@ -408,6 +434,12 @@ func ipv6Section(opts GuardOptions) asm.Instructions {
 	// Everything a host sends (RFC 2710, RFC 3810), unless the kernel
 	// learns from this port.
 	if !opts.PassReports {
+		if relay {
+			p = append(p,
+				asm.JEq.Imm(regTmp, int32(wire.TypeMLDReportV1), labelRelay6),
+				asm.JEq.Imm(regTmp, int32(wire.TypeMLDReportV2), labelRelay6),
+			)
+		}
 		for _, t := range [...]uint8{wire.TypeMLDReportV1, wire.TypeMLDDone, wire.TypeMLDReportV2} {
 			p = append(p, asm.JEq.Imm(regTmp, int32(t), labelDrop))
 		}
@@ -430,22 +462,33 @@ func ipv6Section(opts GuardOptions) asm.Instructions {
 // In a cls_bpf direct-action filter the same numbers are TC_ACT_UNSPEC,
 // which goes on to the next filter (and passes the frame after the last),
 // and TC_ACT_SHOT, so one program serves both modes.
-func verdicts(dropsFD int) asm.Instructions {
-	return asm.Instructions{
+func verdicts(countersFD int) asm.Instructions {
+	p := asm.Instructions{
 		asm.Mov.Imm(asm.R0, tcxNext).WithSymbol(labelPass),
 		asm.Return(),
+	}
+	drop := count(countersFD, counterDropped, "drop_ret")
+	drop[0] = drop[0].WithSymbol(labelDrop)
+	p = append(p, drop...)
+	return append(p,
+		asm.Mov.Imm(asm.R0, tcxDrop).WithSymbol("drop_ret"),
+		asm.Return(),
+	)
+}
 
-		asm.StoreImm(asm.RFP, slotKey, 0, asm.Word).WithSymbol(labelDrop),
-		asm.LoadMapPtr(asm.R1, dropsFD),
+// count adds one to the per-CPU counter key and goes on at label next,
+// which must be the next instruction's.
+func count(countersFD int, key int32, next string) asm.Instructions {
+	return asm.Instructions{
+		asm.StoreImm(asm.RFP, slotKey, int64(key), asm.Word),
+		asm.LoadMapPtr(asm.R1, countersFD),
 		asm.Mov.Reg(asm.R2, asm.RFP),
 		asm.Add.Imm(asm.R2, slotKey),
 		asm.FnMapLookupElem.Call(),
-		asm.JEq.Imm(asm.R0, 0, "drop_ret"),
+		asm.JEq.Imm(asm.R0, 0, next),
 		// Per-CPU slot: a plain increment is race-free.
 		asm.LoadMem(asm.R1, asm.R0, 0, asm.DWord),
 		asm.Add.Imm(asm.R1, 1),
 		asm.StoreMem(asm.R0, 0, asm.R1, asm.DWord),
-		asm.Mov.Imm(asm.R0, tcxDrop).WithSymbol("drop_ret"),
-		asm.Return(),
 	}
 }

@@ -385,4 +385,9 @@ type GuardOptions struct {
 	// the kernel's own port groups carry the reporting host's MAC, which
 	// it delivers to). Everything else the guard drops it still drops.
 	PassReports bool
+	// Relay, if set, has the guard relay the reports it can (see
+	// RelayShape) to the relay's targets itself, besides dropping them:
+	// the reporter's join reaches the routers without waiting for the
+	// daemon. It must come from this package's NewRelay.
+	Relay Relay
 }

@@ -57,6 +57,7 @@ type bridgeConfig struct {
 	AnySource             *bool     `yaml:"any_source"`
 	HandoverOnExit        *bool     `yaml:"handover_on_exit"`
 	GroupMetrics          *bool     `yaml:"group_metrics"`
+	GuardRelay            *bool     `yaml:"guard_relay"`
 	MaxGroups             *int      `yaml:"max_groups"`
 	MaxSources            *int      `yaml:"max_sources"`
 	SSMRanges             *[]prefix `yaml:"ssm_ranges"`
@@ -371,6 +372,7 @@ func resolveBridge(d, b *bridgeConfig, profiles map[string]*snoop.Profile) (daem
 	bridgeND, defaultsND := &portConfig{NDGuests: b.NDGuests}, &portConfig{NDGuests: d.NDGuests}
 	bs := daemon.BridgeSettings{Name: b.Name.Value, AnySource: pick(false, b.AnySource, d.AnySource), Handover: pick(false, b.HandoverOnExit, d.HandoverOnExit)}
 	bs.GroupMetrics = pick(false, b.GroupMetrics, d.GroupMetrics)
+	bs.GuardRelay = pick(true, b.GuardRelay, d.GuardRelay)
 	mg := b.MaxGroups
 	if mg == nil {
 		mg = d.MaxGroups
@@ -555,6 +557,7 @@ func effective(s *daemon.Settings) string {
 		AnySource             bool            `yaml:"any_source"`
 		HandoverOnExit        bool            `yaml:"handover_on_exit"`
 		GroupMetrics          bool            `yaml:"group_metrics"`
+		GuardRelay            bool            `yaml:"guard_relay"`
 		MaxGroups             string          `yaml:"max_groups"`
 		MaxSources            int             `yaml:"max_sources"`
 		SSMRanges             []string        `yaml:"ssm_ranges"`
@@ -579,7 +582,7 @@ func effective(s *daemon.Settings) string {
 			Name: b.Name, QueryInterval: c.QueryInterval.String(), QueryResponseInterval: c.QueryResponseInterval.String(),
 			Robustness: c.Robustness, LastMemberInterval: c.LastMemberQueryInterval.String(), LastMemberCount: c.LastMemberQueryCount,
 			MDBRefreshInterval: c.MDBRefreshInterval.String(), Querier: c.Querier, IGMPVersion: c.IGMPVersion, MLDVersion: c.MLDVersion,
-			AnySource: b.AnySource, HandoverOnExit: b.Handover, GroupMetrics: b.GroupMetrics, MaxGroups: "3/4 of mcast_hash_max", MaxSources: c.MaxSources, PortDefaults: toPort(c.PortDefault),
+			AnySource: b.AnySource, HandoverOnExit: b.Handover, GroupMetrics: b.GroupMetrics, GuardRelay: b.GuardRelay, MaxGroups: "3/4 of mcast_hash_max", MaxSources: c.MaxSources, PortDefaults: toPort(c.PortDefault),
 		}
 		if c.QuerierAddr4.IsValid() {
 			ob.QuerierAddress = c.QuerierAddr4.String()

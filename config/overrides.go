@@ -22,7 +22,7 @@ type Overrides struct {
 	MaxGroups, MaxGroupsPerPort, MaxSources *int
 	IGMPVersion, MLDVersion                 *int
 	Querier, AnySource, Handover            *bool
-	GroupMetrics                            *bool
+	GroupMetrics, GuardRelay                *bool
 	QuerierAddress                          *netip.Addr
 	SSMRanges                               *[]netip.Prefix
 	QuerierPorts                            *[]string
@@ -81,6 +81,7 @@ func (o *Overrides) apply(f *fileConfig) {
 		override(&b.AnySource, o.AnySource)
 		override(&b.HandoverOnExit, o.Handover)
 		override(&b.GroupMetrics, o.GroupMetrics)
+		override(&b.GuardRelay, o.GuardRelay)
 		override(&b.PortDefaults.MaxGroups, o.MaxGroupsPerPort)
 		override(&b.SSMRanges, ssm)
 		override(&b.QuerierPorts, o.QuerierPorts)

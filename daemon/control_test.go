@@ -73,7 +73,7 @@ func TestReloadChangesPortPolicy(t *testing.T) {
 	ld.next(withPolicy(set, map[string]snoop.PortPolicy{"p1": {RefuseQueries: true}}, "refusing\n"), nil)
 	h.reload <- syscall.SIGHUP
 	eventually(t, "p1's guard to drop queries", func() bool { return k.port(10).guardOptions().DropQueries })
-	if m, _ := k.routerModeOf(10); m != bridge.PortRouterDisabled {
+	if m, _ := routerModeOf(k, 10); m != bridge.PortRouterDisabled {
 		t.Errorf("p1's router mode = %d, want disabled", m)
 	}
 	eventually(t, "the new configuration shown", func() bool { return h.ask(ConfigRequest{}).Config == "refusing\n" })
@@ -85,7 +85,7 @@ func TestReloadChangesPortPolicy(t *testing.T) {
 	if k.port(10).guardOptions().DropQueries {
 		t.Error("p1's guard still drops queries")
 	}
-	if m, _ := k.routerModeOf(10); m != bridge.PortRouterPermanent {
+	if m, _ := routerModeOf(k, 10); m != bridge.PortRouterPermanent {
 		t.Errorf("p1's router mode = %d, want permanent", m)
 	}
 	if p := h.port("p1"); p.Router != "static" {

@@ -55,6 +55,63 @@ type fakeKernel struct {
 	// guardAsked is the mode UseGuard was given; guardErr fails it.
 	guardAsked bridge.GuardMode
 	guardErr   error
+
+	// relays are the relays OpenRelay made, the last one current;
+	// relayErr fails it.
+	relays   []*fakeRelay
+	relayErr error
+}
+
+// fakeRelay records what the daemon sets in a guard relay.
+type fakeRelay struct {
+	k       *fakeKernel
+	ssm     []netip.Prefix
+	targets [2][]int        // IGMP, MLD
+	from    map[int][2]bool // IGMP, MLD
+	closed  bool
+}
+
+func (r *fakeRelay) SetTargets(mld bool, ports []int) error {
+	r.k.mu.Lock()
+	defer r.k.mu.Unlock()
+	r.targets[b2i(mld)] = slices.Clone(ports)
+	return nil
+}
+
+func (r *fakeRelay) SetPort(ifindex int, igmp, mld bool) error {
+	r.k.mu.Lock()
+	defer r.k.mu.Unlock()
+	if !igmp && !mld {
+		delete(r.from, ifindex)
+	} else {
+		r.from[ifindex] = [2]bool{igmp, mld}
+	}
+	return nil
+}
+
+func (r *fakeRelay) Close() error {
+	r.k.mu.Lock()
+	defer r.k.mu.Unlock()
+	r.closed = true
+	return nil
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (k *fakeKernel) OpenRelay(ssm []netip.Prefix) (bridge.Relay, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.relayErr != nil {
+		return nil, k.relayErr
+	}
+	r := &fakeRelay{k: k, ssm: ssm, from: make(map[int][2]bool)}
+	k.relays = append(k.relays, r)
+	return r, nil
 }
 
 func newFakeKernel(ports ...string) *fakeKernel {
@@ -222,7 +279,8 @@ func (k *fakeKernel) locked(f func()) {
 	f()
 }
 
-func (k *fakeKernel) routerModeOf(ifindex int) (uint8, bool) {
+// routerModeOf is the router mode the daemon set on a port, if any.
+func routerModeOf(k *fakeKernel, ifindex int) (uint8, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	m, ok := k.routerMode[ifindex]
@@ -413,6 +471,7 @@ func (p *fakePort) written() [][]byte {
 func (p *fakePort) SetReadBuffer(int) error        { return nil }
 func (p *fakePort) SocketDropped() (uint64, error) { return 3, nil }
 func (p *fakePort) GuardDropped() (uint64, error)  { return 5, nil }
+func (p *fakePort) GuardRelayed() (uint64, error)  { return 3, nil }
 
 func (p *fakePort) UpdateGuard(g bridge.GuardOptions) error {
 	p.mu.Lock()

@@ -70,6 +70,7 @@ func (l *bridgeLoop) handleFrameAt(now time.Time, port int, frame []byte) {
 		l.log.Debug("frame refused", zap.String("port", l.engine.PortName(port)), zap.Stringer("reason", reason), zap.Error(err))
 		return
 	}
+	l.msg.Relayed = l.relay.relayed(port, frame)
 	if ce := l.log.Check(zap.DebugLevel, "message"); ce != nil {
 		ce.Write(zap.String("port", l.engine.PortName(port)), zap.Stringer("msg", &l.msg))
 	}

@@ -47,6 +47,9 @@ type Kernel interface {
 	// OpenPort opens a port: its guard first (from then on the kernel
 	// learns nothing from the port's reports), then its socket.
 	OpenPort(ifindex int, guard bridge.GuardOptions) (Port, error)
+	// OpenRelay creates a bridge's guard relay (bridge.NewRelay), which
+	// never relays a report to a group in ssm.
+	OpenRelay(ssm []netip.Prefix) (bridge.Relay, error)
 	// OpenSender opens a socket sending frames through the bridge itself,
 	// as the bridge's own (its queries), to every port.
 	OpenSender(bridgeIndex int) (FrameWriter, error)
@@ -112,6 +115,8 @@ type Port interface {
 	SocketDropped() (uint64, error)
 	// GuardDropped counts the frames the guard kept from the bridge.
 	GuardDropped() (uint64, error)
+	// GuardRelayed counts the reports the guard relayed itself.
+	GuardRelayed() (uint64, error)
 	// UpdateGuard changes what the guard drops.
 	UpdateGuard(bridge.GuardOptions) error
 	// SetND makes the socket read the port's neighbour discovery too, or

@@ -119,6 +119,8 @@ func (k linuxKernel) OpenPort(ifindex int, opts bridge.GuardOptions) (Port, erro
 	return &linuxPort{conn: conn, guard: guard}, nil
 }
 
+func (linuxKernel) OpenRelay(ssm []netip.Prefix) (bridge.Relay, error) { return bridge.NewRelay(ssm) }
+
 func (linuxKernel) OpenSender(bridgeIndex int) (FrameWriter, error) {
 	s, err := bridge.OpenBridgeSender(bridgeIndex)
 	if err != nil {
@@ -160,6 +162,7 @@ func (p *linuxPort) ReadBatch(b FrameBatch) error {
 func (p *linuxPort) WriteFrames(frames [][]byte) (int, error) { return p.conn.WriteFrames(frames) }
 func (p *linuxPort) SetReadBuffer(bytes int) error            { return p.conn.SetReadBuffer(bytes) }
 func (p *linuxPort) GuardDropped() (uint64, error)            { return p.guard.Dropped() }
+func (p *linuxPort) GuardRelayed() (uint64, error)            { return p.guard.Relayed() }
 func (p *linuxPort) UpdateGuard(o bridge.GuardOptions) error  { return p.guard.Update(o) }
 func (p *linuxPort) SetND(on bool) error                      { return p.conn.SetND(on) }
 

@@ -34,7 +34,7 @@ func TestShutdownRemovesOurEntries(t *testing.T) {
 	h.feed(12, query(t, 12))
 	eventually(t, "the entry and the static one", func() bool { return h.hasEntry(10, grpA.String()) && h.hasEntry(11, grpC.String()) })
 	eventually(t, "p3 a temporary router port", func() bool {
-		m, _ := k.routerModeOf(12)
+		m, _ := routerModeOf(k, 12)
 		return m == bridge.PortRouterTemporary
 	})
 	if err := h.stop(); err != nil {
@@ -46,7 +46,7 @@ func TestShutdownRemovesOurEntries(t *testing.T) {
 	if !slices.ContainsFunc(k.entries(), func(e bridge.Entry) bool { return sameEntry(e, others) }) {
 		t.Error("another program's entry was removed")
 	}
-	if m, _ := k.routerModeOf(12); m != bridge.PortRouterLearned {
+	if m, _ := routerModeOf(k, 12); m != bridge.PortRouterLearned {
 		t.Errorf("p3's router mode after stop = %d, want learned (%d)", m, bridge.PortRouterLearned)
 	}
 	for _, i := range []int{10, 11, 12} {
@@ -90,7 +90,7 @@ func TestPortAddedAndRemoved(t *testing.T) {
 	if g := k.port(20).guardOptions(); !g.DropQueries {
 		t.Errorf("p9's guard = %+v, want queries dropped (refuse_queries)", g)
 	}
-	if m, ok := k.routerModeOf(20); !ok || m != bridge.PortRouterDisabled {
+	if m, ok := routerModeOf(k, 20); !ok || m != bridge.PortRouterDisabled {
 		t.Errorf("p9's router mode = %d (set %t), want disabled", m, ok)
 	}
 	h.feed(20, report(t, 20, grpA.String(), false))
@@ -108,7 +108,7 @@ func TestPortAddedAndRemoved(t *testing.T) {
 			t.Errorf("p9 still listed: %+v", p)
 		}
 	}
-	if m, _ := k.routerModeOf(20); m != bridge.PortRouterLearned {
+	if m, _ := routerModeOf(k, 20); m != bridge.PortRouterLearned {
 		t.Errorf("p9's router mode after it went = %d, want given back (learned)", m)
 	}
 }
@@ -154,7 +154,7 @@ func TestPortRouterModeRefused(t *testing.T) {
 			t.Errorf("p9, whose router mode could not be set, is listed: %+v", p)
 		}
 	}
-	if m, ok := k.routerModeOf(20); ok {
+	if m, ok := routerModeOf(k, 20); ok {
 		t.Errorf("p9's router mode was written (%d) though setting it failed", m)
 	}
 }

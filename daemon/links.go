@@ -82,7 +82,7 @@ func (l *bridgeLoop) addPort(link bridge.Link) error {
 	if _, ok := l.ports.ports[link.Index]; ok {
 		return nil
 	}
-	if err := l.ports.open(link, guardOptions(l.settings, link), l.kernel.fixPortRouter); err != nil {
+	if err := l.ports.open(link, guardOptions(l.settings, link, l.relay.guard()), l.kernel.fixPortRouter); err != nil {
 		return fmt.Errorf("port %s: %w", link.Name, err)
 	}
 	l.ports.lookupPeer(l.ports.ports[link.Index])

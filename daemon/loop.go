@@ -39,6 +39,7 @@ type bridgeLoop struct {
 	inBurst bool // apply leaves the submitting to the burst's end
 	sender  FrameWriter
 	ports   *portSet
+	relay   relay // the guards' relay of reports
 	tx      *transmitter
 	dec     *wire.Decoder
 	msg     wire.Message
@@ -135,6 +136,10 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 		defer wg.Done()
 		watchErr <- watcher.Run(ctx, l.links)
 	}()
+	defer l.relay.close() // after the guards are gone
+	if l.settings.GuardRelay {
+		l.relay.open(l.k, l.engine, l.log)
+	}
 	defer l.ports.closeAll()
 	l.tx = newTransmitter(l.log)
 	defer l.tx.close() // before the ports close
@@ -149,6 +154,7 @@ func (l *bridgeLoop) run(ctx context.Context, ready chan<- error) (err error) {
 	l.kernel.followTimers(l.engine)
 	now := l.now()
 	l.apply(l.engine.Start(now))
+	l.relay.sync(l.engine, l.ports.ports)
 	if !cfg.Querier {
 		l.warnQuerierAt = now.Add(cfg.QueryInterval + cfg.QueryResponseInterval)
 	}
@@ -197,9 +203,17 @@ func (l *bridgeLoop) reconfigure(set BridgeSettings) error {
 	}
 	l.settings = set
 	l.apply(acts)
+	// A new relay, for the SSM ranges may have changed: the guards move to
+	// it, then the old one goes.
+	oldRelay := l.relay
+	l.relay = relay{}
+	if set.GuardRelay {
+		l.relay.open(l.k, l.engine, l.log)
+	}
+	defer oldRelay.close()
 	for _, p := range l.ports.ports {
 		l.kernel.refixPortRouter(old, p.link)
-		if err := p.conn.UpdateGuard(guardOptions(set, p.link)); err != nil {
+		if err := p.conn.UpdateGuard(guardOptions(set, p.link, l.relay.guard())); err != nil {
 			l.log.Warn("cannot update the port's guard", zap.String("port", p.link.Name), zap.Error(err))
 		}
 		l.ports.followND(p, set.policy(p.link.Name).NDGuests, old.policy(p.link.Name).NDGuests)
@@ -235,6 +249,7 @@ func (l *bridgeLoop) loop(ctx context.Context, watchErr <-chan error) error {
 		case <-timer.C:
 			l.tick(l.now())
 		}
+		l.relay.sync(l.engine, l.ports.ports)
 	}
 }
 

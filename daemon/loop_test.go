@@ -62,7 +62,7 @@ func TestFastLeaveRemovesEntry(t *testing.T) {
 func TestRelayToRouterPort(t *testing.T) {
 	k := newFakeKernel("p1", "p2", "p3")
 	h := startDaemon(t, k, testSettings(t, map[string]snoop.PortPolicy{"p2": {Router: true}}), nil)
-	if m, _ := k.routerModeOf(11); m != bridge.PortRouterPermanent {
+	if m, _ := routerModeOf(k, 11); m != bridge.PortRouterPermanent {
 		t.Errorf("p2's router mode = %d, want permanent (%d)", m, bridge.PortRouterPermanent)
 	}
 	h.feed(10, report(t, 10, "239.1.1.1", false))
@@ -82,7 +82,7 @@ func TestRelayToRouterPort(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	if m, _ := k.routerModeOf(11); m != bridge.PortRouterLearned {
+	if m, _ := routerModeOf(k, 11); m != bridge.PortRouterLearned {
 		t.Errorf("p2's router mode after stop = %d, want learned (%d)", m, bridge.PortRouterLearned)
 	}
 }

@@ -51,6 +51,8 @@ var (
 	descIgnored     = prometheus.NewDesc("igmpsnoop_messages_ignored_total", "Valid messages that changed nothing, by reason.", []string{"bridge", "reason"}, nil)
 	descPortRx      = prometheus.NewDesc("igmpsnoop_port_messages_received_total", "Valid messages received per port.", []string{"bridge", "port"}, nil)
 	descGuard       = prometheus.NewDesc("igmpsnoop_guard_dropped_total", "Reports and leaves kept from the bridge by the ingress guard.", []string{"bridge", "port"}, nil)
+	descGuardRelay  = prometheus.NewDesc("igmpsnoop_guard_relayed_total", "Reports the ingress guard relayed to the router ports itself (among those it dropped).", []string{"bridge", "port"}, nil)
+	descRelayLeak   = prometheus.NewDesc("igmpsnoop_guard_relayed_refused_total", "Reports the ingress guard relayed that the daemon then refused (should stay 0).", []string{"bridge"}, nil)
 	descSockDrop    = prometheus.NewDesc("igmpsnoop_socket_dropped_total", "Frames the kernel dropped before the daemon read them.", []string{"bridge", "port"}, nil)
 	descRelayed     = prometheus.NewDesc("igmpsnoop_reports_relayed_total", "Reports and leaves relayed to router ports.", []string{"bridge"}, nil)
 	descQueries     = prometheus.NewDesc("igmpsnoop_queries_sent_total", "Queries sent by the daemon.", []string{"bridge"}, nil)
@@ -87,7 +89,7 @@ func (m *metrics) loopObserver(bridge string) func(time.Duration) {
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descGroups, descMembers, descRouters, descQuerier, descReceived, descRefused, descIgnored,
-		descPortRx, descGuard, descSockDrop, descRelayed, descQueries, descMDBOps, descMDBErrors, descScrapeError, descGroupMembers, descGroupHosts} {
+		descPortRx, descGuard, descGuardRelay, descRelayLeak, descSockDrop, descRelayed, descQueries, descMDBOps, descMDBErrors, descScrapeError, descGroupMembers, descGroupHosts} {
 		ch <- d
 	}
 }
@@ -116,6 +118,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			gauge(descMembers, float64(p.Groups), b, p.Port)
 			counter(descPortRx, p.Received, b, p.Port)
 			counter(descGuard, p.GuardDropped, b, p.Port)
+			counter(descGuardRelay, p.GuardRelayed, b, p.Port)
 			counter(descSockDrop, p.SocketDropped, b, p.Port)
 		}
 		for _, q := range s.Queriers {
@@ -142,6 +145,7 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			counter(descIgnored, v, b, k)
 		}
 		counter(descRelayed, s.Stats.Relayed, b)
+		counter(descRelayLeak, s.Stats.GuardRelayedRefused, b)
 		counter(descQueries, s.Stats.SentQueries, b)
 		counter(descMDBOps, s.MDB.Installs, b, "install")
 		counter(descMDBOps, s.MDB.Removes, b, "remove")

@@ -179,6 +179,9 @@ func (s *portSet) views(views []snoop.PortView) []snoop.PortView {
 		if n, err := p.conn.GuardDropped(); err == nil {
 			views[i].GuardDropped = n
 		}
+		if n, err := p.conn.GuardRelayed(); err == nil {
+			views[i].GuardRelayed = n
+		}
 		if n, err := p.conn.SocketDropped(); err == nil {
 			views[i].SocketDropped = n
 		}

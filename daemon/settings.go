@@ -32,6 +32,9 @@ type BridgeSettings struct {
 	// Handover leaves our entries to the kernel at exit instead of
 	// removing them, so forwarding does not stop.
 	Handover bool
+	// GuardRelay has the ports' guards relay the reports they can to the
+	// router ports themselves, in the kernel (see relay.go).
+	GuardRelay bool
 	// MaxGroupsSet tells whether the limit was given; if not, the daemon
 	// derives it from the bridge's mcast_hash_max.
 	MaxGroupsSet bool

@@ -21,9 +21,10 @@ import (
 // the reconciliation leaves the kernel's entries there alone, except
 // groups the port's profile denies.
 
-// guardOptions is what the guard of port link drops under settings set.
-func guardOptions(set BridgeSettings, link bridge.Link) bridge.GuardOptions {
-	return bridge.GuardOptions{DropQueries: set.policy(link.Name).RefuseQueries, PassReports: link.MulticastToUnicast}
+// guardOptions is what the guard of port link drops under settings set,
+// and the bridge's relay (nil: none).
+func guardOptions(set BridgeSettings, link bridge.Link, relay bridge.Relay) bridge.GuardOptions {
+	return bridge.GuardOptions{DropQueries: set.policy(link.Name).RefuseQueries, PassReports: link.MulticastToUnicast, Relay: relay}
 }
 
 // setMcastToUnicast follows a port's mcast_to_unicast flag at run time.
@@ -41,7 +42,7 @@ func (l *bridgeLoop) setMcastToUnicast(link bridge.Link) {
 	if on == l.engine.KernelLearns(link.Index) {
 		return
 	}
-	if err := p.conn.UpdateGuard(guardOptions(l.settings, link)); err != nil {
+	if err := p.conn.UpdateGuard(guardOptions(l.settings, link, l.relay.guard())); err != nil {
 		l.log.Error("cannot update the port's guard: mode unchanged", zap.String("port", link.Name), zap.Error(err))
 		return
 	}

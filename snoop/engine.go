@@ -399,22 +399,20 @@ func (e *Engine) inSSMRange(g netip.Addr) bool {
 // from the bridge, which would otherwise have forwarded it. Never to host
 // ports, or their hosts would suppress their own reports, unless the
 // operator says so (FloodReports). Nothing from a port where the kernel
-// learns: the guard passes its reports and the bridge forwards them.
-func (e *Engine) relay(ingress int, vlan uint16, v6 bool, frame []byte) {
+// learns: the guard passes its reports and the bridge forwards them; and
+// nothing the guard relayed already (wire.Message.Relayed).
+func (e *Engine) relay(ingress int, vlan uint16, v6, relayed bool, frame []byte) {
 	if e.KernelLearns(ingress) {
 		return
 	}
-	e.scratch = e.table.AppendRouterPorts(e.scratch[:0], vlan, v6, ingress)
-	for _, i := range e.floodReports {
-		if i != ingress && !slices.Contains(e.scratch, i) {
-			e.scratch = append(e.scratch, i)
-		}
+	if relayed {
+		e.stats.guardRelayed++
+		return
 	}
+	e.scratch = e.relayTargets(e.scratch[:0], vlan, v6, ingress)
 	for _, rp := range e.scratch {
-		if p := e.ports[rp]; p != nil && p.up {
-			e.emit(Action{Kind: ActTransmit, Port: rp, Frame: frame})
-			e.stats.relayed++
-		}
+		e.emit(Action{Kind: ActTransmit, Port: rp, Frame: frame})
+		e.stats.relayed++
 	}
 }
 

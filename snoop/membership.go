@@ -22,7 +22,9 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 			t = wire.ChangeToInclude
 		}
 		if !e.applyRecord(now, ifindex, p, m.Src, gen, fdb.Key{VLAN: m.VLAN, Group: m.Group}, t, nil) {
-			e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
+			e.relay(ifindex, m.VLAN, m.Src.Is6(), m.Relayed, frame)
+		} else if m.Relayed {
+			e.guardLeaked()
 		}
 	case wire.KindReportV3:
 		for range m.SkippedRecords {
@@ -36,13 +38,21 @@ func (e *Engine) handleReport(now time.Time, ifindex int, p *port, m *wire.Messa
 				refused++
 			}
 		}
-		if refused == 0 {
-			e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
-		} else if refused < len(m.Records) {
+		switch {
+		case refused == 0:
+			e.relay(ifindex, m.VLAN, m.Src.Is6(), m.Relayed, frame)
+		case m.Relayed:
+			e.guardLeaked()
+		case refused < len(m.Records):
 			e.relayRecords(ifindex, m)
 		}
 	}
 }
+
+// guardLeaked counts a report the guard relayed that the engine then
+// refused, in part or whole: RelaysFrom was wrong about its port, or the
+// table filled faster than RelaysFrom knew. It reached the routers.
+func (e *Engine) guardLeaked() { e.stats.guardRelayedRefused++ }
 
 // relayRecords passes on a report without its refused records: what a
 // limit or profile turned down here must not reach the routers either, or
@@ -59,7 +69,7 @@ func (e *Engine) relayRecords(ifindex int, m *wire.Message) {
 		e.event(Event{Kind: EventQueryFailed, Port: ifindex, Addr: m.Src, Detail: "re-encode report: " + err.Error()})
 		return
 	}
-	e.relay(ifindex, m.VLAN, m.Src.Is6(), frame)
+	e.relay(ifindex, m.VLAN, m.Src.Is6(), false, frame)
 }
 
 // filter applies the port's profile to a record that can add traffic: a

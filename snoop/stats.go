@@ -76,12 +76,15 @@ func messageLabel(m *wire.Message) string {
 type counters struct {
 	// received counts messages by labelKey, turned into messageLabel
 	// names in Stats: counting must not build a string per message.
-	received      map[labelKey]uint64
-	refused       [256]uint64 // by wire.Reason
-	ignored       [ignoreCount]uint64
-	relayed       uint64
-	sentQueries   uint64
-	installFailed uint64
+	received map[labelKey]uint64
+	refused  [256]uint64 // by wire.Reason
+	ignored  [ignoreCount]uint64
+	relayed  uint64
+	// guardRelayed and guardRelayedRefused count reports the ingress
+	// guard relayed, and those of them the engine then refused.
+	guardRelayed, guardRelayedRefused uint64
+	sentQueries                       uint64
+	installFailed                     uint64
 }
 
 // labelKey is what messageLabel depends on.
@@ -109,12 +112,18 @@ func (c *counters) count(m *wire.Message) {
 // Stats is a snapshot of the engine's counters. Every field is a stable
 // JSON name so scripts can rely on it.
 type Stats struct {
-	Bridge      string            `json:"bridge"`
-	Received    map[string]uint64 `json:"received"`
-	Refused     map[string]uint64 `json:"refused"`
-	Ignored     map[string]uint64 `json:"ignored"`
-	Relayed     uint64            `json:"relayed"`
-	SentQueries uint64            `json:"sent_queries"`
+	Bridge   string            `json:"bridge"`
+	Received map[string]uint64 `json:"received"`
+	Refused  map[string]uint64 `json:"refused"`
+	Ignored  map[string]uint64 `json:"ignored"`
+	Relayed  uint64            `json:"relayed"`
+	// GuardRelayed counts reports the ingress guard relayed itself (the
+	// engine learned from them and relayed them no more);
+	// GuardRelayedRefused those of them the engine then refused, which
+	// reached the routers though they should not have (see RelaysFrom).
+	GuardRelayed        uint64 `json:"guard_relayed"`
+	GuardRelayedRefused uint64 `json:"guard_relayed_refused"`
+	SentQueries         uint64 `json:"sent_queries"`
 	// InstallFailed counts MDB writes the kernel refused.
 	InstallFailed uint64 `json:"install_failed"`
 	Groups        int    `json:"groups"`
@@ -152,15 +161,17 @@ func (c *MDBCheck) Consistent() bool {
 // mistaken for zero.
 func (e *Engine) Stats() Stats {
 	s := Stats{
-		Bridge:        e.cfg.Bridge,
-		Received:      make(map[string]uint64, len(e.stats.received)),
-		Refused:       make(map[string]uint64),
-		Ignored:       make(map[string]uint64, ignoreCount),
-		Relayed:       e.stats.relayed,
-		SentQueries:   e.stats.sentQueries,
-		InstallFailed: e.stats.installFailed,
-		Groups:        e.table.Keys(),
-		Memberships:   e.table.Len(),
+		Bridge:              e.cfg.Bridge,
+		Received:            make(map[string]uint64, len(e.stats.received)),
+		Refused:             make(map[string]uint64),
+		Ignored:             make(map[string]uint64, ignoreCount),
+		Relayed:             e.stats.relayed,
+		GuardRelayed:        e.stats.guardRelayed,
+		GuardRelayedRefused: e.stats.guardRelayedRefused,
+		SentQueries:         e.stats.sentQueries,
+		InstallFailed:       e.stats.installFailed,
+		Groups:              e.table.Keys(),
+		Memberships:         e.table.Len(),
 	}
 	for k, v := range e.stats.received {
 		s.Received[k.label()] += v

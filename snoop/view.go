@@ -282,7 +282,10 @@ type PortView struct {
 	// GuardDropped counts reports and leaves the ingress guard kept from
 	// the bridge; SocketDropped, frames the kernel dropped before the
 	// daemon read them (filled in by the daemon).
-	GuardDropped  uint64 `json:"guard_dropped"`
+	GuardDropped uint64 `json:"guard_dropped"`
+	// GuardRelayed counts the reports among them that the guard relayed
+	// to the router ports itself (see Engine.RelaysFrom).
+	GuardRelayed  uint64 `json:"guard_relayed"`
 	SocketDropped uint64 `json:"socket_dropped"`
 	// STP is the port's spanning-tree state as the bridge reports it
 	// (forwarding, blocking, disabled for a port that is down, ...),

@@ -188,6 +188,11 @@ type Message struct {
 	// so that they can be counted, not silently lost.
 	Records        []GroupRecord
 	SkippedRecords int
+
+	// Relayed is not decoded: the receiver sets it when the frame has
+	// already gone to the router ports (the ingress guard relayed it), so
+	// that the engine does not send it again. Decode clears it.
+	Relayed bool
 }
 
 // Generation puts IGMP and MLD versions on one scale for compatibility

@@ -1,0 +1,142 @@
+package daemon
+
+import (
+	"net/netip"
+	"slices"
+
+	"go.uber.org/zap"
+
+	"github.com/igmpsnoop/igmpsnoop/bridge"
+	"github.com/igmpsnoop/igmpsnoop/snoop"
+)
+
+// relay keeps a bridge's guard relay (bridge.Relay) in step with the
+// engine: the guards relay the reports of RelayShape from the ports the
+// engine says they may (snoop.Engine.RelaysFrom) to its relay targets,
+// in the kernel, and the loop marks those frames Relayed so that the
+// engine does not send them again.
+//
+// The guard decides as a frame arrives, the loop when it reads the frame
+// from the port's socket; in between, a port's state may change (a router
+// port comes or goes, the table nears its limit, a reload). A report read
+// across such a change may go out twice (harmless) or, rarely, not at all
+// (the host repeats its report, and answers the next query). Leaves (and
+// every report that would lessen a membership) are never relayed by the
+// guard, so none can overtake its join.
+type relay struct {
+	kernel bridge.Relay // nil: the guards relay nothing
+	log    *zap.Logger
+	// targets and from are what the kernel has, as last set: the targets
+	// per protocol (IGMP, MLD), and the protocols relayed from each port
+	// (relayIGMP, relayMLD).
+	targets [2][]int
+	from    map[int]uint8
+	// ssm are the SSM ranges the relay was made with, which RelayShape
+	// checks as the guards do.
+	ssm     []netip.Prefix
+	scratch []int
+}
+
+// Bits of relay.from.
+const (
+	relayIGMP uint8 = 1
+	relayMLD  uint8 = 2
+)
+
+// open creates the bridge's relay in the kernel; on failure the guards
+// relay nothing and the daemon relays every report, as before.
+func (r *relay) open(k Kernel, e *snoop.Engine, log *zap.Logger) {
+	r.close()
+	r.log = log
+	ssm := e.SSMRanges()
+	kr, err := k.OpenRelay(ssm)
+	if err != nil {
+		log.Warn("guard relay unavailable: the daemon relays every report", zap.Error(err))
+		return
+	}
+	r.kernel, r.from, r.ssm = kr, make(map[int]uint8), ssm
+}
+
+// guard is the relay for a port's guard options (nil if off).
+func (r *relay) guard() bridge.Relay { return r.kernel }
+
+// sync brings the kernel's relay in line with the engine and the ports.
+// It runs after everything the loop does, so it is cheap when nothing
+// changed: two target lists and a map lookup per port.
+func (r *relay) sync(e *snoop.Engine, ports map[int]*portIO) {
+	if r.kernel == nil {
+		return
+	}
+	var ok [2]bool
+	for i := range r.targets {
+		// Out of forwarding ports only, as apply sends.
+		r.scratch = slices.DeleteFunc(e.RelayTargets(r.scratch[:0], i == 1), func(i int) bool {
+			p := ports[i]
+			return p == nil || !p.link.Up || !p.link.Forwarding()
+		})
+		ok[i] = len(r.scratch) > 0 && len(r.scratch) <= bridge.MaxRelayTargets
+		if slices.Equal(r.scratch, r.targets[i]) {
+			continue
+		}
+		if err := r.kernel.SetTargets(i == 1, r.scratch); err != nil {
+			r.log.Warn("guard relay: cannot set targets", zap.Error(err))
+			continue
+		}
+		r.targets[i] = append(r.targets[i][:0], r.scratch...)
+	}
+	for ifindex, p := range ports {
+		var bits uint8
+		if p.link.Forwarding() && e.RelaysFrom(ifindex) {
+			if ok[0] {
+				bits |= relayIGMP
+			}
+			if ok[1] {
+				bits |= relayMLD
+			}
+		}
+		r.setPort(ifindex, bits)
+	}
+	for ifindex := range r.from {
+		if ports[ifindex] == nil {
+			r.setPort(ifindex, 0)
+		}
+	}
+}
+
+func (r *relay) setPort(ifindex int, bits uint8) {
+	if r.from[ifindex] == bits {
+		return
+	}
+	if err := r.kernel.SetPort(ifindex, bits&relayIGMP != 0, bits&relayMLD != 0); err != nil {
+		r.log.Warn("guard relay: cannot mark a port", zap.Int("ifindex", ifindex), zap.Error(err))
+		return
+	}
+	if bits == 0 {
+		delete(r.from, ifindex)
+	} else {
+		r.from[ifindex] = bits
+	}
+}
+
+// relayed tells whether the guard of port relayed frame itself.
+func (r *relay) relayed(port int, frame []byte) bool {
+	bits := r.from[port]
+	if bits == 0 || !bridge.RelayShape(frame, r.ssm) {
+		return false
+	}
+	if frame[12] == 0x86 { // IPv6: RelayShape read the EtherType
+		return bits&relayMLD != 0
+	}
+	return bits&relayIGMP != 0
+}
+
+// close frees the kernel's relay; the guards must be gone or updated.
+func (r *relay) close() {
+	if r.kernel == nil {
+		return
+	}
+	if err := r.kernel.Close(); err != nil {
+		r.log.Debug("guard relay close", zap.Error(err))
+	}
+	*r = relay{scratch: r.scratch}
+}
