@@ -325,7 +325,14 @@ func (b *FrameBatch) Frame(i int) []byte { return b.bufs[i][:b.lens[i]] }
 // call. Each frame is as ReadFrame returns it (VLAN tag put back, cut to its
 // buffer's size). After Close it returns an error wrapping net.ErrClosed at
 // once.
-func (c *PortConn) ReadBatch(b *FrameBatch) error {
+func (c *PortConn) ReadBatch(b *FrameBatch) error { return c.readBatch(b, true) }
+
+// ReadQueued reads what is queued on the socket, as ReadBatch does, but
+// does not wait: with nothing queued it reads no frame (Len 0) and
+// returns nil. A PortPoller tells when there is something to read.
+func (c *PortConn) ReadQueued(b *FrameBatch) error { return c.readBatch(b, false) }
+
+func (c *PortConn) readBatch(b *FrameBatch, wait bool) error {
 	if len(b.hdrs) == 0 {
 		return fmt.Errorf("read on port %d: a batch with no buffers (use NewFrameBatch)", c.ifindex)
 	}
@@ -339,10 +346,10 @@ func (c *PortConn) ReadBatch(b *FrameBatch) error {
 	b.n = 0
 	var got int
 	var rerr error
-	err := c.raw.Read(func(fd uintptr) bool {
+	// The descriptor is non-blocking: recvmmsg returns what is queued, or
+	// EAGAIN when nothing is.
+	recv := func(fd uintptr) {
 		for {
-			// The descriptor is non-blocking: recvmmsg returns what is
-			// queued, or EAGAIN when nothing is.
 			r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&b.hdrs[0])), uintptr(len(b.hdrs)), 0, 0, 0)
 			if e == unix.EINTR {
 				continue
@@ -351,10 +358,22 @@ func (c *PortConn) ReadBatch(b *FrameBatch) error {
 			if e != 0 {
 				got, rerr = 0, e
 			}
+			return
+		}
+	}
+	var err error
+	if wait {
+		err = c.raw.Read(func(fd uintptr) bool {
+			recv(fd)
 			// Not ready: let the runtime poller wait (and Close interrupt).
 			return rerr != unix.EAGAIN
+		})
+	} else {
+		err = c.raw.Control(recv)
+		if rerr == unix.EAGAIN {
+			rerr = nil
 		}
-	})
+	}
 	if err == nil {
 		err = rerr
 	}

@@ -20,6 +20,7 @@ import (
 // watcher, and read what the daemon wrote. Every method is safe for
 // concurrent use.
 type fakeKernel struct {
+	fakePollers // OpenPoller
 	mu          sync.Mutex
 	br          bridge.Bridge
 	gone        bool // Lookup fails: the bridge was deleted
@@ -406,35 +407,31 @@ type fakePort struct {
 	once    sync.Once
 	// writeErr, if set, refuses the frames it returns an error for.
 	writeErr func(frame []byte) error
+	// pending are frames the poller took from in to see the port ready.
+	pending [][]byte
+	// readErr, if set, fails reads when it returns an error.
+	readErr func() error
 }
 
-type fakeBatch struct {
-	bufs [][]byte
-	lens []int
-	n    int
-}
-
-func (b *fakeBatch) Len() int           { return b.n }
-func (b *fakeBatch) Cap() int           { return len(b.bufs) }
-func (b *fakeBatch) Frame(i int) []byte { return b.bufs[i][:b.lens[i]] }
-
-func (p *fakePort) NewBatch(frames, size int) FrameBatch {
-	b := &fakeBatch{bufs: make([][]byte, frames), lens: make([]int, frames)}
-	for i := range b.bufs {
-		b.bufs[i] = make([]byte, size)
-	}
-	return b
-}
-
-func (p *fakePort) ReadBatch(fb FrameBatch) error {
+// ReadQueued reads what the poller took from in (pending) and what is
+// still in it, up to the batch's capacity.
+func (p *fakePort) ReadQueued(fb FrameBatch) error {
 	b := fb.(*fakeBatch)
 	b.n = 0
-	select {
-	case f := <-p.in:
-		b.lens[0] = copy(b.bufs[0], f)
-		b.n = 1
-	case <-p.closed:
+	if p.isClosed() {
 		return fmt.Errorf("read port %d: %w", p.ifindex, net.ErrClosed)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.readErr != nil {
+		if err := p.readErr(); err != nil {
+			return err
+		}
+	}
+	for b.n < len(b.bufs) && len(p.pending) > 0 {
+		b.lens[b.n] = copy(b.bufs[b.n], p.pending[0])
+		p.pending = p.pending[1:]
+		b.n++
 	}
 	for b.n < len(b.bufs) {
 		select {

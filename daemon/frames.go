@@ -15,12 +15,12 @@ import (
 // to the writer.
 const maxBurst = 256
 
-// burst handles the frames of f and those already queued behind it, up to
-// about maxBurst, then hands their MDB changes to the writer as one job,
-// which the kernel gets in one batch: a join storm costs a few netlink
-// system calls per burst, not two per entry, and a lone report is
-// written at once.
-func (l *bridgeLoop) burst(f frameIn) {
+// burst handles the frames of round f and those of the rounds already
+// queued behind it, up to about maxBurst, then hands their MDB changes to
+// the writer as one job, which the kernel gets in one batch: a join storm
+// costs a few netlink system calls per burst, not two per entry, and a
+// lone report is written at once.
+func (l *bridgeLoop) burst(f *frameRound) {
 	l.inBurst = true
 	handled := l.handleBatch(f)
 	for handled < maxBurst {
@@ -37,18 +37,21 @@ func (l *bridgeLoop) burst(f frameIn) {
 	l.tx.flush()
 }
 
-// handleBatch handles the frames of one read and gives its batch back to
-// the reader. It returns how many frames there were.
-func (l *bridgeLoop) handleBatch(f frameIn) int {
-	defer func() { f.free <- f.batch }()
-	for i := range f.batch.Len() {
-		l.handleFrame(f.port, f.batch.Frame(i))
+// handleBatch handles the frames of one round, port by port, and gives
+// the round back to the reader. It returns how many frames there were.
+func (l *bridgeLoop) handleBatch(f *frameRound) int {
+	defer f.giveBack()
+	// One clock reading for the round: its frames arrived together.
+	now := l.now()
+	n := 0
+	for _, r := range f.reads {
+		for i := range r.batch.Len() {
+			l.handleFrameAt(now, r.port, r.batch.Frame(i))
+		}
+		n += r.batch.Len()
 	}
-	return f.batch.Len()
+	return n
 }
-
-// handleFrame handles a frame that arrived just now.
-func (l *bridgeLoop) handleFrame(port int, frame []byte) { l.handleFrameAt(l.now(), port, frame) }
 
 // observeEvery spaces the frames whose handling time is observed: at most
 // one a millisecond is timed (two clock reads and a histogram update), so

@@ -103,7 +103,8 @@ func (jb *joinBench) do(tb testing.TB, f func()) {
 
 // join handles report i of a storm as a burst does: handleFrameAt (at
 // the time of its read: a clock reading per benchReadBatch frames, with
-// perRead; a reading for each frame, as handleFrame, without), apply
+// perRead, as handleBatch reads it once per round; a reading for each
+// frame without, as the daemon did before), apply
 // queueing the MDB write and the relay, and every maxBurst frames the
 // burst's end handing them to the writer and the transmitter. Loop
 // goroutine only.
@@ -139,8 +140,8 @@ func (jb *joinBench) expire(tb testing.TB) {
 // Storms of 2 000 joins follow each other, the memberships expiring in
 // between (outside the timing). allocs/join is allocs/op unrounded; it
 // counts the writer's and the transmitter's goroutines too. PerFrame
-// reads the clock for every frame (handleFrame), PerRead once per read
-// of benchReadBatch frames (handleFrameAt).
+// reads the clock for every frame, PerRead once per read of
+// benchReadBatch frames, as handleBatch does.
 func BenchmarkJoinPath(b *testing.B) {
 	b.Run("PerFrame", func(b *testing.B) { benchJoinPath(b, false) })
 	b.Run("PerRead", func(b *testing.B) { benchJoinPath(b, true) })

@@ -50,6 +50,8 @@ type Kernel interface {
 	// OpenRelay creates a bridge's guard relay (bridge.NewRelay), which
 	// never relays a report to a group in ssm.
 	OpenRelay(ssm []netip.Prefix) (bridge.Relay, error)
+	// OpenPoller opens a PortPoller, for the ports of one bridge.
+	OpenPoller() (PortPoller, error)
 	// OpenSender opens a socket sending frames through the bridge itself,
 	// as the bridge's own (its queries), to every port.
 	OpenSender(bridgeIndex int) (FrameWriter, error)
@@ -92,6 +94,27 @@ type FrameBatch interface {
 	Frame(i int) []byte
 }
 
+// PortPoller waits for frames on any of a bridge's ports, so that one
+// reader serves them all (Linux: an epoll set over their sockets).
+type PortPoller interface {
+	// NewBatch returns a batch of frames buffers of size bytes, for the
+	// ReadQueued of any port added.
+	NewBatch(frames, size int) FrameBatch
+	// Add watches a port; Wait reports it as id.
+	Add(id int, p Port) error
+	// Remove stops watching the port added as id.
+	Remove(id int) error
+	// Wait blocks until at least one port has frames queued, or an error
+	// to report, and puts the ids of up to len(ready) of them in ready,
+	// returning how many. A port still having frames after a read is
+	// reported again, behind those that were ready before it
+	// (round-robin). One goroutine at a time waits. After Close it
+	// returns an error wrapping net.ErrClosed.
+	Wait(ready []int) (int, error)
+	// Close closes the poller, not the ports; a Wait returns.
+	Close() error
+}
+
 // FrameWriter sends frames.
 type FrameWriter interface {
 	WriteFrame(frame []byte) error
@@ -100,12 +123,10 @@ type FrameWriter interface {
 
 // Port is one bridge port's socket and guard.
 type Port interface {
-	// NewBatch returns a batch of frames buffers of size bytes for ReadBatch.
-	NewBatch(frames, size int) FrameBatch
-	// ReadBatch blocks until at least one frame arrives and reads what is
-	// queued, up to the batch's capacity. After Close it returns an error
-	// wrapping net.ErrClosed.
-	ReadBatch(b FrameBatch) error
+	// ReadQueued reads what is queued, up to the batch's capacity (a
+	// PortPoller's), without waiting: none read is no error. After Close
+	// it returns an error wrapping net.ErrClosed.
+	ReadQueued(b FrameBatch) error
 	// WriteFrames sends frames out of the port, in order; it returns how
 	// many were sent before an error.
 	WriteFrames(frames [][]byte) (sent int, err error)

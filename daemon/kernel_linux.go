@@ -121,6 +121,27 @@ func (k linuxKernel) OpenPort(ifindex int, opts bridge.GuardOptions) (Port, erro
 
 func (linuxKernel) OpenRelay(ssm []netip.Prefix) (bridge.Relay, error) { return bridge.NewRelay(ssm) }
 
+func (linuxKernel) OpenPoller() (PortPoller, error) {
+	p, err := bridge.NewPortPoller()
+	if err != nil {
+		return nil, err
+	}
+	return linuxPoller{p}, nil
+}
+
+// linuxPoller is an epoll set over linuxPorts' sockets.
+type linuxPoller struct{ *bridge.PortPoller }
+
+func (linuxPoller) NewBatch(frames, size int) FrameBatch { return bridge.NewFrameBatch(frames, size) }
+
+func (p linuxPoller) Add(id int, port Port) error {
+	lp, ok := port.(*linuxPort)
+	if !ok {
+		return fmt.Errorf("poll: a %T is not a port of this kernel's", port)
+	}
+	return p.PortPoller.Add(id, lp.conn)
+}
+
 func (linuxKernel) OpenSender(bridgeIndex int) (FrameWriter, error) {
 	s, err := bridge.OpenBridgeSender(bridgeIndex)
 	if err != nil {
@@ -149,14 +170,12 @@ type linuxPort struct {
 	guard *bridge.Guard
 }
 
-func (p *linuxPort) NewBatch(frames, size int) FrameBatch { return bridge.NewFrameBatch(frames, size) }
-
-func (p *linuxPort) ReadBatch(b FrameBatch) error {
+func (p *linuxPort) ReadQueued(b FrameBatch) error {
 	fb, ok := b.(*bridge.FrameBatch)
 	if !ok {
-		return fmt.Errorf("read: a %T is not a batch of this port's (use NewBatch)", b)
+		return fmt.Errorf("read: a %T is not a batch of this port's (use PortPoller.NewBatch)", b)
 	}
-	return p.conn.ReadBatch(fb)
+	return p.conn.ReadQueued(fb)
 }
 
 func (p *linuxPort) WriteFrames(frames [][]byte) (int, error) { return p.conn.WriteFrames(frames) }
