@@ -57,7 +57,14 @@ func (q *fakePoller) Add(id int, p Port) error {
 	if q.closed {
 		return fmt.Errorf("poll add: %w", net.ErrClosed)
 	}
-	q.ports = append(q.ports, fakePolled{id: id, port: p.(*fakePort)})
+	fp, ok := p.(*fakePort)
+	if d, isDiscard := p.(discardPort); isDiscard {
+		fp, ok = d.fakePort, true
+	}
+	if !ok {
+		return fmt.Errorf("poll add: a %T is not a fake port", p)
+	}
+	q.ports = append(q.ports, fakePolled{id: id, port: fp})
 	q.changedLocked()
 	return nil
 }
