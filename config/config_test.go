@@ -241,3 +241,39 @@ func TestGroupMetrics(t *testing.T) {
 		})
 	}
 }
+
+// guard_relay is on unless turned off: in defaults (inherited), per
+// bridge (which wins), or with --guard-relay=false for every bridge;
+// show config prints it.
+func TestGuardRelay(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	conf := "defaults:\n  guard_relay: false\nbridges:\n  - name: br0\n  - name: br1\n    guard_relay: true\n"
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	yes, no := true, false
+	for _, tc := range []struct {
+		name     string
+		path     string
+		o        Overrides
+		br0, br1 bool
+	}{
+		{"on by default", "", Overrides{Bridges: []string{"br0", "br1"}}, true, true},
+		{"defaults, and a bridge's own", path, Overrides{}, false, true},
+		{"--guard-relay for every bridge", path, Overrides{GuardRelay: &yes}, true, true},
+		{"--guard-relay=false", "", Overrides{Bridges: []string{"br0", "br1"}, GuardRelay: &no}, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := Load(tc.path, tc.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if s.Bridges[0].GuardRelay != tc.br0 || s.Bridges[1].GuardRelay != tc.br1 {
+				t.Fatalf("guard relay br0 %v br1 %v, want %v %v", s.Bridges[0].GuardRelay, s.Bridges[1].GuardRelay, tc.br0, tc.br1)
+			}
+			if want := fmt.Sprintf("guard_relay: %v", tc.br0); !strings.Contains(s.Text, want) {
+				t.Errorf("show config lacks %q:\n%s", want, s.Text)
+			}
+		})
+	}
+}
