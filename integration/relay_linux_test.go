@@ -119,6 +119,9 @@ profiles:
 			t.Errorf("h2, a host port, got %d of %v's reports", n, mac)
 		}
 	}
+	if n := reportsIn(sniff[h2.Name], mac3, netip.MustParseAddr("239.77.3.3")); n != 0 {
+		t.Errorf("h2, a host port, got %d of the reports the daemon relayed for h3", n)
+	}
 	if n := reportsIn(sniff[l.Router], mac3, netip.MustParseAddr("239.77.3.3")); n == 0 {
 		t.Error("h3's permitted reports never reached the router (the daemon's relay)")
 	}
@@ -157,4 +160,104 @@ profiles:
 	if len(st.Stats) != 1 || st.Stats[0].GuardRelayed == 0 || st.Stats[0].GuardRelayedRefused != 0 {
 		t.Errorf("stats %+v: want reports relayed by the guard and none of them refused", st.Stats)
 	}
+}
+
+// TestLeaveNeverOvertakesItsJoin: a host that joins and at once leaves,
+// 20 groups in a row, frames back to back (IGMPv2 and IGMPv3), is seen by
+// the router joining each group before leaving it: the guard relays the
+// joins as they arrive, the leaves take the daemon's slower path.
+//
+// Checked: with the guard relaying leaves too and joins never (relay4
+// entered for 0x17 and 0x22 TO_IN instead of the reports), the router
+// sees leaves before their joins.
+func TestLeaveNeverOvertakesItsJoin(t *testing.T) {
+	needRoot(t)
+	l := newLab(t, lab.Config{Hosts: 2})
+	h1 := l.Hosts[0]
+	router, err := l.Sniff(l.Router)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { router.Close() })
+	d := startDaemon(t, l, fastTimers...)
+	rrPortsUp(t, d, h1.Port)
+	paQuerierHeard(t, d, "igmp")
+	conn, mac := rrRawSocket(t, h1)
+	waitFor(t, 5*time.Second, "the router port", func() (bool, string) {
+		var rs struct{ Routers []snoop.RouterView }
+		if err := d.Show("routers", &rs); err != nil {
+			t.Fatal(err)
+		}
+		return len(rs.Routers) > 0, fmt.Sprintf("%+v", rs.Routers)
+	})
+	router.Reset()
+	groups := make([]netip.Addr, 20)
+	for i := range groups {
+		g := netip.AddrFrom4([4]byte{239, 78, 0, byte(i)})
+		groups[i] = g
+		join, leave := wire.Report{Version: 2, SrcMAC: mac, Src: h1.Addr, Group: g}, wire.Report{Version: 2, Leave: true, SrcMAC: mac, Src: h1.Addr, Group: g}
+		if i%2 == 1 { // IGMPv3: TO_EX {} then TO_IN {}
+			join = wire.Report{Version: 3, SrcMAC: mac, Src: h1.Addr, Records: []wire.GroupRecord{{Type: wire.ChangeToExclude, Group: g}}}
+			leave = wire.Report{Version: 3, SrcMAC: mac, Src: h1.Addr, Records: []wire.GroupRecord{{Type: wire.ChangeToInclude, Group: g}}}
+		}
+		rrWrite(t, conn, mustFrame(t, join))
+		rrWrite(t, conn, mustFrame(t, leave))
+	}
+	waitFor(t, 5*time.Second, "every join and leave at the router, joins first", func() (bool, string) {
+		first := map[netip.Addr][2]int{} // index of the first join and first leave seen, +1
+		for i, f := range router.Frames() {
+			m, err := wire.Decode(f.Data)
+			if err != nil || !bytes.Equal(m.SrcMAC, mac) {
+				continue
+			}
+			mark := func(g netip.Addr, leave bool) {
+				v := first[g]
+				k := 0
+				if leave {
+					k = 1
+				}
+				if v[k] == 0 {
+					v[k] = i + 1
+				}
+				first[g] = v
+			}
+			switch m.Kind {
+			case wire.KindReport, wire.KindLeave:
+				mark(m.Group, m.Kind == wire.KindLeave)
+			case wire.KindReportV3:
+				for _, r := range m.Records {
+					mark(r.Group, r.Type == wire.ChangeToInclude)
+				}
+			}
+		}
+		for _, g := range groups {
+			v := first[g]
+			if v[0] == 0 || v[1] == 0 {
+				return false, fmt.Sprintf("%v: join seen %v, leave seen %v", g, v[0] != 0, v[1] != 0)
+			}
+			if v[1] < v[0] {
+				t.Fatalf("%v: the router saw the leave (frame %d) before the join (frame %d)", g, v[1], v[0])
+			}
+		}
+		return true, ""
+	})
+	var ps struct{ Ports []snoop.PortView }
+	if err := d.Show("ports", &ps); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range ps.Ports {
+		if p.Port == h1.Port && p.GuardRelayed < uint64(len(groups)) {
+			t.Errorf("h1's guard relayed %d reports, want the %d joins", p.GuardRelayed, len(groups))
+		}
+	}
+}
+
+// mustFrame encodes a report.
+func mustFrame(t *testing.T, r wire.Report) []byte {
+	t.Helper()
+	f, err := wire.EncodeReport(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
 }

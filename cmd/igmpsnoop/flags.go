@@ -75,7 +75,7 @@ func (r *runFlags) register(fs *pflag.FlagSet) {
 	fs.Var(list(&o.SSMRanges, "PREFIX", multicastPrefix), "ssm-range", "source-specific multicast range, e.g. 232.0.0.0/8 (repeatable; replaces the defaults 232.0.0.0/8 and ff3x::/96): only INCLUDE joins count there (RFC 4604)")
 	fs.Var(list(&o.QuerierPorts, "PORT", text), "querier-port", "port whose queries are believed (repeatable; default every port not refusing queries): the others refuse queries, PIM hellos and MRD")
 	boolFlag(fs, &o.AnySource, "any-source", "install any-source entries only, ignoring IGMPv3/MLDv2 source lists")
-	fs.Var(opt(&o.GuardRelay, "bool", "true", strconv.ParseBool), "guard-relay", "the ports' guards relay IGMPv1/v2 and MLDv1 reports to the router ports themselves, in the kernel; false: the daemon relays every report")
+	fs.Var(opt(&o.GuardRelay, "bool", "true", strconv.ParseBool), "guard-relay", "the ports' guards relay joins (IGMP and MLD reports that only join) to the router ports themselves, in the kernel; false: the daemon relays every report")
 	fs.Lookup("guard-relay").NoOptDefVal = "true"
 	boolFlag(fs, &o.GroupMetrics, "group-metrics", "export igmpsnoop_group_members and igmpsnoop_group_hosts: a series per group and bridge, as many as the group limit (--max-groups) allows")
 	boolFlag(fs, &o.Handover, "handover", "at exit, leave our MDB entries to the kernel's snooping instead of removing them (no gap in forwarding; a restart adopts them)")
