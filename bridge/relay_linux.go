@@ -9,6 +9,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/asm"
+	"golang.org/x/sys/unix"
 
 	"github.com/igmpsnoop/igmpsnoop/wire"
 )
@@ -18,7 +19,10 @@ type relayMaps struct {
 	// from: ifindex (u32) to the protocols relayed from it (u32:
 	// relayIGMP, relayMLD); a port missing is relayed from for neither.
 	from *ebpf.Map
-	// to: key 0 (IGMP) and 1 (MLD) to a relayTargets.
+	// to: key 0 (IGMP) and 1 (MLD) to a relayTargets. A hash map
+	// without preallocation: an update replaces the element whole, so a
+	// guard never reads a count with another update's ports (an array
+	// map's value is copied over in place).
 	to *ebpf.Map
 	// ssm are the SSM ranges, compiled into the guards' programs.
 	ssm []netip.Prefix
@@ -49,7 +53,8 @@ func NewRelay(ssm []netip.Prefix) (Relay, error) {
 	if err != nil {
 		return nil, fmt.Errorf("relay: create port map: %w", err)
 	}
-	to, err := ebpf.NewMap(&ebpf.MapSpec{Name: "igs_relay_to", Type: ebpf.Array, KeySize: 4, ValueSize: uint32(binary.Size(relayTargets{})), MaxEntries: 2})
+	to, err := ebpf.NewMap(&ebpf.MapSpec{Name: "igs_relay_to", Type: ebpf.Hash, KeySize: 4, ValueSize: uint32(binary.Size(relayTargets{})),
+		MaxEntries: 2, Flags: unix.BPF_F_NO_PREALLOC})
 	if err != nil {
 		from.Close()
 		return nil, fmt.Errorf("relay: create target map: %w", err)
@@ -96,8 +101,23 @@ func (r *relayMaps) SetPort(ifindex int, igmp, mld bool) error {
 	return nil
 }
 
+// Close empties the maps before closing them: a guard whose program could
+// not be moved to another relay still holds them, and must relay nothing
+// more (the daemon relays its reports).
 func (r *relayMaps) Close() error {
-	return errors.Join(r.from.Close(), r.to.Close())
+	var errs []error
+	for _, mld := range []bool{false, true} {
+		errs = append(errs, r.SetTargets(mld, nil))
+	}
+	var key, next uint32
+	for r.from.NextKey(nil, &next) == nil {
+		key = next
+		if err := r.from.Delete(key); err != nil {
+			errs = append(errs, fmt.Errorf("relay: port %d: %w", key, err))
+			break
+		}
+	}
+	return errors.Join(append(errs, r.from.Close(), r.to.Close())...)
 }
 
 // relayOf is the guard options' relay as this package's, or nil.
