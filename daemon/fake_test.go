@@ -61,6 +61,9 @@ type fakeKernel struct {
 	// relayErr fails it.
 	relays   []*fakeRelay
 	relayErr error
+	// relayRefused, by ifindex, fails a guard with a relay on the port, as
+	// a verifier refusing the relay's part of the program would.
+	relayRefused map[int]bool
 }
 
 // fakeRelay records what the daemon sets in a guard relay.
@@ -243,7 +246,10 @@ func (k *fakeKernel) OpenPort(ifindex int, g bridge.GuardOptions) (Port, error) 
 			return nil, err
 		}
 	}
-	p := &fakePort{ifindex: ifindex, in: make(chan []byte, 256), closed: make(chan struct{}), guard: g}
+	if g.Relay != nil && k.relayRefused[ifindex] {
+		return nil, errors.New("guard: relay refused")
+	}
+	p := &fakePort{k: k, ifindex: ifindex, in: make(chan []byte, 256), closed: make(chan struct{}), guard: g}
 	k.ports[ifindex] = p
 	return p, nil
 }
@@ -397,6 +403,7 @@ func (w *fakeWatcher) Run(ctx context.Context, events chan<- bridge.LinkEvent) e
 // fakePort is a port's socket and guard: frames sent to in are read by
 // the daemon, frames it writes are kept in out.
 type fakePort struct {
+	k       *fakeKernel
 	ifindex int
 	in      chan []byte
 	mu      sync.Mutex
@@ -471,6 +478,14 @@ func (p *fakePort) GuardDropped() (uint64, error)  { return 5, nil }
 func (p *fakePort) GuardRelayed() (uint64, error)  { return 3, nil }
 
 func (p *fakePort) UpdateGuard(g bridge.GuardOptions) error {
+	if p.k != nil {
+		p.k.mu.Lock()
+		refused := g.Relay != nil && p.k.relayRefused[p.ifindex]
+		p.k.mu.Unlock()
+		if refused {
+			return errors.New("guard: relay refused")
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.guard = g

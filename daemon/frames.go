@@ -48,6 +48,9 @@ func (l *bridgeLoop) handleBatch(f *frameRound) int {
 		for i := range r.batch.Len() {
 			l.handleFrameAt(now, r.port, r.batch.Frame(i))
 		}
+		if r.batch.Len() < portQuota {
+			l.relay.drained(r.port, f.readAt)
+		}
 		n += r.batch.Len()
 	}
 	return n

@@ -213,7 +213,7 @@ func (l *bridgeLoop) reconfigure(set BridgeSettings) error {
 	defer oldRelay.close()
 	for _, p := range l.ports.ports {
 		l.kernel.refixPortRouter(old, p.link)
-		if err := p.conn.UpdateGuard(guardOptions(set, p.link, l.relay.guard())); err != nil {
+		if err := l.ports.updateGuard(p, guardOptions(set, p.link, l.relay.guard())); err != nil {
 			l.log.Warn("cannot update the port's guard", zap.String("port", p.link.Name), zap.Error(err))
 		}
 		l.ports.followND(p, set.policy(p.link.Name).NDGuests, old.policy(p.link.Name).NDGuests)

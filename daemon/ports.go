@@ -21,6 +21,9 @@ type portIO struct {
 	conn Port
 	// peer is what is behind the port (nil: nothing known); the loop's.
 	peer *snoop.PeerView
+	// relay is the relay the port's guard holds (nil: none), which may
+	// lag the bridge's if moving the guard to a new one failed.
+	relay bridge.Relay
 }
 
 // portSet is the ports the loop snoops on, by ifindex, and their reader.
@@ -52,6 +55,13 @@ func (s *portSet) open(l bridge.Link, guard bridge.GuardOptions, prepare func(br
 		s.reader = r
 	}
 	conn, err := s.kernel.OpenPort(l.Index, guard)
+	if err != nil && guard.Relay != nil {
+		// E.g. a verifier refusing the relay's part of the program: the
+		// port is guarded without it, and the daemon relays its reports.
+		s.log.Warn("guard relay refused on the port: the daemon relays its reports", zap.String("port", l.Name), zap.Error(err))
+		guard.Relay = nil
+		conn, err = s.kernel.OpenPort(l.Index, guard)
+	}
 	if err != nil {
 		return err
 	}
@@ -67,7 +77,25 @@ func (s *portSet) open(l bridge.Link, guard bridge.GuardOptions, prepare func(br
 		s.closeConn(l, conn)
 		return err
 	}
-	s.ports[l.Index] = &portIO{link: l, conn: conn}
+	s.ports[l.Index] = &portIO{link: l, conn: conn, relay: guard.Relay}
+	return nil
+}
+
+// updateGuard moves a port's guard to opts; if the relay's part is what
+// fails, to opts without it (the daemon relays the port's reports). On
+// failure the port keeps its guard, and p.relay says which relay that
+// holds.
+func (s *portSet) updateGuard(p *portIO, opts bridge.GuardOptions) error {
+	err := p.conn.UpdateGuard(opts)
+	if err != nil && opts.Relay != nil {
+		s.log.Warn("guard relay refused on the port: the daemon relays its reports", zap.String("port", p.link.Name), zap.Error(err))
+		opts.Relay = nil
+		err = p.conn.UpdateGuard(opts)
+	}
+	if err != nil {
+		return err
+	}
+	p.relay = opts.Relay
 	return nil
 }
 

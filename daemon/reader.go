@@ -46,7 +46,11 @@ type portRead struct {
 // order read. The loop gives it back once handled (giveBack); until then
 // the reader does not touch its buffers.
 type frameRound struct {
-	reads   []portRead
+	reads []portRead
+	// readAt is when the reads began (the monotonic clock): a read that
+	// took fewer than portQuota frames found its port's queue empty
+	// after it.
+	readAt  time.Time
 	batches []FrameBatch // every batch made for this round, reused
 	free    chan<- *frameRound
 }
@@ -201,7 +205,7 @@ func (r *portReader) next() (*frameRound, bool) {
 func (r *portReader) fill(rd *frameRound, ready []int) (failed bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	rd.reads = rd.reads[:0]
+	rd.reads, rd.readAt = rd.reads[:0], time.Now()
 	var fails int
 	for _, id := range ready {
 		p, ok := r.ports[id]

@@ -3,6 +3,7 @@ package daemon
 import (
 	"net/netip"
 	"slices"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -18,11 +19,14 @@ import (
 //
 // The guard decides as a frame arrives, the loop when it reads the frame
 // from the port's socket; in between, a port's state may change (a router
-// port comes or goes, the table nears its limit, a reload). A report read
-// across such a change may go out twice (harmless) or, rarely, not at all
-// (the host repeats its report, and answers the next query). Leaves (and
-// every report that would lessen a membership) are never relayed by the
-// guard, so none can overtake its join.
+// port comes or goes, the table nears its limit, a reload). When the guard
+// starts relaying a protocol from a port, the reports already queued in
+// its socket were not relayed: the loop takes the port's reports for its
+// own (pending) until a read after the change finds the queue empty, so
+// some may go out twice (harmless), none not at all. When it stops, the
+// queued ones were relayed and go out again. Leaves (and every report that
+// would lessen a membership) are never relayed by the guard, so none can
+// overtake its join.
 type relay struct {
 	kernel bridge.Relay // nil: the guards relay nothing
 	log    *zap.Logger
@@ -31,6 +35,10 @@ type relay struct {
 	// (relayIGMP, relayMLD).
 	targets [2][]int
 	from    map[int]uint8
+	// pending are the protocols (relayIGMP, relayMLD) whose relay from a
+	// port started at pendingAt, before its queue was seen empty.
+	pending   map[int]uint8
+	pendingAt map[int]time.Time
 	// ssm are the SSM ranges the relay was made with, which RelayShape
 	// checks as the guards do.
 	ssm     []netip.Prefix
@@ -55,6 +63,7 @@ func (r *relay) open(k Kernel, e *snoop.Engine, log *zap.Logger) {
 		return
 	}
 	r.kernel, r.from, r.ssm = kr, make(map[int]uint8), ssm
+	r.pending, r.pendingAt = make(map[int]uint8), make(map[int]time.Time)
 }
 
 // guard is the relay for a port's guard options (nil if off).
@@ -70,23 +79,25 @@ func (r *relay) sync(e *snoop.Engine, ports map[int]*portIO) {
 	var ok [2]bool
 	for i := range r.targets {
 		// Out of forwarding ports only, as apply sends.
-		r.scratch = slices.DeleteFunc(e.RelayTargets(r.scratch[:0], i == 1), func(i int) bool {
-			p := ports[i]
+		r.scratch = slices.DeleteFunc(e.RelayTargets(r.scratch[:0], i == 1), func(port int) bool {
+			p := ports[port]
 			return p == nil || !p.link.Up || !p.link.Forwarding()
 		})
-		ok[i] = len(r.scratch) > 0 && len(r.scratch) <= bridge.MaxRelayTargets
-		if slices.Equal(r.scratch, r.targets[i]) {
-			continue
+		if !slices.Equal(r.scratch, r.targets[i]) {
+			if err := r.kernel.SetTargets(i == 1, r.scratch); err != nil {
+				r.log.Warn("guard relay: cannot set targets", zap.Error(err))
+			} else {
+				r.targets[i] = append(r.targets[i][:0], r.scratch...)
+			}
 		}
-		if err := r.kernel.SetTargets(i == 1, r.scratch); err != nil {
-			r.log.Warn("guard relay: cannot set targets", zap.Error(err))
-			continue
-		}
-		r.targets[i] = append(r.targets[i][:0], r.scratch...)
+		// Only with the kernel holding the targets wanted.
+		ok[i] = slices.Equal(r.scratch, r.targets[i]) && len(r.scratch) > 0 && len(r.scratch) <= bridge.MaxRelayTargets
 	}
 	for ifindex, p := range ports {
 		var bits uint8
-		if p.link.Forwarding() && e.RelaysFrom(ifindex) {
+		// Only ports whose guard holds this relay (not one a failed
+		// reload left on the old).
+		if p.relay == r.kernel && p.link.Forwarding() && e.RelaysFrom(ifindex) {
 			if ok[0] {
 				bits |= relayIGMP
 			}
@@ -104,7 +115,8 @@ func (r *relay) sync(e *snoop.Engine, ports map[int]*portIO) {
 }
 
 func (r *relay) setPort(ifindex int, bits uint8) {
-	if r.from[ifindex] == bits {
+	was := r.from[ifindex]
+	if was == bits {
 		return
 	}
 	if err := r.kernel.SetPort(ifindex, bits&relayIGMP != 0, bits&relayMLD != 0); err != nil {
@@ -113,14 +125,30 @@ func (r *relay) setPort(ifindex int, bits uint8) {
 	}
 	if bits == 0 {
 		delete(r.from, ifindex)
-	} else {
-		r.from[ifindex] = bits
+		delete(r.pending, ifindex)
+		delete(r.pendingAt, ifindex)
+		return
+	}
+	r.from[ifindex] = bits
+	if started := bits &^ was; started != 0 {
+		r.pending[ifindex] |= started
+		r.pendingAt[ifindex] = time.Now()
+	}
+}
+
+// drained tells the relay that a read of port that began at readAt found
+// its queue empty: every report read from it from now on arrived after
+// a relay that started before readAt.
+func (r *relay) drained(port int, readAt time.Time) {
+	if r.pending[port] != 0 && readAt.After(r.pendingAt[port]) {
+		delete(r.pending, port)
+		delete(r.pendingAt, port)
 	}
 }
 
 // relayed tells whether the guard of port relayed frame itself.
 func (r *relay) relayed(port int, frame []byte) bool {
-	bits := r.from[port]
+	bits := r.from[port] &^ r.pending[port]
 	if bits == 0 || !bridge.RelayShape(frame, r.ssm) {
 		return false
 	}

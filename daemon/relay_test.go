@@ -82,6 +82,13 @@ func TestGuardRelay(t *testing.T) {
 		t.Errorf("MLD targets %v (want none: no MLD router), p2 marked %v (want not: it has a profile)", targets[1], from[11])
 	}
 
+	// Reports queued before the relay started were not relayed by the
+	// guard: until a read finds p1's queue empty, the daemon sends them.
+	h.feed(10, report(t, 10, "239.4.4.3", false))
+	eventually(t, "the report queued across the start sent by the daemon", func() bool {
+		return relayed(k.port(12).written(), "239.4.4.3")
+	})
+
 	// p1's v2 report the guard relayed; p2's report and p1's v3 leave it
 	// did not.
 	h.feed(10, report(t, 10, "239.4.4.4", false))
@@ -97,8 +104,8 @@ func TestGuardRelay(t *testing.T) {
 		t.Error("the daemon sent again a report the guard relayed")
 	}
 	st := h.ask(StatsRequest{}).Stats
-	if len(st) != 1 || st[0].GuardRelayed != 1 || st[0].Relayed != 2 {
-		t.Errorf("stats %+v, want 1 report relayed by the guard and 2 by the daemon", st)
+	if len(st) != 1 || st[0].GuardRelayed != 1 || st[0].Relayed != 3 {
+		t.Errorf("stats %+v, want 1 report relayed by the guard and 3 by the daemon", st)
 	}
 	if p := h.port("p1"); p.GuardRelayed != 3 {
 		t.Errorf("show ports p1 guard_relayed %d, want the guard's count (3)", p.GuardRelayed)
@@ -153,5 +160,45 @@ func TestGuardRelayUnavailable(t *testing.T) {
 			h.feed(10, report(t, 10, "239.4.4.4", false))
 			eventually(t, "the daemon's relay", func() bool { return relayed(k.port(11).written(), "239.4.4.4") })
 		})
+	}
+}
+
+// A port whose guard cannot take the relay (at start, or when a reload
+// moves the guards to a new relay) is guarded without it and never
+// marked as relayed from: the daemon relays its reports.
+func TestGuardRelayRefusedOnAPort(t *testing.T) {
+	k := newFakeKernel("p1", "p2", "up")
+	k.relayRefused = map[int]bool{10: true}
+	ld := &loader{}
+	set := testSettings(t, nil)
+	set.Bridges[0].GuardRelay = true
+	h := startDaemon(t, k, set, ld.load)
+	if g := k.port(10).guardOptions(); g.Relay != nil {
+		t.Errorf("p1 guard relay %v, want none (refused)", g.Relay)
+	}
+	r := currentRelay(k)
+	h.feed(12, query(t, 12))
+	eventually(t, "p2 relayed from", func() bool { _, from, _ := relayState(k, r); return from[11][0] })
+	if _, from, _ := relayState(k, r); from[10] != [2]bool{} {
+		t.Errorf("p1 marked %v though its guard has no relay", from[10])
+	}
+	h.feed(10, report(t, 10, "239.4.4.4", false))
+	eventually(t, "p1's report relayed by the daemon", func() bool { return relayed(k.port(12).written(), "239.4.4.4") })
+
+	// A reload whose new relay p2's guard refuses: p2's guard goes on
+	// without a relay, and is not marked in the new one.
+	k.locked(func() { k.relayRefused = map[int]bool{10: true, 11: true} })
+	ld.next(withPolicy(set, nil, "again\n"), nil)
+	if rep := h.ask(ReloadRequest{}); !rep.OK {
+		t.Fatalf("reload = %+v", rep)
+	}
+	r2 := currentRelay(k)
+	if _, _, closed := relayState(k, r); !closed {
+		t.Error("the old relay is not closed")
+	}
+	h.feed(11, report(t, 11, "239.5.5.5", false))
+	eventually(t, "p2's report relayed by the daemon", func() bool { return relayed(k.port(12).written(), "239.5.5.5") })
+	if _, from, _ := relayState(k, r2); from[11] != [2]bool{} || from[10] != [2]bool{} {
+		t.Errorf("new relay marks %v, want neither p1 nor p2", from)
 	}
 }

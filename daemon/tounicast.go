@@ -42,7 +42,7 @@ func (l *bridgeLoop) setMcastToUnicast(link bridge.Link) {
 	if on == l.engine.KernelLearns(link.Index) {
 		return
 	}
-	if err := p.conn.UpdateGuard(guardOptions(l.settings, link, l.relay.guard())); err != nil {
+	if err := l.ports.updateGuard(p, guardOptions(l.settings, link, l.relay.guard())); err != nil {
 		l.log.Error("cannot update the port's guard: mode unchanged", zap.String("port", link.Name), zap.Error(err))
 		return
 	}

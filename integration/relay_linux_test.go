@@ -39,11 +39,17 @@ func reportsIn(s *lab.Sniffer, src net.HardwareAddr, group netip.Addr) int {
 	return n
 }
 
+// once tells whether the router got each of sent reports once: all of
+// them, and at most one twice, the first after the guard started relaying
+// from the port (the daemon sends those queued across the start, to lose
+// none; see daemon/relay.go).
+func once(sent, got int) bool { return got >= sent && got <= sent+1 }
+
 // TestGuardRelaysToRoutersOnly: with the guard relay (the default), the
 // reports of kernel hosts (IGMPv2 and MLDv1, and IGMPv3 and MLDv2) reach
-// the router port, each
-// exactly as often as the host sent it, and no other host port (RFC 4541
-// C1), relayed by the guard itself (show ports: guard_relayed); a report
+// the router port, every one the host sent, none twice but the first after
+// the relay starts, and no other host port (RFC 4541 C1), relayed by the
+// guard itself (show ports: guard_relayed); a report
 // the port's profile denies, and an any-source report for a group in the
 // SSM range, never reach the router.
 //
@@ -107,12 +113,12 @@ profiles:
 	waitFor(t, 3*time.Second, "every report h1 sent at the router, once", func() (bool, string) {
 		s4, r4 := reportsIn(sniff[h1.Name], mac1, g4), reportsIn(sniff[l.Router], mac1, g4)
 		s6, r6 := reportsIn(sniff[h1.Name], mac1, g6), reportsIn(sniff[l.Router], mac1, g6)
-		return s4 >= 2 && r4 == s4 && s6 >= 2 && r6 == s6, fmt.Sprintf("IGMP: h1 sent %d, the router got %d; MLD: h1 sent %d, the router got %d", s4, r4, s6, r6)
+		return s4 >= 3 && once(s4, r4) && s6 >= 3 && once(s6, r6), fmt.Sprintf("IGMP: h1 sent %d, the router got %d; MLD: h1 sent %d, the router got %d", s4, r4, s6, r6)
 	})
 	waitFor(t, 3*time.Second, "every IGMPv3 and MLDv2 record h4 sent at the router, once", func() (bool, string) {
 		s4, r4 := reportsIn(sniff[h4.Name], mac4, g4), reportsIn(sniff[l.Router], mac4, g4)
 		s6, r6 := reportsIn(sniff[h4.Name], mac4, g6), reportsIn(sniff[l.Router], mac4, g6)
-		return s4 >= 2 && r4 == s4 && s6 >= 2 && r6 == s6, fmt.Sprintf("IGMPv3: h4 sent %d, the router got %d; MLDv2: h4 sent %d, the router got %d", s4, r4, s6, r6)
+		return s4 >= 3 && once(s4, r4) && s6 >= 3 && once(s6, r6), fmt.Sprintf("IGMPv3: h4 sent %d, the router got %d; MLDv2: h4 sent %d, the router got %d", s4, r4, s6, r6)
 	})
 	for _, mac := range []net.HardwareAddr{mac1, mac4} {
 		if n := reportsIn(sniff[h2.Name], mac, g4) + reportsIn(sniff[h2.Name], mac, g6); n != 0 {

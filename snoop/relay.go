@@ -19,8 +19,10 @@ import (
 // nothing else. That is so on a port that is up, where the daemon learns,
 // with no profile, group limit, flooding or snooping off, on a bridge
 // without VLAN filtering (router ports are then per VLAN), while the table
-// is far from full: near its limit the engine refuses new groups, and
-// reports in flight past the guard could not be taken back.
+// has room for RelayHeadroom more groups: near its limit the engine
+// refuses new groups, and reports already past the guard could not be
+// taken back. A bridge with a group limit below RelayHeadroom relays
+// every report through the daemon.
 func (e *Engine) RelaysFrom(ifindex int) bool {
 	p := e.ports[ifindex]
 	if p == nil || !p.up || p.kernelLearns || e.cfg.VLANFiltering {
@@ -30,11 +32,18 @@ func (e *Engine) RelaysFrom(ifindex int) bool {
 	if pol.Profile != nil || pol.MaxGroups > 0 || pol.Flood || pol.NoSnooping {
 		return false
 	}
-	if max := e.cfg.Limits.MaxKeys; max > 0 && (e.table.Keys()+len(e.srcKeys))*4 >= max*3 {
+	if max := e.cfg.Limits.MaxKeys; max > 0 && max-e.table.Keys()-len(e.srcKeys) < RelayHeadroom {
 		return false
 	}
-	return e.cfg.Limits.MaxPerPort == 0 || e.table.PortLen(ifindex)*4 < e.cfg.Limits.MaxPerPort*3
+	return e.cfg.Limits.MaxPerPort == 0 || e.cfg.Limits.MaxPerPort-e.table.PortLen(ifindex) >= RelayHeadroom
 }
+
+// RelayHeadroom is how many more groups the table must have room for
+// while the guards relay: more new groups than that in flight at once,
+// arriving faster than the daemon reads them, is a flood (and the reports
+// it relayed and the engine then refused are counted:
+// Stats.GuardRelayedRefused).
+const RelayHeadroom = 1024
 
 // RelayTargets appends to dst the ports a report of one protocol (MLD if
 // v6) goes to from anywhere (on a port among them, it goes to the others):

@@ -31,10 +31,11 @@ func TestRelaysFrom(t *testing.T) {
 		{name: "port down", setup: func(e *Engine) { e.PortDown(t0, hostA) }},
 		{name: "kernel learns", setup: func(e *Engine) { e.SetKernelLearns(t0, hostA, true) }},
 		{name: "unknown port", setup: func(e *Engine) { delete(e.ports, hostA) }},
-		{name: "table below three quarters", mutate: func(c *Config) { c.Limits.MaxKeys = 8 }, setup: joinGroups(5), want: true},
-		{name: "table at three quarters", mutate: func(c *Config) { c.Limits.MaxKeys = 8 }, setup: joinGroups(6)},
-		{name: "port below three quarters", mutate: func(c *Config) { c.Limits.MaxPerPort = 8 }, setup: joinGroups(5), want: true},
-		{name: "port at three quarters", mutate: func(c *Config) { c.Limits.MaxPerPort = 8 }, setup: joinGroups(6)},
+		{name: "room for the headroom", mutate: func(c *Config) { c.Limits.MaxKeys = RelayHeadroom + 5 }, setup: joinGroups(5), want: true},
+		{name: "room for less than the headroom", mutate: func(c *Config) { c.Limits.MaxKeys = RelayHeadroom + 5 }, setup: joinGroups(6)},
+		{name: "a small group limit", mutate: func(c *Config) { c.Limits.MaxKeys = 4 }},
+		{name: "port room for the headroom", mutate: func(c *Config) { c.Limits.MaxPerPort = RelayHeadroom + 5 }, setup: joinGroups(5), want: true},
+		{name: "port room for less", mutate: func(c *Config) { c.Limits.MaxPerPort = RelayHeadroom + 5 }, setup: joinGroups(6)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var mutate []func(*Config)
