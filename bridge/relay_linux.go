@@ -415,19 +415,36 @@ func relay4(r *relayMaps, countersFD int) asm.Instructions {
 	p = append(p, asm.Mov.Imm(asm.R1, 0))
 	p = append(p, loadMessage()...)
 	p = append(p, checksumOK()...)
-	p = append(p,
+	return append(p, relayMessage(r, countersFD, labelRelay4, wire.TypeReportV3, 8, 4)...)
+}
+
+// relayMessage checks the message at slotMsg, regTmp bytes long, and
+// relays it: a report with records (type recordsType: IGMPv3, MLDv2) by
+// its records, an older one (IGMPv1/v2, MLDv1) by its length, oldLen, and
+// its group. alen is the protocol's address length: 4 (IGMP) or 16 (MLD).
+func relayMessage(r *relayMaps, countersFD int, label string, recordsType uint8, oldLen, alen int32) asm.Instructions {
+	v6 := alen == 16
+	group := int16(slotMsg + 4)
+	if v6 {
+		group = slotMsg + 8
+	}
+	p := asm.Instructions{
 		asm.LoadMem(asm.R1, asm.RFP, slotL4Type, asm.Byte),
-		asm.JEq.Imm(asm.R1, int32(wire.TypeReportV3), "relay4_v3"),
-		asm.JNE.Imm(regTmp, 8, labelDrop),
-	)
-	p = append(p, multicast(slotMsg+4, false)...)
-	p = append(p, notInSSM(r, slotMsg+4, false, labelRelay4)...)
-	p = append(p, asm.Ja.Label("relay4_ok"))
-	v3 := joinRecordsCheck(r, "relay4", 4)
-	v3[0] = v3[0].WithSymbol("relay4_v3")
-	p = append(p, v3...)
-	to := relayTo(r, countersFD, labelRelay4, 0)
-	to[0] = to[0].WithSymbol("relay4_ok")
+		asm.JEq.Imm(asm.R1, int32(recordsType), label+"_records"),
+		asm.JNE.Imm(regTmp, oldLen, labelDrop),
+	}
+	p = append(p, multicast(group, v6)...)
+	p = append(p, notInSSM(r, group, v6, label)...)
+	p = append(p, asm.Ja.Label(label+"_ok"))
+	recs := joinRecordsCheck(r, label, alen)
+	recs[0] = recs[0].WithSymbol(label + "_records")
+	p = append(p, recs...)
+	key := int32(0)
+	if v6 {
+		key = 1
+	}
+	to := relayTo(r, countersFD, label, key)
+	to[0] = to[0].WithSymbol(label + "_ok")
 	return append(p, to...)
 }
 
@@ -483,20 +500,7 @@ func relay6(r *relayMaps, countersFD int) asm.Instructions {
 	p = append(p, sumHalves(slotAddrs, 16)...)
 	p = append(p, loadMessage()...)
 	p = append(p, checksumOK()...)
-	p = append(p,
-		asm.LoadMem(asm.R1, asm.RFP, slotL4Type, asm.Byte),
-		asm.JEq.Imm(asm.R1, int32(wire.TypeMLDReportV2), "relay6_v2"),
-		asm.JNE.Imm(regTmp, mldLen, labelDrop),
-	)
-	p = append(p, multicast(slotMsg+8, true)...)
-	p = append(p, notInSSM(r, slotMsg+8, true, labelRelay6)...)
-	p = append(p, asm.Ja.Label("relay6_ok"))
-	v2 := joinRecordsCheck(r, "relay6", 16)
-	v2[0] = v2[0].WithSymbol("relay6_v2")
-	p = append(p, v2...)
-	to := relayTo(r, countersFD, labelRelay6, 1)
-	to[0] = to[0].WithSymbol("relay6_ok")
-	return append(p, to...)
+	return append(p, relayMessage(r, countersFD, labelRelay6, wire.TypeMLDReportV2, mldLen, 16)...)
 }
 
 // relayTo counts the frame as relayed and clones it out of every target of

@@ -206,74 +206,55 @@ func TestSSMRangesAndQuerierPorts(t *testing.T) {
 	}
 }
 
-// group_metrics is off unless asked for: in defaults (inherited), per
-// bridge (which wins), or with --group-metrics for every bridge; show
-// config prints it.
-func TestGroupMetrics(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "c.yaml")
-	conf := "defaults:\n  group_metrics: true\nbridges:\n  - name: br0\n  - name: br1\n    group_metrics: false\n"
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
+// group_metrics is off unless asked for, guard_relay on unless turned
+// off: in defaults (inherited), per bridge (which wins), or with the flag
+// for every bridge; show config prints them.
+func TestBridgeSwitches(t *testing.T) {
 	yes, no := true, false
-	for _, tc := range []struct {
-		name     string
-		path     string
-		o        Overrides
-		br0, br1 bool
+	for _, sw := range []struct {
+		key  string
+		def  bool
+		flag func(*Overrides, *bool)
+		get  func(daemon.BridgeSettings) bool
 	}{
-		{"off by default", "", Overrides{Bridges: []string{"br0", "br1"}}, false, false},
-		{"defaults, and a bridge's own", path, Overrides{}, true, false},
-		{"the flag for every bridge", path, Overrides{GroupMetrics: &yes}, true, true},
-		{"--group-metrics=false", path, Overrides{GroupMetrics: &no}, false, false},
+		{"group_metrics", false, func(o *Overrides, v *bool) { o.GroupMetrics = v }, func(b daemon.BridgeSettings) bool { return b.GroupMetrics }},
+		{"guard_relay", true, func(o *Overrides, v *bool) { o.GuardRelay = v }, func(b daemon.BridgeSettings) bool { return b.GuardRelay }},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s, err := Load(tc.path, tc.o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.Bridges[0].GroupMetrics != tc.br0 || s.Bridges[1].GroupMetrics != tc.br1 {
-				t.Fatalf("group metrics br0 %v br1 %v, want %v %v", s.Bridges[0].GroupMetrics, s.Bridges[1].GroupMetrics, tc.br0, tc.br1)
-			}
-			if want := fmt.Sprintf("group_metrics: %v", tc.br0); !strings.Contains(s.Text, want) {
-				t.Errorf("show config lacks %q:\n%s", want, s.Text)
-			}
-		})
-	}
-}
-
-// guard_relay is on unless turned off: in defaults (inherited), per
-// bridge (which wins), or with --guard-relay=false for every bridge;
-// show config prints it.
-func TestGuardRelay(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "c.yaml")
-	conf := "defaults:\n  guard_relay: false\nbridges:\n  - name: br0\n  - name: br1\n    guard_relay: true\n"
-	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	yes, no := true, false
-	for _, tc := range []struct {
-		name     string
-		path     string
-		o        Overrides
-		br0, br1 bool
-	}{
-		{"on by default", "", Overrides{Bridges: []string{"br0", "br1"}}, true, true},
-		{"defaults, and a bridge's own", path, Overrides{}, false, true},
-		{"--guard-relay for every bridge", path, Overrides{GuardRelay: &yes}, true, true},
-		{"--guard-relay=false", "", Overrides{Bridges: []string{"br0", "br1"}, GuardRelay: &no}, false, false},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			s, err := Load(tc.path, tc.o)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if s.Bridges[0].GuardRelay != tc.br0 || s.Bridges[1].GuardRelay != tc.br1 {
-				t.Fatalf("guard relay br0 %v br1 %v, want %v %v", s.Bridges[0].GuardRelay, s.Bridges[1].GuardRelay, tc.br0, tc.br1)
-			}
-			if want := fmt.Sprintf("guard_relay: %v", tc.br0); !strings.Contains(s.Text, want) {
-				t.Errorf("show config lacks %q:\n%s", want, s.Text)
-			}
-		})
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		conf := fmt.Sprintf("defaults:\n  %s: %v\nbridges:\n  - name: br0\n  - name: br1\n    %[1]s: %[3]v\n", sw.key, !sw.def, sw.def)
+		if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		for _, tc := range []struct {
+			name     string
+			path     string
+			flag     *bool
+			br0, br1 bool
+		}{
+			{"the default", "", nil, sw.def, sw.def},
+			{"defaults, and a bridge's own", path, nil, !sw.def, sw.def},
+			{"the flag for every bridge", path, &sw.def, sw.def, sw.def},
+			{"the flag the other way", "", map[bool]*bool{true: &no, false: &yes}[sw.def], !sw.def, !sw.def},
+		} {
+			t.Run(sw.key+": "+tc.name, func(t *testing.T) {
+				o := Overrides{}
+				if tc.path == "" {
+					o.Bridges = []string{"br0", "br1"}
+				}
+				if tc.flag != nil {
+					sw.flag(&o, tc.flag)
+				}
+				s, err := Load(tc.path, o)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got0, got1 := sw.get(s.Bridges[0]), sw.get(s.Bridges[1]); got0 != tc.br0 || got1 != tc.br1 {
+					t.Fatalf("br0 %v br1 %v, want %v %v", got0, got1, tc.br0, tc.br1)
+				}
+				if want := fmt.Sprintf("%s: %v", sw.key, tc.br0); !strings.Contains(s.Text, want) {
+					t.Errorf("show config lacks %q:\n%s", want, s.Text)
+				}
+			})
+		}
 	}
 }
