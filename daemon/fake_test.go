@@ -73,6 +73,9 @@ type fakeRelay struct {
 	targets [2][]int        // IGMP, MLD
 	from    map[int][2]bool // IGMP, MLD
 	closed  bool
+	// portErr fails SetPort; portCalls counts the calls.
+	portErr   error
+	portCalls int
 }
 
 func (r *fakeRelay) SetTargets(mld bool, ports []int) error {
@@ -85,6 +88,10 @@ func (r *fakeRelay) SetTargets(mld bool, ports []int) error {
 func (r *fakeRelay) SetPort(ifindex int, igmp, mld bool) error {
 	r.k.mu.Lock()
 	defer r.k.mu.Unlock()
+	r.portCalls++
+	if r.portErr != nil {
+		return r.portErr
+	}
 	if !igmp && !mld {
 		delete(r.from, ifindex)
 	} else {

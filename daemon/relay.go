@@ -39,6 +39,9 @@ type relay struct {
 	// port started at pendingAt, before its queue was seen empty.
 	pending   map[int]uint8
 	pendingAt map[int]time.Time
+	// unset are the marks the kernel refused (its map full, say), not
+	// asked again, nor warned of, until they change.
+	unset map[int]uint8
 	// ssm are the SSM ranges the relay was made with, which RelayShape
 	// checks as the guards do.
 	ssm     []netip.Prefix
@@ -63,7 +66,7 @@ func (r *relay) open(k Kernel, e *snoop.Engine, log *zap.Logger) {
 		return
 	}
 	r.kernel, r.from, r.ssm = kr, make(map[int]uint8), ssm
-	r.pending, r.pendingAt = make(map[int]uint8), make(map[int]time.Time)
+	r.pending, r.pendingAt, r.unset = make(map[int]uint8), make(map[int]time.Time), make(map[int]uint8)
 }
 
 // guard is the relay for a port's guard options (nil if off).
@@ -119,10 +122,15 @@ func (r *relay) setPort(ifindex int, bits uint8) {
 	if was == bits {
 		return
 	}
-	if err := r.kernel.SetPort(ifindex, bits&relayIGMP != 0, bits&relayMLD != 0); err != nil {
-		r.log.Warn("guard relay: cannot mark a port", zap.Int("ifindex", ifindex), zap.Error(err))
+	if b, ok := r.unset[ifindex]; ok && b == bits {
 		return
 	}
+	if err := r.kernel.SetPort(ifindex, bits&relayIGMP != 0, bits&relayMLD != 0); err != nil {
+		r.log.Warn("guard relay: cannot mark a port: the daemon relays its reports", zap.Int("ifindex", ifindex), zap.Error(err))
+		r.unset[ifindex] = bits
+		return
+	}
+	delete(r.unset, ifindex)
 	if bits == 0 {
 		delete(r.from, ifindex)
 		delete(r.pending, ifindex)

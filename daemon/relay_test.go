@@ -202,3 +202,25 @@ func TestGuardRelayRefusedOnAPort(t *testing.T) {
 		t.Errorf("new relay marks %v, want neither p1 nor p2", from)
 	}
 }
+
+// A mark the kernel refuses (its port map full) is not asked for again at
+// every turn of the loop, and the port's reports go through the daemon.
+func TestGuardRelayMarkRefused(t *testing.T) {
+	k := newFakeKernel("p1", "up")
+	set := testSettings(t, nil)
+	set.Bridges[0].GuardRelay = true
+	h := startDaemon(t, k, set, nil)
+	r := currentRelay(k)
+	k.locked(func() { r.portErr = errors.New("map full") })
+	h.feed(11, query(t, 11))
+	eventually(t, "the router port", func() bool { return h.port("up").Router != "" })
+	for i := range 20 {
+		h.feed(10, report(t, 10, netip.AddrFrom4([4]byte{239, 9, 9, byte(i)}).String(), false))
+	}
+	eventually(t, "p1's reports relayed by the daemon", func() bool { return relayed(k.port(11).written(), "239.9.9.19") })
+	var calls int
+	k.locked(func() { calls = r.portCalls })
+	if calls > 4 {
+		t.Errorf("%d SetPort calls for 2 ports whose marks never change: asked again at every turn", calls)
+	}
+}
