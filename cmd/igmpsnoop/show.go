@@ -321,7 +321,8 @@ func policyText(p snoop.PortView) string {
 
 func printStats(tw io.Writer, s snoop.Stats) {
 	fmt.Fprintf(tw, "bridge %s: %d groups, %d memberships\n", s.Bridge, s.Groups, s.Memberships)
-	fmt.Fprintf(tw, "  %d reports relayed, %d queries sent, %d MDB writes refused\n", s.Relayed, s.SentQueries, s.InstallFailed)
+	fmt.Fprintf(tw, "  %d reports relayed by the daemon, %d by the guards (%d then refused)\n", s.Relayed, s.GuardRelayed, s.GuardRelayedRefused)
+	fmt.Fprintf(tw, "  %d queries sent, %d MDB writes refused\n", s.SentQueries, s.InstallFailed)
 	fmt.Fprintln(tw, "COUNTER\tNAME\tVALUE")
 	for _, sec := range []struct {
 		name string
