@@ -37,7 +37,9 @@ func TestRelaysFrom(t *testing.T) {
 		// One group and three (S,G) keys of its source list leave
 		// RelayHeadroom-1 of RelayHeadroom+3: (S,G) keys count too.
 		{name: "(S,G) keys count", mutate: func(c *Config) { c.Limits.MaxKeys = RelayHeadroom + 3; c.SourceLists = true },
-			setup: func(e *Engine) { e.HandleMessage(t0, hostB, v3(rec(wire.ModeIsInclude, addr(1), addr(2), addr(3))), rawFrame) }},
+			setup: func(e *Engine) {
+				e.HandleMessage(t0, hostB, v3(rec(wire.ModeIsInclude, addr(1), addr(2), addr(3))), rawFrame)
+			}},
 		{name: "a group alone", mutate: func(c *Config) { c.Limits.MaxKeys = RelayHeadroom + 3; c.SourceLists = true },
 			setup: func(e *Engine) { e.HandleMessage(t0, hostB, report(2, grp), rawFrame) }, want: true},
 		{name: "port room for the headroom", mutate: func(c *Config) { c.Limits.MaxPerPort = RelayHeadroom + 5 }, setup: joinGroups(5), want: true},
