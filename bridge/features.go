@@ -67,16 +67,16 @@ type BridgeCheck struct {
 }
 
 // GuardMode is how the daemon keeps reports from the kernel on this
-// kernel: "tcx", "tc" (clsact + cls_bpf, with the heartbeat fail-safe, as a
-// tc filter outlives the process), or "" when it cannot.
-func (f Features) GuardMode() string {
+// kernel: GuardTCX, GuardTC (clsact + cls_bpf, with the heartbeat
+// fail-safe, as a tc filter outlives the process), or "" when it cannot.
+func (f Features) GuardMode() GuardMode {
 	switch {
 	case !f.Programs.Found || !f.Maps.Found:
 		return ""
 	case f.TCX.Found:
-		return "tcx"
+		return GuardTCX
 	case f.ClsBPF.Found:
-		return "tc"
+		return GuardTC
 	}
 	return ""
 }
@@ -127,7 +127,7 @@ func (f Features) Report() Report {
 	row("bpf_maps", f.Maps, "guard's drop counters and heartbeat", "cannot run: the guard needs array maps")
 	row("tcx", f.TCX, "guard: tcx (detached by the kernel when the daemon dies)", "guard cannot use tcx (Linux 6.6)")
 	clsBPF := "unused: tcx is there"
-	if guard == "tc" {
+	if guard == GuardTC {
 		clsBPF = "guard: tc (heartbeat fail-safe)"
 	}
 	row("cls_bpf", f.ClsBPF, clsBPF, "no tc fallback for the guard")

@@ -62,7 +62,7 @@ func TestProbeFeatures(t *testing.T) {
 	if b == nil || b.Err != "" || !b.Snooping || !b.SourceLists.Found || strings.Join(b.Ports, ",") != "p1" || strings.Join(b.ToUnicast, ",") != "p1" {
 		t.Errorf("bridge check %+v", b)
 	}
-	if r := f.Report(); !r.CanRun || f.GuardMode() != "tcx" {
+	if r := f.Report(); !r.CanRun || f.GuardMode() != GuardTCX {
 		t.Errorf("can run %v (%v), guard %q", r.CanRun, r.Reasons, f.GuardMode())
 	}
 	if after := linkNames(l.br); after != before {

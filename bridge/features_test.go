@@ -20,7 +20,7 @@ func TestFeaturesReport(t *testing.T) {
 	tests := []struct {
 		name   string
 		change func(*Features)
-		guard  string
+		guard  GuardMode
 		modes  map[string]string // feature -> its mode
 		reason string            // "" when the daemon can run
 	}{
