@@ -187,6 +187,27 @@ func TestEncodeND(t *testing.T) {
 		if m.IGMPType != nd.Type || m.Src != nd.Src || m.Dst != nd.Dst || m.Target != nd.Target || m.VLAN != nd.VLAN {
 			t.Errorf("%+v: decoded %v", nd, &m)
 		}
+		// The flags of an advertisement, and its link-layer address
+		// option: the target's (2) in an advertisement, the source's (1)
+		// in a solicitation (RFC 4861 §4.3, §4.4).
+		p := f[len(f)-ndTargetLen:]
+		if !nd.Src.IsUnspecified() {
+			p = f[len(f)-ndTargetLen-8:]
+			wantOpt := byte(ndOptSourceLLA)
+			if nd.Type == TypeNeighborAdvert {
+				wantOpt = ndOptTargetLLA
+			}
+			if p[24] != wantOpt || !slices.Equal(p[26:32], testMAC) {
+				t.Errorf("%+v: link-layer option %x, want type %d with the source MAC", nd, p[24:32], wantOpt)
+			}
+		}
+		if wantFlags := map[bool]byte{true: nd.Flags}[nd.Type == TypeNeighborAdvert]; p[4] != wantFlags {
+			t.Errorf("%+v: flags byte %#x, want %#x", nd, p[4], wantFlags)
+		}
+	}
+	// A solicitation carries no flags, whatever it is given.
+	if f, err := EncodeND(ND{Type: TypeNeighborSolicit, SrcMAC: testMAC, Src: addr("fe80::1"), Dst: addr("ff02::1:ff00:2"), Target: addr("fd77::2"), Flags: 0x60}); err != nil || f[len(f)-ndTargetLen-8+4] != 0 {
+		t.Errorf("solicitation given flags: %v, flags byte %#x", err, f[len(f)-ndTargetLen-8+4])
 	}
 	if _, err := EncodeND(ND{Type: TypeRouterSolicit, SrcMAC: testMAC, Src: addr("::"), Dst: addr("ff02::2"), Target: addr("::")}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("router solicitation encoded: %v", err)
