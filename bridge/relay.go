@@ -3,6 +3,8 @@ package bridge
 import (
 	"encoding/binary"
 	"net/netip"
+
+	"github.com/igmpsnoop/igmpsnoop/wire"
 )
 
 // Relay is what a bridge's guards share to relay reports in the kernel
@@ -89,7 +91,7 @@ func relayShape4(ip []byte, ssm []netip.Prefix) bool {
 		return false
 	}
 	msg := ip[ihl:total]
-	if len(msg)%4 != 0 || fold(sum(ip[:ihl])) != 0xffff || fold(sum(msg)) != 0xffff {
+	if len(msg)%4 != 0 || wire.Checksum(ip[:ihl]) != 0 || wire.Checksum(msg) != 0 {
 		return false
 	}
 	switch msg[0] {
@@ -123,9 +125,8 @@ func relayShape6(ip []byte, ssm []netip.Prefix) bool {
 		return false
 	}
 	msg := ip[hdr : hdr+n]
-	// The ICMPv6 checksum covers a pseudo-header: source, destination,
-	// upper-layer length and next header (RFC 8200 §8.1).
-	if fold(sum(ip[8:40])+uint32(n)+58+sum(msg)) != 0xffff {
+	src, dst := netip.AddrFrom16([16]byte(ip[8:24])), netip.AddrFrom16([16]byte(ip[24:40]))
+	if wire.Checksum6(src, dst, 58, msg) != 0 {
 		return false
 	}
 	switch msg[0] {
@@ -195,20 +196,4 @@ func joinable(group []byte, sourced bool, ssm []netip.Prefix) bool {
 		}
 	}
 	return true
-}
-
-func sum(b []byte) uint32 {
-	var s uint32
-	for i := 0; i+1 < len(b); i += 2 {
-		s += uint32(binary.BigEndian.Uint16(b[i:]))
-	}
-	if len(b)%2 == 1 {
-		s += uint32(b[len(b)-1]) << 8
-	}
-	return s
-}
-
-func fold(s uint32) uint32 {
-	s = s&0xffff + s>>16
-	return s&0xffff + s>>16
 }

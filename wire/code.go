@@ -146,15 +146,15 @@ func AdvertisedMLDCode(d time.Duration) time.Duration {
 	return DecodeMLDCode(EncodeMLDCode(d))
 }
 
-// checksum is the Internet checksum (RFC 1071) of b. Summing a region that
+// Checksum is the Internet checksum (RFC 1071) of b. Summing a region that
 // includes a correct checksum field yields 0.
-func checksum(b []byte) uint16 { return fold(sum16(0, b)) }
+func Checksum(b []byte) uint16 { return fold(sum16(0, b)) }
 
-// checksum6 is the checksum of an upper-layer message p of IPv6 protocol
+// Checksum6 is the checksum of an upper-layer message p of IPv6 protocol
 // proto (ICMPv6, PIM) from src to dst, which covers the IPv6 pseudo-header
-// (RFC 8200 §8.1). Like checksum, it is 0 over a message whose checksum
+// (RFC 8200 §8.1). Like Checksum, it is 0 over a message whose checksum
 // field is correct.
-func checksum6(src, dst netip.Addr, proto uint8, p []byte) uint16 {
+func Checksum6(src, dst netip.Addr, proto uint8, p []byte) uint16 {
 	s, d := src.As16(), dst.As16()
 	sum := sum16(0, s[:])
 	sum = sum16(sum, d[:])

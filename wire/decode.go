@@ -243,7 +243,7 @@ func (d *Decoder) decodeIPv4(b []byte, m *Message) ([]byte, error) {
 		return nil, errIPBeyondFrame
 	}
 	b = b[:total] // drop Ethernet padding (and anything else past the packet)
-	if checksum(b[:ihl]) != 0 {
+	if Checksum(b[:ihl]) != 0 {
 		return nil, errIPChecksum
 	}
 	ra, ok := ipv4RouterAlert(b[20:ihl])
@@ -321,7 +321,7 @@ func decodeIGMP(p []byte, m *Message) error {
 	}
 	// The checksum covers the whole IP payload, extra octets included
 	// (RFC 2236 §2.3, RFC 3376 §4.1.2).
-	if checksum(p) != 0 {
+	if Checksum(p) != 0 {
 		return errIGMPChecksum
 	}
 	m.Proto, m.IGMPType = IGMP, p[0]

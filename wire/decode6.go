@@ -88,7 +88,7 @@ func (d *Decoder) decode6(b []byte, m *Message) error {
 	if !validSourceMAC(m.SrcMAC) {
 		return errSourceMAC
 	}
-	if checksum6(m.Src, m.Dst, ipProtoICMPv6, p) != 0 {
+	if Checksum6(m.Src, m.Dst, ipProtoICMPv6, p) != 0 {
 		return errICMPv6Checksum
 	}
 	m.Proto, m.IGMPType = MLD, p[0]

@@ -111,7 +111,7 @@ var refusals6 = []refusalCase{
 	}, ReasonBadPIMChecksum},
 	{"IPv6 PIM hello checksum without pseudo-header", func(t testing.TB) []byte {
 		h := pimHello()
-		binary.BigEndian.PutUint16(h[2:], checksum(h))
+		binary.BigEndian.PutUint16(h[2:], Checksum(h))
 		f := raw6(llSrc, "ff02::d", 1, nil, 0xff, h) // raw6 leaves the checksum alone for proto 255
 		ip6Of(f)[6] = ipProtoPIM
 		return f

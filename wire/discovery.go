@@ -52,7 +52,7 @@ func decodePIM(p []byte, m *Message) error {
 	// RFC 7761 §4.9: the checksum covers the whole PIM message, and for
 	// IPv6 the pseudo-header too.
 	v6 := m.Src.Is6()
-	if v6 && checksum6(m.Src, m.Dst, ipProtoPIM, p) != 0 || !v6 && checksum(p) != 0 {
+	if v6 && Checksum6(m.Src, m.Dst, ipProtoPIM, p) != 0 || !v6 && Checksum(p) != 0 {
 		return errPIMChecksum
 	}
 	m.Proto, m.Kind, m.IGMPType = IGMP, KindPIMHello, TypePIMHello
@@ -177,7 +177,7 @@ func AppendSolicitation(b []byte, s Solicitation) ([]byte, error) {
 		// with value 0 as for MLD (RFC 2711).
 		out, p := appendHeaders6(b, s.SrcMAC, s.VLAN, s.Src, AllRouters6, mrdShortLen)
 		p[0] = TypeMRDSolicit6
-		binary.BigEndian.PutUint16(p[2:4], checksum6(s.Src, AllRouters6, ipProtoICMPv6, p))
+		binary.BigEndian.PutUint16(p[2:4], Checksum6(s.Src, AllRouters6, ipProtoICMPv6, p))
 		return out, nil
 	}
 	if err := checkFrame(s.SrcMAC, s.Src, s.VLAN); err != nil {
@@ -185,6 +185,6 @@ func AppendSolicitation(b []byte, s Solicitation) ([]byte, error) {
 	}
 	out, p := appendHeaders(b, s.SrcMAC, s.VLAN, s.Src, AllRouters, mrdShortLen)
 	p[0] = TypeMRDSolicit
-	binary.BigEndian.PutUint16(p[2:4], checksum(p))
+	binary.BigEndian.PutUint16(p[2:4], Checksum(p))
 	return out, nil
 }

@@ -127,7 +127,7 @@ func AppendQuery(b []byte, q Query) ([]byte, error) {
 	if q.Version == 3 {
 		putV3QueryTail(p[8:], q)
 	}
-	binary.BigEndian.PutUint16(p[2:4], checksum(p))
+	binary.BigEndian.PutUint16(p[2:4], Checksum(p))
 	return b, nil
 }
 
@@ -189,7 +189,7 @@ func AppendReport(b []byte, r Report) ([]byte, error) {
 	} else {
 		putRecords(p, r.Records)
 	}
-	binary.BigEndian.PutUint16(p[2:4], checksum(p))
+	binary.BigEndian.PutUint16(p[2:4], Checksum(p))
 	return b, nil
 }
 
@@ -267,6 +267,6 @@ func appendHeaders(b []byte, srcMAC net.HardwareAddr, vlan uint16, src, dst neti
 	copy(ip[12:16], s[:])
 	copy(ip[16:20], d[:])
 	copy(ip[20:24], []byte{ipOptRouterAlrt, 4, 0, 0}) // Router Alert (RFC 2113)
-	binary.BigEndian.PutUint16(ip[10:], checksum(ip))
+	binary.BigEndian.PutUint16(ip[10:], Checksum(ip))
 	return b, f[o+ipHeaderLen:]
 }

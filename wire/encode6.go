@@ -66,7 +66,7 @@ func appendMLDQuery(b []byte, q Query) ([]byte, error) {
 	if q.Version == 2 {
 		putV3QueryTail(p[24:], q)
 	}
-	binary.BigEndian.PutUint16(p[2:4], checksum6(q.Src, dst, ipProtoICMPv6, p))
+	binary.BigEndian.PutUint16(p[2:4], Checksum6(q.Src, dst, ipProtoICMPv6, p))
 	return b, nil
 }
 
@@ -118,7 +118,7 @@ func appendMLDReport(b []byte, r Report) ([]byte, error) {
 	} else {
 		putRecords(p, r.Records)
 	}
-	binary.BigEndian.PutUint16(p[2:4], checksum6(r.Src, dst, ipProtoICMPv6, p))
+	binary.BigEndian.PutUint16(p[2:4], Checksum6(r.Src, dst, ipProtoICMPv6, p))
 	return b, nil
 }
 

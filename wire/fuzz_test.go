@@ -81,7 +81,7 @@ func FuzzIGMP(f *testing.F) {
 		copy(p, igmp)
 		if len(p) >= 4 {
 			p[2], p[3] = 0, 0
-			c := checksum(p)
+			c := Checksum(p)
 			p[2], p[3] = byte(c>>8), byte(c)
 		}
 		fresh, err := Decode(b)
@@ -218,7 +218,7 @@ func FuzzMLD(f *testing.F) {
 		m.SrcMAC = testMAC
 		if up, p, err := NewDecoder().decodeIPv6(ip, &m); err == nil && len(p) >= 4 {
 			p[2], p[3] = 0, 0
-			c := checksum6(m.Src, m.Dst, up, p)
+			c := Checksum6(m.Src, m.Dst, up, p)
 			p[2], p[3] = byte(c>>8), byte(c)
 		}
 

@@ -56,7 +56,7 @@ func raw6(src, dst string, hop uint8, exts []ext6, proto uint8, msg []byte) []by
 	m := append([]byte(nil), msg...)
 	if len(m) >= 4 && (proto == ipProtoICMPv6 || proto == ipProtoPIM) {
 		m[2], m[3] = 0, 0
-		binary.BigEndian.PutUint16(m[2:4], checksum6(addr(src), addr(dst), proto, m))
+		binary.BigEndian.PutUint16(m[2:4], Checksum6(addr(src), addr(dst), proto, m))
 	}
 	binary.BigEndian.PutUint16(ip[4:6], uint16(len(chain)+len(m)))
 	f = append(f, ip...)

@@ -34,7 +34,7 @@ func rawFrame(src, dst string, igmp []byte) []byte {
 	copy(p, igmp)
 	if len(p) >= 4 {
 		p[2], p[3] = 0, 0
-		binary.BigEndian.PutUint16(p[2:4], checksum(p))
+		binary.BigEndian.PutUint16(p[2:4], Checksum(p))
 	}
 	return b
 }
@@ -53,7 +53,7 @@ func fixIP(f []byte) []byte {
 	ihl := int(f[o]&0x0f) * 4
 	h := f[o : o+ihl]
 	h[10], h[11] = 0, 0
-	binary.BigEndian.PutUint16(h[10:], checksum(h))
+	binary.BigEndian.PutUint16(h[10:], Checksum(h))
 	return f
 }
 
@@ -64,7 +64,7 @@ func fixIGMP(f []byte) []byte {
 	total := int(binary.BigEndian.Uint16(f[o+2:]))
 	p := f[o+ihl : o+total]
 	p[2], p[3] = 0, 0
-	binary.BigEndian.PutUint16(p[2:], checksum(p))
+	binary.BigEndian.PutUint16(p[2:], Checksum(p))
 	return f
 }
 

@@ -81,7 +81,7 @@ func decodeND(p []byte, m *Message) error {
 	if len(p) < fixed {
 		return errShortND
 	}
-	if checksum6(m.Src, m.Dst, ipProtoICMPv6, p) != 0 {
+	if Checksum6(m.Src, m.Dst, ipProtoICMPv6, p) != 0 {
 		return errICMPv6Checksum
 	}
 	// A Hop Limit of 255 proves the message was not forwarded: it was
@@ -216,6 +216,6 @@ func EncodeND(nd ND) ([]byte, error) {
 		}
 		copy(p[26:32], nd.SrcMAC)
 	}
-	binary.BigEndian.PutUint16(p[2:4], checksum6(nd.Src, nd.Dst, ipProtoICMPv6, p))
+	binary.BigEndian.PutUint16(p[2:4], Checksum6(nd.Src, nd.Dst, ipProtoICMPv6, p))
 	return out, nil
 }

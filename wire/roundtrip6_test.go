@@ -105,7 +105,7 @@ func checkFrameBytes6(t *testing.T, f []byte, dst netip.Addr) {
 	if !bytes.Equal(ip[40:48], []byte{ipProtoICMPv6, 0, 5, 2, 0, 0, 1, 0}) {
 		t.Errorf("Hop-by-Hop header % x", ip[40:48])
 	}
-	if checksum6(netipFrom16(ip[8:24]), dst, ipProtoICMPv6, ip[48:]) != 0 {
+	if Checksum6(netipFrom16(ip[8:24]), dst, ipProtoICMPv6, ip[48:]) != 0 {
 		t.Errorf("bad ICMPv6 checksum")
 	}
 }
@@ -340,13 +340,13 @@ func TestChecksum6(t *testing.T) {
 	fr := readPcap(t, "icmpv6.pcap")[2].data
 	ip := fr[14:]
 	p := ip[48:]
-	if got := checksum6(netipFrom16(ip[8:24]), netipFrom16(ip[24:40]), ipProtoICMPv6, p); got != 0 {
+	if got := Checksum6(netipFrom16(ip[8:24]), netipFrom16(ip[24:40]), ipProtoICMPv6, p); got != 0 {
 		t.Errorf("checksum6 over a correct message = %#04x, want 0", got)
 	}
 	stored := binary.BigEndian.Uint16(p[2:4])
 	c := append([]byte(nil), p...)
 	c[2], c[3] = 0, 0
-	if got := checksum6(netipFrom16(ip[8:24]), netipFrom16(ip[24:40]), ipProtoICMPv6, c); got != stored || stored != 0x623a {
+	if got := Checksum6(netipFrom16(ip[8:24]), netipFrom16(ip[24:40]), ipProtoICMPv6, c); got != stored || stored != 0x623a {
 		t.Errorf("computed %#04x, stored %#04x (tcpdump -xx shows 0x623a)", got, stored)
 	}
 }

@@ -107,7 +107,7 @@ func checkFrameBytes(t *testing.T, f []byte, dst netip.Addr) {
 	if ip[6] != 0x40 || ip[7] != 0 {
 		t.Errorf("flags/offset % x, want DF only", ip[6:8])
 	}
-	if checksum(ip[:24]) != 0 || checksum(ip[24:]) != 0 {
+	if Checksum(ip[:24]) != 0 || Checksum(ip[24:]) != 0 {
 		t.Errorf("bad checksum")
 	}
 }
