@@ -50,8 +50,8 @@ func once(sent, got int) bool { return got >= sent && got <= sent+1 }
 // the router port, every one the host sent, none twice but the first after
 // the relay starts, and no other host port (RFC 4541 C1), relayed by the
 // guard itself (show ports: guard_relayed); a report
-// the port's profile denies, and an any-source report for a group in the
-// SSM range, never reach the router.
+// the port's profile denies, a record it strips from a report, and an
+// any-source report for a group in the SSM range, never reach the router.
 //
 // Checked: with the guard relaying to every port (relay targets not
 // filtered), h2 gets h1's reports; with RelaysFrom ignoring profiles, the
@@ -91,7 +91,7 @@ profiles:
 		}
 	}
 	_, mac1 := rrRawSocket(t, h1)
-	_, mac3 := rrRawSocket(t, h3)
+	conn3, mac3 := rrRawSocket(t, h3)
 	_, mac4 := rrRawSocket(t, h4)
 	d := startDaemon(t, l, "--config", cfg, "--log-level", "debug")
 	rrPortsUp(t, d, h1.Port, h2.Port, h3.Port, h4.Port)
@@ -136,6 +136,18 @@ profiles:
 	}
 	if n := reportsIn(sniff[l.Router], mac3, denied); n != 0 {
 		t.Errorf("the router got %d reports for a group h3's profile denies", n)
+	}
+	// A report the profile strips: its permitted record reaches the
+	// router, re-encoded by the daemon, the denied one never.
+	kept, stripped := netip.MustParseAddr("239.77.3.4"), netip.MustParseAddr("239.66.0.2")
+	rrWrite(t, conn3, mustFrame(t, wire.Report{Version: 3, SrcMAC: mac3, Src: h3.Addr, Records: []wire.GroupRecord{
+		{Type: wire.ChangeToExclude, Group: kept}, {Type: wire.ChangeToExclude, Group: stripped}}}))
+	waitFor(t, 3*time.Second, "the stripped report's permitted record at the router", func() (bool, string) {
+		n := reportsIn(sniff[l.Router], mac3, kept)
+		return n > 0, fmt.Sprintf("%d", n)
+	})
+	if n := reportsIn(sniff[l.Router], mac3, stripped); n != 0 {
+		t.Errorf("the router got %d records the profile stripped", n)
 	}
 	if sent := reportsIn(sniff[h1.Name], mac1, ssm); sent == 0 {
 		t.Fatal("h1 sent no report for the SSM group")
